@@ -1,0 +1,52 @@
+# Tapio: `make run` runs the correlator on an embedded JetStream; `make test` runs every test.
+# Both install what is missing first (tools/setup/bootstrap.sh) and are safe to repeat.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+BAZEL ?= bazel
+BENCH_SECONDS ?= 30
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup run test lint unit integration bench lock clean
+
+help:
+	@echo "make run          bootstrap, then run the correlator on an embedded JetStream (Ctrl-C stops)"
+	@echo "make test         bootstrap, then ruff, mypy --strict, import contracts, bazel test //..., integration"
+	@echo "make lint | unit | integration    one part of make test"
+	@echo "make bench        run the benchmarks (BENCH_SECONDS=$(BENCH_SECONDS))"
+	@echo "make lock         re-pin requirements.lock from requirements.in (needs PyPI)"
+
+setup:
+	@tools/setup/bootstrap.sh
+
+run: setup
+	$(BAZEL) run //components/correlator
+
+test: setup lint unit integration
+	@echo "make test: all checks passed"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	tools/check_infra.sh
+
+unit: setup
+	$(BAZEL) test //...
+
+integration: setup
+	tools/setup/integration.sh
+
+bench: setup
+	$(BAZEL) run //bench:publisher -- --seconds $(BENCH_SECONDS)
+	$(BAZEL) run //bench:correlator -- --seconds $(BENCH_SECONDS)
+
+lock:
+	$(VENV)/bin/pip install -q pip-tools
+	$(VENV)/bin/pip-compile --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+	  --no-emit-find-links -o requirements.lock requirements.in
+
+clean:
+	rm -rf build .mypy_cache .ruff_cache
+	$(BAZEL) clean

@@ -1,0 +1,1 @@
+"""Shared runtime of every Tapio component: config, logging, metrics, NATS, models."""

@@ -1,0 +1,37 @@
+"""Frozen attrs models of the wire contract (events, correlations, alerts)."""
+
+from tapio_common.model.alerts import Alert
+from tapio_common.model.correlations import Confidence, Correlation, Evidence
+from tapio_common.model.events import (
+    Context,
+    Event,
+    EventBatch,
+    K8sEvent,
+    KernelEvent,
+    NetworkEvent,
+    ObjectRef,
+    OwnerRef,
+    Severity,
+    Source,
+    SystemdEvent,
+    Workload,
+)
+
+__all__ = [
+    "Alert",
+    "Confidence",
+    "Context",
+    "Correlation",
+    "Event",
+    "EventBatch",
+    "Evidence",
+    "K8sEvent",
+    "KernelEvent",
+    "NetworkEvent",
+    "ObjectRef",
+    "OwnerRef",
+    "Severity",
+    "Source",
+    "SystemdEvent",
+    "Workload",
+]

@@ -1,0 +1,53 @@
+"""Correlation models (tapio.correlations.v1): one incident with its root cause and evidence."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from tapio_common.model.events import Context
+
+
+class Confidence(enum.Enum):
+    UNSPECIFIED = "CONFIDENCE_UNSPECIFIED"
+    HIGH = "CONFIDENCE_HIGH"
+    MEDIUM = "CONFIDENCE_MEDIUM"
+    LOW = "CONFIDENCE_LOW"
+
+    @classmethod
+    def from_score(cls, score: float) -> Confidence:
+        """high >= 0.8, medium >= 0.5, low below (CONTRACT.md §2)."""
+        if score >= 0.8:
+            return cls.HIGH
+        return cls.MEDIUM if score >= 0.5 else cls.LOW
+
+    @property
+    def token(self) -> str:
+        """The subject token: high|medium|low."""
+        return "low" if self is Confidence.UNSPECIFIED else self.name.lower()
+
+
+@attrs.frozen
+class Evidence:
+    event_id: str = ""
+    relation: str = ""
+    weight: float = 0.0
+
+
+@attrs.frozen
+class Correlation:
+    """An incident. `first_seen`/`last_seen` are Unix nanoseconds; `revision` grows as it is updated."""
+
+    id: str = ""
+    type: str = ""
+    confidence: Confidence = Confidence.UNSPECIFIED
+    score: float = 0.0
+    root_cause_event_id: str = ""
+    event_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    scope: Context = Context()  # noqa: RUF009 - frozen, safe to share
+    summary: str = ""
+    evidence: tuple[Evidence, ...] = attrs.field(default=(), converter=tuple)
+    first_seen: int = 0
+    last_seen: int = 0
+    revision: int = 0

@@ -1,0 +1,1 @@
+"""NATS adapters shared by every component: connection factory and the embedded JetStream server."""

@@ -1,0 +1,90 @@
+"""NATS connection factory: URL list, creds/nkey/user-password auth, TLS, reconnect policy, logged events."""
+
+from __future__ import annotations
+
+import ssl
+
+from nats.aio.client import Client
+from nats.errors import Error as NatsError
+from nats.errors import NoServersError
+
+from tapio_common.config import NatsConfig
+from tapio_common.errors import ConfigError, NatsUnavailableError
+from tapio_common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+def tls_context(cfg: NatsConfig) -> ssl.SSLContext | None:
+    """A client SSLContext verifying the server with the CA (and presenting the client cert), or None."""
+    if not cfg.tls.enabled:
+        return None
+    try:
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=cfg.tls.ca)
+        if cfg.tls.cert and cfg.tls.key:
+            ctx.load_cert_chain(cfg.tls.cert, cfg.tls.key)
+    except (ssl.SSLError, OSError) as e:
+        raise ConfigError(
+            f"bad TLS files (cert={cfg.tls.cert}, key={cfg.tls.key}, ca={cfg.tls.ca}): {e}"
+        ) from e
+    return ctx
+
+
+async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = None) -> Client:
+    """Connects to NATS, or raises NatsUnavailableError naming the URLs and the cause."""
+    servers = list(urls if urls is not None else cfg.urls)
+    if not servers:
+        raise ConfigError("no NATS URL given (set NATS_URL or --nats-url)")
+
+    async def on_error(e: Exception) -> None:
+        log.warning("nats connection error", client=name, error=str(e) or type(e).__name__)
+
+    async def on_disconnected() -> None:
+        log.warning("nats disconnected", client=name)
+
+    async def on_reconnected() -> None:
+        log.info("nats reconnected", client=name, url=_url(nc))
+
+    async def on_closed() -> None:
+        log.info("nats connection closed", client=name)
+
+    nc = Client()
+    try:
+        await nc.connect(
+            servers=servers,
+            name=name,
+            user_credentials=cfg.creds,
+            nkeys_seed=cfg.nkey,
+            user=cfg.user,
+            password=cfg.password,
+            tls=tls_context(cfg),
+            connect_timeout=int(max(1, cfg.connect_timeout)),
+            reconnect_time_wait=int(max(1, cfg.reconnect_wait)),
+            max_reconnect_attempts=cfg.max_reconnects,
+            error_cb=on_error,
+            disconnected_cb=on_disconnected,
+            reconnected_cb=on_reconnected,
+            closed_cb=on_closed,
+            pending_size=64 * 1024 * 1024,
+        )
+    except NoServersError as e:
+        raise NatsUnavailableError(f"cannot reach NATS at {', '.join(servers)}: no server answered") from e
+    except (NatsError, OSError, TimeoutError, ssl.SSLError) as e:
+        await _close_quietly(nc)
+        detail = str(e) or type(e).__name__
+        raise NatsUnavailableError(f"cannot connect to NATS at {', '.join(servers)}: {detail}") from e
+    log.info("nats connected", client=name, url=_url(nc), server=nc.connected_server_version)
+    return nc
+
+
+def _url(nc: Client) -> str:
+    u = nc.connected_url
+    return f"{u.scheme}://{u.hostname}:{u.port}" if u else "?"
+
+
+async def _close_quietly(nc: Client) -> None:
+    if not nc.is_closed:
+        try:
+            await nc.close()
+        except NatsError as e:
+            log.debug("closing a failed connection", error=str(e))
