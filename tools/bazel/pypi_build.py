@@ -21,6 +21,8 @@ def dist_files(site: Path, dist_info: Path) -> list[str]:
     with open(dist_info / "RECORD", newline="") as fh:
         for row in csv.reader(fh):
             rel = os.path.normpath(row[0])
+            if rel.startswith(os.path.join("..", "..", "bin") + os.sep):
+                rel = os.path.join("bin", os.path.basename(rel))  # pip --target puts scripts in bin/
             if rel.startswith("..") or " " in rel or rel.endswith(".pyc"):
                 continue
             if (site / rel).is_file():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ssl
 
+import anyio
+
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
@@ -13,6 +15,8 @@ from tapio_common.errors import ConfigError, NatsUnavailableError
 from tapio_common.logging import get_logger
 
 log = get_logger(__name__)
+
+INITIAL_ATTEMPTS = 1  # nats-py: each server is tried INITIAL_ATTEMPTS + 1 times before giving up
 
 
 def tls_context(cfg: NatsConfig) -> ssl.SSLContext | None:
@@ -36,8 +40,12 @@ async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = 
     if not servers:
         raise ConfigError("no NATS URL given (set NATS_URL or --nats-url)")
 
+    last_error: list[str] = []
+
     async def on_error(e: Exception) -> None:
-        log.warning("nats connection error", client=name, error=str(e) or type(e).__name__)
+        last_error[:] = [str(e).removeprefix("nats: ").strip("'") or type(e).__name__]
+        if nc.is_connected or nc.is_reconnecting:
+            log.warning("nats connection error", client=name, error=last_error[0])
 
     async def on_disconnected() -> None:
         log.warning("nats disconnected", client=name)
@@ -49,30 +57,44 @@ async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = 
         log.info("nats connection closed", client=name)
 
     nc = Client()
+    # nats-py can wait forever on a failed TLS handshake; first contact has a hard deadline.
+    deadline = (cfg.connect_timeout + 1.5) * (INITIAL_ATTEMPTS + 1) * len(servers) + 1.0
     try:
-        await nc.connect(
-            servers=servers,
-            name=name,
-            user_credentials=cfg.creds,
-            nkeys_seed=cfg.nkey,
-            user=cfg.user,
-            password=cfg.password,
-            tls=tls_context(cfg),
-            connect_timeout=int(max(1, cfg.connect_timeout)),
-            reconnect_time_wait=int(max(1, cfg.reconnect_wait)),
-            max_reconnect_attempts=cfg.max_reconnects,
-            error_cb=on_error,
-            disconnected_cb=on_disconnected,
-            reconnected_cb=on_reconnected,
-            closed_cb=on_closed,
-            pending_size=64 * 1024 * 1024,
-        )
+        with anyio.fail_after(deadline):
+            await nc.connect(
+                servers=servers,
+                name=name,
+                user_credentials=cfg.creds,
+                nkeys_seed=cfg.nkey,
+                user=cfg.user,
+                password=cfg.password,
+                tls=tls_context(cfg),
+                connect_timeout=int(max(1, cfg.connect_timeout)),
+                # First contact: try each server twice, then fail with the reason (a bad URL or a
+                # wrong password must not hang); once connected, the configured policy applies.
+                reconnect_time_wait=1,
+                max_reconnect_attempts=INITIAL_ATTEMPTS,
+                error_cb=on_error,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+                closed_cb=on_closed,
+                pending_size=64 * 1024 * 1024,
+            )
     except NoServersError as e:
-        raise NatsUnavailableError(f"cannot reach NATS at {', '.join(servers)}: no server answered") from e
-    except (NatsError, OSError, TimeoutError, ssl.SSLError) as e:
+        reason = last_error[0] if last_error else "no server answered"
+        raise NatsUnavailableError(f"cannot reach NATS at {', '.join(servers)}: {reason}") from e
+    except TimeoutError as e:
+        await _close_quietly(nc)
+        reason = last_error[0] if last_error else "no answer"
+        raise NatsUnavailableError(
+            f"cannot connect to NATS at {', '.join(servers)} within {deadline:.0f}s: {reason}"
+        ) from e
+    except (NatsError, OSError, ssl.SSLError) as e:
         await _close_quietly(nc)
         detail = str(e) or type(e).__name__
         raise NatsUnavailableError(f"cannot connect to NATS at {', '.join(servers)}: {detail}") from e
+    nc.options["max_reconnect_attempts"] = cfg.max_reconnects
+    nc.options["reconnect_time_wait"] = cfg.reconnect_wait
     log.info("nats connected", client=name, url=_url(nc), server=nc.connected_server_version)
     return nc
 
@@ -84,7 +106,8 @@ def _url(nc: Client) -> str:
 
 async def _close_quietly(nc: Client) -> None:
     if not nc.is_closed:
-        try:
-            await nc.close()
-        except NatsError as e:
-            log.debug("closing a failed connection", error=str(e))
+        with anyio.move_on_after(2):
+            try:
+                await nc.close()
+            except (NatsError, OSError) as e:
+                log.debug("closing a failed connection", error=str(e))

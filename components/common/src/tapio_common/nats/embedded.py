@@ -141,6 +141,8 @@ class EmbeddedNats:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+        if self.proc is not None and self.proc.stderr is not None:
+            self.proc.stderr.close()  # restart() opens a new pipe
 
     def restart(self, timeout: float = 20.0) -> None:
         """Start again on the same port and store dir (after kill() or stop(keep_store=True))."""

