@@ -43,7 +43,10 @@ async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = 
     last_error: list[str] = []
 
     async def on_error(e: Exception) -> None:
-        last_error[:] = [str(e).removeprefix("nats: ").strip("'") or type(e).__name__]
+        text = str(e).removeprefix("nats: ").strip("'") or type(e).__name__
+        # The server's own refusal (authorization, TLS) explains more than the reset that follows it.
+        if not (last_error and isinstance(e, OSError) and not isinstance(e, ssl.SSLError)):
+            last_error[:] = [text]
         if nc.is_connected or nc.is_reconnecting:
             log.warning("nats connection error", client=name, error=last_error[0])
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.logging import get_logger
@@ -117,11 +118,16 @@ class ContainerJetStream(JetStreamServer):
         container = (
             DockerContainer(self.choice.image)
             .with_command(self.command())
-            .with_bind_ports(CLIENT_PORT, self.port)
-            .with_bind_ports(MONITOR_PORT, self.monitor_port)
             .with_volume_mapping(str(self.store_dir), STORE, "rw")
+            .with_name(f"tapio-nats-{self.name}-{secrets.token_hex(4)}")
             .with_kwargs(labels=dict(LABELS))
         )
+        # Host ports on loopback only (with_bind_ports would publish them on every interface).
+        ports: dict[str, Any] = {
+            f"{CLIENT_PORT}/tcp": (self.host, self.port),
+            f"{MONITOR_PORT}/tcp": (self.host, self.monitor_port),
+        }
+        container.ports = ports
         if self.network is not None:
             container.with_network(self.network.network).with_network_aliases(self.name)
         self._container = container

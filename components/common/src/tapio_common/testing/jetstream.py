@@ -104,7 +104,7 @@ class JetStreamServer(abc.ABC):
                 raise EmbeddedServerError(
                     f"{self.engine} nats-server {self.name} exited: {self.failure_detail()}"
                 )
-            time.sleep(0.05)
+            time.sleep(0.1)
         raise EmbeddedServerError(
             f"{self.engine} nats-server {self.name} not healthy within {timeout:.0f}s "
             f"(last /healthz: {status} {body}); {self.failure_detail()}"
