@@ -47,8 +47,9 @@ want=$(sha256sum requirements.lock | cut -d' ' -f1)
 if [ ! -x $venv/bin/python ] || [ "$(cat $stamp 2>/dev/null)" != "$want" ]; then
   say "creating $venv from requirements.lock with $python"
   [ -x $venv/bin/python ] || "$python" -m venv $venv
+  # (pip warns about every local mirror directory a package is absent from: noise, filtered)
   $venv/bin/python -m pip install -q --disable-pip-version-check --no-warn-script-location \
-    --no-deps --require-hashes -r requirements.lock
+    --no-deps --require-hashes -r requirements.lock 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
   echo "$want" >$stamp
 fi
 

@@ -1,0 +1,82 @@
+"""What the deployment must provide, written from the design: CONTRACT.md §2-3 and the seed's security section."""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+DAY = 24 * 3600
+GB = 1024**3  # nats-server's reading of "10GB" (binary units)
+MB = 1024**2
+
+
+@attrs.frozen
+class StreamSpec:
+    subjects: tuple[str, ...]
+    max_age_s: int
+    max_msgs: int | None = None
+    max_bytes: int | None = None
+    max_msg_size: int | None = None
+
+
+# CONTRACT.md §3 (production limits). Every stream: file storage, replicas 3 on the 3-node cluster,
+# duplicate window 2m, discard old.
+STREAMS: dict[str, StreamSpec] = {
+    "TAPIO_EVENTS": StreamSpec(("tapio.events.>",), 7 * DAY, 10_000_000, 10 * GB, 1 * MB),
+    "TAPIO_CORRELATIONS": StreamSpec(("tapio.correlations.>",), 30 * DAY),
+    "TAPIO_ALERTS": StreamSpec(("tapio.alerts.>",), 30 * DAY),
+    "TAPIO_PROCESSED": StreamSpec(("tapio.processed.>",), 3 * DAY),
+    "TAPIO_DLQ": StreamSpec(("tapio.dlq.>",), 30 * DAY),
+}
+REPLICAS = 3
+DUPLICATE_WINDOW_S = 120
+
+# The standard durable pull consumers: durable -> (stream, NATS user of the workload).
+CONSUMERS: dict[str, tuple[str, str]] = {
+    "correlator": ("TAPIO_EVENTS", "tapio-correlation"),
+    "pipeline": ("TAPIO_EVENTS", "tapio-pipeline"),
+    "siem-exporter": ("TAPIO_CORRELATIONS", "tapio-siem-exporter"),
+}
+MAX_DELIVER = 5
+
+# The seed's users and permissions (NATS_MESSAGING_ARCHITECTURE.md, Security), and the data flow
+# of the users the seed does not name (ARCHITECTURE.md): user -> (publish, subscribe).
+SEED_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "tapio-collectors": (("tapio.events.>",), ()),
+    "tapio-correlation": (("tapio.correlations.>",), ("tapio.events.>",)),
+    "tapio-consumers": ((), ("tapio.correlations.>", "tapio.alerts.>")),
+    "tapio-pipeline": (("tapio.processed.>",), ("tapio.events.>",)),
+    "tapio-siem-exporter": (("tapio.alerts.>",), ("tapio.correlations.>",)),
+}
+# Dead letters: consumer user -> its DLQ subject (CONTRACT.md §3: tapio.dlq.{component}).
+DLQ = {user: f"tapio.dlq.{durable}" for durable, (_, user) in CONSUMERS.items()}
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def go_duration_s(text: str) -> float:
+    """Seconds of a Go time.Duration string as NACK reads it ("168h", "2m", "1m30s")."""
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a Go duration: {text!r}")
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: `*` one token, `>` one or more trailing tokens."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(s) > i
+        if i >= len(s) or (tok != "*" and tok != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+def allowed(allow: list[str], deny: list[str], subject: str) -> bool:
+    """Whether a NATS permission (allow list, deny list) lets `subject` through."""
+    return any(subject_matches(a, subject) for a in allow) and not any(
+        subject_matches(d, subject) for d in deny
+    )

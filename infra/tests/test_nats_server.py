@@ -1,0 +1,342 @@
+"""A real 3-node nats-server cluster runs the production config: streams from the manifests, each user's flow.
+
+Every workload connects the way its manifest says (user, password and TLS client files from the
+Secrets make-secrets.sh writes), so a permission a component really needs but auth.conf forgot, or
+a grant it must not have, shows up here as a failure.
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import nats
+import nats.errors
+import pytest
+from nats.aio.client import Client
+from nats.js import api
+from tapio_common.config import NatsConfig, TlsConfig
+from tapio_common.nats.connect import tls_context
+
+from infra.tests import contract
+from infra.tests import manifests as m
+from infra.tests.livecluster import Identity, LocalCluster, Secrets, make_secrets, workload_identity
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="make-secrets.sh needs openssl"),
+]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
+    return make_secrets(tmp_path_factory.mktemp("secrets"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets) -> Iterator[LocalCluster]:
+    c = LocalCluster(tmp_path_factory.mktemp("cluster"), secrets).start()
+    try:
+        anyio.run(provision_like_nack, c, secrets, tmp_path_factory.mktemp("nack"))
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def identities(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets) -> dict[str, Identity]:
+    root = tmp_path_factory.mktemp("mounts")
+    return {name: workload_identity(name, secrets, root) for name in m.WORKLOADS}
+
+
+def nack_identity(secrets: Secrets, root: Path) -> Identity:
+    creds = secrets["nats-nack-creds"]
+    for key in ("ca.crt", "tls.crt", "tls.key"):
+        (root / key).write_bytes(creds[key])
+    tls = TlsConfig(cert=str(root / "tls.crt"), key=str(root / "tls.key"), ca=str(root / "ca.crt"))
+    return Identity(creds["user"].decode(), creds["password"].decode(), tls)
+
+
+@asynccontextmanager
+async def connected(
+    cluster: LocalCluster, ident: Identity, errors: list[str] | None = None
+) -> AsyncIterator[Client]:
+    async def on_error(e: Exception) -> None:
+        if errors is not None:
+            errors.append(str(e))
+
+    nc = await nats.connect(
+        servers=cluster.urls, user=ident.user, password=ident.password, tls=tls_context(NatsConfig(tls=ident.tls)),
+        error_cb=on_error, allow_reconnect=False, connect_timeout=5, name=ident.user,
+    )  # fmt: skip
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+def stream_config(spec: dict[str, Any]) -> api.StreamConfig:
+    """What NACK sends for a Stream resource (v1beta2 spec -> JetStream StreamConfig)."""
+    return api.StreamConfig(
+        name=spec["name"], description=spec.get("description"), subjects=spec["subjects"],
+        storage=api.StorageType(spec["storage"]), num_replicas=spec["replicas"],
+        retention=api.RetentionPolicy(spec["retention"]), discard=api.DiscardPolicy(spec["discard"]),
+        max_age=contract.go_duration_s(spec["maxAge"]), max_msgs=spec.get("maxMsgs", -1),
+        max_bytes=spec.get("maxBytes", -1), max_msg_size=spec.get("maxMsgSize", -1),
+        duplicate_window=contract.go_duration_s(spec["duplicateWindow"]),
+    )  # fmt: skip
+
+
+def consumer_config(spec: dict[str, Any]) -> api.ConsumerConfig:
+    return api.ConsumerConfig(
+        durable_name=spec["durableName"], name=spec["durableName"], description=spec.get("description"),
+        deliver_policy=api.DeliverPolicy(spec["deliverPolicy"]), ack_policy=api.AckPolicy(spec["ackPolicy"]),
+        ack_wait=contract.go_duration_s(spec["ackWait"]), max_deliver=spec["maxDeliver"],
+        max_ack_pending=spec["maxAckPending"], filter_subject=spec["filterSubject"],
+        replay_policy=api.ReplayPolicy(spec["replayPolicy"]),
+    )  # fmt: skip
+
+
+def consumer_spec(durable: str) -> dict[str, Any]:
+    """The spec of the Consumer resource with this durable name."""
+    specs: list[dict[str, Any]] = [
+        d["spec"] for d in m.base_docs() if d["kind"] == "Consumer" and d["spec"]["durableName"] == durable
+    ]
+    assert len(specs) == 1, durable
+    return specs[0]
+
+
+async def provision_like_nack(cluster: LocalCluster, secrets: Secrets, root: Path) -> None:
+    """Creates the Stream and Consumer resources of the manifests as the NATS user `nack`."""
+    async with connected(cluster, nack_identity(secrets, root)) as nc:
+        jsm = nc.jsm()
+        for doc in m.base_docs():
+            if doc["kind"] == "Stream":
+                await retry(lambda d=doc: jsm.add_stream(stream_config(d["spec"])))
+        for doc in m.base_docs():
+            if doc["kind"] == "Consumer":
+                spec = doc["spec"]
+                await retry(lambda s=spec: jsm.add_consumer(s["streamName"], consumer_config(s)))
+
+
+async def retry(call: Any, attempts: int = 50) -> Any:
+    """The meta group may still be electing its leader right after /healthz turns 200."""
+    for _ in range(attempts - 1):
+        try:
+            return await call()
+        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+            await anyio.sleep(0.2)
+    return await call()
+
+
+async def eventually(condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    """Polls an outside condition (client errors, server log) until it holds."""
+    for _ in range(int(within / 0.05)):
+        if condition():
+            return
+        await anyio.sleep(0.05)
+    raise AssertionError(f"not within {within:.0f}s: {what}")
+
+
+async def violation(errors: list[str], action: str, subject: str) -> None:
+    """Waits until the server reports a permissions violation (nats-py lower-cases its text)."""
+    expected = f'permissions violation for {action} to "{subject.lower()}"'
+    await eventually(lambda: any(expected in e.lower() for e in errors), f"{expected} (got {errors})")
+
+
+async def expect_denied(errors: list[str], subject: str, call: Awaitable[Any]) -> None:
+    """The server refuses to route `subject`: the request gets no answer, the client a violation."""
+    errors.clear()
+    with pytest.raises(nats.errors.TimeoutError):
+        await call
+    await violation(errors, "publish", subject)
+
+
+def event_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def test_streams_and_consumers_of_the_manifests_are_accepted(
+    cluster: LocalCluster, secrets: Secrets, tmp_path: Path
+) -> None:
+    async with connected(cluster, nack_identity(secrets, tmp_path)) as nc:
+        jsm = nc.jsm()
+        for name, want in contract.STREAMS.items():
+            info = await jsm.stream_info(name)
+            cfg = info.config
+            assert cfg.subjects == list(want.subjects)
+            assert cfg.storage == api.StorageType.FILE
+            assert cfg.num_replicas == contract.REPLICAS
+            assert info.cluster is not None
+            assert len(info.cluster.replicas or []) == contract.REPLICAS - 1
+            assert cfg.max_age == want.max_age_s
+            assert cfg.duplicate_window == contract.DUPLICATE_WINDOW_S
+            assert (cfg.max_msgs, cfg.max_bytes, cfg.max_msg_size) == (
+                want.max_msgs or -1, want.max_bytes or -1, want.max_msg_size or -1,
+            )  # fmt: skip
+        for durable, (stream, _) in contract.CONSUMERS.items():
+            c = (await jsm.consumer_info(stream, durable)).config
+            assert (c.ack_policy, c.max_deliver, c.deliver_subject) == (
+                api.AckPolicy.EXPLICIT,
+                contract.MAX_DELIVER,
+                None,
+            )
+
+
+async def test_collectors_publish_events_and_nothing_else(
+    cluster: LocalCluster, identities: dict[str, Identity]
+) -> None:
+    errors: list[str] = []
+    for name in (
+        "tapio-k8s-collector",
+        "tapio-systemd-collector",
+        "tapio-ebpf-collector",
+        "tapio-cni-collector",
+    ):
+        async with connected(cluster, identities[name], errors) as nc:
+            js = nc.jetstream(timeout=2)
+            await js.stream_info("TAPIO_EVENTS")
+            msg_id = event_id()
+            ack = await js.publish(
+                "tapio.events.k8s.default.pods.created", b"{}", headers={"Nats-Msg-Id": msg_id}
+            )
+            assert ack.stream == "TAPIO_EVENTS"
+            assert not ack.duplicate
+            again = await js.publish(
+                "tapio.events.k8s.default.pods.created", b"{}", headers={"Nats-Msg-Id": msg_id}
+            )
+            assert again.duplicate, "the 2m duplicate window drops a re-published event"
+            if name != "tapio-k8s-collector":
+                continue  # the same NATS user: one collector shows what it may not do
+            for subject in ("tapio.correlations.high.crash_loop", "tapio.dlq.correlator"):
+                await expect_denied(errors, subject, js.publish(subject, b"{}", timeout=0.5))
+            delete = "$JS.API.STREAM.DELETE.TAPIO_EVENTS"
+            await expect_denied(errors, delete, nc.request(delete, b"", timeout=0.5))
+            errors.clear()
+            await nc.subscribe("tapio.events.>")
+            await violation(errors, "subscription", "tapio.events.>")
+
+
+async def pull_one(js: Any, stream: str, durable: str, marker: bytes) -> Any:
+    """Fetches from a durable consumer until the message with `marker` arrives; acks all it sees."""
+    psub = await js.pull_subscribe_bind(durable=durable, stream=stream)
+    with anyio.fail_after(20):
+        while True:
+            try:
+                batch = await psub.fetch(batch=100, timeout=1)
+            except nats.errors.TimeoutError:
+                continue
+            for msg in batch:
+                assert msg.reply.startswith(f"$JS.ACK.{stream}.{durable}."), msg.reply
+                await msg.ack_sync()
+                if msg.data == marker:
+                    return msg
+
+
+@pytest.mark.parametrize(
+    ("workload", "stream", "durable", "source", "output", "dlq"),
+    [
+        ("tapio-correlator", "TAPIO_EVENTS", "correlator", "tapio.events.k8s.default.pods.oom_killed",
+         "tapio.correlations.high.crash_loop", "tapio.dlq.correlator"),
+        ("tapio-pipeline", "TAPIO_EVENTS", "pipeline", "tapio.events.systemd.nginx.failed",
+         "tapio.processed.systemd.siem", "tapio.dlq.pipeline"),
+        ("tapio-siem-exporter", "TAPIO_CORRELATIONS", "siem-exporter", "tapio.correlations.medium.node_failure",
+         "tapio.alerts.critical.checkout", "tapio.dlq.siem-exporter"),
+    ],
+)  # fmt: skip
+async def test_consumer_workload_flow(
+    cluster: LocalCluster, identities: dict[str, Identity], workload: str, stream: str, durable: str,
+    source: str, output: str, dlq: str,
+) -> None:  # fmt: skip
+    marker = event_id().encode()
+    producer = "tapio-correlator" if stream == "TAPIO_CORRELATIONS" else "tapio-k8s-collector"
+    async with connected(cluster, identities[producer]) as up:
+        await up.jetstream(timeout=2).publish(source, marker, headers={"Nats-Msg-Id": marker.decode()})
+    errors: list[str] = []
+    async with connected(cluster, identities[workload], errors) as nc:
+        js = nc.jetstream(timeout=2)
+        # Binding to (or re-declaring) its own durable consumer works; the message flows; results go out.
+        await nc.jsm().add_consumer(stream, consumer_config(consumer_spec(durable)))
+        got = await pull_one(js, stream, durable, marker)
+        assert got.subject == source
+        assert (await js.publish(output, marker)).stream == f"TAPIO_{output.split('.')[1].upper()}"
+        assert (await js.publish(dlq, marker, headers={"Tapio-Error": "test"})).stream == "TAPIO_DLQ"
+        # ... and nothing of the others.
+        others = [d for d in contract.CONSUMERS if d != durable]
+        for other in others:
+            other_stream = contract.CONSUMERS[other][0]
+            psub = await js.pull_subscribe_bind(durable=other, stream=other_stream)
+            next_msg = f"$JS.API.CONSUMER.MSG.NEXT.{other_stream}.{other}"
+            await expect_denied(errors, next_msg, psub.fetch(1, timeout=0.5))
+            other_spec = consumer_spec(other)
+            create = f"$JS.API.CONSUMER.CREATE.{other_stream}.{other}.{other_spec['filterSubject']}"
+            await expect_denied(
+                errors, create, nc.jsm().add_consumer(other_stream, consumer_config(other_spec), timeout=0.5)
+            )
+        for subject in ("tapio.events.k8s.x.pods.created", "tapio.dlq.someone-else"):
+            await expect_denied(errors, subject, js.publish(subject, b"{}", timeout=0.5))
+
+
+async def test_readers_get_alerts_but_not_the_exporters_messages(
+    cluster: LocalCluster, secrets: Secrets, tmp_path: Path
+) -> None:
+    marker = event_id().encode()
+    admin = Identity(
+        "tapio-admin",
+        secrets["nats-user-creds"]["tapio-admin"].decode(),
+        nack_identity(secrets, tmp_path).tls,
+    )
+    async with connected(cluster, admin) as nc:
+        await nc.jetstream(timeout=2).publish("tapio.alerts.warning.checkout", marker)
+    reader = Identity("tapio-consumers", secrets["nats-user-creds"]["tapio-consumers"].decode(), admin.tls)
+    errors: list[str] = []
+    async with connected(cluster, reader, errors) as nc:
+        js = nc.jetstream(timeout=2)
+        psub = await js.pull_subscribe("tapio.alerts.>", stream="TAPIO_ALERTS")  # its own ephemeral consumer
+        with anyio.fail_after(20):
+            seen: list[bytes] = []
+            while marker not in seen:
+                try:
+                    batch = await psub.fetch(batch=100, timeout=1)
+                except nats.errors.TimeoutError:
+                    continue
+                for msg in batch:
+                    seen.append(msg.data)
+                    await msg.ack_sync()
+        exporter = await js.pull_subscribe_bind(durable="siem-exporter", stream="TAPIO_CORRELATIONS")
+        next_msg = "$JS.API.CONSUMER.MSG.NEXT.TAPIO_CORRELATIONS.siem-exporter"
+        await expect_denied(errors, next_msg, exporter.fetch(1, timeout=0.5))
+        for subject in ("tapio.events.k8s.x.pods.created", "tapio.alerts.critical.forged"):
+            await expect_denied(errors, subject, js.publish(subject, b"{}", timeout=0.5))
+
+
+async def test_tls_client_certificate_and_password_are_required(
+    cluster: LocalCluster, identities: dict[str, Identity]
+) -> None:
+    good = identities["tapio-pipeline"]
+    without_cert = Identity(good.user, good.password, TlsConfig(ca=good.tls.ca))
+    # With TLS 1.3 the client learns of the refusal as an alert or as a reset; the server says why.
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        async with connected(cluster, without_cert):
+            pass
+    refused = "client didn't provide a certificate"
+    await eventually(lambda: any(refused in cluster.log(n) for n in cluster.nodes), f"server log: {refused}")
+    wrong_password = Identity(good.user, "p" + "x" * 40, good.tls)
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        async with connected(cluster, wrong_password):
+            pass
+    async with connected(cluster, good) as nc:
+        assert nc.is_connected
+        assert nc.connected_url is not None
+        assert nc.connected_url.scheme == "nats"
