@@ -61,7 +61,9 @@ async def test_tls_with_ca_verify_and_client_cert(pki: Path, tmp_path: Path) -> 
                 "-keyout", "k.pem", "-out", "ca.pem", cwd=other)  # fmt: skip
         bad = TlsConfig(cert=tls.cert, key=tls.key, ca=str(other / "ca.pem"))
         with pytest.raises(NatsUnavailableError, match="certificate verify failed"):
-            await connect(NatsConfig(urls=(f"tls://127.0.0.1:{server.port}",), tls=bad, connect_timeout=1), "test")
+            await connect(
+                NatsConfig(urls=(f"tls://127.0.0.1:{server.port}",), tls=bad, connect_timeout=1), "test"
+            )
 
 
 async def test_nkey_authentication(tmp_path: Path) -> None:

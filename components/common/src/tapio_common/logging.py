@@ -58,7 +58,11 @@ class StructuredLogger(logging.LoggerAdapter[logging.Logger]):
     """A logger taking structured fields as keyword arguments: `log.info("msg", port=4222)`."""
 
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
-        fields = {k: kwargs.pop(k) for k in list(kwargs) if k not in ("exc_info", "stack_info", "extra")}
+        fields = {
+            (f"{k}_" if k in _RESERVED else k): kwargs.pop(k)
+            for k in list(kwargs)
+            if k not in ("exc_info", "stack_info", "extra", "stacklevel")
+        }
         extra: Mapping[str, object] = kwargs.get("extra") or {}
         kwargs["extra"] = {**extra, **fields}
         return msg, kwargs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tapio.events.v1 import events_pb2
 
 from tapio_common.errors import ContractError
@@ -27,6 +29,7 @@ _NS = 1_000_000_000
 
 def context_from_pb(c: events_pb2.Context) -> Context:
     """The Context model of a protobuf Context (unset sub-messages stay None, like cattrs)."""
+    owners: Any = tuple([OwnerRef(o.kind, o.name, o.uid) for o in c.owners])  # Any: attrs converter
     return Context(
         c.cluster,
         c.node,
@@ -40,7 +43,7 @@ def context_from_pb(c: events_pb2.Context) -> Context:
         c.cgroup_id,
         c.service,
         Workload(c.workload.kind, c.workload.name) if c.HasField("workload") else None,
-        tuple([OwnerRef(o.kind, o.name, o.uid) for o in c.owners]),
+        owners,
         dict(c.labels),
     )
 

@@ -51,7 +51,8 @@ async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = 
             log.warning("nats connection error", client=name, error=last_error[0])
 
     async def on_disconnected() -> None:
-        log.warning("nats disconnected", client=name)
+        if not nc.is_closed:  # a close we asked for is reported by on_closed
+            log.warning("nats disconnected", client=name)
 
     async def on_reconnected() -> None:
         log.info("nats reconnected", client=name, url=_url(nc))

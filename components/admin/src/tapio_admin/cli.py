@@ -1,0 +1,128 @@
+"""Command line of `tapio-admin`: `streams apply` and `streams status` against a real NATS server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import anyio
+import attrs
+from nats.errors import Error as NatsError
+from tapio_common.cli import make_parser, run_cli
+from tapio_common.config import ENV_HELP, CommonConfig, add_common_arguments, load_common
+from tapio_common.errors import ConfigError
+from tapio_common.logging import configure_logging
+from tapio_common.nats.connect import connect
+from tapio_publisher.errors import TopologyError
+from tapio_publisher.streams import apply_topology, topology_status
+from tapio_publisher.topology import production_topology
+
+from tapio_admin.render import render_report, render_status
+
+PROG = "tapio-admin"
+COMPONENT = "admin"
+
+DESCRIPTION = """\
+Operator commands for Tapio's NATS JetStream topology (CONTRACT.md §3): the streams TAPIO_EVENTS,
+TAPIO_CORRELATIONS, TAPIO_ALERTS, TAPIO_PROCESSED and TAPIO_DLQ with their production limits, and
+the durable pull consumers correlator and pipeline (on TAPIO_EVENTS) and siem-exporter (on
+TAPIO_CORRELATIONS), explicit ack, max_deliver 5.
+
+commands:
+  streams apply    create missing streams/consumers, update changed limits (idempotent)
+  streams status   messages, bytes and consumer backlogs of every stream"""
+
+EPILOG = """\
+tapio-admin manages a real server: it needs NATS_URL or --nats-url (it never starts an embedded one).
+
+examples:
+  tapio-admin streams apply --nats-url nats://nats:4222 --replicas 3     # 3-node cluster
+  NATS_URL=nats://127.0.0.1:4222 tapio-admin streams apply --dry-run      # show the plan only
+  tapio-admin streams status --nats-url nats://nats:4222 --nats-creds admin.creds
+  bazel run //components/admin -- streams apply --nats-url nats://127.0.0.1:4222"""
+SUB_EPILOG = EPILOG + "\n\n" + ENV_HELP
+
+APPLY_HELP = """\
+Create the five streams and the standard durable consumers, or bring their limits up to date.
+Running it again changes nothing. An incompatible change (storage type, retention, ack policy)
+is refused with an explanation and nothing is applied."""
+
+STATUS_HELP = "Show every stream's messages and bytes, and each consumer's pending / ack pending counts."
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = make_parser(PROG, DESCRIPTION, EPILOG)
+    groups = parser.add_subparsers(dest="group", metavar="GROUP", required=True)
+    streams = groups.add_parser(
+        "streams", help="JetStream streams and consumers", description=DESCRIPTION, epilog=SUB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    commands = streams.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    apply = commands.add_parser(
+        "apply", help="create or update streams and consumers", description=APPLY_HELP, epilog=SUB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    apply.add_argument(
+        "--replicas", type=int, default=1, metavar="N",
+        help="stream replicas: 3 in a JetStream cluster, 1 on a single server (default 1)",
+    )  # fmt: skip
+    apply.add_argument("--dry-run", action="store_true", help="print what would change; change nothing")
+    apply.add_argument(
+        "--limits-scale", type=float, default=1.0, metavar="F",
+        help="multiply the message/byte limits (e.g. 0.01 for a small test server; default 1 = production)",
+    )  # fmt: skip
+    add_common_arguments(apply)
+    status = commands.add_parser(
+        "status", help="show messages, bytes and consumer backlogs", description=STATUS_HELP, epilog=SUB_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    add_common_arguments(status)
+    return parser
+
+
+async def _run(args: argparse.Namespace, cfg: CommonConfig) -> int:
+    nats_cfg = attrs.evolve(cfg.nats, max_reconnects=0)
+    nc = await connect(nats_cfg, PROG)
+    try:
+        js = nc.jetstream(timeout=10)
+        if args.command == "apply":
+            topo = production_topology(args.replicas, args.limits_scale)
+            report = await apply_topology(js, args.replicas, topology=topo, dry_run=args.dry_run)
+            print(render_report(report))
+            return 1 if any(c.action == "refused" for c in report.changes) else 0
+        print(render_status(await topology_status(js)))
+        return 0
+    except NatsError as e:
+        detail = str(e) or type(e).__name__
+        raise TopologyError(
+            f"JetStream request failed ({detail}): is JetStream enabled on the server?"
+        ) from e
+    finally:
+        await nc.close()
+
+
+def _main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = load_common(args, COMPONENT)
+    if not cfg.nats.urls:
+        raise ConfigError(
+            f"{PROG} manages a real NATS server: set NATS_URL or --nats-url (e.g. nats://nats:4222)"
+        )
+    if args.command == "apply" and args.replicas < 1:
+        raise ConfigError(f"--replicas must be >= 1, not {args.replicas}")
+    if args.command == "apply" and args.limits_scale <= 0:
+        raise ConfigError(f"--limits-scale must be > 0, not {args.limits_scale}")
+    explicit = args.log_level or os.environ.get("TAPIO_LOG_LEVEL")
+    configure_logging(cfg.log_level if explicit else "warning", cfg.log_format)
+    if not explicit:  # closing the connection at the end is not worth a warning line
+        logging.getLogger("tapio_common.nats.connect").setLevel(logging.ERROR)
+    code: int = anyio.run(_run, args, cfg, backend="asyncio")
+    sys.stdout.flush()
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_cli(PROG, _main, argv)

@@ -1,0 +1,76 @@
+"""fast.event_from_pb equals the generic (cattrs) convert.event_from_proto, field for field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from google.protobuf import json_format
+from tapio.events.v1 import events_pb2
+from tapio_common.errors import ContractError
+from tapio_common.model import Context, Workload, convert
+from tapio_common.model.fast import event_from_pb, event_time_ns
+
+SCENARIOS = Path("tests/scenarios/public")
+if not SCENARIOS.is_dir():  # running from the venv at the repository root or elsewhere
+    SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "scenarios" / "public"
+
+
+def _lines() -> list[str]:
+    lines = [line for f in sorted(SCENARIOS.glob("*/events.jsonl")) for line in f.read_text().splitlines()]
+    assert len(lines) > 400, "the public scenarios are part of the repository"
+    return lines
+
+
+LINES = _lines()
+
+
+def test_every_public_scenario_event_converts_like_the_generic_path() -> None:
+    for line in LINES:
+        msg = json_format.Parse(line, events_pb2.Event())
+        fast = event_from_pb(msg)
+        assert fast == convert.event_from_proto(msg), line
+        assert event_time_ns(msg) == fast.time
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"id": "a", "context": {}},
+        {"id": "b", "context": {"workload": {}}},
+        {"id": "c", "k8s": {}},
+        {"id": "d", "k8s": {"involvedObject": {"kind": "Pod", "name": "p"}, "conditions": {"Ready": "True"}}},
+        {"id": "e", "systemd": {"unit": "kubelet.service", "restarts": 4}},
+        {
+            "id": "f",
+            "kernel": {"count": "18446744073709551615", "oomPages": "123", "latencyNs": "2500000000"},
+        },
+        {"id": "g", "network": {"lossRatio": 0.035, "drops": "3500", "windowSeconds": 10}},
+        {"id": "h", "time": "1969-12-31T23:59:59.5Z", "attributes": {"image": "x:v2"}},
+        {
+            "id": "i",
+            "context": {"owners": [{"kind": "ReplicaSet"}, {}], "labels": {"a": ""}, "cgroupId": "42"},
+        },
+    ],
+)
+def test_edge_cases_convert_like_the_generic_path(doc: dict[str, object]) -> None:
+    msg = json_format.ParseDict(doc, events_pb2.Event())
+    assert event_from_pb(msg) == convert.event_from_proto(msg)
+
+
+def test_unset_and_empty_sub_messages_are_told_apart() -> None:
+    unset = event_from_pb(json_format.ParseDict({"context": {"pod": "p"}}, events_pb2.Event()))
+    empty = event_from_pb(json_format.ParseDict({"context": {"workload": {}}}, events_pb2.Event()))
+    assert unset.context.workload is None
+    assert empty.context.workload == Workload()
+    assert event_from_pb(events_pb2.Event()).context == Context()
+
+
+def test_an_unknown_enum_value_is_a_contract_error_on_both_paths() -> None:
+    msg = events_pb2.Event(id="x")
+    msg.ParseFromString(msg.SerializeToString() + b"\x18\x63")  # field 3 (source) = 99
+    with pytest.raises(ContractError):
+        event_from_pb(msg)
+    with pytest.raises(ContractError):
+        convert.event_from_proto(msg)
