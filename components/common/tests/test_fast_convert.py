@@ -74,3 +74,39 @@ def test_an_unknown_enum_value_is_a_contract_error_on_both_paths() -> None:
         event_from_pb(msg)
     with pytest.raises(ContractError):
         convert.event_from_proto(msg)
+
+
+def test_correlations_convert_like_the_generic_path() -> None:
+    from tapio_common.model import Confidence, Correlation, Evidence, OwnerRef
+    from tapio_common.model.fast import correlation_to_pb
+
+    full = Correlation(
+        id="c-1",
+        type="cascading_failure",
+        confidence=Confidence.HIGH,
+        score=0.91,
+        root_cause_event_id="e1",
+        event_ids=("e1", "e2", "e3"),
+        scope=Context(
+            namespace="team-a",
+            node="node-1",
+            service="payments",
+            workload=Workload("Deployment", "payments"),
+            owners=(OwnerRef("ReplicaSet", "payments-1", "u1"),),
+            labels={"app": "payments"},
+        ),
+        summary="OOM kill, then pods failed, then the Service lost its endpoints",
+        evidence=(Evidence("e2", "caused", 0.5), Evidence("e3", "selected_by_service", 0.3)),
+        first_seen=1_795_176_576_123_456_789,
+        last_seen=1_795_176_600_000_000_001,
+        revision=3,
+    )
+    for corr in (
+        full,
+        Correlation(id="bare"),
+        Correlation(id="low", confidence=Confidence.LOW, scope=Context(pod="p")),
+    ):
+        assert correlation_to_pb(corr) == convert.correlation_to_proto(corr)
+        assert correlation_to_pb(corr).SerializeToString(deterministic=True) == convert.correlation_to_proto(
+            corr
+        ).SerializeToString(deterministic=True)

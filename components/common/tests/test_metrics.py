@@ -6,7 +6,6 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from tapio_common.errors import ConfigError
 from tapio_common.metrics import ComponentMetrics, Health, MetricsServer
 
@@ -50,5 +49,6 @@ def test_standard_metrics_and_health() -> None:
 def test_port_in_use_is_a_config_error() -> None:
     metrics = ComponentMetrics("x")
     with MetricsServer(metrics, Health(), port=0, host="127.0.0.1") as server:
-        with pytest.raises(ConfigError, match=f"cannot listen for metrics on 127.0.0.1:{server.port}"):
+        message = f"cannot listen for metrics on 127.0.0.1:{server.port}"
+        with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
             MetricsServer(metrics, Health(), port=server.port, host="127.0.0.1")

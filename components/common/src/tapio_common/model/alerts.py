@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from tapio_common.model.events import Severity, frozen_map
+from tapio_common.model.events import Severity, frozen_map, str_tuple
 
 
 @attrs.frozen
@@ -20,6 +20,6 @@ class Alert:
     title: str = ""
     description: str = ""
     correlation_id: str = ""
-    event_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    event_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
     runbook_url: str = ""

