@@ -29,6 +29,7 @@ from multiprocessing.connection import Connection
 import anyio
 import attrs
 from nats.aio.msg import Msg
+
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig

@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 
 import attrs
+
 from tapio.events.v1 import events_pb2
 from tapio_common.model.convert import event_from_proto
 from tapio_common.model.fast import event_from_pb

@@ -26,6 +26,7 @@ import attrs
 import nats
 from google.protobuf import json_format
 from nats.aio.client import Client
+
 from tapio.events.v1 import events_pb2
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_publisher import Publisher, PublisherSettings

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from tapio_common.config import TlsConfig
-from tapio_common.nats.embedded import find_nats_server, free_port
 
 from infra.tests import manifests as m
+from tapio_common.config import TlsConfig
+from tapio_common.nats.embedded import find_nats_server, free_port
 
 SCRIPT = m.K8S / "scripts" / "make-secrets.sh"
 Secrets = dict[str, dict[str, bytes]]

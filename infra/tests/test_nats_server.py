@@ -21,12 +21,12 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 from nats.js import api
-from tapio_common.config import NatsConfig, TlsConfig
-from tapio_common.nats.connect import tls_context
 
 from infra.tests import contract
 from infra.tests import manifests as m
 from infra.tests.livecluster import Identity, LocalCluster, Secrets, make_secrets, workload_identity
+from tapio_common.config import NatsConfig, TlsConfig
+from tapio_common.nats.connect import tls_context
 
 pytestmark = [
     pytest.mark.anyio,

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
+
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.model.fast import correlation_to_pb

@@ -9,13 +9,13 @@ from pathlib import Path
 import anyio
 import pytest
 from nats.aio.client import Client
+
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import Publisher, PublisherSettings
-
 from tests.integration.correlator_helpers import (
     CorrelatorProcess,
     final_revisions,

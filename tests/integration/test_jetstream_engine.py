@@ -10,6 +10,7 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.api import StreamInfo
+
 from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.nats.connect import connect

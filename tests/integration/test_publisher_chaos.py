@@ -10,6 +10,7 @@ import anyio
 import pytest
 from google.protobuf import json_format
 from nats.aio.client import Client
+
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tapio_common.testing.engine import EngineChoice, choose_engine
 from tapio_common.testing.pytest_plugin import jetstream  # noqa: F401
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tapio_admin.cli import build_parser, main
 from tapio_common.nats.embedded import free_port
 from tapio_common.testing.jetstream import JetStreamServer

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 import pytest
+
 from tapio_common.config import DEFAULT_METRICS_PORT, add_common_arguments, load_common
 from tapio_common.errors import ConfigError
 

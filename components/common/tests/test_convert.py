@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import json_format
+
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.model import (

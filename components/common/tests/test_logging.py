@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+
 from tapio_common.logging import JsonFormatter, TextFormatter, get_logger
 
 

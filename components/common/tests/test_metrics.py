@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+
 from tapio_common.errors import ConfigError
 from tapio_common.metrics import ComponentMetrics, Health, MetricsServer
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError, NatsUnavailableError
 from tapio_common.nats.connect import connect

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nkeys
 import pytest
+
 from tapio_common.config import NatsConfig, TlsConfig
 from tapio_common.errors import NatsUnavailableError
 from tapio_common.nats.connect import connect

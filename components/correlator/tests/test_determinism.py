@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import pytest
+
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ConfigError, ContractError
 from tapio_common.model import Correlation, Event

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tapio_common.model.convert import correlation_to_json
 from tapio_correlator.engine import Engine
 from tapio_correlator.replay import final_revisions

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tapio_common.model import Correlation
 from tapio_common.model.convert import correlation_from_json, correlation_to_json
 from tapio_correlator.replay import ReplayStats, read_events, replay

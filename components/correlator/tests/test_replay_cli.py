@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from tapio_common.model.convert import correlation_from_json
 from tapio_correlator.cli import main
 from tapio_correlator.testing import scenarios_dir

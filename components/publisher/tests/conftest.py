@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
+
 from tapio.events.v1 import events_pb2
 
 

@@ -6,6 +6,7 @@ import signal
 import sys
 
 import anyio
+
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_publisher import Publisher, PublisherSettings

@@ -6,6 +6,7 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from tapio.events.v1 import events_pb2
 from tapio_publisher import codec
 from tapio_publisher.batching import FRAME_OVERHEAD, TRAILER_RESERVE, Batcher, SealedBatch

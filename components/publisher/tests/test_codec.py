@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tapio.events.v1 import events_pb2
 from tapio_publisher import codec
 from tapio_publisher.codec import Compression, Compressor, decode_batch, decode_message

@@ -9,6 +9,7 @@ import anyio
 import nats
 import pytest
 from nats.aio.client import Client
+
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Context, Event, Source
 from tapio_common.testing.jetstream import JetStreamServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tapio_common.errors import ConfigError
 from tapio_publisher.codec import Compression
 from tapio_publisher.settings import PublisherSettings

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import anyio
 import nats
+
 from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import decode_message
 from tapio_publisher.spool import Spool

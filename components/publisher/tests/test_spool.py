@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tapio_publisher.spool import FsyncPolicy, Position, Spool
 from tapio_publisher.spool_format import HEADER, SpoolRecord, decode_record, encode_record, scan
 

@@ -8,6 +8,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.api import StorageType
+
 from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher.errors import TopologyError
 from tapio_publisher.streams import apply_topology, topology_status

@@ -7,6 +7,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Confidence, Context, Event, NetworkEvent, Severity, Source, SystemdEvent
 from tapio_publisher.errors import EncodeError

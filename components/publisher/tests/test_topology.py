@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tapio_publisher.topology import (
     CORRELATIONS,
     DAY,

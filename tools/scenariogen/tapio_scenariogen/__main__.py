@@ -3,7 +3,6 @@
 import sys
 
 from tapio_common.cli import run_cli
-
 from tapio_scenariogen.cli import PROG, main
 
 if __name__ == "__main__":

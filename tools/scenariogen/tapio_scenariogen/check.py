@@ -19,7 +19,6 @@ from tapio_common.cli import run_cli
 from tapio_common.errors import ContractError
 from tapio_common.model import Event, Source
 from tapio_common.model.convert import event_from_json
-
 from tapio_scenariogen.check_index import (
     Index,
     is_cause,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import attrs
+
 from tapio_common.model import Event, Source
 
 CRITICAL_UNITS = frozenset({"kubelet", "containerd", "crio", "docker"})

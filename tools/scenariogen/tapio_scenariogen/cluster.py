@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterable
 
 import attrs
+
 from tapio_scenariogen import names
 from tapio_scenariogen.errors import ScenarioError
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from tapio_common.model import Event
 from tapio_common.model.convert import event_to_json
-
 from tapio_scenariogen.errors import ScenarioError
 from tapio_scenariogen.generator import Scenario, generate, variants
 

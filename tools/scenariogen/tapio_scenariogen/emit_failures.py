@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import attrs
-from tapio_common.model import Context, Event, K8sEvent, Severity
 
+from tapio_common.model import Context, Event, K8sEvent, Severity
 from tapio_scenariogen.cluster import Pod, Service
 from tapio_scenariogen.emit_k8s import CLUSTER_NS, K8sEmitter
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import attrs
-from tapio_common.model import Context, Event, KernelEvent, NetworkEvent, Severity, Source, SystemdEvent
 
+from tapio_common.model import Context, Event, KernelEvent, NetworkEvent, Severity, Source, SystemdEvent
 from tapio_scenariogen import names
 from tapio_scenariogen.cluster import Pod
 from tapio_scenariogen.emit_failures import K8sFailures

@@ -6,6 +6,7 @@ import random
 from typing import Any
 
 import attrs
+
 from tapio_common.model import (
     Context,
     Event,
@@ -18,7 +19,6 @@ from tapio_common.model import (
     SystemdEvent,
     Workload,
 )
-
 from tapio_scenariogen import names
 from tapio_scenariogen.cluster import Deployment, Pod, ReplicaSet, Service
 

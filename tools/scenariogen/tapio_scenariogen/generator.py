@@ -41,8 +41,8 @@ from __future__ import annotations
 import random
 
 import attrs
-from tapio_common.model import Event
 
+from tapio_common.model import Event
 from tapio_scenariogen.errors import ScenarioError
 from tapio_scenariogen.families import FAMILIES, QUIET_FAMILIES
 from tapio_scenariogen.noise import add_noise

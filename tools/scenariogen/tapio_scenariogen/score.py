@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from tapio_common.cli import run_cli
 from tapio_common.errors import ContractError
 from tapio_common.model import Confidence
 from tapio_common.model.convert import correlation_from_json
-
 from tapio_scenariogen.corpus import EXPECTED_FILE, read_jsonl, scenario_dirs, user_path
 from tapio_scenariogen.errors import ScenarioError
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import TypedDict
 
 import attrs
-from tapio_common.model import Event
 
+from tapio_common.model import Event
 from tapio_scenariogen.cluster import Cluster, Deployment, Pod
 from tapio_scenariogen.emit_host import Emitter
 

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from tapio_common.cli import run_cli
 from tapio_scenariogen.check import check_folders, main
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from tapio_common.cli import run_cli
 from tapio_common.model.convert import event_from_json
 from tapio_scenariogen import generate, write_corpus

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from tapio_common.model.convert import event_from_json, event_to_json
 from tapio_scenariogen import generate, variants
 from tapio_scenariogen.check import problems

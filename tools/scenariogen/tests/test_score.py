@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tapio_common.cli import run_cli
 from tapio_common.model import Confidence, Correlation
 from tapio_common.model.convert import correlation_to_json, event_from_json

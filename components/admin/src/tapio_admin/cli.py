@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import anyio
 import attrs
 from nats.errors import Error as NatsError
+
+from tapio_admin.render import render_report, render_status
 from tapio_common.cli import make_parser, run_cli
 from tapio_common.config import ENV_HELP, CommonConfig, add_common_arguments, load_common
 from tapio_common.errors import ConfigError
@@ -19,8 +21,6 @@ from tapio_common.nats.connect import connect
 from tapio_publisher.errors import TopologyError
 from tapio_publisher.streams import apply_topology, topology_status
 from tapio_publisher.topology import production_topology
-
-from tapio_admin.render import render_report, render_status
 
 PROG = "tapio-admin"
 COMPONENT = "admin"

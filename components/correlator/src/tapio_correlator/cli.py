@@ -11,7 +11,6 @@ from typing import TextIO
 
 from tapio_common.cli import make_parser, run_cli
 from tapio_common.errors import ConfigError
-
 from tapio_correlator.cli_serve import add_demo_parser, add_serve_parser, run_demo_command, run_serve
 from tapio_correlator.engine import EngineConfig
 from tapio_correlator.engine.config import SECOND

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
 from tapio_common.config import ENV_HELP, add_common_arguments, load_common
 from tapio_common.logging import configure_logging
-
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.settings import RunnerSettings
 

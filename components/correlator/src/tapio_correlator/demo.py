@@ -14,15 +14,15 @@ import anyio
 import attrs
 from google.protobuf import json_format
 from nats.aio.msg import Msg
+
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.connect import connect
-from tapio_publisher import Publisher, PublisherSettings
-
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.app import serve
 from tapio_correlator.service.settings import RunnerSettings
+from tapio_publisher import Publisher, PublisherSettings
 
 NS = 1_000_000_000
 GAP_NS = 30 * 60 * NS  # scenarios are played one after the other, 30 minutes of event time apart

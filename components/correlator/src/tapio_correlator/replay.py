@@ -9,10 +9,10 @@ from typing import TextIO
 
 import attrs
 from google.protobuf import json_format
+
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Correlation, Severity
 from tapio_common.model.convert import correlation_to_json, ns_to_rfc3339
-
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.errors import ReplayInputError
 

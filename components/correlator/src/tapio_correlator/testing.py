@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from tapio_common.model import (
     Context,
     Correlation,
@@ -21,7 +22,6 @@ from tapio_common.model import (
     SystemdEvent,
     Workload,
 )
-
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.replay import final_revisions
 

@@ -30,7 +30,11 @@ class NotImplementedYetError(TapioError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
-    parser.add_argument("--sink", metavar="URL", help="destination, repeatable: hec+https://host:8088, ecs+https://es:9200, syslog+tcp://host:514, cef+udp://host:514, webhook+https://...")
+    parser.add_argument(
+        "--sink",
+        metavar="URL",
+        help="destination, repeatable: hec+https://host:8088, ecs+https://es:9200, syslog+tcp://host:514, cef+udp://host:514, webhook+https://...",
+    )
     add_common_arguments(parser)
     return parser
 

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 import lz4.frame
 import zstandard
 from google.protobuf.message import DecodeError as ProtobufDecodeError
-from tapio.events.v1 import events_pb2
 
+from tapio.events.v1 import events_pb2
 from tapio_publisher.errors import DecodeError
 
 MSG_ID_HEADER = "Nats-Msg-Id"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tapio.events.v1 import events_pb2
-
 from tapio_publisher import codec
 from tapio_publisher.batching import Batcher, SealedBatch
 from tapio_publisher.codec import Compression, Compressor

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
 from tapio_common.metrics import ComponentMetrics
 
 COMPONENT = "publisher"

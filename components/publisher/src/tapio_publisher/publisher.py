@@ -11,6 +11,7 @@ import anyio.lowlevel
 from anyio.abc import TaskGroup
 from nats.aio.client import Client
 from prometheus_client import CollectorRegistry
+
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.errors import ContractError, NatsUnavailableError
@@ -18,7 +19,6 @@ from tapio_common.logging import get_logger
 from tapio_common.model import Event
 from tapio_common.model.convert import event_to_proto
 from tapio_common.nats.connect import connect
-
 from tapio_publisher.encoder import Encoder, field_of, group_by_subject
 from tapio_publisher.errors import (
     EncodeError,

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from tapio_common.errors import ConfigError
 
+from tapio_common.errors import ConfigError
 from tapio_publisher.codec import Compression
 from tapio_publisher.spool import FsyncPolicy
 

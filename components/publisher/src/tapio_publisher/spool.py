@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import attrs
-from tapio_common.logging import get_logger
 
+from tapio_common.logging import get_logger
 from tapio_publisher.errors import SpoolError
 from tapio_publisher.spool_format import SpoolRecord, decode_record, encode_record, scan
 

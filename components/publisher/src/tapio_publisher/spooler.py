@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 import anyio
-from tapio_common.logging import get_logger
 
+from tapio_common.logging import get_logger
 from tapio_publisher.errors import PublisherError, SpoolError
 from tapio_publisher.metrics import PublisherMetrics
 from tapio_publisher.settings import PublisherSettings

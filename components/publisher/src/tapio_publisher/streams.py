@@ -10,8 +10,8 @@ from nats.js import api
 from nats.js.client import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 from nats.js.manager import JetStreamManager
-from tapio_common.logging import get_logger
 
+from tapio_common.logging import get_logger
 from tapio_publisher.errors import TopologyError
 from tapio_publisher.topology import (
     ApplyReport,

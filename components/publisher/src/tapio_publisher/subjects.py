@@ -8,7 +8,6 @@ from functools import lru_cache
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Confidence, Event, Severity, Source
-
 from tapio_publisher.errors import EncodeError
 
 EVENTS_PREFIX = "tapio.events"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tapio_common.model import Event
-
 from tapio_scenariogen import names
 from tapio_scenariogen.families.common import (
     Builder,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tapio_common.model import Event, Severity
-
 from tapio_scenariogen.cluster import Deployment, Pod
 from tapio_scenariogen.world import World
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tapio_common.model import Event, Severity
-
 from tapio_scenariogen.families.common import CRASH_EXIT_CODES, Builder, restart_series, restart_times
 from tapio_scenariogen.world import CRASH_WINDOW, World
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tapio_common.model import Event
-
 from tapio_scenariogen.families.cascade import node_down
 from tapio_scenariogen.families.common import Builder, replacement, spread_out
 from tapio_scenariogen.world import World

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tapio_common.model import Event
-
 from tapio_scenariogen.cluster import Deployment
 from tapio_scenariogen.families.common import Builder, service_impact
 from tapio_scenariogen.world import LATENCY_THRESHOLD_MS, LATENCY_WINDOW, World

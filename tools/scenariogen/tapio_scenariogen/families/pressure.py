@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tapio_common.model import Event
-
 from tapio_scenariogen.families.common import Builder, oom_chain, replacement, restart_times, spread_out
 from tapio_scenariogen.world import OOM_REPEAT_WINDOW, PRESSURE_WINDOW, World
 

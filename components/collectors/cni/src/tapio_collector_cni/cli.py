@@ -31,7 +31,9 @@ class NotImplementedYetError(TapioError):
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
     parser.add_argument("--interval", metavar="SECONDS", help="sampling interval (default 10)")
-    parser.add_argument("--interface", metavar="GLOB", help="interfaces to watch, repeatable (default: eth*, veth*, cni*)")
+    parser.add_argument(
+        "--interface", metavar="GLOB", help="interfaces to watch, repeatable (default: eth*, veth*, cni*)"
+    )
     add_common_arguments(parser)
     return parser
 

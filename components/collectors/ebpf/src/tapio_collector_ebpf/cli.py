@@ -32,7 +32,9 @@ class NotImplementedYetError(TapioError):
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
     parser.add_argument("--programs", metavar="LIST", help="comma-separated programs to load (default: all)")
-    parser.add_argument("--aggregate-ms", metavar="MS", help="in-kernel aggregation window in milliseconds (default 1000)")
+    parser.add_argument(
+        "--aggregate-ms", metavar="MS", help="in-kernel aggregation window in milliseconds (default 1000)"
+    )
     add_common_arguments(parser)
     return parser
 

@@ -32,8 +32,14 @@ class NotImplementedYetError(TapioError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: in-cluster service account, then ~/.kube/config)")
-    parser.add_argument("--namespace", metavar="NS", help="watch one namespace only (default: all namespaces)")
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        help="kubeconfig file (default: in-cluster service account, then ~/.kube/config)",
+    )
+    parser.add_argument(
+        "--namespace", metavar="NS", help="watch one namespace only (default: all namespaces)"
+    )
     parser.add_argument("--resync-seconds", metavar="N", help="full relist period in seconds (default 600)")
     add_common_arguments(parser)
     return parser

@@ -30,8 +30,12 @@ class NotImplementedYetError(TapioError):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = make_parser(PROG, DESCRIPTION, EPILOG)
-    parser.add_argument("--unit", metavar="PATTERN", help="unit glob to follow, repeatable (default: all service units)")
-    parser.add_argument("--bus", metavar="ADDRESS", help="D-Bus address of the system bus (default: the system bus)")
+    parser.add_argument(
+        "--unit", metavar="PATTERN", help="unit glob to follow, repeatable (default: all service units)"
+    )
+    parser.add_argument(
+        "--bus", metavar="ADDRESS", help="D-Bus address of the system bus (default: the system bus)"
+    )
     add_common_arguments(parser)
     return parser
 

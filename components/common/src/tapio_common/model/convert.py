@@ -9,10 +9,10 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, overrid
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.timestamp_pb2 import Timestamp
+
 from tapio.alerts.v1 import alerts_pb2
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
-
 from tapio_common.errors import ContractError
 from tapio_common.model.alerts import Alert
 from tapio_common.model.correlations import Correlation

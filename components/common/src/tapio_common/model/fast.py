@@ -6,7 +6,6 @@ from typing import Any
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
-
 from tapio_common.errors import ContractError
 from tapio_common.model.correlations import Confidence, Correlation
 from tapio_common.model.events import (

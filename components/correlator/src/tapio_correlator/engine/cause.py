@@ -15,7 +15,6 @@ An incident that changes type keeps its id and gets a higher revision (see engin
 from __future__ import annotations
 
 from tapio_common.model import Event
-
 from tapio_correlator.engine import text
 from tapio_correlator.engine.config import EngineConfig
 from tapio_correlator.engine.incident import Incident, Verdict

@@ -25,7 +25,6 @@ from typing import Any
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.model import Correlation, Event
-
 from tapio_correlator.engine.config import EngineConfig
 from tapio_correlator.engine.handlers import FAILURES, Handlers
 from tapio_correlator.engine.nodes import LOSS_ACTIONS

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from tapio_common.model import Correlation, Event
-
 from tapio_correlator.engine import cause, text
 from tapio_correlator.engine.cause import CauseIncident
 from tapio_correlator.engine.incident import (

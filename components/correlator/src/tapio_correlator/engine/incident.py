@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, NamedTuple
 
 from tapio_common.model import Confidence, Context, Correlation, Event, Evidence, Severity
-
 from tapio_correlator.engine.config import EngineConfig
 
 # Relations of an event to the root cause (Evidence.relation) and their weights.

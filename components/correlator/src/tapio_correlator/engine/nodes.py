@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tapio_common.model import Event
-
 from tapio_correlator.engine import text
 from tapio_correlator.engine.config import EngineConfig
 from tapio_correlator.engine.incident import Incident, Verdict

@@ -7,7 +7,6 @@ from typing import Any
 
 from tapio_common.model import Correlation, Event, Severity
 from tapio_common.model.fast import event_from_pb
-
 from tapio_correlator.engine import text
 from tapio_correlator.engine.cause import CauseIncident
 from tapio_correlator.engine.config import EngineConfig

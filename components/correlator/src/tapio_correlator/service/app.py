@@ -10,19 +10,19 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
+
 from tapio_common.config import CommonConfig
 from tapio_common.errors import ConfigError, EmbeddedServerError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health, MetricsServer
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats, free_port
-from tapio_publisher import Publisher, PublisherSettings, TopologyError
-from tapio_publisher.streams import apply_topology
-
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
+from tapio_publisher import Publisher, PublisherSettings, TopologyError
+from tapio_publisher.streams import apply_topology
 
 log = get_logger(__name__)
 

@@ -8,8 +8,8 @@ from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import api
 from nats.js.client import JetStreamContext
-from tapio_common.logging import get_logger
 
+from tapio_common.logging import get_logger
 from tapio_correlator.errors import CorrelatorError
 
 log = get_logger(__name__)

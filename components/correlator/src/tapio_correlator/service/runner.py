@@ -9,22 +9,22 @@ import anyio
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.client import JetStreamContext
+
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.model import Correlation
 from tapio_common.model.fast import correlation_to_pb
-from tapio_publisher import DecodeError, Publisher, Receipt, decode_message
-from tapio_publisher.dlq import publish_dead_letter
-from tapio_publisher.subjects import correlation_subject
-from tapio_publisher.topology import CORRELATIONS, CORRELATOR, EVENTS
-
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.catchup import last_seq, read_range
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
+from tapio_publisher import DecodeError, Publisher, Receipt, decode_message
+from tapio_publisher.dlq import publish_dead_letter
+from tapio_publisher.subjects import correlation_subject
+from tapio_publisher.topology import CORRELATIONS, CORRELATOR, EVENTS
 
 log = get_logger(__name__)
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
+
 from tapio_common.errors import ConfigError
 
 _FIELDS = {

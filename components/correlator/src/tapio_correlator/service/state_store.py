@@ -13,8 +13,8 @@ from nats.js import api
 from nats.js.client import JetStreamContext
 from nats.js.errors import BucketNotFoundError, KeyNotFoundError
 from nats.js.kv import KeyValue
-from tapio_common.logging import get_logger
 
+from tapio_common.logging import get_logger
 from tapio_correlator.errors import CorrelatorError
 
 log = get_logger(__name__)
