@@ -41,6 +41,7 @@ from tapio_correlator.service.runner import Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
 from tapio_publisher import Publisher, PublisherSettings
+from tapio_publisher.codec import varint
 from tapio_publisher.streams import apply_topology
 from tapio_publisher.subjects import event_subject
 
@@ -51,21 +52,12 @@ LINGER = 0.2  # seconds a collector lets a batch fill: at 100k events/s spread o
 WARNING = events_pb2.SEVERITY_WARNING
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def restamp(data: bytes, event_id: str, t_ns: int) -> bytes:
     """The serialized event with a new id (field 1) and time (field 2) appended; last one wins."""
     raw_id = event_id.encode()
     seconds, nanos = divmod(t_ns, NS)
-    ts = b"\x08" + _varint(seconds) + b"\x10" + _varint(nanos or 1)  # nanos set: it must override
-    return data + b"\x0a" + _varint(len(raw_id)) + raw_id + b"\x12" + _varint(len(ts)) + ts
+    ts = b"\x08" + varint(seconds) + b"\x10" + varint(nanos or 1)  # nanos set: it must override
+    return data + b"\x0a" + varint(len(raw_id)) + raw_id + b"\x12" + varint(len(ts)) + ts
 
 
 @attrs.frozen

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -15,7 +17,9 @@ from nats.js.errors import NotFoundError
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
+from tapio_common.config import NatsConfig
 from tapio_common.model.fast import correlation_to_pb
+from tapio_common.nats.connect import connect
 from tapio_correlator.demo import load_scenarios, shift
 from tapio_correlator.engine import EngineConfig
 from tapio_correlator.replay import ReplayStats, replay
@@ -62,6 +66,7 @@ class CorrelatorProcess:
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "correlator.log"
+        self.exit_code: int | None = None
 
     def start(self) -> None:
         args = [sys.executable, "-m", "tapio_correlator", "serve", "--nats-url", self.url, "--provision",
@@ -125,3 +130,26 @@ def final_revisions(
         if c.id not in latest or c.revision > latest[c.id].revision:
             latest[c.id] = c
     return latest
+
+
+@asynccontextmanager
+async def running_correlator(
+    url: str, workdir: Path, snapshot_interval: float
+) -> AsyncIterator[tuple[CorrelatorProcess, Client]]:
+    """A correlator process consuming from `url` and a client of the same server; both closed after."""
+    correlator = CorrelatorProcess(url, workdir, snapshot_interval)
+    correlator.start()
+    nc = await connect(NatsConfig(urls=(url,)), "test")
+    try:
+        await wait_consumed(nc, 0, proc=correlator)  # provisioned and consuming
+        yield correlator, nc
+    finally:
+        correlator.exit_code = correlator.stop()
+        await nc.close()
+
+
+def all_found(
+    expected: list[dict[str, object]], stored: list[tuple[str, str, correlations_pb2.Correlation]]
+) -> bool:
+    found = {(c.type, c.root_cause_event_id) for c in final_revisions(stored).values()}
+    return all((exp["type"], exp["rootCauseEventId"]) in found for exp in expected)

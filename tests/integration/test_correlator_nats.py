@@ -12,14 +12,13 @@ from nats.aio.client import Client
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
-from tapio_common.config import NatsConfig
-from tapio_common.nats.connect import connect
 from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import Publisher, PublisherSettings
 from tests.integration.correlator_helpers import (
-    CorrelatorProcess,
+    all_found,
     final_revisions,
     offline,
+    running_correlator,
     scenario_events,
     stored_correlations,
     wait_consumed,
@@ -55,18 +54,12 @@ async def test_scenarios_give_their_correlations_on_the_right_subjects(
     jetstream: JetStreamServer, tmp_path: Path
 ) -> None:
     events, expected = scenario_events()
-    correlator = CorrelatorProcess(jetstream.url, tmp_path, snapshot_interval=30)
-    correlator.start()
-    nc = await connect(NatsConfig(urls=(jetstream.url,)), "test")
-    try:
-        await wait_consumed(nc, 0, proc=correlator)  # provisioned and consuming
+    async with running_correlator(jetstream.url, tmp_path, snapshot_interval=30) as (correlator, nc):
         last = await publish(nc, events, tmp_path / "spool")
         await wait_consumed(nc, last, proc=correlator)
         await anyio.sleep(3)  # idle advance: the last buffered events are processed
         stored = await stored_correlations(nc)
-    finally:
-        assert correlator.stop() == 0, correlator.log.read_text()[-3000:]
-        await nc.close()
+    assert correlator.exit_code == 0, correlator.log.read_text()[-3000:]
     for subject, msg_id, c in stored:
         assert subject == f"tapio.correlations.{LEVEL[c.confidence]}.{c.type}"
         assert msg_id == f"{c.id}:{c.revision}"
@@ -90,11 +83,7 @@ async def test_kill_9_mid_scenario_loses_and_duplicates_nothing(
 ) -> None:
     events, expected = scenario_events()
     half = len(events) // 2
-    correlator = CorrelatorProcess(jetstream.url, tmp_path, snapshot_interval)
-    correlator.start()
-    nc = await connect(NatsConfig(urls=(jetstream.url,)), "test")
-    try:
-        await wait_consumed(nc, 0, proc=correlator)
+    async with running_correlator(jetstream.url, tmp_path, snapshot_interval) as (correlator, nc):
         last = await publish(nc, events[:half], tmp_path / "spool")
         await wait_consumed(nc, last, proc=correlator)
         await anyio.sleep(1.5)  # snapshots due (recent-snapshot), idle advance done
@@ -105,9 +94,6 @@ async def test_kill_9_mid_scenario_loses_and_duplicates_nothing(
         await wait_consumed(nc, last, proc=correlator)
         await anyio.sleep(3)
         stored = await stored_correlations(nc)
-    finally:
-        correlator.stop()
-        await nc.close()
     assert before > 0, "the kill happened mid-incident: correlations were already published"
     assert recovery in correlator.log.read_text(), "the restart went through the recovery path under test"
     ids = Counter(msg_id for _, msg_id, _ in stored)
@@ -121,19 +107,14 @@ async def test_kill_9_mid_scenario_loses_and_duplicates_nothing(
     assert {i: key(c) for i, c in medium_high(final).items()} == {
         i: key(c) for i, c in medium_high(offline(events)).items()
     }, "the final set is the one without a crash"
-    found = {(c.type, c.root_cause_event_id) for c in final.values()}
-    assert all((exp["type"], exp["rootCauseEventId"]) in found for exp in expected)
+    assert all_found(expected, stored)
 
 
 async def test_an_undecodable_message_goes_to_the_dlq_and_the_engine_carries_on(
     jetstream: JetStreamServer, tmp_path: Path
 ) -> None:
     events, expected = scenario_events()
-    correlator = CorrelatorProcess(jetstream.url, tmp_path, snapshot_interval=30)
-    correlator.start()
-    nc = await connect(NatsConfig(urls=(jetstream.url,)), "test")
-    try:
-        await wait_consumed(nc, 0, proc=correlator)
+    async with running_correlator(jetstream.url, tmp_path, snapshot_interval=30) as (correlator, nc):
         js = nc.jetstream()
         bad = await js.publish(
             "tapio.events.k8s.default.pods.created",
@@ -145,12 +126,9 @@ async def test_an_undecodable_message_goes_to_the_dlq_and_the_engine_carries_on(
         await anyio.sleep(3)
         dlq = await js.get_last_msg("TAPIO_DLQ", "tapio.dlq.correlator")
         stored = await stored_correlations(nc)
-    finally:
-        assert correlator.stop() == 0
-        await nc.close()
+    assert correlator.exit_code == 0, correlator.log.read_text()[-3000:]
     headers = dlq.headers or {}
     assert headers["Tapio-Stream-Seq"] == str(bad.seq)
     assert headers["Tapio-Error"].startswith("cannot decode")
     assert dlq.data == b"\xff\xfenot protobuf"
-    found = {(c.type, c.root_cause_event_id) for c in final_revisions(stored).values()}
-    assert all((exp["type"], exp["rootCauseEventId"]) in found for exp in expected), "the rest was correlated"
+    assert all_found(expected, stored), "the rest was correlated"
