@@ -52,6 +52,8 @@ class RunnerSettings:
         """Builds settings from the `correlator:` config section; flags (overrides) win."""
         values: dict[str, Any] = {}
         for key, raw in section.items():
+            if key == "publisher":  # the publisher's own settings (PublisherSettings.from_section)
+                continue
             if key not in _FIELDS:
                 raise ConfigError(
                     f"unknown key {key!r} in the correlator section (known: {', '.join(_FIELDS)})"
@@ -87,4 +89,5 @@ def _coerce(key: str, raw: Any) -> Any:
     try:
         return kind(raw)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"correlator {key} must be a {kind.__name__}, got {raw!r}") from e
+        noun = {int: "whole number", float: "number"}.get(kind, "string")
+        raise ConfigError(f"correlator {key} must be a {noun}, got {raw!r}") from e
