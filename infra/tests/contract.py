@@ -40,6 +40,12 @@ CONSUMERS: dict[str, tuple[str, str]] = {
 }
 MAX_DELIVER = 5
 
+# JetStream KV buckets, by the NATS user of the workload that keeps its state there: the correlator's
+# engine snapshots (tapio_correlator.service.state_store; settings.state_bucket).
+STATE_BUCKETS: dict[str, str] = {"tapio-correlation": "TAPIO_CORRELATOR_STATE"}
+# A KV bucket's stream: KV_<bucket> on subjects $KV.<bucket>.> (the convention of every NATS client).
+KV_STREAMS = {user: f"KV_{bucket}" for user, bucket in STATE_BUCKETS.items()}
+
 # The seed's users and permissions (NATS_MESSAGING_ARCHITECTURE.md, Security), and the data flow
 # of the users the seed does not name (ARCHITECTURE.md): user -> (publish, subscribe).
 SEED_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {

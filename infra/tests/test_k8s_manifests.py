@@ -100,7 +100,7 @@ def test_seed_natscluster_form_is_not_a_valid_natscluster() -> None:
 
 def test_streams_have_the_contract_limits() -> None:
     streams = {d["spec"]["name"]: d["spec"] for d in m.base_docs() if d["kind"] == "Stream"}
-    assert set(streams) == set(contract.STREAMS)
+    assert set(streams) == set(contract.STREAMS) | set(contract.KV_STREAMS.values())
     for name, want in contract.STREAMS.items():
         spec = streams[name]
         assert tuple(spec["subjects"]) == want.subjects, name
@@ -112,6 +112,22 @@ def test_streams_have_the_contract_limits() -> None:
         assert (spec["retention"], spec["discard"]) == ("limits", "old"), name
         assert contract.go_duration_s(spec["duplicateWindow"]) == contract.DUPLICATE_WINDOW_S, name
         assert spec["account"] == "tapio", name
+
+
+@pytest.mark.parametrize("user", sorted(contract.STATE_BUCKETS))
+def test_state_bucket_is_declared_as_a_kv_bucket(user: str) -> None:
+    """NACK creates the bucket's stream in the layout NATS clients open as a KV bucket (nats-py's
+    key_value(), nats.go's KeyValue()): history 1, file storage, replicas 3."""
+    bucket, name = contract.STATE_BUCKETS[user], contract.KV_STREAMS[user]
+    (spec,) = [d["spec"] for d in m.base_docs() if d["kind"] == "Stream" and d["spec"]["name"] == name]
+    assert spec["subjects"] == [f"$KV.{bucket}.>"]
+    assert spec["maxMsgsPerSubject"] == 1, "history 1"
+    assert (spec["storage"], spec["replicas"]) == ("file", contract.REPLICAS)
+    assert (spec["retention"], spec["discard"]) == ("limits", "new")
+    assert spec["allowRollup"] is spec["denyDelete"] is spec["allowDirect"] is True
+    assert contract.go_duration_s(spec["duplicateWindow"]) == contract.DUPLICATE_WINDOW_S
+    assert "maxAge" not in spec, "snapshots do not expire"
+    assert spec["account"] == "tapio"
 
 
 def test_consumers_are_durable_pull_with_explicit_ack() -> None:

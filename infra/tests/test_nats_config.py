@@ -68,23 +68,56 @@ def test_user_gets_its_seed_permissions(users: dict[str, dict[str, Any]], user: 
 
 
 @pytest.mark.parametrize("user", sorted(contract.SEED_PERMISSIONS))
-def test_extra_grants_are_jetstream_plumbing_or_dead_letters(
+def test_extra_grants_are_jetstream_plumbing_dead_letters_or_own_state(
     users: dict[str, dict[str, Any]], user: str
 ) -> None:
     publish, subscribe = contract.SEED_PERMISSIONS[user]
     pub_allow, _ = perms(users[user], "publish")
     sub_allow, _ = perms(users[user], "subscribe")
+    bucket = contract.STATE_BUCKETS.get(user)
+    kv_stream = contract.KV_STREAMS.get(user)
     for subject in set(pub_allow) - set(publish):
+        if bucket is not None and subject == f"$KV.{bucket}.>":
+            continue  # the values of its own KV bucket, nothing else under $KV
         assert subject.startswith(("$JS.API.", "$JS.ACK.", "$JS.FC.")) or subject == contract.DLQ.get(user), (
             user,
             subject,
         )
         assert not subject.endswith("$JS.API.>"), f"{user} must not get the whole JetStream API"
-        assert not subject.startswith("$JS.API.STREAM.") or subject.startswith("$JS.API.STREAM.INFO."), (
-            user,
-            subject,
-        )
+        # Streams: look-ups; and reading (never creating, changing, purging, deleting) its own bucket.
+        assert (
+            not subject.startswith("$JS.API.STREAM.")
+            or subject.startswith("$JS.API.STREAM.INFO.")
+            or subject == f"$JS.API.STREAM.MSG.GET.{kv_stream}"
+        ), (user, subject)
+        assert not subject.startswith("$JS.API.DIRECT.GET.") or subject.startswith(
+            f"$JS.API.DIRECT.GET.{kv_stream}.$KV.{bucket}."
+        ), (user, subject)
     assert set(sub_allow) - set(subscribe) == {"_INBOX.>"}
+
+
+def test_only_the_correlator_reaches_its_state_bucket(users: dict[str, dict[str, Any]]) -> None:
+    for owner, bucket in contract.STATE_BUCKETS.items():
+        stream = contract.KV_STREAMS[owner]
+        reads = [
+            f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.DIRECT.GET.{stream}.$KV.{bucket}.snapshot.head",
+            f"$JS.API.STREAM.MSG.GET.{stream}", f"$JS.API.CONSUMER.CREATE.{stream}",
+            f"$JS.API.CONSUMER.INFO.{stream}.AbCdEf123",
+        ]  # fmt: skip
+        writes = [f"$KV.{bucket}.snapshot.head", f"$KV.{bucket}.snapshot.3.0"]
+        management = [f"$JS.API.STREAM.{op}.{stream}" for op in ("CREATE", "UPDATE", "DELETE", "PURGE")]
+        for name, user in users.items():
+            pub = perms(user, "publish")
+            for subject in reads:  # nack and tapio-admin hold the whole JetStream API
+                assert contract.allowed(*pub, subject) == (name in (owner, "nack", "tapio-admin")), (
+                    name,
+                    subject,
+                )
+            for subject in writes:
+                assert contract.allowed(*pub, subject) == (name == owner), (name, subject)
+            for subject in management:
+                assert contract.allowed(*pub, subject) == (name in ("nack", "tapio-admin")), (name, subject)
+            assert not contract.allowed(*pub, "$KV.SOMEONE_ELSE.key"), name
 
 
 def test_tapio_users_cannot_reach_other_data(users: dict[str, dict[str, Any]]) -> None:
@@ -107,11 +140,19 @@ def test_only_the_owner_pulls_from_a_durable_consumer(users: dict[str, dict[str,
     stream, owner = contract.CONSUMERS[durable]
     next_msg = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
     ack = f"$JS.ACK.{stream}.{durable}.1.2.3.1700000000000000000.0"
+    # (Re)creating it, with its filter subject (the form of the users' ephemeral-consumer grants).
+    create = f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{stream_filter(stream)}"
     for name, user in users.items():
         pub = perms(user, "publish")
         # nack and tapio-admin hold the whole JetStream API; tapio-admin also acks (DLQ replay).
         assert contract.allowed(*pub, next_msg) == (name in (owner, "nack", "tapio-admin")), (name, next_msg)
+        assert contract.allowed(*pub, create) == (name in (owner, "nack", "tapio-admin")), (name, create)
         assert contract.allowed(*pub, ack) == (name in (owner, "tapio-admin")), (name, ack)
+
+
+def stream_filter(stream: str) -> str:
+    (subject,) = contract.STREAMS[stream].subjects
+    return subject
 
 
 def test_every_password_comes_from_the_statefulset_environment(users: dict[str, dict[str, Any]]) -> None:

@@ -10,157 +10,31 @@ from __future__ import annotations
 import shutil
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
-import nats
 import nats.errors
 import pytest
-from nats.aio.client import Client
 from nats.js import api
 
 from infra.tests import contract
-from infra.tests import manifests as m
-from infra.tests.livecluster import Identity, LocalCluster, Secrets, make_secrets, workload_identity
-from tapio_common.config import NatsConfig, TlsConfig
-from tapio_common.nats.connect import tls_context
+from infra.tests.livecluster import Identity, LocalCluster, Secrets
+from infra.tests.natsflow import (
+    connected,
+    consumer_config,
+    consumer_spec,
+    eventually,
+    expect_denied,
+    nack_identity,
+    violation,
+)
+from tapio_common.config import TlsConfig
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="make-secrets.sh needs openssl"),
 ]
-
-
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def secrets(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
-    return make_secrets(tmp_path_factory.mktemp("secrets"))
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets) -> Iterator[LocalCluster]:
-    c = LocalCluster(tmp_path_factory.mktemp("cluster"), secrets).start()
-    try:
-        anyio.run(provision_like_nack, c, secrets, tmp_path_factory.mktemp("nack"))
-        yield c
-    finally:
-        c.stop()
-
-
-@pytest.fixture(scope="module")
-def identities(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets) -> dict[str, Identity]:
-    root = tmp_path_factory.mktemp("mounts")
-    return {name: workload_identity(name, secrets, root) for name in m.WORKLOADS}
-
-
-def nack_identity(secrets: Secrets, root: Path) -> Identity:
-    creds = secrets["nats-nack-creds"]
-    for key in ("ca.crt", "tls.crt", "tls.key"):
-        (root / key).write_bytes(creds[key])
-    tls = TlsConfig(cert=str(root / "tls.crt"), key=str(root / "tls.key"), ca=str(root / "ca.crt"))
-    return Identity(creds["user"].decode(), creds["password"].decode(), tls)
-
-
-@asynccontextmanager
-async def connected(
-    cluster: LocalCluster, ident: Identity, errors: list[str] | None = None
-) -> AsyncIterator[Client]:
-    async def on_error(e: Exception) -> None:
-        if errors is not None:
-            errors.append(str(e))
-
-    nc = await nats.connect(
-        servers=cluster.urls, user=ident.user, password=ident.password, tls=tls_context(NatsConfig(tls=ident.tls)),
-        error_cb=on_error, allow_reconnect=False, connect_timeout=5, name=ident.user,
-    )  # fmt: skip
-    try:
-        yield nc
-    finally:
-        await nc.close()
-
-
-def stream_config(spec: dict[str, Any]) -> api.StreamConfig:
-    """What NACK sends for a Stream resource (v1beta2 spec -> JetStream StreamConfig)."""
-    return api.StreamConfig(
-        name=spec["name"], description=spec.get("description"), subjects=spec["subjects"],
-        storage=api.StorageType(spec["storage"]), num_replicas=spec["replicas"],
-        retention=api.RetentionPolicy(spec["retention"]), discard=api.DiscardPolicy(spec["discard"]),
-        max_age=contract.go_duration_s(spec["maxAge"]), max_msgs=spec.get("maxMsgs", -1),
-        max_bytes=spec.get("maxBytes", -1), max_msg_size=spec.get("maxMsgSize", -1),
-        duplicate_window=contract.go_duration_s(spec["duplicateWindow"]),
-    )  # fmt: skip
-
-
-def consumer_config(spec: dict[str, Any]) -> api.ConsumerConfig:
-    return api.ConsumerConfig(
-        durable_name=spec["durableName"], name=spec["durableName"], description=spec.get("description"),
-        deliver_policy=api.DeliverPolicy(spec["deliverPolicy"]), ack_policy=api.AckPolicy(spec["ackPolicy"]),
-        ack_wait=contract.go_duration_s(spec["ackWait"]), max_deliver=spec["maxDeliver"],
-        max_ack_pending=spec["maxAckPending"], filter_subject=spec["filterSubject"],
-        replay_policy=api.ReplayPolicy(spec["replayPolicy"]),
-    )  # fmt: skip
-
-
-def consumer_spec(durable: str) -> dict[str, Any]:
-    """The spec of the Consumer resource with this durable name."""
-    specs: list[dict[str, Any]] = [
-        d["spec"] for d in m.base_docs() if d["kind"] == "Consumer" and d["spec"]["durableName"] == durable
-    ]
-    assert len(specs) == 1, durable
-    return specs[0]
-
-
-async def provision_like_nack(cluster: LocalCluster, secrets: Secrets, root: Path) -> None:
-    """Creates the Stream and Consumer resources of the manifests as the NATS user `nack`."""
-    async with connected(cluster, nack_identity(secrets, root)) as nc:
-        jsm = nc.jsm()
-        for doc in m.base_docs():
-            if doc["kind"] == "Stream":
-                await retry(lambda d=doc: jsm.add_stream(stream_config(d["spec"])))
-        for doc in m.base_docs():
-            if doc["kind"] == "Consumer":
-                spec = doc["spec"]
-                await retry(lambda s=spec: jsm.add_consumer(s["streamName"], consumer_config(s)))
-
-
-async def retry(call: Any, attempts: int = 50) -> Any:
-    """The meta group may still be electing its leader right after /healthz turns 200."""
-    for _ in range(attempts - 1):
-        try:
-            return await call()
-        except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
-            await anyio.sleep(0.2)
-    return await call()
-
-
-async def eventually(condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
-    """Polls an outside condition (client errors, server log) until it holds."""
-    for _ in range(int(within / 0.05)):
-        if condition():
-            return
-        await anyio.sleep(0.05)
-    raise AssertionError(f"not within {within:.0f}s: {what}")
-
-
-async def violation(errors: list[str], action: str, subject: str) -> None:
-    """Waits until the server reports a permissions violation (nats-py lower-cases its text)."""
-    expected = f'permissions violation for {action} to "{subject.lower()}"'
-    await eventually(lambda: any(expected in e.lower() for e in errors), f"{expected} (got {errors})")
-
-
-async def expect_denied(errors: list[str], subject: str, call: Awaitable[Any]) -> None:
-    """The server refuses to route `subject`: the request gets no answer, the client a violation."""
-    errors.clear()
-    with pytest.raises(nats.errors.TimeoutError):
-        await call
-    await violation(errors, "publish", subject)
 
 
 def event_id() -> str:
