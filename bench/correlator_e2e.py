@@ -9,7 +9,8 @@ code `tapio-correlator serve` runs: pull, decode, engine, publish correlations, 
   events consumed / wall time from the first pull to the last event processed and acked.
 - latency: the producer publishes at a steady --rate with event times = wall clock; for every
   medium/high correlation revision received on tapio.correlations.>, latency = receive time -
-  publish time of the newest event it lists (the producer records every event's publish time).
+  publish time of the newest event it covers (its `last_seen`: in this phase an event's time is
+  the producer's wall clock when it hands the event to the publisher).
   The engine waits `reorder_slack` of event time before it acts (out-of-order tolerance), so that
   slack is part of the latency.
 A pool of generated events is replayed with fresh ids and times (the serialized event with its id
@@ -31,7 +32,6 @@ import attrs
 from nats.aio.msg import Msg
 
 from tapio.correlations.v1 import correlations_pb2
-from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.nats.connect import connect
@@ -49,7 +49,6 @@ NS = 1_000_000_000
 CHUNK = 4_000
 LINGER = 0.2  # seconds a collector lets a batch fill: at 100k events/s spread over many subjects,
 # the publisher default (20 ms) makes batches of ~10 events; 200 ms gives ~100 (latency budget 1 s)
-WARNING = events_pb2.SEVERITY_WARNING
 
 
 def restamp(data: bytes, event_id: str, t_ns: int) -> bytes:
@@ -66,7 +65,6 @@ class PoolEvent:
     data: bytes
     id: str
     offset_ns: int  # event time relative to the pool's start
-    notable: bool  # warning or worse: its publish time is recorded for the latency figure
 
 
 def build_pool(pods: int, events: int, seed: int) -> tuple[list[tuple[str, bytes]], list[PoolEvent], int]:
@@ -78,9 +76,7 @@ def build_pool(pods: int, events: int, seed: int) -> tuple[list[tuple[str, bytes
         pb = to_pb(ev)
         t = pb.time.seconds * NS + pb.time.nanos
         start = start or t
-        pool.append(
-            PoolEvent(event_subject(pb), pb.SerializeToString(), pb.id, t - start, pb.severity >= WARNING)
-        )
+        pool.append(PoolEvent(event_subject(pb), pb.SerializeToString(), pb.id, t - start))
     span = pool[-1].offset_ns + NS if pool else NS
     return setup, pool, span
 
@@ -115,13 +111,12 @@ async def _produce(url: str, data_dir: str, conn: Connection, pods: int, pool_si
                 count = cmd[1]
                 while count > 0:
                     n = min(CHUNK, count)
-                    await _publish_chunk(pub, gen, n, None)
+                    await _publish_chunk(pub, gen, n)
                     count -= n
                 await pub.flush()
                 conn.send(("preloaded",))
             elif cmd[0] == "steady":
                 rate, seconds = cmd[1], cmd[2]
-                sent: dict[str, int] = {}
                 gen = stream_of(pool, span, time.time_ns(), first_lap=1_000_000)
                 started = time.monotonic()
                 total = 0
@@ -129,10 +124,10 @@ async def _produce(url: str, data_dir: str, conn: Connection, pods: int, pool_si
                     due = started + total / rate
                     if due > time.monotonic():
                         await anyio.sleep(due - time.monotonic())
-                    await _publish_chunk(pub, gen, CHUNK // 4, sent, live=True)
+                    await _publish_chunk(pub, gen, CHUNK // 4, live=True)
                     total += CHUNK // 4
                 await pub.flush()
-                conn.send(("sent", total, sent))
+                conn.send(("sent", total))
             else:
                 break
     await nc.close()
@@ -142,7 +137,6 @@ async def _publish_chunk(
     pub: Publisher,
     gen: Iterator[tuple[int, PoolEvent, str, int]],
     n: int,
-    sent: dict[str, int] | None,
     live: bool = False,
 ) -> None:
     groups: dict[str, list[bytes]] = {}
@@ -152,8 +146,6 @@ async def _publish_chunk(
         if live:
             t = now
         groups.setdefault(ev.subject, []).append(restamp(ev.data, new_id, t))
-        if sent is not None:
-            sent[new_id] = now
     for subject, datas in groups.items():
         await pub.publish_encoded_many(subject, datas)
 
@@ -168,9 +160,12 @@ class E2EResult:
     drained_events: int
     p99_ms: float
     p50_ms: float
+    max_ms: float
     latency_samples: int
     steady_rate: float
     rss_mb: int
+    snapshots: int
+    snapshot_child_mb: int
     p50_by_type: dict[str, tuple[int, float]]  # type -> (revisions, p50 ms)
 
 
@@ -192,15 +187,17 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
         last = (await js.stream_info("TAPIO_EVENTS")).state.last_seq
         print(f"bench: preloaded {setup_count + preload:,} events ({last:,} messages)", flush=True)
         metrics = ComponentMetrics("correlator")
-        settings = RunnerSettings(
-            fetch_batch=64, reorder_slack=0.5, snapshot_interval=60.0, snapshot_events=5_000_000
-        )
-        received: list[tuple[int, correlations_pb2.Correlation]] = []
+        settings = RunnerSettings()  # what `serve` runs: snapshots every 30 s / 2M events, slack 0.5 s
+        received: list[tuple[int, str, int]] = []  # (receive time, type, last_seen) of medium/high
+        steady_from: list[int] = []  # set when the steady phase starts: record from then on
 
         async def on_corr(msg: Msg) -> None:
+            if not steady_from:
+                return
             c = correlations_pb2.Correlation()
             c.ParseFromString(msg.data)
-            received.append((time.time_ns(), c))
+            if c.confidence in (correlations_pb2.CONFIDENCE_HIGH, correlations_pb2.CONFIDENCE_MEDIUM):
+                received.append((time.time_ns(), c.type, c.last_seen.seconds * NS + c.last_seen.nanos))
 
         await nc.subscribe("tapio.correlations.>", cb=on_corr)
         pub_settings = PublisherSettings.from_section({}, tmp + "/correlator", batch_max_events=1)
@@ -216,22 +213,21 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
                 drain = time.perf_counter() - started
                 drained = runner.events_in
                 print(f"bench: drained {drained:,} events in {drain:.1f}s", flush=True)
-                received.clear()
+                steady_from.append(time.time_ns())
                 parent.send(("steady", rate, seconds))
-                _, total, sent = await anyio.to_thread.run_sync(parent.recv)
+                _, total = await anyio.to_thread.run_sync(parent.recv)
                 await anyio.sleep(2.0)
                 runner.stopping = True
+            rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
             parent.send(("stop",))
         proc.join(30)
         await nc.close()
     latencies = []
     by_type: dict[str, list[float]] = {}
-    for at, c in received:
-        if c.confidence in (correlations_pb2.CONFIDENCE_HIGH, correlations_pb2.CONFIDENCE_MEDIUM):
-            times = [sent[e] for e in c.event_ids if e in sent]
-            if times:
-                latencies.append((at - max(times)) / 1e6)
-                by_type.setdefault(c.type, []).append(latencies[-1])
+    for at, typ, last_seen in received:
+        if last_seen >= steady_from[0]:  # completed by an event of the steady phase
+            latencies.append((at - last_seen) / 1e6)
+            by_type.setdefault(typ, []).append(latencies[-1])
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan")
     return E2EResult(
@@ -239,8 +235,11 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
         drained_events=drained,
         p99_ms=p99,
         p50_ms=statistics.median(latencies) if latencies else float("nan"),
+        max_ms=latencies[-1] if latencies else float("nan"),
         latency_samples=len(latencies),
         steady_rate=total / seconds,
-        rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        rss_mb=rss_mb,
+        snapshots=runner.snapshots,
+        snapshot_child_mb=runner.snapshot_child_mb,
         p50_by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
     )

@@ -19,6 +19,7 @@ from tapio_common.model.fast import correlation_to_pb
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.catchup import last_seq, read_range
+from tapio_correlator.service.forksnap import ForkedSnapshot
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
 from tapio_publisher import DecodeError, Publisher, Receipt, decode_message
@@ -73,6 +74,9 @@ class Runner:
         self.advanced_to = 0
         self.since_snapshot = 0
         self.last_snapshot = time.monotonic()
+        self.snapshotting = False  # a forked snapshot is being taken or saved
+        self.snapshots = 0  # stored since start
+        self.snapshot_child_mb = 0  # the most memory a snapshot child added (private, at its end)
         self.ready = False
         self.stopping = False
         self.url = ""
@@ -148,7 +152,7 @@ class Runner:
                     else:
                         await self._idle()
                     if self._snapshot_due():
-                        await self.snapshot()
+                        tg.start_soon(self._save, self._fork())
         await sub.unsubscribe()
 
     async def _handle(self, msgs: Sequence[Msg], *, replay: bool = False) -> None:
@@ -233,12 +237,13 @@ class Runner:
                 await self._publish(emitted)
                 if emitted:  # wall-clock driven: a replay could not repeat it, so keep it now
                     self.since_snapshot += 1
-                    await self.snapshot()
+                    if not self.snapshotting:
+                        await self._save(self._fork())
 
     # --- snapshots ----------------------------------------------------------------------------
 
     def _snapshot_due(self) -> bool:
-        if self.since_snapshot == 0:
+        if self.since_snapshot == 0 or self.snapshotting:
             return False
         return (
             self.since_snapshot >= self.settings.snapshot_events
@@ -246,14 +251,42 @@ class Runner:
         )
 
     async def snapshot(self) -> None:
-        started = time.perf_counter()
-        data = self.engine.snapshot()
-        size = await self.store.save(data, self.last_seq, self.correlations_seq)
-        log.info(
-            "engine state saved",
-            events_seq=self.last_seq,
-            bytes=size,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+        """Takes a snapshot now and waits until it is stored (after one in progress, if any)."""
+        while self.snapshotting:  # noqa: ASYNC110 - the loop's own snapshot task finishes it
+            await anyio.sleep(0.05)
+        await self._save(self._fork())
+
+    def _fork(self) -> tuple[ForkedSnapshot, int, int]:
+        """Forks a child holding the engine as it is now, with the sequences that state covers."""
+        job = ForkedSnapshot()
+        job.start(self.engine)
+        self.snapshotting = True
         self.since_snapshot = 0
         self.last_snapshot = time.monotonic()
+        return job, self.last_seq, self.correlations_seq
+
+    async def _save(self, forked: tuple[ForkedSnapshot, int, int]) -> None:
+        """Stores what the child wrote. A failed snapshot is logged and counted, and the next one is due
+        after the usual interval: restart safety meanwhile rests on the previous one and a longer catch-up."""
+        job, events_seq, correlations_seq = forked
+        started = time.perf_counter()
+        try:
+            snap = await job.result()
+            size = await self.store.save_compressed(snap.blob, snap.size, events_seq, correlations_seq)
+        except CorrelatorError as e:
+            log.error("engine state not saved", events_seq=events_seq, error=str(e))
+            self.metrics.error("snapshot")
+            self.since_snapshot = max(self.since_snapshot, 1)
+            return
+        finally:
+            self.snapshotting = False
+        self.snapshots += 1
+        self.snapshot_child_mb = max(self.snapshot_child_mb, snap.child_private_mb)
+        log.info(
+            "engine state saved",
+            events_seq=events_seq,
+            bytes=size,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+            child_private_mb=snap.child_private_mb,
+            child_rss_mb=snap.child_rss_mb,
+        )

@@ -98,14 +98,19 @@ class StateStore:
 
     async def save(self, engine: bytes, events_seq: int, correlations_seq: int) -> int:
         """Stores a snapshot; returns its compressed size in bytes."""
-        blob = self._compressor.compress(engine)
+        return await self.save_compressed(
+            self._compressor.compress(engine), len(engine), events_seq, correlations_seq
+        )
+
+    async def save_compressed(self, blob: bytes, size: int, events_seq: int, correlations_seq: int) -> int:
+        """Stores a snapshot already compressed with zstd (`size` bytes uncompressed)."""
         previous, gen = self.generation, self.generation + 1
         chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
         meta = {
             "generation": gen,
             "chunks": len(chunks),
             "sha256": hashlib.sha256(blob).hexdigest(),
-            "size": len(engine),
+            "size": size,
             "events_seq": events_seq,
             "correlations_seq": correlations_seq,
             "taken_at": time.time(),
