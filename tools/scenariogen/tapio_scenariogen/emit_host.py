@@ -221,40 +221,25 @@ class Emitter(K8sFailures):
         packets = self.rng.randrange(20_000, 200_000)
         bad = max(round(packets * loss_ratio), 1)
         direction = self.rng.choice(("ingress", "ingress", "egress"))
-        if errors:
-            net = NetworkEvent(
-                interface=iface,
-                direction=direction,
-                packets=packets,
-                errors=bad,
-                loss_ratio=round(bad / packets, 6),
-                window_seconds=10.0,
-            )
-            return self.record(
-                t,
-                Source.CNI,
-                "interface",
-                "errors",
-                Severity.WARNING,
-                f"{iface} on {node} reporting {bad} errors",
-                Context(cluster=self.cluster, node=node),
-                network=net,
-            )
         net = NetworkEvent(
             interface=iface,
             direction=direction,
             packets=packets,
-            drops=bad,
+            errors=bad if errors else 0,
+            drops=0 if errors else bad,
             loss_ratio=round(bad / packets, 6),
             window_seconds=10.0,
+        )
+        action, summary = (
+            ("errors", f"reporting {bad} errors") if errors else ("packet_loss", "dropping packets")
         )
         return self.record(
             t,
             Source.CNI,
             "interface",
-            "packet_loss",
+            action,
             Severity.WARNING,
-            f"{iface} on {node} dropping packets",
+            f"{iface} on {node} {summary}",
             Context(cluster=self.cluster, node=node),
             network=net,
         )
