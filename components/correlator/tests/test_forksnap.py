@@ -92,3 +92,12 @@ async def test_cancelling_the_wait_kills_and_reaps_the_child() -> None:
         await job.result()
     assert scope.cancelled_caught
     assert _reaped(pid), "killed and reaped: no zombie left behind"
+
+
+async def test_a_child_that_does_not_finish_in_time_is_killed() -> None:
+    job = ForkedSnapshot(time_limit=0.3)
+    job.start(_Slow())
+    pid = job.pid
+    with pytest.raises(CorrelatorError, match="did not finish within 0 s"):
+        await job.result()
+    assert _reaped(pid)

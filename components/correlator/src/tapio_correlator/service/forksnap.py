@@ -41,8 +41,9 @@ class SnapshotBlob:
 class ForkedSnapshot:
     """One snapshot in progress: `start()` forks at once, `result()` waits without blocking the loop."""
 
-    def __init__(self, level: int = 1) -> None:
+    def __init__(self, level: int = 1, time_limit: float = 300.0) -> None:
         self.level = level
+        self.time_limit = time_limit  # seconds the child may take before it is killed
         self.pid = 0
         self._out: IO[bytes] | None = None
 
@@ -59,12 +60,18 @@ class ForkedSnapshot:
         self.pid = pid
 
     async def result(self) -> SnapshotBlob:
-        """Waits for the child; raises CorrelatorError if it failed. Cancelled: the child is killed."""
+        """Waits for the child; raises CorrelatorError if it failed or did not finish within
+        `time_limit`. Cancelled or timed out: the child is killed."""
         assert self._out is not None, "start() first"
         try:
             pidfd = os.pidfd_open(self.pid)
             try:
-                await anyio.wait_readable(pidfd)
+                with anyio.fail_after(self.time_limit):
+                    await anyio.wait_readable(pidfd)
+            except TimeoutError as e:
+                raise CorrelatorError(
+                    f"the snapshot child did not finish within {self.time_limit:.0f} s (killed)"
+                ) from e
             finally:
                 os.close(pidfd)
             _, status, usage = os.wait4(self.pid, os.WNOHANG)  # noqa: ASYNC222 - exited (pidfd readable)
