@@ -151,8 +151,8 @@ class Runner:
                         await self._handle(msgs)
                     else:
                         await self._idle()
-                    if self._snapshot_due():
-                        tg.start_soon(self._save, self._fork())
+                    if self._snapshot_due() and (forked := self._fork()):
+                        tg.start_soon(self._save, forked)
         await sub.unsubscribe()
 
     async def _handle(self, msgs: Sequence[Msg], *, replay: bool = False) -> None:
@@ -237,8 +237,8 @@ class Runner:
                 await self._publish(emitted)
                 if emitted:  # wall-clock driven: a replay could not repeat it, so keep it now
                     self.since_snapshot += 1
-                    if not self.snapshotting:
-                        await self._save(self._fork())
+                    if not self.snapshotting and (forked := self._fork()):
+                        await self._save(forked)
 
     # --- snapshots ----------------------------------------------------------------------------
 
@@ -254,15 +254,22 @@ class Runner:
         """Takes a snapshot now and waits until it is stored (after one in progress, if any)."""
         while self.snapshotting:  # noqa: ASYNC110 - the loop's own snapshot task finishes it
             await anyio.sleep(0.05)
-        await self._save(self._fork())
+        if forked := self._fork():
+            await self._save(forked)
 
-    def _fork(self) -> tuple[ForkedSnapshot, int, int]:
-        """Forks a child holding the engine as it is now, with the sequences that state covers."""
+    def _fork(self) -> tuple[ForkedSnapshot, int, int] | None:
+        """Forks a child holding the engine as it is now, with the sequences that state covers
+        (None when the fork fails: logged, counted, due again after the usual interval)."""
+        self.last_snapshot = time.monotonic()
         job = ForkedSnapshot()
-        job.start(self.engine)
+        try:
+            job.start(self.engine)
+        except CorrelatorError as e:
+            log.error("engine state not saved", events_seq=self.last_seq, error=str(e))
+            self.metrics.error("snapshot")
+            return None
         self.snapshotting = True
         self.since_snapshot = 0
-        self.last_snapshot = time.monotonic()
         return job, self.last_seq, self.correlations_seq
 
     async def _save(self, forked: tuple[ForkedSnapshot, int, int]) -> None:
