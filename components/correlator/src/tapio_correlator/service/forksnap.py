@@ -3,7 +3,7 @@
 Pickling the state of 100,000 tracked pods takes over a second of CPU; done in the loop, every
 snapshot would hold back every event behind it. Instead the runner forks (a few milliseconds): the
 child holds a copy-on-write image of the engine exactly as it was at that moment, pickles and
-compresses it into an anonymous file (at the lowest CPU priority) and exits; the parent goes on correlating and collects the
+compresses it into an anonymous file (on idle CPU only: SCHED_IDLE) and exits; the parent goes on correlating and collects the
 result when the child's pidfd turns readable. The child's memory is the engine's pages it touches
 (reference counts), freed when it exits: `SnapshotBlob.child_private_mb` is what it added to the
 machine's memory at its end (its peak RSS, `child_rss_mb`, counts the pages it still shares).
@@ -106,7 +106,9 @@ def _child(engine: Engine, fd: int, level: int) -> NoReturn:
     code = 1
     try:
         gc.disable()  # a collection would touch (copy) every tracked object for nothing
-        os.nice(19)  # background work: the correlating parent keeps its CPU on a busy node
+        # Background work: the child runs only on CPU time nothing else wants (SCHED_IDLE), so the
+        # correlating parent, nats-server and collectors on the node keep theirs.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         signal.set_wakeup_fd(-1)  # the parent's event loop owns that socket
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_DFL)
