@@ -113,12 +113,20 @@ async def provision_like_nack(cluster: LocalCluster, secrets: Secrets, root: Pat
                 await retry(lambda s=spec: jsm.add_consumer(s["streamName"], consumer_config(s)))
 
 
+NO_PEERS = 10005  # JetStream err_code: "no suitable peers for placement" (a peer not yet current)
+
+
 async def retry(call: Any, attempts: int = 50) -> Any:
-    """The meta group may still be electing its leader right after /healthz turns 200."""
+    """The meta group may still be electing its leader right after /healthz turns 200, and a busy
+    cluster may briefly count a peer offline when placing an R3 stream: both pass within seconds."""
     for _ in range(attempts - 1):
         try:
             return await call()
         except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError):
+            await anyio.sleep(0.2)
+        except nats.js.errors.APIError as e:
+            if e.err_code != NO_PEERS:
+                raise
             await anyio.sleep(0.2)
     return await call()
 
