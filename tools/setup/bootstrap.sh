@@ -16,9 +16,15 @@ APT_PACKAGES=(
   podman runc         # container engine for testcontainers (see tools/setup/podman.sh)
   python3-venv
   git make
+  rsyslog rsyslog-gnutls gnutls-bin   # real syslog receiver (plain, TLS) for the SIEM exporter tests
+  prometheus-alertmanager prometheus  # real Alertmanager receiver; Prometheus scrapes /metrics
+  iproute2 dbus       # netns/veth/tc for the CNI tests; the system bus for the systemd collector
 )
 
 missing=()
+# kubectl renders the kustomize overlays in the infra checks: Debian's kubernetes-client, unless
+# some kubectl is there already (another package owning /usr/bin/kubectl would conflict).
+command -v kubectl >/dev/null || APT_PACKAGES+=(kubernetes-client)
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
