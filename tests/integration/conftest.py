@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-PLUGIN = "tapio_common.testing.pytest_plugin"
+PLUGIN = "tapio_testing.pytest_plugin"
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,8 +12,8 @@ from nats.aio.client import Client
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import Publisher, PublisherSettings
+from tapio_testing.jetstream import JetStreamServer
 from tests.integration.correlator_helpers import (
     all_found,
     final_revisions,

@@ -12,12 +12,12 @@ from nats.js.client import JetStreamContext
 from tapio_common.config import NatsConfig
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.nats.connect import connect
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.streams import apply_topology
+from tapio_testing.jetstream import JetStreamServer
 from tests.integration.correlator_helpers import scenario_events
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]

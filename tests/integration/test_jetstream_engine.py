@@ -14,9 +14,9 @@ from nats.js.api import StreamInfo
 from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.nats.connect import connect
-from tapio_common.testing.engine import choose_engine, probe_container_engine
-from tapio_common.testing.jetstream import JetStreamCluster, JetStreamServer, healthz
-from tapio_common.testing.pytest_plugin import each_engine
+from tapio_testing.engine import choose_engine, probe_container_engine
+from tapio_testing.jetstream import JetStreamCluster, JetStreamServer, healthz
+from tapio_testing.pytest_plugin import each_engine
 
 pytestmark = pytest.mark.anyio
 

@@ -14,10 +14,10 @@ from nats.aio.client import Client
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import Publisher, PublisherSettings, decode_message
 from tapio_publisher.streams import apply_topology
 from tapio_publisher.topology import EVENTS, production_topology
+from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 

@@ -79,6 +79,7 @@ fi
 {
   echo "$root/$gen"
   [ -d components ] && find "$root/components" -mindepth 2 -maxdepth 3 -type d -name src | sort
-  echo "$root/tools/scenariogen"
+  echo "$root/tests/support/testing"
+  echo "$root/tests/support/scenariogen"
 } >"$site/tapio-dev.pth.new"
 if ! cmp -s "$site/tapio-dev.pth.new" "$site/tapio-dev.pth"; then mv "$site/tapio-dev.pth.new" "$site/tapio-dev.pth"; else rm "$site/tapio-dev.pth.new"; fi

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tapio_common.testing.engine import EngineChoice, choose_engine
-from tapio_common.testing.pytest_plugin import jetstream  # noqa: F401
+from tapio_testing.engine import EngineChoice, choose_engine
+from tapio_testing.pytest_plugin import jetstream  # noqa: F401
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from tapio_admin.cli import build_parser, main
 from tapio_common.nats.embedded import free_port
-from tapio_common.testing.jetstream import JetStreamServer
+from tapio_testing.jetstream import JetStreamServer
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -57,8 +57,8 @@ def anyio_backend() -> str:
 
 # Real JetStream from the shared plugin (`.url`, `.kill()`, `.restart()`); these component tests
 # run on the nats-server binary, as `bazel test` does everywhere (tests/integration covers containers).
-from tapio_common.testing.engine import EngineChoice, choose_engine  # noqa: E402
-from tapio_common.testing.pytest_plugin import jetstream  # noqa: E402, F401
+from tapio_testing.engine import EngineChoice, choose_engine  # noqa: E402
+from tapio_testing.pytest_plugin import jetstream  # noqa: E402, F401
 
 
 @pytest.fixture

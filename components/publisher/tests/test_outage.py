@@ -12,10 +12,10 @@ from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import Publisher, PublisherSettings, decode_message
 from tapio_publisher.streams import apply_topology
 from tapio_publisher.topology import production_topology
+from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
 TOPOLOGY = production_topology(1, scale=0.001)

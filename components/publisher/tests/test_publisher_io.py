@@ -12,13 +12,13 @@ from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Context, Event, Source
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import Publisher, PublisherSettings, PublishRejectedError, TooLargeError, decode_message
 from tapio_publisher.codec import COMPRESSION_HEADER, ENCODING_HEADER, MSG_ID_HEADER
 from tapio_publisher.dlq import publish_dead_letter
 from tapio_publisher.errors import EncodeError
 from tapio_publisher.streams import apply_topology
 from tapio_publisher.topology import production_topology
+from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
 

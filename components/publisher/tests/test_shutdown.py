@@ -11,11 +11,11 @@ from pathlib import Path
 import anyio
 import nats
 
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher import decode_message
 from tapio_publisher.spool import Spool
 from tapio_publisher.streams import apply_topology
 from tapio_publisher.topology import production_topology
+from tapio_testing.jetstream import JetStreamServer
 
 CHILD = Path(__file__).with_name("sigterm_child.py")
 

@@ -9,10 +9,10 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import StorageType
 
-from tapio_common.testing.jetstream import JetStreamServer
 from tapio_publisher.errors import TopologyError
 from tapio_publisher.streams import apply_topology, topology_status
 from tapio_publisher.topology import EVENTS, production_topology
+from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
 

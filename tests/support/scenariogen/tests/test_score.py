@@ -16,7 +16,7 @@ from tapio_scenariogen.errors import ScenarioError
 from tapio_scenariogen.report import format_report
 from tapio_scenariogen.score import main, score, score_folders
 
-PUBLIC = Path(__file__).parents[3] / "tests" / "scenarios" / "public"
+PUBLIC = Path(__file__).parents[4] / "tests" / "scenarios" / "public"
 LEVEL = {"high": "CONFIDENCE_HIGH", "medium": "CONFIDENCE_MEDIUM", "low": "CONFIDENCE_LOW"}
 
 

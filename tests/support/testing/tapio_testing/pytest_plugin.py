@@ -1,6 +1,6 @@
 """pytest plugin: `jetstream` and `jetstream_cluster` fixtures serving real JetStream, engine reported.
 
-Load with `-p tapio_common.testing.pytest_plugin` or `pytest_plugins = [...]` in a conftest.
+Load with `-p tapio_testing.pytest_plugin` or `pytest_plugins = [...]` in a conftest.
 The engine comes from $TAPIO_NATS_ENGINE (auto|container|binary, default auto); the report header
 says which one serves and why, and every test using a fixture shows it (`PASSED [container]` in -v,
 and a `jetstream_engine` property in junit XML). `@each_engine` runs a test once per engine
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from tapio_common.errors import TapioError
-from tapio_common.testing.engine import ENGINE_ENV, ENGINES, EngineChoice, choose_engine, requested_engine
-from tapio_common.testing.jetstream import (
+from tapio_testing.engine import ENGINE_ENV, ENGINES, EngineChoice, choose_engine, requested_engine
+from tapio_testing.jetstream import (
     JetStreamCluster,
     JetStreamServer,
     start_jetstream,

@@ -11,7 +11,7 @@ import pytest
 from tapio_common.cli import run_cli
 from tapio_scenariogen.check import check_folders, main
 
-PUBLIC = Path(__file__).parents[3] / "tests" / "scenarios" / "public"
+PUBLIC = Path(__file__).parents[4] / "tests" / "scenarios" / "public"
 
 
 def test_public_and_generated_folders_are_consistent(tmp_path: Path) -> None:

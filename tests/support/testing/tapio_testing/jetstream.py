@@ -22,7 +22,7 @@ from typing import ClassVar
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.logging import get_logger
 from tapio_common.nats.embedded import EmbeddedNats, free_port
-from tapio_common.testing.engine import Engine, EngineChoice, choose_engine
+from tapio_testing.engine import Engine, EngineChoice, choose_engine
 
 log = get_logger(__name__)
 
@@ -227,7 +227,7 @@ def start_jetstream(
     choice = choice or choose_engine()
     server: JetStreamServer
     if choice.engine == "container":
-        from tapio_common.testing.containers import ContainerJetStream
+        from tapio_testing.containers import ContainerJetStream
 
         server = ContainerJetStream(choice, name=name)
     else:
@@ -250,7 +250,7 @@ def start_jetstream_cluster(
     nodes: list[JetStreamServer] = []
     after_stop: Callable[[], None] | None = None
     if choice.engine == "container":
-        from tapio_common.testing.containers import ContainerJetStream, ContainerNetwork
+        from tapio_testing.containers import ContainerJetStream, ContainerNetwork
 
         network = ContainerNetwork.create()
         after_stop = network.remove

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.logging import get_logger
 from tapio_common.nats.embedded import free_port
-from tapio_common.testing.engine import Engine, EngineChoice, prepare_testcontainers
-from tapio_common.testing.jetstream import CLUSTER_NAME, START_TIMEOUT, JetStreamServer, server_conf
+from tapio_testing.engine import Engine, EngineChoice, prepare_testcontainers
+from tapio_testing.jetstream import CLUSTER_NAME, START_TIMEOUT, JetStreamServer, server_conf
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
