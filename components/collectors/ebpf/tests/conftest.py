@@ -56,9 +56,9 @@ class Watcher:
             if found and (total is None or got >= total):
                 return found
             if time.monotonic() > deadline:
-                pytest.fail(f"no matching event within {timeout}s (counted {got}, want {total or 1}); {len(self.seen)} seen")
-
-
+                pytest.fail(
+                    f"no matching event within {timeout}s (counted {got}, want {total or 1}); {len(self.seen)} seen"
+                )
 
 
 @pytest.fixture(scope="session")

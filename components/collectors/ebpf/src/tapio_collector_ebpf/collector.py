@@ -36,16 +36,24 @@ class PollResult:
 class KernelCollector:
     """Loaded programs plus what turns their output into Events. `close()` detaches them."""
 
-    def __init__(self, settings: EbpfSettings, node: str, metrics: ComponentMetrics, cluster: str = "") -> None:
+    def __init__(
+        self, settings: EbpfSettings, node: str, metrics: ComponentMetrics, cluster: str = ""
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.assembly = build_text(programs.select(settings.programs), settings.limits())
         for prog, (cat, ev) in self.assembly.missing:
-            log.warning("tracepoint missing on this kernel: program not loaded", program=prog.name, tracepoint=f"{cat}:{ev}")
+            log.warning(
+                "tracepoint missing on this kernel: program not loaded",
+                program=prog.name,
+                tracepoint=f"{cat}:{ev}",
+            )
         if not self.assembly.loaded:
             from tapio_collector_ebpf.errors import EbpfError
 
-            raise EbpfError("none of the selected programs can run: their tracepoints are missing on this kernel")
+            raise EbpfError(
+                "none of the selected programs can run: their tracepoints are missing on this kernel"
+            )
         self.resolver = CgroupResolver(default_runtime=settings.default_runtime)
         self.session = BccSession(self.assembly)
         self.factory = EventFactory(

@@ -8,6 +8,7 @@ is raw bytes; `domain.records` decodes them.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import importlib.util
 import sys
 import time
@@ -54,9 +55,7 @@ def load_bcc() -> ModuleType:
     """bcc's Python module: importable as is (make setup links it into the venv), else Debian's
     python3-bpfcc loaded from its directory (under Bazel, whose interpreter does not see it)."""
     try:
-        import bcc  # noqa: PLC0415  (only the loader needs bcc; everything else runs without it)
-
-        return bcc
+        return importlib.import_module("bcc")
     except ImportError:
         pass
     init = DEBIAN_BCC / "__init__.py"
@@ -85,7 +84,10 @@ def read_sources() -> dict[str, str]:
 def build_text(programs: Sequence[Program], limits: KernelLimits) -> Assembly:
     """Reads tracepoint formats and BTF of this kernel and assembles the program text."""
     tps = [tp for p in programs for tp in p.tracepoints]
-    formats = {tp: (parse_format_fields(t) if t is not None else None) for tp, t in kernel.tracepoint_formats(tps).items()}
+    formats = {
+        tp: (parse_format_fields(t) if t is not None else None)
+        for tp, t in kernel.tracepoint_formats(tps).items()
+    }
     defines = limits.defines()
     offset = kernel.btf_member_offset("task_struct", "exit_code")
     if offset is not None:
@@ -101,9 +103,13 @@ class BccSession:
         bcc = load_bcc()
         self.assembly = assembly
         try:
-            self._bpf: Any = bcc.BPF(text=assembly.text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function"])
+            self._bpf: Any = bcc.BPF(
+                text=assembly.text.encode(), cflags=["-Wno-macro-redefined", "-Wno-unused-function"]
+            )
         except Exception as e:  # bcc raises bare Exception for compile/load failures
-            raise EbpfError(f"cannot load the BPF programs: {e} (see the compiler output above; --dump-bpf prints the text)") from e
+            raise EbpfError(
+                f"cannot load the BPF programs: {e} (see the compiler output above; --dump-bpf prints the text)"
+            ) from e
         self._records: list[bytes] = []
         self._pairs: list[tuple[Any, Any, Any, int]] = []  # (outer, inner A, inner B, active index)
         files = {p.file for p in assembly.loaded}

@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tapio_collector_ebpf.domain.cgroup_path import NO_CONTAINER, ContainerRef, container_of
+from tapio_common.cgroups import parse_cgroup_path
 from tapio_common.logging import get_logger
 
 log = get_logger(__name__)
+NO_CONTAINER = ("", "")
 
 
 def cgroup2_mount(mountinfo: str = "/proc/self/mountinfo") -> Path | None:
@@ -49,6 +50,7 @@ class CgroupResolver:
         self._last_scan = float("-inf")
         self._max_id = 0
         self._missed: set[int] = set()
+        self._containers: dict[int, tuple[str, str]] = {}
         if self.root is None:
             log.warning("no cgroup v2 hierarchy mounted: events will carry cgroup ids without containers")
 
@@ -65,9 +67,17 @@ class CgroupResolver:
             self._missed.add(cgroup_id)
         return p
 
-    def container(self, cgroup_id: int) -> ContainerRef:
+    def container(self, cgroup_id: int) -> tuple[str, str]:
+        """(container id as Kubernetes writes it, pod uid) of a cgroup; ("", "") for the host."""
+        found = self._containers.get(cgroup_id)
+        if found is not None:
+            return found
         p = self.path(cgroup_id)
-        return container_of(p, self.default_runtime) if p else NO_CONTAINER
+        ident = parse_cgroup_path(p) if p else None
+        found = (ident.ref(self.default_runtime), ident.pod_uid) if ident is not None else NO_CONTAINER
+        if p is not None:
+            self._containers[cgroup_id] = found
+        return found
 
     def rescan(self) -> None:
         self._last_scan = self._clock()
@@ -88,5 +98,6 @@ class CgroupResolver:
             except OSError as e:
                 log.warning("cannot read cgroup directory", path=d, error=e.strerror)
         self._paths = found
+        self._containers = {k: v for k, v in self._containers.items() if k in found}
         self._max_id = max(found, default=0)
         self._missed.clear()

@@ -73,7 +73,7 @@ def member_offset(btf: bytes, struct_name: str, member: str) -> int | None:
                     bits = m_off & 0xFFFFFF if kind_flag else m_off
                     if bit_size or bits % 8:
                         return None
-                    return bits // 8
+                    return int(bits) // 8
             return None
         pos += extra[0] + extra[1] * vlen
     return None

@@ -14,11 +14,10 @@ import attrs
 
 from tapio.events.v1 import events_pb2
 from tapio_collector_ebpf.domain import records as r
-from tapio_collector_ebpf.domain.cgroup_path import NO_CONTAINER, ContainerRef
 from tapio_collector_ebpf.domain.severity import SeverityRules
 
-ContainerLookup = Callable[[int], ContainerRef]
-"""cgroup id -> its container (NO_CONTAINER when unknown or a host cgroup)."""
+ContainerLookup = Callable[[int], tuple[str, str]]
+"""cgroup id -> (container id as Kubernetes writes it, pod uid); ("", "") for the host or unknown."""
 
 _FLOW_TYPES: dict[int, tuple[str, str]] = {
     r.KIND_RETRANSMIT: ("tcp_retransmit", "retransmit"),
@@ -38,7 +37,9 @@ class EventFactory:
     """Add to a CLOCK_MONOTONIC time (bpf_ktime_get_ns) to get Unix nanoseconds."""
     cluster: str = ""
 
-    def _event(self, ident: bytes, ts_ns: int, type_: str, action: str, severity: int, message: str) -> events_pb2.Event:
+    def _event(
+        self, ident: bytes, ts_ns: int, type_: str, action: str, severity: int, message: str
+    ) -> events_pb2.Event:
         ev = events_pb2.Event(
             id=hashlib.blake2b(self.node.encode() + b"\0" + ident, digest_size=16).hexdigest(),
             source=events_pb2.SOURCE_EBPF,
@@ -58,17 +59,22 @@ class EventFactory:
         ctx.cgroup_id = cgroup_id
         ctx.pid = pid
         ctx.comm = comm
-        ref = self.containers(cgroup_id) if cgroup_id else NO_CONTAINER
-        if ref.container_id:
-            ctx.container_id = ref.container_id
-        if ref.pod_uid:
-            ctx.pod_uid = ref.pod_uid
+        if cgroup_id:
+            container_id, pod_uid = self.containers(cgroup_id)
+            if container_id:
+                ctx.container_id = container_id
+            if pod_uid:
+                ctx.pod_uid = pod_uid
 
     def proc(self, a: r.ProcAggregate, window_ns: int, key: bytes) -> events_pb2.Event:
         ident = key + a.first_ns.to_bytes(8, "little") + a.count.to_bytes(8, "little")
         if a.kind == r.KIND_EXEC:
             sev = self.rules.exec()
-            what = f"{a.count} exec of {a.filename or a.comm}" if a.count > 1 else f"exec of {a.filename or a.comm}"
+            what = (
+                f"{a.count} exec of {a.filename or a.comm}"
+                if a.count > 1
+                else f"exec of {a.filename or a.comm}"
+            )
             ev = self._event(ident, a.last_ns, "process_exec", "exec", sev, f"{what} (last pid {a.pid})")
         else:
             sev = self.rules.exit(a.exit_code, a.signal)
@@ -80,7 +86,9 @@ class EventFactory:
                 how = f"exited with code {a.exit_code}"
             many = f"{a.count} processes {a.comm}" if a.count > 1 else f"process {a.comm}"
             action = "killed" if a.signal else ("failed" if a.exit_code > 0 else "exited")
-            ev = self._event(ident, a.last_ns, "process_exit", action, sev, f"{many} {how} (last pid {a.pid})")
+            ev = self._event(
+                ident, a.last_ns, "process_exit", action, sev, f"{many} {how} (last pid {a.pid})"
+            )
         self._context(ev, a.cgroup_id, a.pid, a.comm)
         k = ev.kernel
         k.pid, k.comm, k.count, k.window_ns = a.pid, a.comm, a.count, window_ns
@@ -125,7 +133,11 @@ class EventFactory:
             k.pid, k.comm, k.oom_victim_pid, k.oom_pages, k.count = s.pid, s.comm, s.pid, s.rss_pages, 1
             a = ev.attributes
             a["total_vm_pages"] = str(s.total_vm)
-            a["anon_rss_pages"], a["file_rss_pages"], a["shmem_rss_pages"] = str(s.anon_rss), str(s.file_rss), str(s.shmem_rss)
+            a["anon_rss_pages"], a["file_rss_pages"], a["shmem_rss_pages"] = (
+                str(s.anon_rss),
+                str(s.file_rss),
+                str(s.shmem_rss),
+            )
             a["oom_score_adj"], a["uid"] = str(s.oom_score_adj), str(s.uid)
             a["trigger_pid"], a["trigger_comm"] = str(s.trigger_pid), s.trigger_comm
             return ev

@@ -143,20 +143,28 @@ def _addr(family: int, raw: bytes) -> str:
 
 def decode_proc(key: bytes, value: bytes) -> ProcAggregate:
     if len(key) != _PROC_KEY.size or len(value) < _PROC_VAL.size:
-        raise DecodeError(f"process entry of {len(key)}+{len(value)} bytes, expected {_PROC_KEY.size}+{_PROC_VAL.size}..")
+        raise DecodeError(
+            f"process entry of {len(key)}+{len(value)} bytes, expected {_PROC_KEY.size}+{_PROC_VAL.size}.."
+        )
     kind, status, cgroup_id, comm = _PROC_KEY.unpack(key)
     if kind not in (KIND_EXEC, KIND_EXIT):
         raise DecodeError(f"process entry of unknown kind {kind}")
     count, first, last, pid, _ = _PROC_VAL.unpack_from(value)
-    return ProcAggregate(kind, status, cgroup_id, _cstr(comm), count, first, last, pid, _cstr(value[_PROC_VAL.size :]))
+    return ProcAggregate(
+        kind, status, cgroup_id, _cstr(comm), count, first, last, pid, _cstr(value[_PROC_VAL.size :])
+    )
 
 
-_FLOW_KINDS = frozenset({KIND_RETRANSMIT, KIND_RESET_SENT, KIND_RESET_RECEIVED, KIND_CONNECT, KIND_CONNECT_FAILED})
+_FLOW_KINDS = frozenset(
+    {KIND_RETRANSMIT, KIND_RESET_SENT, KIND_RESET_RECEIVED, KIND_CONNECT, KIND_CONNECT_FAILED}
+)
 
 
 def decode_flow(key: bytes, value: bytes) -> FlowAggregate:
     if len(key) != _FLOW_KEY.size or len(value) != _FLOW_VAL.size:
-        raise DecodeError(f"flow entry of {len(key)}+{len(value)} bytes, expected {_FLOW_KEY.size}+{_FLOW_VAL.size}")
+        raise DecodeError(
+            f"flow entry of {len(key)}+{len(value)} bytes, expected {_FLOW_KEY.size}+{_FLOW_VAL.size}"
+        )
     kind, family, lport, rport, _p1, _p2, cgroup_id, laddr, raddr = _FLOW_KEY.unpack(key)
     if kind not in _FLOW_KINDS:
         raise DecodeError(f"flow entry of unknown kind {kind}")
@@ -175,7 +183,9 @@ def decode_sample(data: bytes) -> Sample:
     if kind == KIND_OOM:
         if len(data) < _OOM.size:
             raise DecodeError(f"OOM sample of {len(data)} bytes, expected {_OOM.size}")
-        (_, pid, ts, cg, tpid, uid, vm, anon, file, shmem, pgt, adj, _pad, comm, tcomm) = _OOM.unpack_from(data)
+        (_, pid, ts, cg, tpid, uid, vm, anon, file, shmem, pgt, adj, _pad, comm, tcomm) = _OOM.unpack_from(
+            data
+        )
         return OomSample(pid, ts, cg, tpid, uid, vm, anon, file, shmem, pgt, adj, _cstr(comm), _cstr(tcomm))
     if kind == KIND_CONNECT_LATENCY:
         if len(data) < _LATENCY.size:

@@ -60,7 +60,9 @@ class SeverityRules:
         return self._rate(count, window_ns, self.reset_warning_per_s, self.reset_error_per_s)
 
     def connect_failed(self, count: int, window_ns: int) -> int:
-        return self._rate(count, window_ns, self.connect_failed_warning_per_s, self.connect_failed_error_per_s)
+        return self._rate(
+            count, window_ns, self.connect_failed_warning_per_s, self.connect_failed_error_per_s
+        )
 
     def latency(self, latency_ns: int) -> int:
         if latency_ns >= self.latency_error_ns:
