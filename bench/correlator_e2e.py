@@ -203,7 +203,7 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
         pub_settings = PublisherSettings.from_section({}, tmp + "/correlator", batch_max_events=1)
         async with Publisher(pub_settings, nc=nc, registry=metrics.registry) as pub:
             store = await StateStore.open(js, settings.state_bucket)
-            runner = Runner(js, pub, store, settings, metrics)
+            runner = Runner(nc, pub, store, settings, metrics)
             await runner.recover()
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.run)

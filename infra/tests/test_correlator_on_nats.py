@@ -111,7 +111,7 @@ async def correlator(
         pub_settings = PublisherSettings.from_section({}, str(data / COMPONENT), batch_max_events=1)
         async with Publisher(pub_settings, nc=nc, registry=metrics.registry) as publisher:
             store = await StateStore.open(js, BUCKET, settings.replicas)
-            yield Runner(js, publisher, store, settings, metrics), store, js
+            yield Runner(nc, publisher, store, settings, metrics), store, js
 
 
 async def run_until(runner: Runner, done: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:

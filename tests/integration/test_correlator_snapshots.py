@@ -61,7 +61,7 @@ async def test_a_snapshot_that_cannot_be_stored_is_counted_and_the_next_one_land
             Publisher(settings, nc=nc, registry=metrics.registry) as publisher,
         ):
             store = await StateStore.open(js, BUCKET)
-            runner = Runner(js, publisher, store, SETTINGS, metrics)
+            runner = Runner(nc, publisher, store, SETTINGS, metrics)
             await runner.recover()
             await collector.publish_many(events[: len(events) // 2])
             await collector.flush()

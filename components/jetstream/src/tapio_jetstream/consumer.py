@@ -51,6 +51,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 DLQ_ATTEMPTS = 5  # tries to store a dead letter before the message is left to the server
+ACK_LINGER = 0.005  # seconds acks may wait for more acks to share their write
 
 
 class Handler(Protocol[T]):
@@ -98,6 +99,7 @@ class Consumer(Generic[T]):
         self._stopping = False
         self._puller: Puller | None = None
         self._current: tuple[Msg, float] | None = None  # message being handled, since when
+        self._acks: list[Msg] = []  # handled, ack not yet written
         name = f"{spec.stream}/{spec.durable}"
         self._labels = {"consumer": name}
         self.name = name
@@ -166,22 +168,35 @@ class Consumer(Generic[T]):
 
     async def _consume(self, receive: Any, puller: Puller) -> None:
         deadline = 0.0
-        while True:
-            try:
-                msg = receive.receive_nowait()
-            except anyio.WouldBlock:
-                if self._stopping:
-                    deadline = deadline or time.monotonic() + self.settings.drain_timeout
-                    if puller.idle or time.monotonic() > deadline:
-                        return
-                msg = None
-                with anyio.move_on_after(0.2 if self._stopping else self.settings.expires):
-                    msg = await receive.receive()
-                if msg is None:
-                    if self.on_idle is not None and not self._stopping:
-                        await self.on_idle()
-                    continue
-            await self.process(msg)
+        try:
+            while True:
+                try:
+                    msg = receive.receive_nowait()
+                except anyio.WouldBlock:
+                    msg = await self._wait(receive) if self._acks else None
+                    if msg is None:
+                        await self._flush_acks()
+                        if self._stopping:
+                            deadline = deadline or time.monotonic() + self.settings.drain_timeout
+                            if puller.idle or time.monotonic() > deadline:
+                                return
+                        with anyio.move_on_after(0.2 if self._stopping else self.settings.expires):
+                            msg = await receive.receive()
+                        if msg is None:
+                            if self.on_idle is not None and not self._stopping:
+                                await self.on_idle()
+                            continue
+                await self.process(msg)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._flush_acks()
+
+    async def _wait(self, receive: Any) -> Msg | None:
+        """The next message if it comes within ACK_LINGER (acks wait meanwhile: one write for many)."""
+        with anyio.move_on_after(ACK_LINGER):
+            msg: Msg = await receive.receive()
+            return msg
+        return None
 
     async def process(self, msg: Msg) -> None:
         """One message: decode, dedup, handler, then ack / nak / dead-letter."""
@@ -251,8 +266,17 @@ class Consumer(Generic[T]):
         )
 
     async def _ack(self, msg: Msg) -> None:
-        await msg.ack()
+        """Acks go out together: at most `batch` of them, or ACK_LINGER seconds, wait for one write
+        (the effects they confirm are stored already; a crash meanwhile only redelivers)."""
+        self._acks.append(msg)
         self.handled += 1
+        if len(self._acks) >= self.settings.batch:
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        acks, self._acks = self._acks, []
+        for msg in acks:  # no suspension between them: the client writes them in one go
+            await msg.ack()
 
     async def _settle(self, msg: Msg, meta: AckMeta, decision: Decision, count: int) -> None:
         if decision.action is Action.ACK:

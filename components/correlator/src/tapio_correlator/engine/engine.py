@@ -18,19 +18,16 @@ potential_issue is decided by time only: when an error's window passes with no l
 from __future__ import annotations
 
 import heapq
-import pickle
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from tapio.events.v1 import events_pb2
-from tapio_common.errors import ContractError
 from tapio_common.model import Correlation, Event
 from tapio_correlator.engine.config import EngineConfig
 from tapio_correlator.engine.handlers import FAILURES, Handlers
 from tapio_correlator.engine.nodes import LOSS_ACTIONS
 
 _NS = 1_000_000_000
-_SNAPSHOT_MAGIC = b"TAPIO-CORRELATOR-SNAPSHOT\x01"
 _END_OF_TIME = 2**63
 
 # Event types a rule or the topology uses, with the actions that matter (empty: all of them).
@@ -241,24 +238,21 @@ class Engine(Handlers):
         return sizes
 
     def snapshot(self) -> bytes:
-        """The whole engine state (topology, buffer, incidents, windows) as bytes.
+        """The whole engine state (topology, buffer, incidents, windows) as bytes, for restart
+        safety (a JetStream KV bucket): a versioned msgpack object graph (`engine.snapshot`), not code."""
+        from tapio_correlator.engine import snapshot  # the format scans the engine's own modules
 
-        For restart safety (e.g. a JetStream KV bucket). Pickle inside: restore only snapshots
-        this engine wrote, from storage only the correlator can write.
-        """
-        return _SNAPSHOT_MAGIC + pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshot.dumps(self)
 
     @classmethod
     def restore(cls, data: bytes) -> Engine:
-        """The engine a snapshot() was taken of (raises ContractError for anything else)."""
-        if not data.startswith(_SNAPSHOT_MAGIC):
-            raise ContractError("not a correlator engine snapshot (bad header or version)")
-        try:
-            engine = pickle.loads(data[len(_SNAPSHOT_MAGIC) :])
-        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError) as e:
-            raise ContractError(f"corrupt correlator engine snapshot: {e}") from e
+        """The engine a snapshot() was taken of; SnapshotRefused (a ContractError) for anything else:
+        corrupt, foreign, written by another engine version, or newer. Runs no code from the data."""
+        from tapio_correlator.engine import snapshot
+
+        engine = snapshot.loads(data)
         if not isinstance(engine, cls):
-            raise ContractError("snapshot does not hold a correlator engine")
+            raise snapshot.SnapshotRefused("snapshot does not hold a correlator engine")
         return engine
 
     def __getstate__(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
-from tapio_jetstream import LayoutError
+from tapio_jetstream import JetStreamError, LayoutError
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 
@@ -87,9 +87,9 @@ async def serve(
         )
         publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
         store = await StateStore.open(js, settings.state_bucket, settings.replicas)
-        runner = Runner(js, publisher, store, settings, metrics)
+        runner = Runner(nc, publisher, store, settings, metrics)
         runner.url = urls[0]
-        health.live_checks["loop"] = lambda: (True, "running")
+        runner.consumer.attach(health)  # /readyz: consumer bound; /healthz: the event loop runs
         health.ready_checks["nats"] = lambda: (
             nc.is_connected,
             "connected" if nc.is_connected else "disconnected",
@@ -108,6 +108,8 @@ async def serve(
                 tg.cancel_scope.cancel()
         except NatsError as e:
             raise CorrelatorError(f"NATS failed: {e}") from e
+        except JetStreamError as e:
+            raise CorrelatorError(str(e)) from e
         if runner.since_snapshot:  # a clean stop: everything handled is published and acked
             await runner.snapshot()
         log.info("stopped", correlations_published=runner.published)

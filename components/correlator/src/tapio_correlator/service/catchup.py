@@ -1,16 +1,24 @@
-"""Reads a range of a stream through a short-lived ordered consumer (restart catch-up)."""
+"""Restart catch-up without consumers: the events after the last snapshot, and the ids of the
+correlation revisions already published, read back with direct gets (`tapio_jetstream.readback`).
+
+No consumer is created, so the correlator's NATS user needs no consumer-create grant (with one it
+could make a push consumer deliver into any subject, another stream's included).
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from nats.aio.msg import Msg
-from nats.errors import Error as NatsError
-from nats.js import api
-from nats.js.client import JetStreamContext
+from nats.aio.client import Client as NATS
 
+from tapio.events.v1 import events_pb2
 from tapio_common.logging import get_logger
 from tapio_correlator.errors import CorrelatorError
+from tapio_jetstream import DecodeError, Delivery, decode_events
+from tapio_jetstream.errors import JetStreamError
+from tapio_jetstream.layout import CORRELATIONS, EVENTS
+from tapio_jetstream.readback import last_seq, read_range
+from tapio_publisher.codec import MSG_ID_HEADER
 
 log = get_logger(__name__)
 
@@ -19,55 +27,29 @@ class CatchUpError(CorrelatorError):
     """A stream range could not be read back."""
 
 
-async def last_seq(js: JetStreamContext, stream: str) -> int:
-    """The stream's last sequence (0 when empty)."""
+async def replay_events(nc: NATS, first: int, last: int) -> AsyncIterator[Delivery[events_pb2.Event]]:
+    """The events messages `first..last` of TAPIO_EVENTS as deliveries (undecodable ones were
+    dead-lettered before the restart: skipped)."""
     try:
-        info = await js.stream_info(stream)
-    except NatsError as e:
-        raise CatchUpError(f"cannot read stream {stream}: {e}") from e
-    return int(info.state.last_seq)
-
-
-async def read_range(
-    js: JetStreamContext,
-    stream: str,
-    subject: str,
-    first: int,
-    last: int,
-    *,
-    headers_only: bool = False,
-    batch: int = 256,
-) -> AsyncIterator[Msg]:
-    """Yields the stream's messages with `first <= seq <= last` (those still stored), in order."""
-    if first > last:
-        return
-    config = api.ConsumerConfig(
-        deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
-        opt_start_seq=first,
-        ack_policy=api.AckPolicy.NONE,
-        headers_only=headers_only,
-        inactive_threshold=60.0,
-        filter_subject=subject,
-    )
-    try:
-        sub = await js.pull_subscribe(subject, stream=stream, config=config)
-    except NatsError as e:
-        raise CatchUpError(f"cannot read back {stream} from {first}: {e}") from e
-    try:
-        while True:
+        async for msg in read_range(nc, EVENTS, first, last):
             try:
-                msgs = await sub.fetch(batch, timeout=2.0)
-            except TimeoutError:  # nats-py raises its own or asyncio's, both TimeoutError
-                return  # nothing more stored in the range (e.g. aged out)
-            for msg in msgs:
-                seq = msg.metadata.sequence.stream
-                if seq > last:
-                    return
-                yield msg
-                if seq == last:
-                    return
-    finally:
-        try:
-            await sub.unsubscribe()
-        except NatsError as e:  # the server drops the ephemeral consumer after inactive_threshold
-            log.debug("catch-up consumer not removed", stream=stream, error=str(e))
+                events = decode_events(msg.headers, msg.data)
+            except DecodeError:
+                continue
+            yield Delivery(events, EVENTS, msg.seq, msg.subject, msg.headers, 1, -1, msg.data)
+    except JetStreamError as e:
+        raise CatchUpError(f"cannot replay {EVENTS} {first}..{last}: {e}") from e
+
+
+async def stored_revisions(nc: NATS, after: int) -> tuple[set[str], int]:
+    """Message ids of the correlation revisions stored after sequence `after`, and the last sequence."""
+    ids: set[str] = set()
+    try:
+        last = await last_seq(nc, CORRELATIONS)
+        async for msg in read_range(nc, CORRELATIONS, after + 1, last):
+            msg_id = msg.headers.get(MSG_ID_HEADER)
+            if msg_id:
+                ids.add(msg_id)
+    except JetStreamError as e:
+        raise CatchUpError(f"cannot read back {CORRELATIONS} after {after}: {e}") from e
+    return ids, max(after, last)

@@ -1,4 +1,8 @@
-"""The NATS runner: pull events, correlate, publish correlations, ack only what is confirmed."""
+"""The correlator on the consumer runtime: events in, correlations published, then the message acked.
+
+Fed by `tapio_jetstream.Consumer` on the durable consumer `correlator` of TAPIO_EVENTS (one message
+at a time, in order); publishes through the Publisher and snapshots the engine to the KV bucket.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,9 @@ import time
 from collections.abc import Sequence
 
 import anyio
-from nats.aio.msg import Msg
+from anyio.abc import TaskGroup
+from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
-from nats.js.client import JetStreamContext
 
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
@@ -18,24 +22,21 @@ from tapio_common.model import Correlation
 from tapio_common.model.fast import correlation_to_pb
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.errors import CorrelatorError
-from tapio_correlator.service.catchup import last_seq, read_range
+from tapio_correlator.service.catchup import replay_events, stored_revisions
 from tapio_correlator.service.forksnap import ForkedSnapshot
 from tapio_correlator.service.settings import RunnerSettings
-from tapio_correlator.service.state_store import StateStore
-from tapio_jetstream import DecodeError, decode_events
-from tapio_jetstream.dlq import publish_dead_letter
-from tapio_jetstream.layout import CORRELATIONS, CORRELATOR, EVENTS
-from tapio_publisher import Publisher, Receipt
+from tapio_correlator.service.state_store import StateStore, StateStoreError
+from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
+from tapio_jetstream.layout import CORRELATOR, EVENTS, production_layout
+from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
 
 log = get_logger(__name__)
 
 COMPONENT = "correlator"
-EVENTS_SUBJECT = "tapio.events.>"
-CORRELATIONS_SUBJECT = "tapio.correlations.>"
-MSG_ID_HEADER = "Nats-Msg-Id"
 NS = 1_000_000_000
-PULLS_AHEAD = 2  # pulled batches waiting for the engine (bounded: the rest stays in the stream)
+MAX_PARTIAL = 1024  # messages remembered as part-way in the engine (bounded: each retried soon)
+CONSUMER_SPEC = next(c for c in production_layout().consumers if c.durable == CORRELATOR)
 
 
 def correlation_msg_id(corr: Correlation) -> str:
@@ -43,33 +44,61 @@ def correlation_msg_id(corr: Correlation) -> str:
     return f"{corr.id}:{corr.revision}"
 
 
+class EngineFailure(CorrelatorError):
+    """The engine raised on an event; the message is retried (and dead-lettered on its last delivery)."""
+
+    stage = "engine"
+
+
 class Runner:
     """One engine fed by the durable consumer `correlator` on TAPIO_EVENTS.
 
-    Order of effects per pull: decode -> engine -> publish correlations -> wait for their acks ->
-    ack the input messages. Restart safety: the engine state is snapshotted to a KV bucket with the
-    last events-stream sequence it covers; on start the runner restores it, reads back the
-    events after it (those acked since are replayed, those not acked are redelivered), and does not
-    re-publish correlation revisions that the correlations stream already holds.
+    Per message: engine -> publish its correlations -> wait for their acks -> return (the runtime
+    acks). An engine error on an event keeps what the events before it produced: those are in the
+    engine and their correlations are published before the error is raised; the retry starts
+    after them (`partial`). On the last delivery the failing events are skipped, the rest is
+    processed and published, and the message goes to the dead-letter queue naming them.
+
+    Restart safety: the engine state is snapshotted to a KV bucket with the last events-stream
+    sequence it covers; on start the runner restores it, reads back the events after it (direct
+    gets: no consumer is created), and does not re-publish correlation revisions that the
+    correlations stream already holds. No snapshot is taken while a message is part-way in the
+    engine or correlations wait to be confirmed.
     """
 
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: NATS,
         publisher: Publisher,
         store: StateStore,
         settings: RunnerSettings,
         metrics: ComponentMetrics,
+        consumer_settings: ConsumerSettings | None = None,
     ) -> None:
-        self.js = js
+        self.nc = nc
+        self.js = nc.jetstream()
         self.publisher = publisher
         self.store = store
         self.settings = settings
         self.metrics = metrics
         self.engine = Engine(EngineConfig(reorder_slack_ns=round(settings.reorder_slack * NS)))
-        self.last_seq = 0  # last events-stream sequence given to the engine
+        self.consumer = Consumer(
+            nc,
+            CONSUMER_SPEC,
+            EVENT_MESSAGES,
+            self,
+            component=COMPONENT,
+            publisher=publisher,
+            metrics=metrics,
+            settings=consumer_settings
+            or ConsumerSettings(batch=settings.fetch_batch, expires=settings.fetch_timeout),
+            on_idle=self._idle,
+        )
+        self.last_seq = 0  # last events-stream sequence wholly given to the engine
         self.correlations_seq = 0  # highest correlations-stream sequence confirmed
         self.suppress: set[str] = set()  # revisions already in the correlations stream
+        self.partial: dict[int, tuple[int, str]] = {}  # stream seq -> (events in the engine, next id)
+        self.unconfirmed: list[Correlation] = []  # produced, not yet confirmed published
         self.last_event_ns = 0
         self.last_input = time.monotonic()
         self.advanced_to = 0
@@ -79,163 +108,186 @@ class Runner:
         self.snapshots = 0  # stored since start
         self.snapshot_child_mb = 0  # the most memory a snapshot child added (private, at its end)
         self.ready = False
-        self.stopping = False
         self.url = ""
         self.published = 0
         self.events_in = 0
+        self._tg: TaskGroup | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self.consumer._stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        if value:
+            self.consumer.stop()
+        else:  # a test running the same runner again
+            self.consumer._stopping = False
 
     # --- start-up -----------------------------------------------------------------------------
 
     async def recover(self) -> None:
         """Restores the last snapshot and replays what the engine had seen after it."""
-        snap = await self.store.load()
-        if snap is not None:
-            try:
+        try:
+            snap = await self.store.load()
+            if snap is not None:
                 self.engine = Engine.restore(snap.engine)
-            except ContractError as e:
-                raise CorrelatorError(f"snapshot {snap.generation} cannot be restored: {e}") from e
-            self.last_seq, self.correlations_seq = snap.events_seq, snap.correlations_seq
-            log.info("engine state restored", generation=snap.generation, events_seq=snap.events_seq)
+                self.last_seq, self.correlations_seq = snap.events_seq, snap.correlations_seq
+                log.info("engine state restored", generation=snap.generation, events_seq=snap.events_seq)
+        except (ContractError, StateStoreError) as e:
+            # Never trusted, never run: the engine starts empty and rebuilds from what the streams hold.
+            log.error("engine snapshot refused, recovering by catch-up from the stream", reason=str(e))
+            self.metrics.error("snapshot_refused")
+            self.engine = Engine(self.engine.cfg)
+            self.last_seq = self.correlations_seq = 0
         delivered = await self._delivered_seq()
-        await self._load_published()
+        revisions, self.correlations_seq = await stored_revisions(self.nc, self.correlations_seq)
+        self.suppress |= revisions
+        if self.suppress:
+            log.info("correlation revisions already published", count=len(self.suppress))
         if delivered > self.last_seq:
             log.info("replaying events seen before the restart", first=self.last_seq + 1, last=delivered)
-            async for msg in read_range(self.js, EVENTS, EVENTS_SUBJECT, self.last_seq + 1, delivered):
-                await self._handle([msg], replay=True)
+            async for delivery in replay_events(self.nc, self.last_seq + 1, delivered):
+                try:
+                    await self.handle(delivery)
+                except CorrelatorError as e:  # dead-lettered (or retried) before the restart
+                    self.partial.pop(delivery.stream_seq, None)
+                    self.last_seq = max(self.last_seq, delivery.stream_seq)
+                    log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
         self.ready = True
 
     async def _delivered_seq(self) -> int:
         try:
             info = await self.js.consumer_info(EVENTS, CORRELATOR)
-        except NatsError as e:
+        except (NatsError, TimeoutError) as e:
             raise CorrelatorError(f"consumer {CORRELATOR} on {EVENTS} is not available: {e}") from e
         return int(info.delivered.stream_seq)
-
-    async def _load_published(self) -> None:
-        """Ids of the correlation revisions stored after the snapshot (not to be published twice)."""
-        last = await last_seq(self.js, CORRELATIONS)
-        first = self.correlations_seq + 1
-        async for msg in read_range(
-            self.js, CORRELATIONS, CORRELATIONS_SUBJECT, first, last, headers_only=True
-        ):
-            msg_id = (msg.headers or {}).get(MSG_ID_HEADER)
-            if msg_id:
-                self.suppress.add(msg_id)
-        self.correlations_seq = max(self.correlations_seq, last)
-        if self.suppress:
-            log.info("correlation revisions already published", count=len(self.suppress))
 
     # --- the loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Pulls in one task and handles in this one, a pull ahead (bounded): the next messages
-        travel while the engine works. Returns once `stopping` is set and what was pulled is handled."""
-        sub = await self.js.pull_subscribe_bind(durable=CORRELATOR, stream=EVENTS)
-        log.info("consuming", stream=EVENTS, durable=CORRELATOR)
-        send, receive = anyio.create_memory_object_stream[list[Msg]](max_buffer_size=PULLS_AHEAD)
-
-        async def pull() -> None:
-            async with send:
-                while not self.stopping:
-                    try:
-                        msgs = await sub.fetch(self.settings.fetch_batch, timeout=self.settings.fetch_timeout)
-                    except TimeoutError:  # nats-py raises its own or asyncio's, both TimeoutError
-                        msgs = []
-                    await send.send(msgs)
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(pull)
-            async with receive:
-                async for msgs in receive:
-                    if msgs:
-                        self.last_input = time.monotonic()
-                        await self._handle(msgs)
-                    else:
-                        await self._idle()
-                    if self._snapshot_due() and (forked := self._fork()):
-                        tg.start_soon(self._save, forked)
-        await sub.unsubscribe()
-
-    async def _handle(self, msgs: Sequence[Msg], *, replay: bool = False) -> None:
-        started = time.perf_counter()
-        out: list[Correlation] = []
-        done: list[Msg] = []
-        for msg in msgs:
-            seq = msg.metadata.sequence.stream
-            if seq <= self.last_seq:  # redelivered after we processed it (ack lost or restart)
-                done.append(msg)
-                continue
+        """Consumes until `stopping` is set; what was pulled is handled and acked first."""
+        async with anyio.create_task_group() as tg:  # also waits for a snapshot being saved
+            self._tg = tg
             try:
-                events = decode_events(msg.headers, msg.data)
-            except DecodeError as e:
-                await self._dead_letter(msg, seq, f"cannot decode: {e}", replay)
-                self.last_seq = seq
-                continue
-            try:
-                out.extend(self._process(events))
-            except (ContractError, ValueError, KeyError, TypeError, AttributeError) as e:
-                # An event the engine cannot take must not stop the stream: it is parked with the reason.
-                log.error("engine failed on a message", seq=seq, error=repr(e))
-                self.metrics.error("engine")
-                await self._dead_letter(msg, seq, f"engine error: {e!r}", replay)
-            self.last_seq = seq
-            self.since_snapshot += len(events)
-            done.append(msg)
-        await self._publish(out)
-        if not replay:
-            for msg in done:
-                await msg.ack()
-        self.metrics.processing.observe(time.perf_counter() - started)
+                await self.consumer.run()
+            finally:
+                self._tg = None
 
-    def _process(self, events: list[events_pb2.Event]) -> list[Correlation]:
+    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
+        """The consumer runtime's handler: returns once the message's correlations are stored."""
+        if self.unconfirmed:
+            await self._confirm()  # an earlier message's correlations first (their publish failed)
+        seq = delivery.stream_seq
+        if seq <= self.last_seq:  # redelivered after we processed it (ack lost, or replayed at start)
+            return
+        self.last_input = time.monotonic()
+        events = delivery.items
+        start = self._resume_at(seq, events)
         out: list[Correlation] = []
+        failed: list[str] = []
         process = self.engine.process_pb
-        for ev in events:
-            out.extend(process(ev))
-        if events:
-            self.events_in += len(events)
-            self.metrics.received.inc(len(events))
-            t = events[-1].time
-            self.last_event_ns = max(self.last_event_ns, t.seconds * NS + t.nanos)
-        return out
+        i = start
+        n = len(events)
+        while i < n:
+            j = i
+            try:
+                for j in range(i, n):
+                    out += process(events[j])
+                i = n
+            except Exception as e:  # an engine failure must not lose what the events before it gave
+                self.metrics.error("engine")
+                log.error("engine failed on an event", seq=seq, event_id=events[j].id, exc_info=e)
+                if not delivery.last_delivery:
+                    self._remember_partial(seq, j, events)
+                    self._count(events, start, j)
+                    self.unconfirmed += out
+                    await self._confirm()
+                    raise EngineFailure(
+                        f"engine failed on event {events[j].id} ({type(e).__name__}: {e})"
+                    ) from e
+                failed.append(events[j].id)
+                i = j + 1
+        self.partial.pop(seq, None)
+        self._count(events, start, n)
+        self.last_seq = seq
+        self.unconfirmed += out
+        await self._confirm()
+        if failed:  # last delivery: the rest is in; the message goes to the dead-letter queue
+            raise EngineFailure(f"engine failed on events {', '.join(failed)}")
+        self._maybe_snapshot()
 
-    async def _publish(self, correlations: list[Correlation]) -> None:
-        receipts: list[Receipt] = []
-        for corr in correlations:
+    def _maybe_snapshot(self) -> None:
+        """Starts a snapshot in the background when one is due (after a message, and when idle)."""
+        if self._tg is not None and self._snapshot_due() and (forked := self._fork()):
+            self._tg.start_soon(self._save, forked)
+
+    def _remember_partial(self, seq: int, applied: int, events: Sequence[events_pb2.Event]) -> None:
+        self.partial[seq] = (applied, events[applied].id)
+        while len(self.partial) > MAX_PARTIAL:
+            self.partial.pop(next(iter(self.partial)))
+
+    def _resume_at(self, seq: int, events: Sequence[events_pb2.Event]) -> int:
+        """Where a retried message continues: at the event the engine failed on (found by id, as
+        the dedup window may have taken out events that another message carried meanwhile)."""
+        if seq not in self.partial:
+            return 0
+        index, event_id = self.partial[seq]
+        if index < len(events) and events[index].id == event_id:
+            return index
+        for k, ev in enumerate(events):
+            if ev.id == event_id:
+                return k
+        return len(events)  # the failing event came in another message meanwhile
+
+    def _count(self, events: Sequence[events_pb2.Event], start: int, end: int) -> None:
+        if end > start:
+            self.events_in += end - start
+            self.since_snapshot += end - start
+            t = events[end - 1].time
+            self.last_event_ns = max(self.last_event_ns, t.seconds * NS + t.nanos)
+
+    async def _confirm(self) -> None:
+        """Publishes what waits and returns when the stream stored all of it (raises PublisherError
+        with what is not confirmed kept for the next try: their message ids make repeats harmless)."""
+        receipts: list[tuple[Correlation, Receipt]] = []
+        for corr in self.unconfirmed:
             msg_id = correlation_msg_id(corr)
             if msg_id in self.suppress:
                 self.suppress.discard(msg_id)
                 continue
             payload = correlation_to_pb(corr).SerializeToString()
             subject = correlation_subject(corr.confidence, corr.type)
-            receipts.append(await self.publisher.publish_message(subject, payload, msg_id=msg_id))
-        for receipt in receipts:
-            ack = await receipt.wait()
-            self.correlations_seq = max(self.correlations_seq, ack.seq)
-            self.metrics.published.inc()
-            self.published += 1
-
-    async def _dead_letter(self, msg: Msg, seq: int, error: str, replay: bool) -> None:
-        self.metrics.drop("dead_letter")
-        if replay:
-            return  # parked before the restart; its DLQ message id makes a repeat harmless anyway
-        log.warning("message sent to the dead-letter queue", seq=seq, error=error)
-        headers = dict(msg.headers or {})
-        receipt = await publish_dead_letter(
-            self.publisher, COMPONENT, msg.data, error=error, stream=EVENTS, stream_seq=seq, headers=headers
-        )
-        await receipt.wait()
-        await msg.term()
+            receipts.append((corr, await self.publisher.publish_message(subject, payload, msg_id=msg_id)))
+        try:
+            for _corr, receipt in receipts:
+                ack = await receipt.wait()
+                self.correlations_seq = max(self.correlations_seq, ack.seq)
+                self.metrics.published.inc()
+                self.published += 1
+        except PublisherError:
+            self.unconfirmed = [corr for corr, receipt in receipts if not receipt.done]
+            raise
+        self.unconfirmed = []
 
     async def _idle(self) -> None:
         """A quiet stream: let event time follow the wall clock so time-decided results come out."""
+        await self._advance_idle()
+        self._maybe_snapshot()
+
+    async def _advance_idle(self) -> None:
         idle = time.monotonic() - self.last_input
         if self.last_event_ns and idle >= self.settings.idle_advance:
             watermark = self.last_event_ns + int(idle * NS)
             if watermark > self.advanced_to:
                 self.advanced_to = watermark
                 emitted = self.engine.advance(watermark)
-                await self._publish(emitted)
+                self.unconfirmed += emitted
+                try:
+                    await self._confirm()
+                except PublisherError as e:
+                    log.error("correlations not confirmed, retried with the next message", error=str(e))
+                    return
                 if emitted:  # wall-clock driven: a replay could not repeat it, so keep it now
                     self.since_snapshot += 1
                     if not self.snapshotting and (forked := self._fork()):
@@ -244,7 +296,7 @@ class Runner:
     # --- snapshots ----------------------------------------------------------------------------
 
     def _snapshot_due(self) -> bool:
-        if self.since_snapshot == 0 or self.snapshotting:
+        if self.since_snapshot == 0 or self.snapshotting or self.partial or self.unconfirmed:
             return False
         return (
             self.since_snapshot >= self.settings.snapshot_events
@@ -255,6 +307,9 @@ class Runner:
         """Takes a snapshot now and waits until it is stored (after one in progress, if any)."""
         while self.snapshotting:  # noqa: ASYNC110 - the loop's own snapshot task finishes it
             await anyio.sleep(0.05)
+        if self.partial or self.unconfirmed:
+            log.warning("no snapshot: a message is part-way in the engine", partial=len(self.partial))
+            return
         if forked := self._fork():
             await self._save(forked)
 

@@ -21,6 +21,7 @@ log = get_logger(__name__)
 
 HEAD = "snapshot.head"
 CHUNK = 512 * 1024
+MAX_CHUNKS = 8192  # 4 GiB of compressed state: a head claiming more is damaged
 
 
 class StateStoreError(CorrelatorError):
@@ -46,6 +47,7 @@ class StateStore:
     def __init__(self, kv: KeyValue) -> None:
         self.kv = kv
         self.generation = 0
+        self.chunks = 0  # chunks of `generation` (purged once the next snapshot is stored)
         self._compressor = zstandard.ZstdCompressor(level=1)
 
     @classmethod
@@ -75,10 +77,15 @@ class StateStore:
             return None
         except NatsError as e:
             raise StateStoreError(f"cannot read the snapshot head: {e}") from e
-        meta = json.loads(head.value or b"{}")
-        self.generation = int(meta["generation"])
+        try:
+            meta = json.loads(head.value or b"{}")
+            self.generation, self.chunks = int(meta["generation"]), int(meta["chunks"])
+            if not 0 <= self.chunks <= MAX_CHUNKS:
+                raise ValueError(f"{self.chunks} chunks")
+        except (ValueError, KeyError, TypeError) as e:
+            raise StateStoreError(f"the snapshot head is damaged: {e}") from e
         parts = []
-        for i in range(int(meta["chunks"])):
+        for i in range(self.chunks):
             try:
                 entry = await self.kv.get(f"snapshot.{self.generation}.{i}")
             except (KeyNotFoundError, NatsError) as e:
@@ -87,7 +94,10 @@ class StateStore:
         blob = b"".join(parts)
         if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
             raise StateStoreError(f"snapshot {self.generation} is damaged (checksum mismatch)")
-        engine = zstandard.ZstdDecompressor().decompress(blob, max_output_size=int(meta["size"]))
+        try:
+            engine = zstandard.ZstdDecompressor().decompress(blob, max_output_size=int(meta["size"]))
+        except (zstandard.ZstdError, ValueError, KeyError) as e:
+            raise StateStoreError(f"snapshot {self.generation} is damaged: {e}") from e
         return Snapshot(
             engine=engine,
             events_seq=int(meta["events_seq"]),
@@ -104,7 +114,7 @@ class StateStore:
 
     async def save_compressed(self, blob: bytes, size: int, events_seq: int, correlations_seq: int) -> int:
         """Stores a snapshot already compressed with zstd (`size` bytes uncompressed)."""
-        previous, gen = self.generation, self.generation + 1
+        previous, previous_chunks, gen = self.generation, self.chunks, self.generation + 1
         chunks = [blob[i : i + CHUNK] for i in range(0, len(blob), CHUNK)] or [b""]
         meta = {
             "generation": gen,
@@ -119,20 +129,9 @@ class StateStore:
             for i, chunk in enumerate(chunks):
                 await self.kv.put(f"snapshot.{gen}.{i}", chunk)
             await self.kv.put(HEAD, json.dumps(meta).encode())
-            self.generation = gen
-            if previous:
-                await self._purge(previous)
+            self.generation, self.chunks = gen, len(chunks)
+            for i in range(previous_chunks if previous else 0):  # by name: no key listing (a consumer)
+                await self.kv.purge(f"snapshot.{previous}.{i}")
         except NatsError as e:
             raise StateStoreError(f"cannot write snapshot {gen}: {e}") from e
         return len(blob)
-
-    async def _purge(self, generation: int) -> None:
-        keys = [k for k in await self._keys() if k.startswith(f"snapshot.{generation}.")]
-        for key in keys:
-            await self.kv.purge(key)
-
-    async def _keys(self) -> list[str]:
-        try:
-            return list(await self.kv.keys())
-        except NatsError:
-            return []
