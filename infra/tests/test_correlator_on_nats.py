@@ -20,6 +20,7 @@ import nats.errors
 import nats.js.errors
 import pytest
 from nats.aio.client import Client
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from infra.tests import contract
@@ -177,8 +178,8 @@ async def test_runner_consumes_snapshots_restarts_and_recovers_as_its_user(
     ):
         assert (await js.stream_info(KV_STREAM)).config.allow_direct, "the manifest's bucket: direct gets"
         await runner.recover()
-        # The snapshot came back from the bucket; the catch-up consumers read back TAPIO_EVENTS after
-        # it and the headers of the correlations published since, which are not published again.
+        # The snapshot came back from the bucket; the catch-up read back TAPIO_EVENTS after it and
+        # the correlations published since (direct gets), which are not published again.
         assert store.generation == snapshot.generation
         assert runner.last_seq == delivered > snapshot.events_seq
         assert runner.published == 0, "nothing published again"
@@ -253,17 +254,26 @@ async def test_correlator_cannot_create_its_bucket_and_works_with_a_client_made_
         f"$JS.API.STREAM.CREATE.{KV_STREAM}",
         "$JS.API.STREAM.INFO.KV_SOMEONE_ELSE",
         "$KV.SOMEONE_ELSE.key",
-        # catch-up consumers only on its two streams, only with the runner's filters
+        # no consumer at all: its catch-up reads back with direct gets; NACK makes its durable
         "$JS.API.CONSUMER.CREATE.TAPIO_ALERTS.AbCdEf.tapio.alerts.>",
         "$JS.API.CONSUMER.CREATE.TAPIO_PROCESSED.AbCdEf.tapio.processed.>",
         "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS",
         "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.AbCdEf.tapio.>",
+        "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.AbCdEf.tapio.events.>",
+        "$JS.API.CONSUMER.CREATE.TAPIO_CORRELATIONS.AbCdEf.tapio.correlations.>",
+        "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.correlator",
+        "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.correlator.tapio.events.>",
+        "$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.correlator",
+        f"$JS.API.CONSUMER.CREATE.{KV_STREAM}",
+        "$JS.API.CONSUMER.MSG.NEXT.TAPIO_EVENTS.AbCdEf",
         # ... and never as (or on) another component's durable consumer
         "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.pipeline.tapio.events.>",
         "$JS.API.CONSUMER.MSG.NEXT.TAPIO_EVENTS.pipeline",
         "$JS.API.CONSUMER.CREATE.TAPIO_CORRELATIONS.siem-exporter.tapio.correlations.>",
         "$JS.API.CONSUMER.MSG.NEXT.TAPIO_CORRELATIONS.siem-exporter",
-        "$JS.API.DIRECT.GET.TAPIO_EVENTS",
+        # direct gets only on the two streams it reads back
+        "$JS.API.DIRECT.GET.TAPIO_ALERTS",
+        "$JS.API.DIRECT.GET.TAPIO_PROCESSED",
     ],
 )
 async def test_correlator_is_refused_what_its_runner_does_not_do(
@@ -272,3 +282,50 @@ async def test_correlator_is_refused_what_its_runner_does_not_do(
     errors: list[str] = []
     async with connected(cluster, identities["tapio-correlator"], errors) as nc:
         await expect_denied(errors, subject, nc.request(subject, b"{}", timeout=0.5))
+
+
+@pytest.mark.parametrize(
+    ("name", "durable", "create_subject"),
+    [
+        (None, None, "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS"),  # ephemeral, server-named
+        ("forger", "forger", "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.forger.tapio.events.>"),
+        ("correlator", "correlator", "$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.correlator.tapio.events.>"),
+        (
+            None,
+            "correlator",
+            "$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.correlator",
+        ),  # older clients' form
+    ],
+)
+async def test_correlator_cannot_make_a_push_consumer_deliver_into_another_stream(
+    cluster: LocalCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path,
+    name: str | None, durable: str | None, create_subject: str,
+) -> None:  # fmt: skip
+    """The forged delivery of infra/README.md: a push consumer on TAPIO_EVENTS whose deliver subject is
+    tapio.alerts.forged would store events in TAPIO_ALERTS. The correlator's user may create no consumer."""
+    nack = nack_identity(secrets, tmp_path / "nack")
+    async with connected(cluster, nack) as nc:
+        before = (await nc.jetstream(timeout=2).stream_info("TAPIO_ALERTS")).state.last_seq
+    errors: list[str] = []
+    async with connected(cluster, identities["tapio-correlator"], errors) as nc:
+        js = nc.jetstream(timeout=1)
+        config = ConsumerConfig(
+            name=name,
+            durable_name=durable,
+            deliver_subject="tapio.alerts.forged",
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            filter_subject="tapio.events.>",
+        )
+        errors.clear()
+        with pytest.raises(nats.errors.TimeoutError):
+            await js.add_consumer("TAPIO_EVENTS", config)
+        await violation(errors, "publish", create_subject)
+    async with connected(cluster, nack) as nc:
+        js = nc.jetstream(timeout=2)
+        await anyio.sleep(1.0)
+        assert (await js.stream_info("TAPIO_ALERTS")).state.last_seq == before, (
+            "nothing delivered into TAPIO_ALERTS"
+        )
+        names = {c.name for c in await js.consumers_info("TAPIO_EVENTS")}
+        assert "forger" not in names

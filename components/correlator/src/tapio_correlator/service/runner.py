@@ -196,7 +196,6 @@ class Runner:
                     out += process(events[j])
                 i = n
             except Exception as e:  # an engine failure must not lose what the events before it gave
-                self.metrics.error("engine")
                 log.error("engine failed on an event", seq=seq, event_id=events[j].id, exc_info=e)
                 if not delivery.last_delivery:
                     self._remember_partial(seq, j, events)

@@ -1,0 +1,275 @@
+"""The consumer runtime and the correlator on it, on a real JetStream: a poison message reaches the
+DLQ after exactly max_deliver deliveries; an engine failure on the third event of a batch loses
+nothing once it recovers; the same events re-published in a new batch give no second revision."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import anyio
+import nats
+import pytest
+from nats.aio.client import Client
+
+from tapio.events.v1 import events_pb2
+from tapio_common.metrics import ComponentMetrics
+from tapio_common.model import Correlation
+from tapio_correlator.engine import Engine
+from tapio_correlator.service.runner import Runner
+from tapio_correlator.service.settings import RunnerSettings
+from tapio_correlator.service.state_store import StateStore
+from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
+from tapio_jetstream.dlq import ERROR_HEADER, STREAM_HEADER, STREAM_SEQ_HEADER
+from tapio_jetstream.layout import DLQ, EVENTS, PIPELINE, production_layout
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
+from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER, MSG_ID_HEADER
+from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.wait import eventually
+from tests.integration.correlator_helpers import (
+    SLACK_S,
+    all_found,
+    final_revisions,
+    offline,
+    running_correlator,
+    scenario_events,
+    stored_correlations,
+    wait_consumed,
+)
+from tests.integration.test_correlator_nats import publish
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+FAST = ConsumerSettings(backoff_first=0.05, backoff_most=0.2, expires=0.3, bind_wait=5)
+
+
+@pytest.fixture
+async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
+    client = await nats.connect(jetstream.url)
+    await apply_layout(client.jetstream(), 1)
+    yield client
+    await client.close()
+
+
+@pytest.fixture
+async def publisher(nc: Client, tmp_path: Path) -> AsyncIterator[Publisher]:
+    settings = PublisherSettings(spool_dir=str(tmp_path / "spool"), batch_max_events=1)
+    async with Publisher(settings, nc=nc) as pub:
+        yield pub
+
+
+async def publish_batches(nc: Client, events: list[events_pb2.Event], size: int, prefix: str) -> int:
+    """The events as EventBatch messages of `size` (batch ids from `prefix`); the last stream sequence."""
+    seq = 0
+    for n in range(0, len(events), size):
+        batch = events_pb2.EventBatch(events=events[n : n + size], batch_id=f"{prefix}-{n}")
+        ack = await nc.jetstream().publish(
+            "tapio.events.k8s.default.pods.created",
+            batch.SerializeToString(),
+            headers={ENCODING_HEADER: ENCODING_BATCH, MSG_ID_HEADER: f"{prefix}-{n}"},
+        )
+        seq = int(ack.seq)
+    return seq
+
+
+class Poison:
+    def __init__(self) -> None:
+        self.deliveries: list[int] = []
+
+    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
+        self.deliveries.append(delivery.num_delivered)
+        raise ValueError(f"cannot route {delivery.items[0].id}")
+
+
+async def test_a_poison_message_reaches_the_dlq_after_exactly_max_deliver(
+    nc: Client, publisher: Publisher
+) -> None:
+    spec = next(c for c in production_layout().consumers if c.durable == PIPELINE)
+    seq = await publish_batches(nc, [events_pb2.Event(id="poison-1", type="pods")], 1, "p")
+    handler = Poison()
+    consumer = Consumer(
+        nc, spec, EVENT_MESSAGES, handler, component="pipeline", publisher=publisher,
+        metrics=ComponentMetrics("pipeline"), settings=FAST,
+    )  # fmt: skip
+    js = nc.jetstream()
+
+    async def dead_lettered() -> bool:
+        return int((await js.stream_info(DLQ)).state.messages) > 0
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(consumer.run)
+        await eventually(dead_lettered, "the poison message in TAPIO_DLQ")
+        await anyio.sleep(1.0)  # no sixth delivery
+        consumer.stop()
+    assert handler.deliveries == [1, 2, 3, 4, 5] == list(range(1, spec.max_deliver + 1))
+    dead = await js.get_last_msg(DLQ, "tapio.dlq.pipeline")
+    headers = dead.headers or {}
+    assert headers[ERROR_HEADER] == "failed 5 deliveries, last: ValueError: cannot route poison-1"
+    assert (headers[STREAM_SEQ_HEADER], headers[STREAM_HEADER]) == (str(seq), EVENTS)
+    info = await js.consumer_info(EVENTS, PIPELINE)
+    assert (info.num_ack_pending, info.num_pending) == (0, 0), "terminated, not left to redeliver"
+
+
+class FailsOnce(Engine):
+    """The real engine, failing once on one event (as a bug would): fault injection, not a fake."""
+
+    fail_on = ""
+
+    def process_pb(self, message: events_pb2.Event) -> list[Correlation]:
+        if message.id == self.fail_on:
+            self.fail_on = ""
+            raise KeyError("injected engine failure")
+        return super().process_pb(message)
+
+
+async def run_runner(nc: Client, publisher: Publisher, runner: Runner, last: int) -> None:
+    js = nc.jetstream()
+
+    async def consumed() -> bool:
+        info = await js.consumer_info(EVENTS, "correlator")
+        return bool(info.ack_floor.stream_seq >= last and not info.num_ack_pending)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        await eventually(consumed, f"correlator acked up to {last}", within=60)
+        await anyio.sleep(SLACK_S + 2.5)  # idle advance: what the reorder slack held comes out
+        runner.stopping = True
+    runner.stopping = False  # the test may run it again
+
+
+async def correlator(nc: Client, publisher: Publisher, engine: Engine | None = None) -> Runner:
+    settings = RunnerSettings(
+        fetch_timeout=0.2, idle_advance=1.0, snapshot_interval=3600.0, reorder_slack=SLACK_S
+    )
+    store = await StateStore.open(nc.jetstream(), settings.state_bucket)
+    runner = Runner(nc, publisher, store, settings, ComponentMetrics("correlator"), FAST)
+    if engine is not None:
+        engine.__dict__.update(runner.engine.__dict__)  # same config and state, the failing subclass
+        runner.engine = engine
+    await runner.recover()
+    return runner
+
+
+async def test_an_engine_failure_on_the_third_event_of_a_batch_loses_nothing(
+    nc: Client, publisher: Publisher
+) -> None:
+    events, _ = scenario_events()
+    batch = 40
+    third = 3 * batch + 2  # the third event of the fourth message
+    engine = FailsOnce()
+    engine.fail_on = events[third].id
+    last = await publish_batches(nc, events, batch, "s")
+    runner = await correlator(nc, publisher, engine)
+    await run_runner(nc, publisher, runner, last)
+    metrics = runner.metrics.registry
+    assert metrics.get_sample_value("tapio_correlator_errors_total", {"kind": "engine"}) == 1
+    assert engine.fail_on == "", "the failure happened"
+    assert int((await nc.jetstream().stream_info(DLQ)).state.messages) == 0, "recovered: no dead letter"
+    stored = await stored_correlations(nc)
+    ids = Counter(msg_id for _, msg_id, _ in stored)
+    assert [i for i, n in ids.items() if n > 1] == [], "no revision twice"
+    assert {i: c.revision for i, c in final_revisions(stored).items()} == {
+        i: c.revision for i, c in offline(events).items()
+    }, "every correlation, as without the failure"
+
+
+async def test_the_same_events_in_a_new_batch_give_no_second_revision(
+    nc: Client, publisher: Publisher
+) -> None:
+    events, _ = scenario_events()
+    last = await publish_batches(nc, events, 50, "first")
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, last)
+    before = await stored_correlations(nc)
+    last = await publish_batches(nc, events, 30, "again")  # new batch ids: the server keeps them
+    await run_runner(nc, publisher, runner, last)
+    after = await stored_correlations(nc)
+    assert before, "the scenarios gave correlations"
+    assert [msg_id for _, msg_id, _ in after] == [msg_id for _, msg_id, _ in before], "nothing new"
+    dropped = runner.metrics.registry.get_sample_value(
+        "tapio_correlator_events_dropped_total", {"reason": "duplicate"}
+    )
+    assert dropped == len(events)
+
+
+class Marker:
+    """Unpickling this creates a file: what a pickle snapshot would have run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.path}",))
+
+
+async def test_a_crafted_snapshot_is_refused_nothing_runs_and_catch_up_restores_everything(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    events, expected = scenario_events()
+    half = len(events) // 2
+    marker = tmp_path / "code-ran"
+    async with running_correlator(jetstream.url, tmp_path, snapshot_interval=30) as (proc, nc):
+        last = await publish(nc, events[:half], tmp_path / "spool")
+        await wait_consumed(nc, last, proc=proc)
+        await anyio.sleep(2)
+        assert proc.stop() == 0  # a clean stop stores a snapshot
+        store = await StateStore.open(nc.jetstream(), "TAPIO_CORRELATOR_STATE")
+        snap = await store.load()
+        assert snap is not None, "the clean stop stored a snapshot"
+        # Whoever can write the bucket writes a pickle that would run a command, with a valid head.
+        await store.save(
+            b"TAPIO-CORRELATOR-SNAPSHOT\x01" + pickle.dumps(Marker(marker)),
+            snap.events_seq,
+            snap.correlations_seq,
+        )
+        proc.start()
+        last = await publish(nc, events[half:], tmp_path / "spool")
+        await wait_consumed(nc, last, proc=proc)
+        await anyio.sleep(3)
+        stored = await stored_correlations(nc)
+    log = proc.log.read_text()
+    assert "engine snapshot refused, recovering by catch-up from the stream" in log
+    assert not marker.exists(), "nothing in the snapshot ran"
+    ids = Counter(msg_id for _, msg_id, _ in stored)
+    assert [i for i, n in ids.items() if n > 1] == [], "the catch-up published nothing twice"
+    assert {i: c.revision for i, c in final_revisions(stored).items()} == {
+        i: c.revision for i, c in offline(events).items()
+    }
+    assert all_found(expected, stored)
+
+
+async def test_kill_9_while_a_batch_is_handled_leaves_the_final_correlations_unchanged(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    events, _ = scenario_events()
+    async with running_correlator(jetstream.url, tmp_path, snapshot_interval=0.5) as (proc, nc):
+        js = nc.jetstream()
+        published: list[int] = []
+
+        async def producer() -> None:  # one message at a time: the correlator is mid-stream when killed
+            for n in range(0, len(events), 20):
+                published.append(await publish_batches(nc, events[n : n + 20], 20, f"k{n}"))
+
+        async def part_way() -> bool:
+            info = await js.consumer_info(EVENTS, "correlator")
+            return int(info.ack_floor.stream_seq) > 3
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(producer)
+            await eventually(part_way, "the correlator part-way through the stream", within=60)
+            proc.kill9()
+        last = published[-1]
+        assert (await js.consumer_info(EVENTS, "correlator")).ack_floor.stream_seq < last, "killed mid-stream"
+        proc.start()
+        await wait_consumed(nc, last, proc=proc)
+        await anyio.sleep(3)
+        stored = await stored_correlations(nc)
+    ids = Counter(msg_id for _, msg_id, _ in stored)
+    assert [i for i, n in ids.items() if n > 1] == [], "no revision twice"
+    assert {i: c.revision for i, c in final_revisions(stored).items()} == {
+        i: c.revision for i, c in offline(events).items()
+    }
