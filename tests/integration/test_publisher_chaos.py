@@ -15,6 +15,7 @@ from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_publisher import Publisher, PublisherSettings, decode_message
+from tapio_publisher.spool import FsyncPolicy
 from tapio_publisher.streams import apply_topology
 from tapio_publisher.topology import EVENTS, production_topology
 from tapio_testing.jetstream import JetStreamServer
@@ -71,7 +72,7 @@ async def test_200k_events_survive_two_sigkills_exactly_once(
         max_inflight=32,
         ack_timeout=2.0,
         retry_backoff=0.2,
-        spool_fsync="always",
+        spool_fsync=FsyncPolicy.ALWAYS,
     )
     tmpl = templates()
     kills = 0
