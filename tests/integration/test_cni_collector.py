@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
+from tapio.events.v1 import events_pb2
+from tapio_collector import Output
 from tapio_collector_cni.settings import CniSettings
 from tapio_collector_cni.source import CniSource
 from tapio_common.metrics import ComponentMetrics
@@ -35,22 +37,16 @@ HOST_IF = "tcni-h0"
 NODE_IP, POD_IP = "10.231.7.1", "10.231.7.2"
 
 
-class Recorder:
-    """Receives what the source emits (the harness's Output interface, recording instead of
-    publishing: the events themselves come from the kernel's counters)."""
+class Recorder(Output):
+    """The harness's Output, recording what the source emits instead of publishing it (the
+    end-to-end test through JetStream is test_cni_collector_e2e.py)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.node_name = "tcni-node"
-        self.data_dir = data_dir
-        self.metrics = ComponentMetrics("cni_collector_test")
+        super().__init__(ComponentMetrics("cni_collector_test"), "tcni-node", data_dir)
         self.events: list[Any] = []
-        self.ready: tuple[bool, str] = (False, "")
 
-    async def emit_many(self, events: Any) -> None:
+    async def emit_many(self, events: Iterable[events_pb2.Event]) -> None:
         self.events.extend(events)
-
-    def set_ready(self, ready: bool, detail: str = "") -> None:
-        self.ready = (ready, detail)
 
 
 def _model(pb: Any) -> Event:
@@ -147,9 +143,9 @@ def test_drops_on_each_direction_with_the_peer_container(
     try:
         assert portal.call(source.sample_once, out) == []  # first sample: baseline only
         from_pod, from_node = pod.socket(), node.socket()
-        for i in range(800):
-            from_pod.sendto(b"i" * (100 if i % 4 == 0 else 10), (NODE_IP, 9))
-            from_node.sendto(b"e" * (200 if i % 2 == 0 else 10), (POD_IP, 9))
+        for n in range(800):
+            from_pod.sendto(b"i" * (100 if n % 4 == 0 else 10), (NODE_IP, 9))
+            from_node.sendto(b"e" * (200 if n % 2 == 0 else 10), (POD_IP, 9))
         time.sleep(0.1)
         portal.call(source.sample_once, out)
     finally:
@@ -180,7 +176,7 @@ def test_drops_on_each_direction_with_the_peer_container(
         assert ev.network.peer_pod == cg.pod_uid
         assert ev.context.node == "tcni-node"
     assert _by(out.events, "errors", "ingress") == []
-    assert out.ready[0]
+    assert out.readiness()[0]
 
 
 def test_traffic_into_a_peer_that_is_down(

@@ -25,7 +25,9 @@ IP_TOS_CE = 0x3
 def vxlan_with_unreachable_remote(ns: Netns, name: str, cidr: str = "10.232.0.1/24") -> str:
     """A VXLAN device whose remote (192.0.2.1, TEST-NET-1) has no route in `ns`; returns the
     address of a static neighbour to send to."""
-    ns.ipr.link("add", ifname=name, kind="vxlan", vxlan_id=VNI, vxlan_group="192.0.2.1", vxlan_port=VXLAN_PORT)
+    ns.ipr.link(
+        "add", ifname=name, kind="vxlan", vxlan_id=VNI, vxlan_group="192.0.2.1", vxlan_port=VXLAN_PORT
+    )
     ns.add_address(name, cidr)
     ns.up(name)
     base = cidr.split("/")[0].rsplit(".", 1)[0]
@@ -52,7 +54,7 @@ def vxlan_listening(ns: Netns, name: str) -> None:
 
 
 def _ip_checksum(header: bytes) -> int:
-    total = sum(struct.unpack(f"!{len(header) // 2}H", header))
+    total: int = sum(struct.unpack(f"!{len(header) // 2}H", header))
     total = (total >> 16) + (total & 0xFFFF)
     total += total >> 16
     return ~total & 0xFFFF

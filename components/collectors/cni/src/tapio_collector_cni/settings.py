@@ -101,6 +101,25 @@ HELP: dict[str, str] = {
 }
 
 
+METAVARS = {
+    "interval": "SECONDS",
+    "cni_check_interval": "SECONDS",
+    "link_refresh": "SECONDS",
+    "peer_retry": "SECONDS",
+    "loss_ratio": "RATIO",
+    "drops": "N",
+    "errors": "N",
+    "min_count": "N",
+    "max_interfaces": "N",
+    "interfaces": "GLOBS",
+    "exclude": "GLOBS",
+    "netns": "NAME|PATH",
+    "cni_conf_dir": "DIR",
+    "proc": "DIR",
+    "container_runtime": "RUNTIME",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("CNI collector (YAML section `cni-collector:`, same keys with _)")
     defaults = CniSettings()
@@ -110,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         g.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f"cni_{f.name}",
-            metavar=f.name.upper(),
+            metavar=METAVARS.get(f.name, f.name.upper()),
             help=f"{HELP[f.name]} (default {shown})",
         )
 

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from tapio_collector import Output, SourceError
 from tapio_collector_cni.adapters.cnidir import read_directory
 from tapio_collector_cni.adapters.peers import PeerResolver
 from tapio_collector_cni.adapters.sampler import Sample, Sampler
@@ -28,8 +29,10 @@ from tapio_collector_cni.domain.select import InterfaceFilter
 from tapio_collector_cni.domain.thresholds import Finding, findings
 from tapio_collector_cni.domain.tracker import Observation, Tracker
 from tapio_collector_cni.errors import CniError, SamplingError
+from tapio_collector_cni.metrics import CniMetrics
 from tapio_collector_cni.settings import CniSettings
 from tapio_common.logging import get_logger
+from tapio_common.metrics import ComponentMetrics
 from tapio_common.model import Event
 from tapio_common.model.convert import event_to_proto
 
@@ -37,7 +40,7 @@ log = get_logger(__name__)
 CONFIG_STATE_FILE = "cni-config.json"
 
 
-class SourceStartError(CniError):
+class SourceStartError(CniError, SourceError):
     """The collector cannot start sampling (namespace missing, no netlink): fatal."""
 
 
@@ -56,6 +59,7 @@ class CniSource:
         self.last_sample_seconds = 0.0
         self._sampler: Sampler | None = None
         self._peers: PeerResolver | None = None
+        self._own_metrics: tuple[ComponentMetrics, CniMetrics] | None = None
 
     async def open(self) -> None:
         """Opens the netlink socket in the configured namespace (SourceStartError if it cannot)."""
@@ -79,7 +83,7 @@ class CniSource:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(sampler.close, limiter=self._limiter)
 
-    async def run(self, out: Any) -> None:
+    async def run(self, out: Output) -> None:
         await self.open()
         log.info(
             "sampling interfaces",
@@ -96,7 +100,7 @@ class CniSource:
 
     # --- interface counters ---------------------------------------------------------------
 
-    async def _sample_loop(self, out: Any) -> None:
+    async def _sample_loop(self, out: Output) -> None:
         interval = self.settings.interval
         next_at = time.monotonic()
         while True:
@@ -105,49 +109,56 @@ class CniSource:
             now = time.monotonic()
             if next_at < now:  # a sample took longer than the interval: skip, never pile up
                 missed = int((now - next_at) // interval) + 1
-                out.metrics.drop("sample_overrun", missed)
+                self._metrics(out).overruns.inc(missed)
                 log.warning("sampling fell behind; windows merged", missed=missed)
                 next_at += missed * interval
             await self._sleep(next_at - now)
 
-    async def sample_once(self, out: Any) -> list[Event]:
+    async def sample_once(self, out: Output) -> list[Event]:
         """One sample: the events it produced (already emitted)."""
         sampler = self._sampler
         if sampler is None or self._peers is None:
             raise RuntimeError("CniSource.open() first")
-        with out.metrics.processing.time():
-            try:
-                sample = await anyio.to_thread.run_sync(sampler.sample, limiter=self._limiter)
-            except SamplingError as e:
-                out.metrics.error("sample")
-                out.set_ready(False, str(e))
-                log.warning("sample failed; retrying next interval", error=str(e))
-                return []
-            self.samples += 1
-            self.last_sample_seconds = sample.seconds
-            obs = self.tracker.observe(
-                sample.mono_ns, sample.wall_ns, sample.stats, sample.qdiscs, sample.names
+        metrics = self._metrics(out)
+        try:
+            sample = await anyio.to_thread.run_sync(sampler.sample, limiter=self._limiter)
+        except SamplingError as e:
+            out.metrics.error("sample")
+            out.set_ready(False, str(e))
+            log.warning("sample failed; retrying next interval", error=str(e))
+            return []
+        self.samples += 1
+        self.last_sample_seconds = sample.seconds
+        metrics.sample_seconds.observe(sample.seconds)
+        metrics.interfaces.set(len(sample.stats))
+        obs = self.tracker.observe(sample.mono_ns, sample.wall_ns, sample.stats, sample.qdiscs, sample.names)
+        self._account(out, obs)
+        found = [f for w in obs.windows if self.filter.selected(w.name) for f in findings(w, self.thresholds)]
+        if sample.links_refreshed:
+            self._peers.forget(
+                {link.peer_netnsid for link in sample.links.values() if link.peer_netnsid >= 0}
             )
-            self._account(out, obs)
-            found = [
-                f for w in obs.windows if self.filter.selected(w.name) for f in findings(w, self.thresholds)
-            ]
-            if sample.links_refreshed:
-                live = {link.peer_netnsid for link in sample.links.values() if link.peer_netnsid >= 0}
-                self._peers.forget(live)
-            events = await self._events(out, sample, found) if found else []
+        events = await self._events(out, sample, found) if found else []
         out.set_ready(True, f"{len(sample.stats)} interfaces sampled")
         if events:
+            for f in found:
+                metrics.findings.labels(action=f.action, direction=f.direction).inc()
             await out.emit_many([event_to_proto(e) for e in events])
         return events
 
-    def _account(self, out: Any, obs: Observation) -> None:
+    def _metrics(self, out: Output) -> CniMetrics:
+        if self._own_metrics is None or self._own_metrics[0] is not out.metrics:
+            self._own_metrics = (out.metrics, CniMetrics(out.metrics))
+        return self._own_metrics[1]
+
+    def _account(self, out: Output, obs: Observation) -> None:
         if obs.over_cap:
             out.metrics.drop("interfaces_over_cap", obs.over_cap)
         if obs.resets:
+            self._metrics(out).resets.inc(obs.resets)
             log.info("interface counters went back (reset); new baseline", interfaces=obs.resets)
 
-    async def _events(self, out: Any, sample: Sample, found: list[Finding]) -> list[Event]:
+    async def _events(self, out: Output, sample: Sample, found: list[Finding]) -> list[Event]:
         assert self._peers is not None
         peers_of = self._peers
         nsids = {
@@ -164,6 +175,9 @@ class CniSource:
             except OSError as e:
                 out.metrics.error("peer_lookup")
                 log.warning("veth peers could not be resolved", error=str(e))
+            found_n = sum(1 for n in nsids if n in peers)
+            self._metrics(out).peers.labels(result="found").inc(found_n)
+            self._metrics(out).peers.labels(result="unknown").inc(len(nsids) - found_n)
         plugin = self._config.active.plugin if self._config is not None and self._config.active else ""
         events = []
         for f in found:
@@ -176,7 +190,7 @@ class CniSource:
 
     _config: CniConfig | None = None
 
-    async def _config_loop(self, out: Any) -> None:
+    async def _config_loop(self, out: Output) -> None:
         state = Path(out.data_dir) / CONFIG_STATE_FILE
         previous = await anyio.to_thread.run_sync(_load_digest, state)
         while True:
