@@ -18,9 +18,9 @@ from tapio_collector_ebpf.cli import SPEC
 from tapio_collector_ebpf.settings import EbpfSettings
 from tapio_collector_ebpf.source import EbpfSource
 from tapio_common.config import CommonConfig, NatsConfig
-from tapio_publisher import decode_message
-from tapio_publisher.streams import apply_topology
-from tapio_publisher.topology import production_topology
+from tapio_jetstream import decode_events
+from tapio_jetstream.layout import production_layout
+from tapio_jetstream.streams import apply_layout
 from tapio_testing.cgroups import named_sh, tag
 from tapio_testing.jetstream import JetStreamServer
 
@@ -28,7 +28,7 @@ from tapio_testing.jetstream import JetStreamServer
 async def provision(url: str) -> None:
     nc = await nats.connect(url)
     try:
-        await apply_topology(nc.jetstream(), 1, topology=production_topology(1, scale=0.01))
+        await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.01))
     finally:
         await nc.close()
 
@@ -42,7 +42,7 @@ async def events_on(url: str, subject: str) -> list[events_pb2.Event]:
         for seq in range(info.state.first_seq, info.state.last_seq + 1) if info.state.messages else ():
             msg = await js.get_msg("TAPIO_EVENTS", seq)
             if msg.subject == subject:
-                out += decode_message(msg.headers, msg.data or b"")
+                out += decode_events(msg.headers, msg.data or b"")
         return out
     finally:
         await nc.close()
