@@ -21,8 +21,9 @@ from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
-from tapio_publisher import Publisher, PublisherSettings, TopologyError
-from tapio_publisher.streams import apply_topology
+from tapio_jetstream import LayoutError
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
 
@@ -77,8 +78,8 @@ async def serve(
         js = nc.jetstream()
         if provision:
             try:
-                report = await apply_topology(js, settings.replicas)
-            except TopologyError as e:
+                report = await apply_layout(js, settings.replicas)
+            except LayoutError as e:
                 raise CorrelatorError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
         pub_settings = PublisherSettings.from_section(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tapio_publisher.topology import (
+from tapio_jetstream.layout import (
     CORRELATIONS,
     DAY,
     EVENTS,
@@ -12,12 +12,12 @@ from tapio_publisher.topology import (
     ApplyReport,
     Change,
     plan,
-    production_topology,
+    production_layout,
 )
 
 
 def test_production_limits() -> None:
-    topo = production_topology(replicas=3)
+    topo = production_layout(replicas=3)
     assert [s.name for s in topo.streams] == [
         "TAPIO_EVENTS", "TAPIO_CORRELATIONS", "TAPIO_ALERTS", "TAPIO_PROCESSED", "TAPIO_DLQ",
     ]  # fmt: skip
@@ -40,14 +40,14 @@ def test_production_limits() -> None:
 
 
 def test_scaled_down_for_tests() -> None:
-    ev = production_topology(1, scale=0.001).stream(EVENTS)
+    ev = production_layout(1, scale=0.001).stream(EVENTS)
     assert (ev.max_msgs, ev.max_bytes, ev.max_age) == (10_000, 10 * GB // 1000, 7 * DAY)
     with pytest.raises(ValueError, match="replicas"):
-        production_topology(0)
+        production_layout(0)
 
 
 def test_plan_create_unchanged_update_refused() -> None:
-    spec = production_topology(1).stream(EVENTS)
+    spec = production_layout(1).stream(EVENTS)
     wanted = spec.comparable()
     assert plan("stream", EVENTS, wanted, None).action == "create"
     assert plan("stream", EVENTS, wanted, dict(wanted)).action == "unchanged"
@@ -56,7 +56,7 @@ def test_plan_create_unchanged_update_refused() -> None:
     refused = plan("stream", EVENTS, wanted, {**wanted, "storage": "memory", "max_msgs": 1})
     assert refused.action == "refused"
     assert refused.changes == ("storage: memory -> file",)
-    consumer = production_topology(1).consumers[0].comparable()
+    consumer = production_layout(1).consumers[0].comparable()
     assert plan("consumer", "c", consumer, {**consumer, "ack_policy": "none"}).action == "refused"
     assert plan("consumer", "c", consumer, {**consumer, "ack_wait": 5.0}).action == "update"
 

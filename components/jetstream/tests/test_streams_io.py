@@ -1,4 +1,4 @@
-"""apply_topology against a real server: idempotent, updates limits, refuses incompatible changes."""
+"""apply_layout against a real server: idempotent, updates limits, refuses incompatible changes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import StorageType
 
-from tapio_publisher.errors import TopologyError
-from tapio_publisher.streams import apply_topology, topology_status
-from tapio_publisher.topology import EVENTS, production_topology
+from tapio_jetstream.errors import LayoutError
+from tapio_jetstream.layout import EVENTS, production_layout
+from tapio_jetstream.streams import apply_layout, layout_status
 from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
@@ -26,11 +26,11 @@ async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
 
 async def test_apply_creates_then_is_idempotent(nc: Client) -> None:
     js = nc.jetstream()
-    topo = production_topology(1, scale=0.001)
-    first = await apply_topology(js, 1, topology=topo)
+    topo = production_layout(1, scale=0.001)
+    first = await apply_layout(js, 1, layout=topo)
     assert {c.action for c in first.changes} == {"create"}
     assert len(first.changes) == 8
-    second = await apply_topology(js, 1, topology=topo)
+    second = await apply_layout(js, 1, layout=topo)
     assert {c.action for c in second.changes} == {"unchanged"}
     info = await js.stream_info(EVENTS)
     assert info.config.max_msgs == 10_000
@@ -42,8 +42,8 @@ async def test_apply_creates_then_is_idempotent(nc: Client) -> None:
 
 async def test_changed_limits_are_updated(nc: Client) -> None:
     js = nc.jetstream()
-    await apply_topology(js, 1, topology=production_topology(1, scale=0.001))
-    report = await apply_topology(js, 1, topology=production_topology(1, scale=0.002))
+    await apply_layout(js, 1, layout=production_layout(1, scale=0.001))
+    report = await apply_layout(js, 1, layout=production_layout(1, scale=0.002))
     (change,) = [c for c in report.changes if c.action == "update"]
     assert change.name == EVENTS
     assert "max_msgs: 10000 -> 20000" in change.changes
@@ -52,7 +52,7 @@ async def test_changed_limits_are_updated(nc: Client) -> None:
 
 async def test_dry_run_changes_nothing(nc: Client) -> None:
     js = nc.jetstream()
-    report = await apply_topology(js, 1, topology=production_topology(1, scale=0.001), dry_run=True)
+    report = await apply_layout(js, 1, layout=production_layout(1, scale=0.001), dry_run=True)
     assert report.dry_run
     assert {c.action for c in report.changes} == {"create"}
     assert await js.streams_info() == []
@@ -61,24 +61,24 @@ async def test_dry_run_changes_nothing(nc: Client) -> None:
 async def test_incompatible_storage_change_is_refused_clearly(nc: Client) -> None:
     js = nc.jetstream()
     await js.add_stream(name=EVENTS, subjects=["tapio.events.>"], storage=StorageType.MEMORY)
-    with pytest.raises(TopologyError, match=r"stream TAPIO_EVENTS cannot change storage: memory -> file"):
-        await apply_topology(js, 1, topology=production_topology(1, scale=0.001))
+    with pytest.raises(LayoutError, match=r"stream TAPIO_EVENTS cannot change storage: memory -> file"):
+        await apply_layout(js, 1, layout=production_layout(1, scale=0.001))
     assert len(await js.streams_info()) == 1, "nothing applied when one change is refused"
-    report = await apply_topology(js, 1, topology=production_topology(1, scale=0.001), dry_run=True)
+    report = await apply_layout(js, 1, layout=production_layout(1, scale=0.001), dry_run=True)
     assert [c.action for c in report.changes if c.name == EVENTS] == ["refused"]
 
 
 async def test_three_replicas_on_a_single_server_is_a_clear_error(nc: Client) -> None:
-    with pytest.raises(TopologyError, match=r"replicas.*single server takes --replicas 1"):
-        await apply_topology(nc.jetstream(), 3)
+    with pytest.raises(LayoutError, match=r"replicas.*single server takes --replicas 1"):
+        await apply_layout(nc.jetstream(), 3)
 
 
 async def test_status_shows_messages_bytes_and_backlogs(nc: Client) -> None:
     js = nc.jetstream()
-    await apply_topology(js, 1, topology=production_topology(1, scale=0.001))
+    await apply_layout(js, 1, layout=production_layout(1, scale=0.001))
     for i in range(7):
         await js.publish("tapio.events.k8s.a.pods.created", b"x" * 100, headers={"Nats-Msg-Id": f"m{i}"})
-    rows = {s.name: s for s in await topology_status(js)}
+    rows = {s.name: s for s in await layout_status(js)}
     ev = rows[EVENTS]
     assert (ev.exists, ev.messages, ev.storage, ev.replicas) == (True, 7, "file", 1)
     assert ev.bytes > 700
@@ -87,5 +87,5 @@ async def test_status_shows_messages_bytes_and_backlogs(nc: Client) -> None:
 
 
 async def test_status_of_a_fresh_server_lists_missing_streams(nc: Client) -> None:
-    rows = await topology_status(nc.jetstream())
+    rows = await layout_status(nc.jetstream())
     assert [r.exists for r in rows] == [False] * 5

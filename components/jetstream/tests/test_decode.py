@@ -1,4 +1,5 @@
-"""Wire forms round-trip: bare Event, EventBatch, zstd and lz4; corrupt input is a clear DecodeError."""
+"""Wire forms round-trip: bare Event, EventBatch, zstd and lz4 (written by tapio_publisher, read by
+tapio_jetstream.decode); Correlation and Alert; corrupt input is a clear DecodeError."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tapio.alerts.v1 import alerts_pb2
+from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
+from tapio_jetstream.decode import decode_alert, decode_batch, decode_correlation, decode_events, decompress
+from tapio_jetstream.errors import DecodeError
 from tapio_publisher import codec
-from tapio_publisher.codec import Compression, Compressor, decode_batch, decode_message
-from tapio_publisher.errors import DecodeError
+from tapio_publisher.codec import Compression, Compressor
 
 
 def batch_bytes(events: list[events_pb2.Event], batch_id: str) -> bytes:
@@ -33,13 +37,13 @@ def test_batch_round_trip(kind: Compression, events: list[events_pb2.Event]) -> 
     batch = decode_batch(headers, data)
     assert batch.batch_id == "b-2"
     assert list(batch.events) == events
-    assert decode_message(headers, data) == events
+    assert decode_events(headers, data) == events
 
 
 def test_bare_event_with_or_without_headers(events: list[events_pb2.Event]) -> None:
     ev = events[0]
-    assert decode_message({codec.ENCODING_HEADER: codec.ENCODING_EVENT}, ev.SerializeToString()) == [ev]
-    assert decode_message(None, ev.SerializeToString()) == [ev]
+    assert decode_events({codec.ENCODING_HEADER: codec.ENCODING_EVENT}, ev.SerializeToString()) == [ev]
+    assert decode_events(None, ev.SerializeToString()) == [ev]
 
 
 def test_id_field_prepended_sets_a_missing_id_and_keeps_the_rest(events: list[events_pb2.Event]) -> None:
@@ -79,16 +83,16 @@ def test_cached_context_concatenates_into_a_valid_event(events: list[events_pb2.
 )
 def test_bad_messages_are_decode_errors(headers: dict[str, str], data: bytes, match: str) -> None:
     with pytest.raises(DecodeError, match=match):
-        decode_message(headers, data)
+        decode_events(headers, data)
 
 
 def test_decompression_bomb_is_refused() -> None:
     bomb = Compressor(Compression.ZSTD).compress(b"\0" * (2 * 1024 * 1024))
     with pytest.raises(DecodeError):
-        codec.decompress(bomb, "zstd", max_size=1024 * 1024)
+        decompress(bomb, "zstd", max_size=1024 * 1024)
     lz = Compressor(Compression.LZ4).compress(b"\0" * (2 * 1024 * 1024))
     with pytest.raises(DecodeError, match="expanding beyond"):
-        codec.decompress(lz, "lz4", max_size=1024 * 1024)
+        decompress(lz, "lz4", max_size=1024 * 1024)
 
 
 @given(st.integers(min_value=0, max_value=2**35))
@@ -96,3 +100,16 @@ def test_varint_matches_protobuf(n: int) -> None:
     ev = events_pb2.KernelEvent(latency_ns=n)
     wire = ev.SerializeToString()
     assert wire == (b"\x70" + codec.varint(n) if n else b"")
+
+
+def test_correlation_and_alert_decode_and_need_an_id() -> None:
+    corr = correlations_pb2.Correlation(id="c-1", revision=3, type="crash_loop")
+    assert decode_correlation(None, corr.SerializeToString()) == [corr]
+    zipped = Compressor(Compression.ZSTD).compress(corr.SerializeToString())
+    assert decode_correlation({codec.COMPRESSION_HEADER: "zstd"}, zipped) == [corr]
+    alert = alerts_pb2.Alert(id="a-1", title="checkout down")
+    assert decode_alert({}, alert.SerializeToString()) == [alert]
+    with pytest.raises(DecodeError, match="without an id"):
+        decode_correlation(None, b"")
+    with pytest.raises(DecodeError, match="not a valid Alert"):
+        decode_alert(None, b"\xff\xff")

@@ -1,4 +1,5 @@
-"""The JetStream topology of CONTRACT.md §3 as data: streams, durable consumers, and the plan to reach it (pure)."""
+"""The JetStream stream layout of CONTRACT.md §3 as data: streams, durable consumers, and the plan to
+reach it (pure). Read by `tapio_jetstream.streams` (apply, status), tapio-admin and the consumer runtime."""
 
 from __future__ import annotations
 
@@ -44,10 +45,13 @@ class StreamSpec:
     duplicate_window: float = 120.0
     discard: str = "old"
     retention: str = "limits"
+    # Direct gets (`$JS.API.DIRECT.GET`) answer reads of stored messages without a consumer: the
+    # correlator's restart catch-up reads back this way, so its user needs no consumer-create grant.
+    allow_direct: bool = True
     description: str = ""
 
     def comparable(self) -> dict[str, Any]:
-        """The fields apply_topology reconciles, by name."""
+        """The fields apply_layout reconciles, by name."""
         return {
             "subjects": tuple(sorted(self.subjects)),
             "max_age": float(self.max_age),
@@ -59,6 +63,7 @@ class StreamSpec:
             "duplicate_window": float(self.duplicate_window),
             "discard": self.discard,
             "retention": self.retention,
+            "allow_direct": self.allow_direct,
         }
 
 
@@ -90,7 +95,7 @@ class ConsumerSpec:
 
 
 @attrs.frozen
-class Topology:
+class Layout:
     streams: tuple[StreamSpec, ...]
     consumers: tuple[ConsumerSpec, ...]
 
@@ -101,7 +106,7 @@ class Topology:
         raise KeyError(name)
 
 
-def production_topology(replicas: int = 1, scale: float = 1.0) -> Topology:
+def production_layout(replicas: int = 1, scale: float = 1.0) -> Layout:
     """CONTRACT.md §3: production limits with `replicas` (3 in a cluster, 1 on a single server).
     `scale` multiplies the message and byte limits (tests use e.g. 0.001; ages are kept)."""
     if replicas < 1:
@@ -127,7 +132,7 @@ def production_topology(replicas: int = 1, scale: float = 1.0) -> Topology:
         ConsumerSpec(EVENTS, PIPELINE, "tapio.events.>", description="Pipeline processor"),
         ConsumerSpec(CORRELATIONS, SIEM_EXPORTER, "tapio.correlations.>", description="SIEM exporter"),
     )
-    return Topology(streams, consumers)
+    return Layout(streams, consumers)
 
 
 @attrs.frozen

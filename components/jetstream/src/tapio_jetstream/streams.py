@@ -12,15 +12,15 @@ from nats.js.errors import APIError, NotFoundError
 from nats.js.manager import JetStreamManager
 
 from tapio_common.logging import get_logger
-from tapio_publisher.errors import TopologyError
-from tapio_publisher.topology import (
+from tapio_jetstream.errors import LayoutError
+from tapio_jetstream.layout import (
     ApplyReport,
     Change,
     ConsumerSpec,
+    Layout,
     StreamSpec,
-    Topology,
     plan,
-    production_topology,
+    production_layout,
 )
 
 log = get_logger(__name__)
@@ -65,6 +65,7 @@ def stream_config(spec: StreamSpec, base: api.StreamConfig | None = None) -> api
         num_replicas=spec.replicas,
         duplicate_window=spec.duplicate_window,
         discard=api.DiscardPolicy(spec.discard),
+        allow_direct=spec.allow_direct,
     )
 
 
@@ -98,6 +99,7 @@ def _stream_current(cfg: api.StreamConfig) -> dict[str, Any]:
         "duplicate_window": float(cfg.duplicate_window or 0.0),
         "discard": _val(cfg.discard),
         "retention": _val(cfg.retention),
+        "allow_direct": bool(cfg.allow_direct),
     }
 
 
@@ -119,7 +121,7 @@ async def _stream_info(js: JetStream, name: str) -> api.StreamInfo | None:
     except NotFoundError:
         return None
     except APIError as e:
-        raise TopologyError(f"cannot read stream {name}: {e.description or e}") from e
+        raise LayoutError(f"cannot read stream {name}: {e.description or e}") from e
 
 
 async def _consumer_info(js: JetStream, stream: str, durable: str) -> api.ConsumerInfo | None:
@@ -129,26 +131,26 @@ async def _consumer_info(js: JetStream, stream: str, durable: str) -> api.Consum
     except NotFoundError:
         return None
     except APIError as e:
-        raise TopologyError(f"cannot read consumer {stream}/{durable}: {e.description or e}") from e
+        raise LayoutError(f"cannot read consumer {stream}/{durable}: {e.description or e}") from e
 
 
-async def apply_topology(
-    js: JetStream, replicas: int = 1, *, topology: Topology | None = None, dry_run: bool = False
+async def apply_layout(
+    js: JetStream, replicas: int = 1, *, layout: Layout | None = None, dry_run: bool = False
 ) -> ApplyReport:
     """Creates missing streams/consumers and updates changed limits; idempotent.
 
     Everything is planned first: if any change is incompatible (storage type, retention, ack
-    policy...) nothing is applied and TopologyError names it (with dry_run the report lists it
-    as `refused` instead). Server refusals (e.g. replicas 3 on a single server) raise TopologyError.
+    policy...) nothing is applied and LayoutError names it (with dry_run the report lists it
+    as `refused` instead). Server refusals (e.g. replicas 3 on a single server) raise LayoutError.
     """
-    topo = topology or production_topology(replicas)
+    wanted = layout or production_layout(replicas)
     changes: list[Change] = []
     infos: dict[str, api.StreamInfo | None] = {}
-    for spec in topo.streams:
+    for spec in wanted.streams:
         info = infos[spec.name] = await _stream_info(js, spec.name)
         current = _stream_current(info.config) if info is not None else None
         changes.append(plan("stream", spec.name, spec.comparable(), current))
-    for cspec in topo.consumers:
+    for cspec in wanted.consumers:
         cinfo = await _consumer_info(js, cspec.stream, cspec.durable) if infos.get(cspec.stream) else None
         ccurrent = _consumer_current(cinfo.config) if cinfo is not None else None
         changes.append(plan("consumer", f"{cspec.stream}/{cspec.durable}", cspec.comparable(), ccurrent))
@@ -157,12 +159,12 @@ async def apply_topology(
     if dry_run:
         return report
     if refused:
-        raise TopologyError("; ".join(_refusal(c) for c in refused))
-    for spec, change in zip(topo.streams, changes, strict=False):
+        raise LayoutError("; ".join(_refusal(c) for c in refused))
+    for spec, change in zip(wanted.streams, changes, strict=False):
         await _apply_stream(js, spec, change, infos[spec.name])
-    for cspec, change in zip(topo.consumers, changes[len(topo.streams) :], strict=True):
+    for cspec, change in zip(wanted.consumers, changes[len(wanted.streams) :], strict=True):
         await _apply_consumer(js, cspec, change)
-    log.info("JetStream topology applied", result=report.summary())
+    log.info("JetStream stream layout applied", result=report.summary())
     return report
 
 
@@ -185,7 +187,7 @@ async def _apply_stream(js: JetStream, spec: StreamSpec, change: Change, info: a
             await js.update_stream(stream_config(spec, info.config))
     except APIError as e:
         hint = " (a single server takes --replicas 1)" if spec.replicas > 1 and e.err_code == 10074 else ""
-        raise TopologyError(f"cannot {change.action} stream {spec.name}: {e.description or e}{hint}") from e
+        raise LayoutError(f"cannot {change.action} stream {spec.name}: {e.description or e}{hint}") from e
     log.info(f"stream {change.action}d", stream=spec.name, changes="; ".join(change.changes) or None)
 
 
@@ -195,16 +197,16 @@ async def _apply_consumer(js: JetStream, spec: ConsumerSpec, change: Change) -> 
     try:
         await js.add_consumer(spec.stream, consumer_config(spec))
     except APIError as e:
-        raise TopologyError(
+        raise LayoutError(
             f"cannot {change.action} consumer {spec.stream}/{spec.durable}: {e.description or e}"
         ) from e
     log.info(f"consumer {change.action}d", consumer=f"{spec.stream}/{spec.durable}")
 
 
-async def topology_status(js: JetStream, topology: Topology | None = None) -> list[StreamStatus]:
-    """Messages, bytes and every consumer's pending counts of the topology's streams."""
+async def layout_status(js: JetStream, layout: Layout | None = None) -> list[StreamStatus]:
+    """Messages, bytes and every consumer's pending counts of the layout's streams."""
     out: list[StreamStatus] = []
-    for spec in (topology or production_topology()).streams:
+    for spec in (layout or production_layout()).streams:
         info = await _stream_info(js, spec.name)
         if info is None:
             out.append(StreamStatus(spec.name, exists=False))
@@ -212,7 +214,7 @@ async def topology_status(js: JetStream, topology: Topology | None = None) -> li
         try:
             consumers = await js.consumers_info(spec.name)
         except APIError as e:
-            raise TopologyError(f"cannot list consumers of {spec.name}: {e.description or e}") from e
+            raise LayoutError(f"cannot list consumers of {spec.name}: {e.description or e}") from e
         st, cfg = info.state, info.config
         out.append(
             StreamStatus(

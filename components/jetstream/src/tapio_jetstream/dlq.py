@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from tapio_publisher import Publisher, Receipt
 from tapio_publisher.codec import MSG_ID_HEADER
-from tapio_publisher.publisher import Publisher
-from tapio_publisher.receipts import Receipt
 from tapio_publisher.subjects import dlq_subject
 
 ERROR_HEADER = "Tapio-Error"
