@@ -146,6 +146,7 @@ class Store:
 
     def inject(self, resource: str, line: bytes, namespace: str = "") -> None:
         """Puts `line` as is into the watch streams of `resource` (malformed or odd events)."""
+        line = line if line.endswith(b"\n") else line + b"\n"
         with self.lock:
             rv = self._next()
             self.log.append(Change(rv, resource, "RAW", namespace, None, line))

@@ -164,8 +164,7 @@ class Reflector:
                 if batch and not await self._apply(batch):
                     return
         finally:
-            resp.shutdown()
-            resp.release_conn()
+            _close(resp)
 
     def _open_watch(self, rv: str) -> urllib3.HTTPResponse:
         return self.api.watch(self.resource, rv=rv, field_selector=self.field_selector, timeout_seconds=self.watch_timeout)
@@ -269,3 +268,12 @@ def _take(q: queue.Queue[list[tuple[str, Any]]]) -> list[tuple[str, Any]]:
         except queue.Empty:
             break
     return out
+
+
+def _close(resp: urllib3.HTTPResponse) -> None:
+    """Ends a watch response, waking its reader thread if it is blocked on the socket."""
+    try:
+        resp.shutdown()
+    except (ValueError, RuntimeError, OSError):
+        pass  # already ended (the stream was over, or its connection is gone)
+    resp.release_conn()
