@@ -44,7 +44,7 @@ async def stream_events(url: str) -> list[tuple[str, events_pb2.Event]]:
             return out
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg("TAPIO_EVENTS", seq)
-            out += [(msg.subject, e) for e in decode_events(msg.headers, msg.data or b"")]
+            out += [(str(msg.subject), e) for e in decode_events(msg.headers, msg.data or b"")]
         return out
     finally:
         await nc.close()
@@ -54,17 +54,21 @@ def actions(events: list[tuple[str, events_pb2.Event]], type_: str | None = None
     return [(e.action, e.k8s.name) for _, e in events if type_ is None or e.type == type_]
 
 
-async def wait_for(url: str, predicate: object, timeout: float = 20.0) -> list[tuple[str, events_pb2.Event]]:
+async def wait_for(url: str, predicate: object) -> list[tuple[str, events_pb2.Event]]:
     """Polls the stream until predicate(events) holds (AssertionError naming what was there)."""
     assert callable(predicate)
     events: list[tuple[str, events_pb2.Event]] = []
-    with anyio.move_on_after(timeout):
+    with anyio.move_on_after(20):
         while True:
             events = await stream_events(url)
             if predicate(events):
                 return events
             await anyio.sleep(0.1)
     raise AssertionError(f"timed out; stream holds {actions(events)}")
+
+
+def leads(source: K8sSource) -> bool:
+    return source.elector is not None and source.elector.leader
 
 
 def source_for(api: K8sApiServer, tmp: Path, **settings: object) -> K8sSource:
@@ -79,9 +83,11 @@ async def collector(
     api: K8sApiServer, nats_url: str, node: str, data_dir: Path, **settings: object
 ) -> AsyncIterator[tuple[Output, K8sSource]]:
     """A collector for `node` running in this process until the block ends (as on SIGTERM)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    source = source_for(api, data_dir, **settings)
-    cfg = CommonConfig(nats=NatsConfig(urls=(nats_url,)), node_name=node, metrics_port=0, data_dir=str(data_dir))
+    await anyio.Path(data_dir).mkdir(parents=True, exist_ok=True)
+    source = await anyio.to_thread.run_sync(lambda: source_for(api, data_dir, **settings))
+    cfg = CommonConfig(
+        nats=NatsConfig(urls=(nats_url,)), node_name=node, metrics_port=0, data_dir=str(data_dir)
+    )
     async with anyio.create_task_group() as tg:
         out: Output = await tg.start(lambda task_status: run_collector(
             SPEC, cfg, source, handle_signals=False, task_status=task_status

@@ -8,12 +8,14 @@ import logging
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
 import pytest
-
 from k8s_helpers import actions, collector, provision, stream_events, wait_for
+
+from tapio.events.v1 import events_pb2
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
 from tapio_testing.k8s_api import objects as o
@@ -21,7 +23,7 @@ from tapio_testing.k8s_api import objects as o
 OTHER = "ip-10-0-31-198.eu-west-1.compute.internal"
 
 
-def seed(api: K8sApiServer, pods: int = 3) -> list[dict[str, object]]:
+def seed(api: K8sApiServer, pods: int = 3) -> list[o.Obj]:
     rs = o.replicaset("checkout")
     api.store.apply(o.node())
     api.store.apply(o.node(OTHER, 1))
@@ -44,8 +46,8 @@ def ready_status(port: int) -> int:
         return int(e.code)
 
 
-def no_duplicates(events: list[tuple[str, object]]) -> None:
-    ids = Counter(e.id for _, e in events)  # type: ignore[attr-defined]
+def no_duplicates(events: Sequence[tuple[str, events_pb2.Event]]) -> None:
+    ids = Counter(e.id for _, e in events)
     assert [i for i, n in ids.items() if n > 1] == []
 
 
@@ -56,8 +58,10 @@ async def test_list_then_watch_publishes_semantic_events(
     await provision(jetstream.url)
     pods = seed(k8s_api)
     async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a") as (out, _):
-        events = await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "nodes"))
-        assert sorted(actions(events, "pods")) == sorted(("created", p["metadata"]["name"]) for p in pods)  # type: ignore[index]
+        events = await wait_for(
+            jetstream.url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "nodes")
+        )
+        assert sorted(actions(events, "pods")) == sorted(("created", p["metadata"]["name"]) for p in pods)
         assert await anyio.to_thread.run_sync(ready_status, out.metrics_port) == 200
         k8s_api.store.apply(o.crash_loop(pods[0]))
         k8s_api.store.apply(o.terminated(pods[1], reason="OOMKilled", exit_code=137))
@@ -66,26 +70,41 @@ async def test_list_then_watch_publishes_semantic_events(
         events = await wait_for(jetstream.url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
                                 and len(actions(ev, "pods")) >= 8)  # fmt: skip
     by = {(e.action, e.k8s.name): (s, e) for s, e in events}
-    name0, name1, name2 = (p["metadata"]["name"] for p in pods)  # type: ignore[index]
-    assert {a for a, n in actions(events, "pods") if n == name0} == {"created", "restarted", "crash_loop", "not_ready"}
+    name0, name1, name2 = (p["metadata"]["name"] for p in pods)
+    assert {a for a, n in actions(events, "pods") if n == name0} == {
+        "created",
+        "restarted",
+        "crash_loop",
+        "not_ready",
+    }
     assert {a for a, n in actions(events, "pods") if n == name1} == {"created", "restarted", "oom_killed"}
     assert {a for a, n in actions(events, "pods") if n == name2} == {"created", "unhealthy"}
     subject, oom = by[("oom_killed", name1)]
     assert subject == "tapio.events.k8s.shop.pods.oom_killed"
-    assert oom.k8s.termination_reason == "OOMKilled" and oom.k8s.exit_code == 137
-    assert oom.context.node == o.NODE and oom.context.workload.name == "checkout"
-    assert [(w.kind, w.name) for w in oom.context.owners] == [("ReplicaSet", pods[1]["metadata"]["ownerReferences"][0]["name"]), ("Deployment", "checkout")]  # type: ignore[index]
-    assert list(oom.k8s.pod_ips) == [pods[1]["status"]["podIP"]] and oom.k8s.host_ip == "10.0.12.47"  # type: ignore[index]
-    assert oom.context.container_id.startswith("containerd://") and len(oom.k8s.container_ids) == 2
+    assert oom.k8s.termination_reason == "OOMKilled"
+    assert oom.k8s.exit_code == 137
+    assert oom.context.node == o.NODE
+    assert oom.context.workload.name == "checkout"
+    assert [(w.kind, w.name) for w in oom.context.owners] == [
+        ("ReplicaSet", pods[1]["metadata"]["ownerReferences"][0]["name"]),
+        ("Deployment", "checkout"),
+    ]
+    assert list(oom.k8s.pod_ips) == [pods[1]["status"]["podIP"]]
+    assert oom.k8s.host_ip == "10.0.12.47"
+    assert oom.context.container_id.startswith("containerd://")
+    assert len(oom.k8s.container_ids) == 2
     svc_subject, svc = by[("unhealthy", "checkout")]
-    assert svc_subject == "tapio.events.k8s.shop.services.unhealthy" and svc.k8s.ready_endpoints == 0
+    assert svc_subject == "tapio.events.k8s.shop.services.unhealthy"
+    assert svc.k8s.ready_endpoints == 0
     assert dict(svc.k8s.selector) == {"app.kubernetes.io/name": "checkout"}
-    _, created_svc = by[("created", "checkout")] if ("created", "checkout") in by else (None, None)
+    _, _created_svc = by.get(("created", "checkout"), (None, None))
     services = [e for _, e in events if e.type == "services" and e.action == "created"]
     assert list(services[0].k8s.cluster_ips) == ["172.20.141.83"]
     assert [(p.name, p.port, p.protocol, p.target_port) for p in services[0].k8s.ports] == [
         ("grpc", 5050, "TCP", "5050"), ("http", 80, "TCP", "http")]  # fmt: skip
-    assert all(e.context.node == o.NODE for _, e in events if e.type == "pods")  # the other node's pod: not ours
+    assert all(
+        e.context.node == o.NODE for _, e in events if e.type == "pods"
+    )  # the other node's pod: not ours
     no_duplicates(events)
     assert any("fieldSelector=spec.nodeName%3D" in path for _, path in k8s_api.requests)
 
@@ -102,10 +121,13 @@ async def test_watch_cut_mid_stream_resumes_without_loss_or_repeat(
             k8s_api.break_watches()
             pods[0] = o.terminated(pods[0], at=f"2026-11-30T09:0{round_}:00Z")
             k8s_api.store.apply(pods[0])
-        events = await wait_for(jetstream.url, lambda ev: actions(ev, "pods").count(("restarted", pods[0]["metadata"]["name"])) >= 3)  # type: ignore[index]
+        events = await wait_for(
+            jetstream.url,
+            lambda ev: actions(ev, "pods").count(("restarted", pods[0]["metadata"]["name"])) >= 3,
+        )
         await anyio.sleep(1.0)  # nothing more comes
         events = await stream_events(jetstream.url)
-    assert actions(events, "pods").count(("restarted", pods[0]["metadata"]["name"])) == 3  # type: ignore[index]
+    assert actions(events, "pods").count(("restarted", pods[0]["metadata"]["name"])) == 3
     no_duplicates(events)
 
 
@@ -115,7 +137,7 @@ async def test_410_relist_emits_updates_and_deletions_of_the_time_away(
 ) -> None:
     await provision(jetstream.url)
     pods = seed(k8s_api, pods=4)
-    names = [p["metadata"]["name"] for p in pods]  # type: ignore[index]
+    names = [p["metadata"]["name"] for p in pods]
     async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a"):
         await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 4)
         k8s_api.stop()  # unreachable: the changes below happen while the collector cannot see them
@@ -139,7 +161,7 @@ async def test_restart_resumes_from_saved_state(
 ) -> None:
     await provision(jetstream.url)
     pods = seed(k8s_api)
-    names = [p["metadata"]["name"] for p in pods]  # type: ignore[index]
+    names = [p["metadata"]["name"] for p in pods]
     data = tmp_path / "a"
     async with collector(k8s_api, jetstream.url, o.NODE, data):
         await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3)
@@ -154,10 +176,12 @@ async def test_restart_resumes_from_saved_state(
         await anyio.sleep(1.0)
         events = await stream_events(jetstream.url)
     pods_seen = actions(events, "pods")
-    assert pods_seen.count(("created", names[2])) == 1 and pods_seen.count(("created", names[0])) == 1
+    assert pods_seen.count(("created", names[2])) == 1
+    assert pods_seen.count(("created", names[0])) == 1
     no_duplicates(events)
     pod_requests = [p for _, p in k8s_api.requests[seen_requests:] if "/pods?" in p]
-    assert pod_requests and "watch=true" in pod_requests[0]  # resumed by a watch, not a relist
+    assert pod_requests
+    assert "watch=true" in pod_requests[0]
 
 
 @pytest.mark.anyio
@@ -169,13 +193,18 @@ async def test_malformed_unknown_and_oversized_objects_are_counted_and_skipped(
     async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a", max_object_bytes=32768) as (out, _):
         await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3)
         k8s_api.store.inject("pods", b'{"type":"MODIFIED","object":{"kind":"Pod","metadata":{"na')
-        k8s_api.store.inject("pods", b'{"type":"ADDED","object":{"kind":"Widget","apiVersion":"x/v1","metadata":{"name":"w","uid":"1"}}}')
+        k8s_api.store.inject(
+            "pods",
+            b'{"type":"ADDED","object":{"kind":"Widget","apiVersion":"x/v1","metadata":{"name":"w","uid":"1"}}}',
+        )
         k8s_api.store.inject("pods", b'{"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"no-uid"}}}')
         big = o.pod("checkout", 50)
-        big["metadata"]["annotations"]["blob"] = "x" * 40000  # type: ignore[index]
+        big["metadata"]["annotations"]["blob"] = "x" * 40000
         k8s_api.store.apply(big)
         k8s_api.store.apply(o.crash_loop(pods[0]))  # still watching after all that
-        await wait_for(jetstream.url, lambda ev: ("crash_loop", pods[0]["metadata"]["name"]) in actions(ev, "pods"))  # type: ignore[index]
+        await wait_for(
+            jetstream.url, lambda ev: ("crash_loop", pods[0]["metadata"]["name"]) in actions(ev, "pods")
+        )
         text = out.metrics.exposition().decode()
     assert 'tapio_k8s_collector_events_dropped_total{reason="malformed"} 2.0' in text
     assert 'tapio_k8s_collector_events_dropped_total{reason="unknown_kind"} 1.0' in text

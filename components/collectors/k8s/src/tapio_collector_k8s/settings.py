@@ -20,26 +20,55 @@ def _h(text: str) -> dict[str, str]:
 
 @attrs.frozen
 class K8sSettings:
-    kubeconfig: str | None = attrs.field(default=None, metadata=_h(
-        "kubeconfig file (default: the in-cluster service account, else $KUBECONFIG or ~/.kube/config)"))
-    context: str | None = attrs.field(default=None, metadata=_h("kubeconfig context (default: its current-context)"))
+    kubeconfig: str | None = attrs.field(
+        default=None,
+        metadata=_h(
+            "kubeconfig file (default: the in-cluster service account, else $KUBECONFIG or ~/.kube/config)"
+        ),
+    )
+    context: str | None = attrs.field(
+        default=None, metadata=_h("kubeconfig context (default: its current-context)")
+    )
     cluster: str = attrs.field(default="", metadata=_h("cluster name put in every event's context.cluster"))
-    lease_name: str = attrs.field(default="tapio-k8s-collector", metadata=_h(
-        "coordination.k8s.io Lease electing the one node that publishes cluster-scoped objects"))
-    lease_namespace: str | None = attrs.field(default=None, metadata=_h(
-        "namespace of the Lease (default: the service account's or the kubeconfig context's)"))
-    lease_duration: float = attrs.field(default=15.0, metadata=_h("seconds a Lease holder is trusted without renewing"))
+    lease_name: str = attrs.field(
+        default="tapio-k8s-collector",
+        metadata=_h("coordination.k8s.io Lease electing the one node that publishes cluster-scoped objects"),
+    )
+    lease_namespace: str | None = attrs.field(
+        default=None,
+        metadata=_h("namespace of the Lease (default: the service account's or the kubeconfig context's)"),
+    )
+    lease_duration: float = attrs.field(
+        default=15.0, metadata=_h("seconds a Lease holder is trusted without renewing")
+    )
     renew_interval: float = attrs.field(default=5.0, metadata=_h("seconds between Lease renewals"))
-    renew_deadline: float = attrs.field(default=10.0, metadata=_h(
-        "a holder that could not renew for this long stops publishing cluster objects (< lease duration)"))
-    cluster_resources: tuple[str, ...] = attrs.field(default=CLUSTER_RESOURCES, converter=tuple, metadata=_h(
-        "cluster-scoped/namespace-wide resources the Lease holder watches (comma-separated)"))
+    renew_deadline: float = attrs.field(
+        default=10.0,
+        metadata=_h(
+            "a holder that could not renew for this long stops publishing cluster objects (< lease duration)"
+        ),
+    )
+    cluster_resources: tuple[str, ...] = attrs.field(
+        default=CLUSTER_RESOURCES,
+        converter=tuple,
+        metadata=_h("cluster-scoped/namespace-wide resources the Lease holder watches (comma-separated)"),
+    )
     page_size: int = attrs.field(default=500, metadata=_h("objects per list page (limit/continue)"))
-    watch_timeout: int = attrs.field(default=300, metadata=_h("seconds a watch request lasts before it is renewed"))
-    max_object_bytes: int = attrs.field(default=1024 * 1024, metadata=_h("larger watch events are counted and skipped"))
-    checkpoint_interval: float = attrs.field(default=10.0, metadata=_h(
-        "seconds between saves of the watch state (resourceVersions, digests) under the data dir"))
-    backoff_max: float = attrs.field(default=30.0, metadata=_h("longest wait between retries when the API server is unreachable"))
+    watch_timeout: int = attrs.field(
+        default=300, metadata=_h("seconds a watch request lasts before it is renewed")
+    )
+    max_object_bytes: int = attrs.field(
+        default=1024 * 1024, metadata=_h("larger watch events are counted and skipped")
+    )
+    checkpoint_interval: float = attrs.field(
+        default=10.0,
+        metadata=_h(
+            "seconds between saves of the watch state (resourceVersions, digests) under the data dir"
+        ),
+    )
+    backoff_max: float = attrs.field(
+        default=30.0, metadata=_h("longest wait between retries when the API server is unreachable")
+    )
 
     def __attrs_post_init__(self) -> None:
         unknown = sorted(set(self.cluster_resources) - set(CLUSTER_RESOURCES))
@@ -79,7 +108,9 @@ def load_settings(args: argparse.Namespace, section: Mapping[str, Any]) -> K8sSe
         if key == "publisher":
             continue
         if key not in fields:
-            raise ConfigError(f"unknown k8s-collector setting {key!r} (known: {', '.join(fields)}, publisher)")
+            raise ConfigError(
+                f"unknown k8s-collector setting {key!r} (known: {', '.join(fields)}, publisher)"
+            )
         values[key] = raw
     for name in fields:
         flag = getattr(args, f"k8s_{name}", None)
@@ -101,4 +132,6 @@ def _coerce(name: str, raw: Any, default: Any) -> Any:
             return int(raw)
         return None if raw is None else str(raw)
     except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad k8s-collector setting {name}={raw!r}: expected a {type(default).__name__}") from e
+        raise ConfigError(
+            f"bad k8s-collector setting {name}={raw!r}: expected a {type(default).__name__}"
+        ) from e

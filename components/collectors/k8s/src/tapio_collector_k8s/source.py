@@ -73,7 +73,9 @@ class K8sSource:
 
     async def _lead(self) -> None:
         """While this node holds the Lease: the cluster-scoped watches."""
-        log.info("leading: watching cluster-scoped resources", resources=",".join(self.settings.cluster_resources))
+        log.info(
+            "leading: watching cluster-scoped resources", resources=",".join(self.settings.cluster_resources)
+        )
         async with anyio.create_task_group() as tg:
             for r in self.settings.cluster_resources:
                 tg.start_soon(self.reflectors[r].run)
@@ -93,7 +95,9 @@ class K8sSource:
             with anyio.move_on_after(FLUSH_TIMEOUT) as scope:
                 await pub.flush()
             if scope.cancelled_caught:
-                log.warning("checkpoint skipped: the publisher did not confirm in time", timeout=FLUSH_TIMEOUT)
+                log.warning(
+                    "checkpoint skipped: the publisher did not confirm in time", timeout=FLUSH_TIMEOUT
+                )
                 return
             snapshot = [
                 (name, r.rv or "", dict(r.known), r.changes)

@@ -63,8 +63,18 @@ def pod(app: str, index: int, *, ns: str = "shop", node: str = NODE, rs: Obj | N
     p = recorded("pod")
     suffix = _hex(5, "pod", ns, app, index)
     meta = p["metadata"]
-    meta.update(name=f"{app}-{h}-{suffix}", namespace=ns, uid=_uid("pod", ns, app, h, index), generateName=f"{app}-{h}-")
-    meta["labels"] = {"app.kubernetes.io/name": app, "app.kubernetes.io/part-of": ns, "pod-template-hash": h, "version": "v1.14.2"}
+    meta.update(
+        name=f"{app}-{h}-{suffix}",
+        namespace=ns,
+        uid=_uid("pod", ns, app, h, index),
+        generateName=f"{app}-{h}-",
+    )
+    meta["labels"] = {
+        "app.kubernetes.io/name": app,
+        "app.kubernetes.io/part-of": ns,
+        "pod-template-hash": h,
+        "version": "v1.14.2",
+    }
     meta["ownerReferences"][0].update(name=rs["metadata"]["name"], uid=rs["metadata"]["uid"])
     meta.pop("resourceVersion", None)
     p["spec"]["nodeName"] = node
@@ -139,7 +149,11 @@ def core_event(reason: str, involved: Obj, message: str, *, type_: str = "Warnin
     }  # fmt: skip
     e["reason"], e["message"], e["type"], e["count"] = reason, message, type_, count
     ns = meta.get("namespace") or "default"
-    e["metadata"].update(name=f"{meta['name']}.{_hex(16, 'ev', meta['uid'], reason)}", namespace=ns, uid=_uid("ev", meta["uid"], reason))
+    e["metadata"].update(
+        name=f"{meta['name']}.{_hex(16, 'ev', meta['uid'], reason)}",
+        namespace=ns,
+        uid=_uid("ev", meta["uid"], reason),
+    )
     e["metadata"].pop("resourceVersion", None)
     return e
 
@@ -160,22 +174,44 @@ def _set_condition(obj: Obj, type_: str, status: str, at: str, reason: str = "")
                 c["reason"] = reason
 
 
-def terminated(p: Obj, *, reason: str = "Error", exit_code: int = 1, at: str = "2026-11-30T08:21:00Z", container: str | None = None) -> Obj:
+def terminated(
+    p: Obj,
+    *,
+    reason: str = "Error",
+    exit_code: int = 1,
+    at: str = "2026-11-30T08:21:00Z",
+    container: str | None = None,
+) -> Obj:
     """The container died and restarts: lastState.terminated, restartCount + 1, not ready, new id."""
     p = copy.deepcopy(p)
     c = _container(p, container)
-    c["lastState"] = {"terminated": {"containerID": c["containerID"], "exitCode": exit_code, "reason": reason, "startedAt": c["state"].get("running", {}).get("startedAt", at), "finishedAt": at}}
+    c["lastState"] = {
+        "terminated": {
+            "containerID": c["containerID"],
+            "exitCode": exit_code,
+            "reason": reason,
+            "startedAt": c["state"].get("running", {}).get("startedAt", at),
+            "finishedAt": at,
+        }
+    }
     c["restartCount"] += 1
     c["containerID"] = "containerd://" + _hex(64, "cid", p["metadata"]["uid"], c["name"], c["restartCount"])
     c["state"] = {"running": {"startedAt": at}}
     return p
 
 
-def crash_loop(p: Obj, *, exit_code: int = 1, at: str = "2026-11-30T08:21:00Z", container: str | None = None) -> Obj:
+def crash_loop(
+    p: Obj, *, exit_code: int = 1, at: str = "2026-11-30T08:21:00Z", container: str | None = None
+) -> Obj:
     """The container died again and the kubelet backs off: waiting CrashLoopBackOff, not ready."""
     p = terminated(p, exit_code=exit_code, at=at, container=container)
     c = _container(p, container)
-    c["state"] = {"waiting": {"reason": "CrashLoopBackOff", "message": f"back-off 40s restarting failed container={c['name']} pod={p['metadata']['name']}"}}
+    c["state"] = {
+        "waiting": {
+            "reason": "CrashLoopBackOff",
+            "message": f"back-off 40s restarting failed container={c['name']} pod={p['metadata']['name']}",
+        }
+    }
     c["ready"], c["started"] = False, False
     _set_condition(p, "Ready", "False", at, "ContainersNotReady")
     _set_condition(p, "ContainersReady", "False", at, "ContainersNotReady")

@@ -7,6 +7,7 @@ DELETE, and bearer-token auth. Faults for tests: `break_watches()` cuts every op
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -71,10 +72,8 @@ class K8sApiServer:
             socks = list(self._watch_socks)
             self.store.lock.notify_all()
         for sock in socks:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def open_watches(self) -> int:
         with self.store.lock:
@@ -112,7 +111,9 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             m = _PATH.match(parts.path)
             if not m or m["resource"] not in RESOURCES or RESOURCES[m["resource"]][0] != m["prefix"]:
-                raise ApiError(404, "NotFound", f"the server could not find the requested resource ({parts.path})")
+                raise ApiError(
+                    404, "NotFound", f"the server could not find the requested resource ({parts.path})"
+                )
             query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
             return m["resource"], m["ns"] or "", m["name"] or "", m["prefix"], query
 
@@ -132,7 +133,7 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
             try:
                 self._auth()
                 resource, ns, name, prefix, query = self._route()
-                body = self._body() if method in ("POST", "PUT") else None
+                body = self._body() if method in ("POST", "PUT") else {}
                 if method == "GET" and name:
                     self._send(200, store.get(resource, ns, name).data)
                 elif method == "GET" and query.get("watch") in ("true", "1"):
@@ -186,7 +187,9 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
 
         def _list(self, resource: str, ns: str, prefix: str, q: dict[str, str]) -> None:
             selector = parse_selector(q.get("fieldSelector", ""))
-            rv, page, token, remaining = store.list(resource, ns, selector, int(q.get("limit") or 0), q.get("continue", ""))
+            rv, page, token, remaining = store.list(
+                resource, ns, selector, int(q.get("limit") or 0), q.get("continue", "")
+            )
             kind = RESOURCES[resource][1]
             meta: dict[str, Any] = {"resourceVersion": str(rv)}
             if token:
@@ -229,7 +232,13 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
                                 if c.type == "RAW":
                                     lines.append(c.raw)
                                 elif c.stored is not None and (not selector or _selected(c, selector)):
-                                    lines.append(b'{"type":"' + c.type.encode() + b'","object":' + c.stored.data + b"}\n")
+                                    lines.append(
+                                        b'{"type":"'
+                                        + c.type.encode()
+                                        + b'","object":'
+                                        + c.stored.data
+                                        + b"}\n"
+                                    )
                         except ApiError as e:
                             lines.append(b'{"type":"ERROR","object":' + e.status() + b"}\n")
                             deadline = 0.0
@@ -238,7 +247,11 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
                     if lines:
                         self._chunk(b"".join(lines))
                     elif bookmarks and time.monotonic() - last_bookmark >= api.bookmark_interval:
-                        mark = {"kind": kind, "apiVersion": API_VERSIONS[prefix], "metadata": {"resourceVersion": str(after)}}
+                        mark = {
+                            "kind": kind,
+                            "apiVersion": API_VERSIONS[prefix],
+                            "metadata": {"resourceVersion": str(after)},
+                        }
                         self._chunk(b'{"type":"BOOKMARK","object":' + _encode(mark) + b"}\n")
                         last_bookmark = time.monotonic()
                 self.wfile.write(b"0\r\n\r\n")

@@ -121,7 +121,9 @@ class Store:
             meta.setdefault("uid", old.obj["metadata"]["uid"] if old else str(uuid.uuid4()))
             meta.setdefault(
                 "creationTimestamp",
-                old.obj["metadata"]["creationTimestamp"] if old else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                old.obj["metadata"]["creationTimestamp"]
+                if old
+                else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             )
             rv = self._next()
             meta["resourceVersion"] = str(rv)
@@ -137,7 +139,7 @@ class Store:
             if old is None:
                 raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
             rv = self._next()
-            obj = json.loads(old.data)
+            obj: dict[str, Any] = json.loads(old.data)
             obj["metadata"]["resourceVersion"] = str(rv)
             stored = Stored(rv, obj, json.dumps(obj, separators=(",", ":")).encode())
             self.log.append(Change(rv, resource, "DELETED", namespace, stored))
@@ -180,7 +182,11 @@ class Store:
             with self.lock:
                 snap = self.snapshots.get(key)
             if snap is None:
-                raise ApiError(410, "Expired", "The provided continue parameter is too old to display a consistent list result.")
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to display a consistent list result.",
+                )
         else:
             with self.lock:
                 items = [
@@ -195,7 +201,9 @@ class Store:
         end = start + limit if limit else len(items)
         page = items[start:end]
         more = end < len(items)
-        next_token = base64.b64encode(json.dumps({"key": key, "start": end}).encode()).decode() if more else ""
+        next_token = (
+            base64.b64encode(json.dumps({"key": key, "start": end}).encode()).decode() if more else ""
+        )
         if not more:
             with self.lock:
                 self.snapshots.pop(key, None)

@@ -29,12 +29,12 @@ def load_config(kubeconfig: str | None, context: str | None) -> tuple[client.Con
     namespace = "default"
     try:
         if kubeconfig is None and (SA_DIR / "token").exists():
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             namespace = (SA_DIR / "namespace").read_text().strip() or namespace
         else:
             if kubeconfig is not None and not Path(kubeconfig).is_file():
                 raise ConfigError(f"kubeconfig {kubeconfig} does not exist or is not a file")
-            loader = config.kube_config._get_kube_config_loader(
+            loader = config.kube_config._get_kube_config_loader(  # type: ignore[no-untyped-call]
                 filename=kubeconfig or config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION,
                 active_context=context,
             )
@@ -75,7 +75,7 @@ class Api:
         }
 
     def close(self) -> None:
-        self.api_client.close()
+        self.api_client.close()  # type: ignore[no-untyped-call]
 
     def list_page(
         self, resource: str, *, field_selector: str | None, limit: int, cont: str | None
@@ -112,7 +112,9 @@ class Api:
 
     def get_owner(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A ReplicaSet or Job by name (raw JSON), None when it does not exist."""
-        read = self.apps.read_namespaced_replica_set if kind == "ReplicaSet" else self.batch.read_namespaced_job
+        read = (
+            self.apps.read_namespaced_replica_set if kind == "ReplicaSet" else self.batch.read_namespaced_job
+        )
         try:
             resp = self._call(kind, read, {"name": name, "namespace": namespace, "_preload_content": False,
                                            "_request_timeout": self.timeout})  # fmt: skip
@@ -134,6 +136,8 @@ class Api:
     def write_lease(self, namespace: str, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
         """Creates or replaces the Lease; ConflictError when someone else wrote it first."""
         name = body["metadata"]["name"]
+        fn: ListFn
+        kwargs: dict[str, Any]
         if create:
             fn, kwargs = self.coordination.create_namespaced_lease, {"namespace": namespace, "body": body}
         else:
@@ -156,7 +160,9 @@ class Api:
                 raise ConflictError(f"{what}: 409 Conflict ({reason})") from e
             if status == 404:
                 raise NotFoundError(f"{what}: 404 Not Found ({reason})") from e
-            raise ApiUnavailableError(f"API server {self.host} answered {status} to {what}: {reason}", status) from e
+            raise ApiUnavailableError(
+                f"API server {self.host} answered {status} to {what}: {reason}", status
+            ) from e
         except _URLLIB3_ERRORS as e:
             raise ApiUnavailableError(f"API server {self.host} unreachable ({what}): {_cause(e)}") from e
 

@@ -6,7 +6,7 @@ node leads, `run` runs `lead()` (the cluster-scoped watches); losing the Lease c
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +62,7 @@ class Elector:
         self._renewed = 0.0  # monotonic time of the last successful acquire/renew
         self._obj: dict[str, Any] | None = None
 
-    async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
+    async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
         while True:
             await self._until_leader()
             async with anyio.create_task_group() as tg:
@@ -71,7 +71,7 @@ class Elector:
                 tg.cancel_scope.cancel()
 
     async def _until_leader(self) -> None:
-        while not await self._try():
+        while not await self._try():  # noqa: ASYNC110 - polling the Lease on the API server
             await anyio.sleep(self.renew_interval)
         self._set(True)
 
@@ -127,7 +127,9 @@ class Elector:
         if leader != self.leader:
             self.leader = leader
             if not leader:
-                log.warning("lease lost: stopping cluster-scoped watches", lease=f"{self.namespace}/{self.name}")
+                log.warning(
+                    "lease lost: stopping cluster-scoped watches", lease=f"{self.namespace}/{self.name}"
+                )
             self.on_leader(leader)
 
     async def release(self) -> None:
@@ -140,7 +142,9 @@ class Elector:
         self._set(False)
         try:
             with anyio.move_on_after(3):
-                await anyio.to_thread.run_sync(lambda: self.api.write_lease(self.namespace, body, create=False))
+                await anyio.to_thread.run_sync(
+                    lambda: self.api.write_lease(self.namespace, body, create=False)
+                )
                 log.info("lease handed over", lease=f"{self.namespace}/{self.name}")
         except (ConflictError, ApiUnavailableError) as e:
             log.warning("could not hand the lease over; it expires by itself", error=str(e))

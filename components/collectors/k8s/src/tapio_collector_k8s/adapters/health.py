@@ -11,7 +11,13 @@ log = get_logger(__name__)
 
 
 class ApiHealth:
-    def __init__(self, on_change: Callable[[bool, str], None], *, backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[bool, str], None],
+        *,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
         self.on_change = on_change
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
@@ -22,7 +28,9 @@ class ApiHealth:
         self.failing[what] = error
         if not self.down:
             self.down = True
-            log.warning("API server unreachable: retrying with backoff", error=error, backoff_max=self.backoff_max)
+            log.warning(
+                "API server unreachable: retrying with backoff", error=error, backoff_max=self.backoff_max
+            )
             self.on_change(False, f"API server unreachable: {error}")
 
     def ok(self, what: str) -> None:

@@ -6,6 +6,7 @@ objects are counted and skipped."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import random
@@ -132,10 +133,18 @@ class Reflector:
         self.rv = list_rv
         self.changes += 1
         self._synced()
-        log.info("listed", resource=self.resource, objects=len(self.known), deleted_while_away=len(gone), rv=list_rv)
+        log.info(
+            "listed",
+            resource=self.resource,
+            objects=len(self.known),
+            deleted_while_away=len(gone),
+            rv=list_rv,
+        )
 
     def _fetch_page(self, cont: str | None) -> tuple[str, str | None, list[Digest], dict[str, int]]:
-        data = self.api.list_page(self.resource, field_selector=self.field_selector, limit=self.page_size, cont=cont)
+        data = self.api.list_page(
+            self.resource, field_selector=self.field_selector, limit=self.page_size, cont=cont
+        )
         meta = data.get("metadata") or {}
         bad: dict[str, int] = {}
         out: list[Digest] = []
@@ -156,7 +165,9 @@ class Reflector:
         self.health.ok(self.resource)
         self._synced()
         q: queue.Queue[list[tuple[str, Any]]] = queue.Queue(maxsize=64)
-        reader = threading.Thread(target=self._read, args=(resp, q), name=f"watch-{self.resource}", daemon=True)
+        reader = threading.Thread(
+            target=self._read, args=(resp, q), name=f"watch-{self.resource}", daemon=True
+        )
         reader.start()
         try:
             while True:
@@ -167,7 +178,9 @@ class Reflector:
             _close(resp)
 
     def _open_watch(self, rv: str) -> urllib3.HTTPResponse:
-        return self.api.watch(self.resource, rv=rv, field_selector=self.field_selector, timeout_seconds=self.watch_timeout)
+        return self.api.watch(
+            self.resource, rv=rv, field_selector=self.field_selector, timeout_seconds=self.watch_timeout
+        )
 
     async def _apply(self, batch: list[tuple[str, Any]]) -> bool:
         """Applies watch events in order; False when the stream ended. GoneError on a 410 event."""
@@ -272,8 +285,6 @@ def _take(q: queue.Queue[list[tuple[str, Any]]]) -> list[tuple[str, Any]]:
 
 def _close(resp: urllib3.HTTPResponse) -> None:
     """Ends a watch response, waking its reader thread if it is blocked on the socket."""
-    try:
+    with contextlib.suppress(ValueError, RuntimeError, OSError):  # already ended, or its connection is gone
         resp.shutdown()
-    except (ValueError, RuntimeError, OSError):
-        pass  # already ended (the stream was over, or its connection is gone)
     resp.release_conn()

@@ -55,14 +55,26 @@ def pod_changes(old: Pod | None, new: Pod | None) -> list[Change]:
     if new.reason == "Evicted" and new.phase == "Failed" and old.reason != "Evicted":
         out.append(Change("evicted", "error", f"pod {label} evicted", reason="Evicted"))
     if new.unschedulable and not old.unschedulable:
-        out.append(Change("failed_scheduling", "warning", f"pod {label} cannot be scheduled", reason="Unschedulable"))
+        out.append(
+            Change("failed_scheduling", "warning", f"pod {label} cannot be scheduled", reason="Unschedulable")
+        )
     if new.ready and not old.ready:
         out.append(Change("ready", "info", f"pod {label} ready"))
     elif old.ready and not new.ready and new.reason != "Evicted":
-        if new.phase == "Running" and new.containers and all(c.running for c in new.containers) and not any(
-            c.restarts > before[c.name].restarts for c in new.containers if c.name in before
+        if (
+            new.phase == "Running"
+            and new.containers
+            and all(c.running for c in new.containers)
+            and not any(c.restarts > before[c.name].restarts for c in new.containers if c.name in before)
         ):
-            out.append(Change("unhealthy", "warning", f"pod {label} lost readiness while running", reason="ReadinessLost"))
+            out.append(
+                Change(
+                    "unhealthy",
+                    "warning",
+                    f"pod {label} lost readiness while running",
+                    reason="ReadinessLost",
+                )
+            )
         else:
             out.append(Change("not_ready", "warning", f"pod {label} not ready"))
     if not out and old[1:] != new[1:]:
@@ -101,7 +113,9 @@ def node_changes(old: Node | None, new: Node | None) -> list[Change]:
     out = []
     was, now = _ready(old), _ready(new)
     if was == "True" and now != "True":
-        out.append(Change("not_ready", "critical", f"node {new.name} not ready (Ready={now})", reason="NodeNotReady"))
+        out.append(
+            Change("not_ready", "critical", f"node {new.name} not ready (Ready={now})", reason="NodeNotReady")
+        )
     elif now == "True" and was != "True":
         out.append(Change("ready", "info", f"node {new.name} ready", reason="NodeReady"))
     before, after = dict(old.conditions), dict(new.conditions)
@@ -133,16 +147,30 @@ def slice_changes(old: Slice | None, new: Slice | None) -> list[Change]:
     if life is not None or old is None or new is None:
         return [life] if life is not None else []
     if old[1:] != new[1:]:
-        return [Change("updated", "info", f"endpoints of service {new.namespace}/{new.service}: {new.ready} ready")]
+        return [
+            Change(
+                "updated", "info", f"endpoints of service {new.namespace}/{new.service}: {new.ready} ready"
+            )
+        ]
     return []
 
 
 def service_health(namespace: str, service: str, ready_before: int, ready_after: int) -> Change | None:
     """A Service whose ready endpoints (over all its slices) reach 0 is `unhealthy`; back above 0, `ready`."""
     if ready_before > 0 and ready_after == 0:
-        return Change("unhealthy", "error", f"service {namespace}/{service} has no ready endpoints", reason="NoReadyEndpoints")
+        return Change(
+            "unhealthy",
+            "error",
+            f"service {namespace}/{service} has no ready endpoints",
+            reason="NoReadyEndpoints",
+        )
     if ready_before == 0 and ready_after > 0:
-        return Change("ready", "info", f"service {namespace}/{service} has {ready_after} ready endpoints", reason="EndpointsReady")
+        return Change(
+            "ready",
+            "info",
+            f"service {namespace}/{service} has {ready_after} ready endpoints",
+            reason="EndpointsReady",
+        )
     return None
 
 
@@ -156,7 +184,9 @@ def deployment_changes(old: Deployment | None, new: Deployment | None) -> list[C
     out = []
     if new.template != old.template:
         before = dict(old.images)
-        changed = [img for name, img in new.images if before.get(name) != img] or [img for _, img in new.images[:1]]
+        changed = [img for name, img in new.images if before.get(name) != img] or [
+            img for _, img in new.images[:1]
+        ]
         image = ",".join(changed)
         out.append(Change("updated", "info", f"deployment {label} template changed (image {image})",
                           reason="TemplateChanged", attributes=(("image", image),)))  # fmt: skip
@@ -166,7 +196,11 @@ def deployment_changes(old: Deployment | None, new: Deployment | None) -> list[C
     if new.replicas != old.replicas:
         out.append(_scaled("deployment", label, old.replicas, new.replicas))
     if not out and old[1:] != new[1:]:
-        out.append(Change("updated", "info", f"deployment {label} updated ({new.available}/{new.replicas} available)"))
+        out.append(
+            Change(
+                "updated", "info", f"deployment {label} updated ({new.available}/{new.replicas} available)"
+            )
+        )
     return out
 
 
@@ -185,7 +219,11 @@ def replicaset_changes(old: ReplicaSet | None, new: ReplicaSet | None) -> list[C
     if new.replicas != old.replicas:
         return [_scaled("replicaset", label, old.replicas, new.replicas)]
     if old[1:] != new[1:]:
-        return [Change("updated", "info", f"replicaset {label} updated ({new.available}/{new.replicas} available)")]
+        return [
+            Change(
+                "updated", "info", f"replicaset {label} updated ({new.available}/{new.replicas} available)"
+            )
+        ]
     return []
 
 
@@ -217,7 +255,7 @@ EVENT_ACTIONS: dict[str, tuple[str, str]] = {
 def core_event_change(old: CoreEvent | None, new: CoreEvent | None) -> Change | None:
     """A core Event (new or counted again) as a Change, or None: deletions (TTL expiry) and Normal
     events whose reason is not in EVENT_ACTIONS are not news."""
-    if new is None or (old is not None and old.count == new.count and old.message == new.message):
+    if new is None or (old is not None and old.repeats == new.repeats and old.message == new.message):
         return None
     mapped = EVENT_ACTIONS.get(new.reason)
     if mapped is None and new.type != "Warning":
@@ -226,7 +264,7 @@ def core_event_change(old: CoreEvent | None, new: CoreEvent | None) -> Change | 
     kind, name, ns, _ = new.involved
     where = f"{kind.lower()} {ns + '/' if ns else ''}{name}"
     return Change(action, severity, f"{where}: {new.reason}: {new.message}"[:1000], reason=new.reason,
-                  attributes=(("event_type", new.type), ("count", str(new.count))))  # fmt: skip
+                  attributes=(("event_type", new.type), ("count", str(new.repeats))))  # fmt: skip
 
 
 def changes(resource: str, old: Digest | None, new: Digest | None) -> list[Change]:

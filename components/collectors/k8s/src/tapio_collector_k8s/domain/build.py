@@ -5,6 +5,7 @@ K8sEvent payload with the addresses the correlator matches connections by. Pure.
 from __future__ import annotations
 
 import hashlib
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tapio.events.v1 import events_pb2
@@ -91,7 +92,7 @@ def build(
     ctx.cluster = cluster
     k = ev.k8s
     k.kind, k.name, k.uid, k.resource_version, k.reason = KIND[type(d)], d.name, d.uid, d.rv, change.reason
-    when = d.created if change.action == "created" else ""
+    when = getattr(d, "created", "") if change.action == "created" else ""
     if isinstance(d, Pod):
         when = _pod(ev, d, change, owners) or when
     elif isinstance(d, Node):
@@ -172,4 +173,3 @@ def _core_event(ev: events_pb2.Event, d: CoreEvent) -> None:
         ctx.service = name
     elif kind in ("Deployment", "StatefulSet", "DaemonSet"):
         ctx.workload.kind, ctx.workload.name = kind, name
-

@@ -126,7 +126,7 @@ class CoreEvent(NamedTuple):
     reason: str
     type: str  # Normal or Warning
     message: str
-    count: int
+    repeats: int  # the Event's count
     involved: tuple[str, str, str, str]  # kind, name, namespace, uid
     field_path: str
     host: str  # source.host / reportingInstance: the node that reported it
@@ -203,7 +203,11 @@ def pod(obj: Obj) -> Pod:
 def node(obj: Obj) -> Node:
     meta = _meta(obj)
     status = obj.get("status") or {}
-    conds = tuple(sorted((_intern(c.get("type", "")), _intern(c.get("status", ""))) for c in status.get("conditions") or ()))
+    conds = tuple(
+        sorted(
+            (_intern(c.get("type", "")), _intern(c.get("status", ""))) for c in status.get("conditions") or ()
+        )
+    )
     return Node(
         str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _pairs(meta.get("labels")), conds,
         bool((obj.get("spec") or {}).get("unschedulable")), meta.get("creationTimestamp") or "",
@@ -242,7 +246,9 @@ def deployment(obj: Obj) -> Deployment:
     template = spec.get("template") or {}
     digest = hashlib.blake2b(json.dumps(template, sort_keys=True).encode(), digest_size=8).hexdigest()
     containers = (template.get("spec") or {}).get("containers") or ()
-    progress = next((c.get("reason", "") for c in status.get("conditions") or () if c.get("type") == "Progressing"), "")
+    progress = next(
+        (c.get("reason", "") for c in status.get("conditions") or () if c.get("type") == "Progressing"), ""
+    )
     return Deployment(
         str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
         _pairs(meta.get("labels")), _pairs((spec.get("selector") or {}).get("matchLabels")),
