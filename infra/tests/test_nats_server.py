@@ -168,7 +168,7 @@ async def test_readers_get_alerts_but_not_the_exporters_messages(
     marker = event_id().encode()
     admin = Identity(
         "tapio-admin",
-        secrets["nats-user-creds"]["tapio-admin"].decode(),
+        secrets["nats-admin-creds"]["password"].decode(),
         nack_identity(secrets, tmp_path).tls,
     )
     async with connected(cluster, admin) as nc:
