@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from tapio_collector_ebpf.cli import SPEC, load_settings, main
+from tapio_collector.cli import build_parser
+from tapio_collector_ebpf.cli import SPEC, load, main
 from tapio_collector_ebpf.programs import BY_NAME
 from tapio_common.errors import ConfigError
 
@@ -21,7 +22,8 @@ def test_help_lists_programs_thresholds_and_flags(capsys: pytest.CaptureFixture[
         assert name in out
     for text in (
         "oom:mark_victim",
-        "--latency-threshold-ms",
+        "--latency-threshold SECONDS",
+        "severity.latency_warning_seconds",
         "--dump-bpf",
         "tcp_retransmit warning >= 1/s",
         "NATS_URL",
@@ -29,34 +31,32 @@ def test_help_lists_programs_thresholds_and_flags(capsys: pytest.CaptureFixture[
         assert text in out
 
 
-def _args(**flags: str) -> argparse.Namespace:
-    ns = argparse.Namespace()
-    for k, v in flags.items():
-        setattr(ns, k, v)
-    return ns
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser(SPEC).parse_args(list(argv))
 
 
 def test_flags_win_over_the_yaml_section() -> None:
-    section = {"interval_s": 5.0, "severity": {"retransmit_warning_per_s": 3}, "programs": ["oom"]}
-    s = load_settings(_args(interval="2", latency_warning_ms="50"), section)
-    assert (s.interval_s, s.programs) == (2.0, ("oom",))
+    section = {"interval_seconds": 5.0, "severity": {"retransmit_warning_per_s": 3}, "programs": ["oom"]}
+    s = load(_args("--interval", "2", "--latency-warning", "0.05"), section)
+    assert (s.interval_ns, s.programs) == (2_000_000_000, ("oom",))
     assert (s.severity.retransmit_warning_per_s, s.severity.latency_warning_ns) == (3, 50_000_000)
 
 
 @pytest.mark.parametrize(
-    ("flags", "section", "message"),
+    ("argv", "section", "message"),
     [
-        ({"programs": "exec,kprobe"}, {}, "unknown program 'kprobe'"),
-        ({"interval": "soon"}, {}, "--interval: bad value 'soon'"),
-        ({}, {"ringbuf_pages": 100}, "power of 2"),
-        ({}, {"no_such_key": 1}, "no_such_key"),
+        (("--programs", "exec,kprobe"), {}, "unknown program 'kprobe'"),
+        (("--interval", "soon"), {}, "--interval"),
+        ((), {"ringbuf_pages": 100}, "power of 2"),
+        ((), {"no_such_key": 1}, "no_such_key"),
+        ((), {"severity": {"latency_warning_seconds": -1}}, "latency_warning"),
     ],
 )
 def test_bad_settings_are_config_errors(
-    flags: dict[str, str], section: dict[str, object], message: str
+    argv: tuple[str, ...], section: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        load_settings(_args(**flags), section)
+        load(_args(*argv), section)
 
 
 def test_bad_flag_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
