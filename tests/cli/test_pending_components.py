@@ -6,10 +6,9 @@ import pytest
 
 from tapio_collector_systemd.cli import CLI as SYSTEMD
 from tapio_common.cli import PendingComponent
-from tapio_exporters.cli import CLI as EXPORTERS
 from tapio_pipeline.cli import CLI as PIPELINE
 
-CLIS = [SYSTEMD, PIPELINE, EXPORTERS]
+CLIS = [SYSTEMD, PIPELINE]
 
 
 @pytest.mark.parametrize("cli", CLIS, ids=lambda c: c.prog)
