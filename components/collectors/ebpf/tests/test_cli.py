@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +77,21 @@ def test_dump_bpf_prints_the_program_text(capsys: pytest.CaptureFixture[str]) ->
     assert "TRACEPOINT_PROBE(oom, mark_victim)" in out
     assert "TRACEPOINT_PROBE(tcp, tcp_send_reset)" in out
     assert "#define PROG_EXEC" not in out
+
+
+def test_without_capabilities_it_says_so_in_one_line() -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("dropping privileges needs root and setpriv (util-linux)")
+    # Still uid 0, but with no capabilities at all (as in a container that dropped them).
+    nobody = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    p = subprocess.run(
+        [*nobody, sys.executable, "-m", "tapio_collector_ebpf", "--dump-bpf"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "needs root (or CAP_BPF and CAP_PERFMON)" in lines[0]

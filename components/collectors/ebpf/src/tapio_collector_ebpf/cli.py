@@ -11,6 +11,7 @@ from typing import Any
 from tapio_collector import CollectorSpec, collector_main
 from tapio_collector.cli import build_parser
 from tapio_collector_ebpf import programs
+from tapio_collector_ebpf.adapters import kernel
 from tapio_collector_ebpf.adapters.bcc_session import build_text
 from tapio_collector_ebpf.settings import EbpfSettings
 from tapio_collector_ebpf.source import EbpfSource
@@ -105,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dump(args_list: Sequence[str]) -> int:
     args = build_parser(SPEC).parse_args(args_list)
     settings = load(args, {})
+    kernel.check_privileges()
     asm = build_text(programs.select(settings.programs), settings.limits())
     for p, (cat, ev) in asm.missing:
         print(f"// not loaded: {p.name} (tracepoint {cat}:{ev} missing on this kernel)")
