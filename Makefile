@@ -22,6 +22,8 @@ setup:
 run: setup
 	$(BAZEL) run //components/correlator
 
+# A skip for a missing tool or privilege fails make test (docs/DEVELOPING.md, "Skips").
+test: export TAPIO_STRICT_SKIPS = 1
 test: setup lint unit integration
 	@echo "make test: all checks passed"
 
@@ -41,6 +43,7 @@ integration: setup
 bench: setup
 	$(BAZEL) run //bench:publisher -- --seconds $(BENCH_SECONDS)
 	$(BAZEL) run //bench:correlator -- --seconds $(BENCH_SECONDS)
+	$(BAZEL) run //bench:ebpf -- --seconds $(BENCH_SECONDS)
 
 lock:
 	$(VENV)/bin/pip install -q pip-tools

@@ -143,7 +143,9 @@ async def run_runner(nc: Client, publisher: Publisher, runner: Runner, last: int
 
 async def correlator(nc: Client, publisher: Publisher, engine: Engine | None = None) -> Runner:
     settings = RunnerSettings(
-        fetch_timeout=0.2, idle_advance=1.0, snapshot_interval=3600.0, reorder_slack=SLACK_S
+        fetch_timeout=0.2,
+        idle_advance=1.0,
+        snapshot_interval=3600.0,
     )
     store = await StateStore.open(nc.jetstream(), settings.state_bucket)
     runner = Runner(nc, publisher, store, settings, ComponentMetrics("correlator"), FAST)

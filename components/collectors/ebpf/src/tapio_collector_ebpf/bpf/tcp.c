@@ -1,6 +1,6 @@
 // TCP: retransmits, resets sent/received, connects (with latency SYN_SENT -> ESTABLISHED) and
 // failed connects, aggregated per (cgroup, kind, addresses, service port) in a double-buffered
-// hash; connects slower than LATENCY_THRESHOLD_NS also go to the ring buffer one by one.
+// per-CPU hash (see process.c); connects slower than LATENCY_THRESHOLD_NS also go to the ring buffer one by one.
 //
 // Retransmits, resets and handshakes run in softirq context, where the current task is not the
 // socket's owner. The owner (cgroup, pid, comm) is remembered per socket when a process connects
@@ -74,10 +74,10 @@ struct latency_sample {
     char comm[16];
 };
 
-BPF_TABLE("lru_hash", u64, struct owner, owners, OWNER_ENTRIES);
+BPF_F_TABLE("lru_hash", u64, struct owner, owners, OWNER_ENTRIES, BPF_F_NO_COMMON_LRU);
 BPF_HASH(listeners, u32, struct owner, 4096);  // (family << 16 | port) -> owner of the listener
-BPF_HASH(flow_a, struct flow_key, struct flow_val, FLOW_ENTRIES);
-BPF_HASH(flow_b, struct flow_key, struct flow_val, FLOW_ENTRIES);
+BPF_PERCPU_HASH(flow_a, struct flow_key, struct flow_val, FLOW_ENTRIES);
+BPF_PERCPU_HASH(flow_b, struct flow_key, struct flow_val, FLOW_ENTRIES);
 BPF_ARRAY_OF_MAPS(flow_active, "flow_a", 1);
 
 static __always_inline void set_owner_from_current(struct owner *o, u32 role, u64 now) {
@@ -102,10 +102,13 @@ static __always_inline void key_addrs(struct flow_key *key, u16 family, const u8
     }
 }
 
-// Counts one `kind` event for the socket `sk` (owner looked up; unknown owner -> cgroup 0).
-static __always_inline struct flow_val *flow_add(struct flow_key *key, u64 sk, u16 lport, u16 rport,
+static __always_inline struct owner *owner_of(u64 sk) {
+    return sk ? owners.lookup(&sk) : 0;
+}
+
+// Counts one `kind` event of a socket whose owner is `o` (0: unknown -> cgroup 0).
+static __always_inline struct flow_val *flow_add(struct flow_key *key, struct owner *o, u16 lport, u16 rport,
                                                  u64 now, u64 latency) {
-    struct owner *o = sk ? owners.lookup(&sk) : 0;
     u32 role = o ? o->role : ROLE_UNKNOWN;
     key->lport = role == ROLE_CLIENT ? 0 : lport;
     key->rport = role == ROLE_SERVER ? 0 : rport;
@@ -122,14 +125,16 @@ static __always_inline struct flow_val *flow_add(struct flow_key *key, u64 sk, u
         count_lost(LOST_FLOW_MAP_FULL);
         return 0;
     }
-    __sync_fetch_and_add(&v->count, 1);
+    if (!v->count)
+        v->first_ns = now;
+    v->count++;
     v->last_ns = now;
     if (o) {
         v->pid = o->pid;
         __builtin_memcpy(v->comm, o->comm, sizeof(v->comm));
     }
     if (latency) {
-        __sync_fetch_and_add(&v->latency_sum_ns, latency);
+        v->latency_sum_ns += latency;
         if (latency > v->latency_max_ns)
             v->latency_max_ns = latency;
     }
@@ -142,16 +147,15 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         return 0;
     u64 sk = (u64)args->skaddr;
     int old = args->oldstate, new = args->newstate;
-    u64 now = bpf_ktime_get_ns();
     struct owner o;
     if (new == S_SYN_SENT) {
-        set_owner_from_current(&o, ROLE_CLIENT, now);
+        set_owner_from_current(&o, ROLE_CLIENT, bpf_ktime_get_ns());
         if (owners.update(&sk, &o))
             count_lost(LOST_OWNER_MAP_FULL);
         return 0;
     }
     if (new == S_LISTEN) {
-        set_owner_from_current(&o, ROLE_SERVER, now);
+        set_owner_from_current(&o, ROLE_SERVER, 0);
         u32 lk = ((u32)args->family << 16) | args->sport;
         listeners.update(&lk, &o);
         return 0;
@@ -169,6 +173,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         return 0;
     }
     if (old == S_SYN_SENT && (new == S_ESTABLISHED || new == S_CLOSE)) {
+        u64 now = bpf_ktime_get_ns();
         struct owner *ow = owners.lookup(&sk);
         u64 latency = 0;
         if (ow && now > ow->start_ns)
@@ -177,7 +182,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         __builtin_memset(&key, 0, sizeof(key));
         key.kind = new == S_ESTABLISHED ? KIND_CONNECT : KIND_CONNECT_FAILED;
         key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
-        flow_add(&key, sk, args->sport, args->dport, now, new == S_ESTABLISHED ? latency : 0);
+        flow_add(&key, ow, args->sport, args->dport, now, new == S_ESTABLISHED ? latency : 0);
         if (new == S_ESTABLISHED && ow && latency >= LATENCY_THRESHOLD_NS) {
             struct latency_sample *s = samples.ringbuf_reserve(sizeof(struct latency_sample));
             if (!s) {
@@ -211,7 +216,7 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb) {
     __builtin_memset(&key, 0, sizeof(key));
     key.kind = KIND_RETRANSMIT;
     key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
-    flow_add(&key, (u64)args->skaddr, args->sport, args->dport, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of((u64)args->skaddr), args->sport, args->dport, bpf_ktime_get_ns(), 0);
     return 0;
 }
 #endif
@@ -222,7 +227,7 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset) {
     __builtin_memset(&key, 0, sizeof(key));
     key.kind = KIND_RESET_RECEIVED;
     key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
-    flow_add(&key, (u64)args->skaddr, args->sport, args->dport, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of((u64)args->skaddr), args->sport, args->dport, bpf_ktime_get_ns(), 0);
     return 0;
 }
 
@@ -236,7 +241,7 @@ TRACEPOINT_PROBE(tcp, tcp_send_reset) {
 #ifdef TP_tcp_tcp_send_reset_sport  // before 6.10: ports and addresses as separate fields
     key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
     u64 sk_old = (u64)args->skaddr;
-    flow_add(&key, sk_old, args->sport, sk_old ? args->dport : 0, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of(sk_old), args->sport, sk_old ? args->dport : 0, bpf_ktime_get_ns(), 0);
     return 0;
 #else
     u16 family = 0, lport = 0, rport = 0;
@@ -252,7 +257,7 @@ TRACEPOINT_PROBE(tcp, tcp_send_reset) {
         __builtin_memcpy(key.raddr, &args->daddr[4], 4);
     }
     u64 sk = (u64)args->skaddr;
-    flow_add(&key, sk, lport, sk ? rport : 0, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of(sk), lport, sk ? rport : 0, bpf_ktime_get_ns(), 0);
     return 0;
 #endif
 }
