@@ -41,7 +41,13 @@ def test_a_pickle_is_refused_and_does_not_run(tmp_path: Path) -> None:
 
 def test_a_snapshot_naming_anything_outside_the_engine_is_refused(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
-    for name in ("posix.system", "builtins.eval", "os.system", "subprocess.Popen", "tapio_correlator.loadgen.Mix"):
+    for name in (
+        "posix.system",
+        "builtins.eval",
+        "os.system",
+        "subprocess.Popen",
+        "tapio_correlator.loadgen.Mix",
+    ):
         data = crafted([[6, 0, ["path", f"touch {marker}"]]], [name])
         with pytest.raises(SnapshotRefused, match="outside the engine"):
             Engine.restore(data)
