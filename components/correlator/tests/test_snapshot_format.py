@@ -26,7 +26,7 @@ class Marker:
 
 
 def crafted(objects: list[object], classes: list[str], root: object = None, version: int = VERSION) -> bytes:
-    body = msgpack.packb([version, fingerprint(), classes, objects, root if root is not None else [0]])
+    body: bytes = msgpack.packb([version, fingerprint(), classes, objects, root if root is not None else [0]])
     return MAGIC + body
 
 
@@ -79,11 +79,11 @@ def test_newer_foreign_and_corrupt_snapshots_are_refused() -> None:
 def test_a_busy_engine_round_trips_with_shared_objects_kept() -> None:
     mix = Mix(300, 7)
     engine = Engine()
-    for ev in mix.setup():
-        engine.process_pb(to_pb(ev))
+    for setup in mix.setup():
+        engine.process_pb(to_pb(setup))
     events = [to_pb(ev) for ev in mix.chunk(20_000)]
-    for ev in events[:15_000]:
-        engine.process_pb(ev)
+    for pb in events[:15_000]:
+        engine.process_pb(pb)
     restored = Engine.restore(engine.snapshot())
     assert restored.state_size() == engine.state_size()
     assert restored.counters() == engine.counters()
