@@ -51,6 +51,7 @@ DIRECT_READS: dict[str, tuple[str, ...]] = {"tapio-correlation": ("TAPIO_EVENTS"
 # Users that may create no consumer at all, not even their own durable (NACK makes it): a grant to
 # create one cannot constrain its configuration, so it could be a push consumer delivering anywhere.
 NO_CONSUMER_CREATE = frozenset({"tapio-correlation"})
+NO_CONSUMER_CREATE_WORKLOADS = frozenset({"tapio-correlator"})  # their Deployments
 
 # The seed's users and permissions (NATS_MESSAGING_ARCHITECTURE.md, Security), and the data flow
 # of the users the seed does not name (ARCHITECTURE.md): user -> (publish, subscribe).

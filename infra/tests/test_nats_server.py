@@ -140,8 +140,14 @@ async def test_consumer_workload_flow(
     errors: list[str] = []
     async with connected(cluster, identities[workload], errors) as nc:
         js = nc.jetstream(timeout=2)
-        # Binding to (or re-declaring) its own durable consumer works; the message flows; results go out.
-        await nc.jsm().add_consumer(stream, consumer_config(consumer_spec(durable)))
+        # Binding to (or re-declaring, except the correlator: no consumer creation at all) its own
+        # durable consumer works; the message flows; results go out.
+        own = consumer_config(consumer_spec(durable))
+        if workload in contract.NO_CONSUMER_CREATE_WORKLOADS:
+            create = f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{own.filter_subject}"
+            await expect_denied(errors, create, nc.jsm().add_consumer(stream, own, timeout=0.5))
+        else:
+            await nc.jsm().add_consumer(stream, own)
         got = await pull_one(js, stream, durable, marker)
         assert got.subject == source
         assert (await js.publish(output, marker)).stream == f"TAPIO_{output.split('.')[1].upper()}"
