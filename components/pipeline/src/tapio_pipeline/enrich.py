@@ -18,6 +18,8 @@ from tapio.events.v1 import events_pb2
 POD_TYPE = "pods"
 SOURCE_K8S = events_pb2.SOURCE_K8S
 STATE_VERSION = 1
+# Context fields of one container or process, not of the pod: never copied onto other events.
+_NOT_OF_THE_POD = ("container", "container_id", "pid", "comm", "cgroup_id", "service")
 
 
 def bare_container_id(value: str) -> str:
@@ -54,16 +56,10 @@ class PodIndex:
         src = event.context
         uid = src.pod_uid
         known = self._pods.get(uid)
-        ctx = events_pb2.Context(
-            cluster=src.cluster,
-            node=src.node,
-            namespace=src.namespace,
-            pod=src.pod,
-            pod_uid=uid,
-            workload=src.workload,
-            owners=src.owners,
-            labels=src.labels,
-        )
+        ctx = events_pb2.Context()
+        ctx.CopyFrom(src)  # C-speed copy, then keep only what describes the pod itself
+        for name in _NOT_OF_THE_POD:
+            ctx.ClearField(name)
         if known is not None and not ctx.node:
             ctx.node = known.node  # a pending pod's later events may not repeat it
         self._pods[uid] = ctx

@@ -49,9 +49,22 @@ class Rule:
     redact: tuple[str, ...] = ()
     route: tuple[str, ...] = ()
     final: bool = False
+    applies: Matcher = attrs.field(init=False, eq=False, repr=False)
 
-    def applies(self, event: events_pb2.Event) -> bool:
-        return all(m(event) for m in self.matches)
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "applies", _all_of(self.matches))
+
+
+def _all_of(matches: tuple[Matcher, ...]) -> Matcher:
+    """One callable for a rule's conditions (the hot path calls it once per rule and event)."""
+    if not matches:
+        return lambda e: True
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) == 2:
+        first, second = matches
+        return lambda e: first(e) and second(e)
+    return lambda e: all(m(e) for m in matches)
 
 
 @attrs.frozen
@@ -59,6 +72,8 @@ class RuleSet:
     destinations: tuple[str, ...]
     default: tuple[str, ...]
     rules: tuple[Rule, ...]
+    # Decisions are immutable: one per distinct set of destinations, made once.
+    decisions: dict[tuple[str, ...], Decision] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -71,6 +86,9 @@ class Decision:
     redacted: tuple[str, ...] = ()  # attribute keys replaced
 
 
+_UNROUTED = Decision(dropped="unrouted")
+
+
 def keep_sample(event_id: str, rule: str, every: int) -> bool:
     """Deterministic 1-in-`every` choice by event id (same answer on every replay and process)."""
     if every <= 1:
@@ -81,29 +99,35 @@ def keep_sample(event_id: str, rule: str, every: int) -> bool:
 
 def decide(rules: RuleSet, event: events_pb2.Event) -> Decision:
     """Applies the rules to `event` (redactions are made in place on the message)."""
-    routes: list[str] = []
-    redacted: list[str] = []
+    routes: tuple[str, ...] = ()
+    redacted: tuple[str, ...] = ()
     for rule in rules.rules:
         if not rule.applies(event):
             continue
         if rule.drop:
-            return Decision(dropped="rule", rule=rule.name, redacted=tuple(redacted))
+            return Decision(dropped="rule", rule=rule.name, redacted=redacted)
         if rule.sample and not keep_sample(event.id, rule.name, rule.sample):
-            return Decision(dropped="sampled", rule=rule.name, redacted=tuple(redacted))
-        for key in rule.redact:
-            if key in event.attributes and event.attributes[key] != REDACTED:
-                event.attributes[key] = REDACTED
-                redacted.append(key)
-        for dest in rule.route:
-            if dest not in routes:
-                routes.append(dest)
+            return Decision(dropped="sampled", rule=rule.name, redacted=redacted)
+        if rule.redact:
+            attributes = event.attributes
+            for key in rule.redact:
+                if key in attributes and attributes[key] != REDACTED:
+                    attributes[key] = REDACTED
+                    redacted += (key,)
+        if rule.route:
+            routes = rule.route if not routes else routes + tuple(d for d in rule.route if d not in routes)
         if rule.final:
             break
     if not routes:
         if not rules.default:
-            return Decision(dropped="unrouted", redacted=tuple(redacted))
-        routes = list(rules.default)
-    return Decision(destinations=tuple(routes), redacted=tuple(redacted))
+            return _UNROUTED if not redacted else Decision(dropped="unrouted", redacted=redacted)
+        routes = rules.default
+    if not redacted:
+        cached = rules.decisions.get(routes)
+        if cached is None:
+            cached = rules.decisions[routes] = Decision(destinations=routes)
+        return cached
+    return Decision(destinations=routes, redacted=redacted)
 
 
 # ---------------------------------------------------------------- parsing, with line numbers
