@@ -11,6 +11,7 @@ least recently seen forgotten first; `state()`/`restore()` give a plain-data sna
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from tapio.events.v1 import events_pb2
@@ -35,6 +36,7 @@ class PodIndex:
         self._containers: dict[str, str] = {}  # container id -> pod uid
         self._pod_containers: dict[str, set[str]] = {}  # pod uid -> its container ids
         self._names: dict[tuple[str, str], str] = {}  # (namespace, pod) -> pod uid
+        self._raw: dict[str, bytes] = {}  # pod uid -> the serialized context it was learnt from
         self._cgroups: OrderedDict[int, str] = OrderedDict()  # cgroup id -> container id
         self.evicted = 0
 
@@ -55,6 +57,13 @@ class PodIndex:
     def _learn_pod(self, event: events_pb2.Event) -> None:
         src = event.context
         uid = src.pod_uid
+        raw = src.SerializeToString()
+        if self._raw.get(uid) == raw:  # most pod events repeat the context: seen again, nothing new
+            self._pods.move_to_end(uid)
+            if event.k8s.container_ids:
+                self._own(uid, event.k8s.container_ids)
+            return
+        self._raw[uid] = raw
         known = self._pods.get(uid)
         ctx = events_pb2.Context()
         ctx.CopyFrom(src)  # C-speed copy, then keep only what describes the pod itself
@@ -65,19 +74,24 @@ class PodIndex:
         self._pods[uid] = ctx
         self._pods.move_to_end(uid)
         self._names[(src.namespace, src.pod)] = uid
-        ids = list(event.k8s.container_ids) if event.HasField("k8s") else []
+        ids = list(event.k8s.container_ids)
         if src.container_id:
             ids.append(src.container_id)
-        owned = self._pod_containers.setdefault(uid, set())
-        for raw in ids:
-            cid = bare_container_id(raw)
-            self._containers[cid] = uid
-            owned.add(cid)
+        self._own(uid, ids)
         while len(self._pods) > self.max_pods:
             self._forget(next(iter(self._pods)))
             self.evicted += 1
 
+    def _own(self, uid: str, ids: Iterable[str]) -> None:
+        owned = self._pod_containers.setdefault(uid, set())
+        for raw in ids:
+            cid = bare_container_id(raw)
+            if cid not in owned:
+                self._containers[cid] = uid
+                owned.add(cid)
+
     def _forget(self, uid: str) -> None:
+        self._raw.pop(uid, None)
         ctx = self._pods.pop(uid)
         if self._names.get((ctx.namespace, ctx.pod)) == uid:
             del self._names[(ctx.namespace, ctx.pod)]

@@ -42,6 +42,7 @@ SOURCE_TOKENS = {
     events_pb2.SOURCE_EBPF: "ebpf",
     events_pb2.SOURCE_CNI: "cni",
 }
+SOURCE_K8S = events_pb2.SOURCE_K8S
 MAX_OUTPUT_BYTES = 512 * 1024  # one output message at most (TAPIO_PROCESSED takes 1 MB)
 
 
@@ -110,7 +111,7 @@ class Processor:
         dropped: dict[str, int] = {}
         for event in events:
             index.learn(event)
-            if index.enrich(event):
+            if event.source != SOURCE_K8S and index.enrich(event):  # k8s events carry their own context
                 enriched += 1
             decision = decide(rules, event)
             redacted += len(decision.redacted)
