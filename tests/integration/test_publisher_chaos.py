@@ -18,6 +18,7 @@ from tapio_jetstream import decode_events
 from tapio_jetstream.layout import EVENTS, production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
+from tapio_publisher.spool import FsyncPolicy
 from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -72,7 +73,7 @@ async def test_200k_events_survive_two_sigkills_exactly_once(
         max_inflight=32,
         ack_timeout=2.0,
         retry_backoff=0.2,
-        spool_fsync="always",
+        spool_fsync=FsyncPolicy.ALWAYS,
     )
     tmpl = templates()
     kills = 0

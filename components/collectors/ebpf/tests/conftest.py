@@ -16,6 +16,8 @@ from tapio_collector_ebpf.collector import KernelCollector
 from tapio_collector_ebpf.errors import EbpfError
 from tapio_collector_ebpf.settings import EbpfSettings
 from tapio_common.metrics import ComponentMetrics
+from tapio_testing.engine import EngineChoice, choose_engine
+from tapio_testing.pytest_plugin import jetstream  # noqa: F401
 
 Pred = Callable[[events_pb2.Event], bool]
 
@@ -72,3 +74,22 @@ def watcher() -> Iterator[Watcher]:
         yield w
     finally:
         w.collector.close()
+
+
+@pytest.fixture
+def bpf_ready() -> None:
+    """Skips (with the reason) where BPF programs cannot be loaded."""
+    reason = bpf_unavailable()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def jetstream_engine() -> EngineChoice:
+    """The nats-server binary (these tests are about the kernel side, not the engine)."""
+    return choose_engine("binary")

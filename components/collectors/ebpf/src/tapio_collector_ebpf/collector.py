@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 import attrs
+from prometheus_client import Counter
 
 from tapio.events.v1 import events_pb2
 from tapio_collector_ebpf import programs
@@ -41,6 +42,18 @@ class KernelCollector:
     ) -> None:
         self.settings = settings
         self.metrics = metrics
+        prefix = f"tapio_{metrics.component}"
+        self.kernel_events = Counter(
+            f"{prefix}_kernel_events",
+            "Kernel events observed (the sum of the events' counts).",
+            registry=metrics.registry,
+        )
+        self.kernel_lost = Counter(
+            f"{prefix}_kernel_samples_lost",
+            "Samples the kernel could not store, by reason.",
+            ["reason"],
+            registry=metrics.registry,
+        )
         self.assembly = build_text(programs.select(settings.programs), settings.limits())
         for prog, (cat, ev) in self.assembly.missing:
             log.warning(
@@ -64,7 +77,7 @@ class KernelCollector:
             cluster=cluster,
         )
         self._next_drain = time.monotonic() + settings.interval_s
-        self._lost = (0,) * records.LOST_REASONS
+        self._lost = (0,) * len(records.LOST_REASON_NAMES)
         self.lost_total = 0
         log.info("BPF programs loaded", programs=",".join(p.name for p in self.assembly.loaded))
 
@@ -90,20 +103,24 @@ class KernelCollector:
             for ev in out:
                 ev.attributes["kernel_lost_samples"] = str(lost)
                 ev.attributes["kernel_lost_samples_total"] = str(self.lost_total)
-        self.metrics.received.inc(kernel_events)
+        self.kernel_events.inc(kernel_events)
         return PollResult(out, kernel_events, lost)
 
     def _drain(self, out: list[events_pb2.Event]) -> int:
         d = self.session.drain()
         window = d.end_ns - d.start_ns
         n = 0
-        for decode, build, entries in (
-            (records.decode_proc, self.factory.proc, d.proc),
-            (records.decode_flow, self.factory.flow, d.flow),
+        for kind, build, entries in (
+            ("proc", self.factory.proc, d.proc),
+            ("flow", self.factory.flow, d.flow),
         ):
             for key, value in entries:
                 try:
-                    rec = decode(key, value)
+                    rec: records.ProcAggregate | records.FlowAggregate = (
+                        records.decode_proc(key, value, d.proc_value_size)
+                        if kind == "proc"
+                        else records.decode_flow(key, value)
+                    )
                 except records.DecodeError as e:
                     self.metrics.drop("undecodable")
                     log.error("undecodable map entry", error=str(e))
@@ -120,6 +137,7 @@ class KernelCollector:
         for name, n in zip(records.LOST_REASON_NAMES, delta, strict=True):
             if n:
                 self.metrics.drop(f"kernel_{name}", n)
+                self.kernel_lost.labels(reason=name).inc(n)
                 log.warning("kernel samples lost", reason=name, count=n)
                 total += n
         self.lost_total += total

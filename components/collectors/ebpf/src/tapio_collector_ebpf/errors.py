@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from tapio_common.errors import TapioError
+from tapio_collector import SourceError
 
 
-class EbpfError(TapioError):
-    """The eBPF collector cannot run (no privileges, no BPF, a program failed to load)."""
+class EbpfError(SourceError):
+    """The eBPF collector cannot run (no privileges, no BPF, a program failed to load): the
+    collector stops with this one-line message."""

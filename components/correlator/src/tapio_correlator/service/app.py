@@ -19,7 +19,7 @@ from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats, free_port
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.runner import COMPONENT, Runner
-from tapio_correlator.service.settings import RunnerSettings
+from tapio_correlator.service.settings import PUBLISHER_SECTION, RunnerSettings
 from tapio_correlator.service.state_store import StateStore
 from tapio_jetstream import LayoutError
 from tapio_jetstream.streams import apply_layout
@@ -83,7 +83,7 @@ async def serve(
                 raise CorrelatorError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
         pub_settings = PublisherSettings.from_section(
-            cfg.section.get("publisher", {}), str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
+            cfg.section.child(PUBLISHER_SECTION), str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
         )
         publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
         store = await StateStore.open(js, settings.state_bucket, settings.replicas)

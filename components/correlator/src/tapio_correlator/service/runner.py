@@ -16,7 +16,7 @@ from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.model import Correlation
 from tapio_common.model.fast import correlation_to_pb
-from tapio_correlator.engine import Engine, EngineConfig
+from tapio_correlator.engine import Engine
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.catchup import last_seq, read_range
 from tapio_correlator.service.forksnap import ForkedSnapshot
@@ -66,7 +66,7 @@ class Runner:
         self.store = store
         self.settings = settings
         self.metrics = metrics
-        self.engine = Engine(EngineConfig(reorder_slack_ns=round(settings.reorder_slack * NS)))
+        self.engine = Engine(settings.engine)
         self.last_seq = 0  # last events-stream sequence given to the engine
         self.correlations_seq = 0  # highest correlations-stream sequence confirmed
         self.suppress: set[str] = set()  # revisions already in the correlations stream

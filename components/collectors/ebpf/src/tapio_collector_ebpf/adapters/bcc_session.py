@@ -10,6 +10,9 @@ from __future__ import annotations
 import ctypes
 import importlib
 import importlib.util
+import os
+import platform
+import struct
 import sys
 import time
 from collections.abc import Sequence
@@ -21,7 +24,7 @@ from typing import Any
 import attrs
 
 from tapio_collector_ebpf.adapters import kernel
-from tapio_collector_ebpf.domain.records import LOST_REASONS
+from tapio_collector_ebpf.domain.records import MAP_LOST_REASONS
 from tapio_collector_ebpf.errors import EbpfError
 from tapio_collector_ebpf.programs import (
     COMMON_FILE,
@@ -33,6 +36,10 @@ from tapio_collector_ebpf.programs import (
     parse_format_fields,
 )
 
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_SYS_BPF = {"x86_64": 321, "aarch64": 280}.get(platform.machine(), 321)
+_BPF_OBJ_GET_INFO_BY_FD = 15
+
 # Aggregation maps as (outer map-in-map array, inner half A, inner half B).
 _AGG_MAPS = {"process.c": ("proc_active", "proc_a", "proc_b"), "tcp.c": ("flow_active", "flow_a", "flow_b")}
 
@@ -43,6 +50,8 @@ class Drained:
 
     proc: list[tuple[bytes, bytes]]
     flow: list[tuple[bytes, bytes]]
+    """Per-CPU maps: each value is the values of every possible CPU, one after the other."""
+    proc_value_size: int
     start_ns: int
     end_ns: int
     """The window, in CLOCK_MONOTONIC nanoseconds (the clock of bpf_ktime_get_ns)."""
@@ -73,6 +82,11 @@ def load_bcc() -> ModuleType:
         del sys.modules["bcc"]
         raise EbpfError(f"cannot load bcc from {DEBIAN_BCC}: {e}") from e
     return module
+
+
+def assembly_value_size(table: Any) -> int:
+    """Bytes of one CPU's value of a per-CPU bcc table."""
+    return int(ctypes.sizeof(table.sLeaf)) if hasattr(table, "sLeaf") else int(ctypes.sizeof(table.Leaf))
 
 
 def read_sources() -> dict[str, str]:
@@ -119,9 +133,12 @@ class BccSession:
                 pair[0][ctypes.c_int(0)] = ctypes.c_int(pair[1].get_fd())
                 self._pairs.append(pair)
         self._names = [f for f in _AGG_MAPS if f in files]
+        self._proc_value_size = assembly_value_size(self._pairs[0][1]) if "process.c" in files else 0
         self._lost = self._bpf[b"lost"]
         self._bpf[b"samples"].open_ring_buffer(self._on_sample)
         self._window_start = time.monotonic_ns()
+        # bpf_prog_info.recursion_misses (5.12+), its offset from this kernel's BTF.
+        self._misses_offset = kernel.btf_member_offset("bpf_prog_info", "recursion_misses")
 
     def _on_sample(self, _ctx: Any, data: Any, size: int) -> int:
         self._records.append(ctypes.string_at(data, size))
@@ -147,15 +164,29 @@ class BccSession:
             self._pairs[i] = (outer, a, b, 1 - active)
             result[self._names[i]] = [(bytes(k), bytes(v)) for k, v in old.items_lookup_and_delete_batch()]
         start, self._window_start = self._window_start, end
-        return Drained(result["process.c"], result["tcp.c"], start, end)
+        return Drained(result["process.c"], result["tcp.c"], self._proc_value_size, start, end)
 
     def lost(self) -> tuple[int, ...]:
-        """Samples lost in the kernel since load, per reason (summed over CPUs)."""
+        """Samples lost in the kernel since load, per reason of records.LOST_REASON_NAMES: the
+        programs' own counters (summed over CPUs), then the runs the kernel skipped."""
         out = []
-        for reason in range(LOST_REASONS):
+        for reason in range(len(MAP_LOST_REASONS)):
             values = self._lost[ctypes.c_int(reason)]
             out.append(sum(int(v) for v in values))
+        out.append(sum(self._recursion_misses(f.fd) for f in self._bpf.funcs.values()))
         return tuple(out)
+
+    def _recursion_misses(self, prog_fd: int) -> int:
+        if self._misses_offset is None:
+            return 0
+        size = self._misses_offset + 8
+        info = ctypes.create_string_buffer(size)
+        attr = struct.pack("<IIQ", prog_fd, size, ctypes.addressof(info)).ljust(128, b"\0")
+        buf = ctypes.create_string_buffer(attr, len(attr))
+        if _LIBC.syscall(_SYS_BPF, _BPF_OBJ_GET_INFO_BY_FD, buf, len(attr)) != 0:
+            err = ctypes.get_errno()
+            raise EbpfError(f"cannot read the BPF program info (recursion misses): {os.strerror(err)}")
+        return int(struct.unpack_from("<Q", info.raw, self._misses_offset)[0])
 
     def close(self) -> None:
         self._bpf.cleanup()

@@ -31,8 +31,8 @@ static __always_inline void count_lost(u32 reason) {
         (*v)++;
 }
 
-// Adds one to the value of `key` in the aggregation map `inner` (the active half of a double
-// buffer), creating it from `init` on first use. Returns the value, or 0 when the map is full.
+// The value of `key` in the aggregation map `inner` (the active half of a double buffer; on a
+// per-CPU map, this CPU's), created from `init` on first use; 0 when the map is full.
 static __always_inline void *agg_slot(void *inner, void *key, void *init) {
     void *v = bpf_map_lookup_elem(inner, key);
     if (v)

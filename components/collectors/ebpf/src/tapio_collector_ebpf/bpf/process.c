@@ -1,6 +1,6 @@
 // Process exec and exit, aggregated per (cgroup, kind, comm, exit status) in a double-buffered
-// hash: userspace swaps the active half (the map-in-map update waits for running programs) and
-// drains the other. Exit status is task_struct.exit_code, its offset read from the kernel's BTF.
+// per-CPU hash (no atomics, no cache line shared between CPUs): userspace swaps the active half
+// (the map-in-map update waits for running programs), drains the other and sums the CPUs. Exit status is task_struct.exit_code, its offset read from the kernel's BTF.
 struct proc_key {
     u32 kind;
     s32 status;        // exit: raw exit_code (code << 8 | signal | 0x80 core); exec: 0
@@ -17,8 +17,8 @@ struct proc_val {
     char filename[FILENAME_LEN];  // exec: the first file executed in the window
 };
 
-BPF_HASH(proc_a, struct proc_key, struct proc_val, PROC_ENTRIES);
-BPF_HASH(proc_b, struct proc_key, struct proc_val, PROC_ENTRIES);
+BPF_PERCPU_HASH(proc_a, struct proc_key, struct proc_val, PROC_ENTRIES);
+BPF_PERCPU_HASH(proc_b, struct proc_key, struct proc_val, PROC_ENTRIES);
 BPF_ARRAY_OF_MAPS(proc_active, "proc_a", 1);
 
 static __always_inline void proc_add(struct proc_key *key, struct proc_val *init, u32 pid, u64 now) {
@@ -31,7 +31,9 @@ static __always_inline void proc_add(struct proc_key *key, struct proc_val *init
         count_lost(LOST_PROC_MAP_FULL);
         return;
     }
-    __sync_fetch_and_add(&v->count, 1);
+    if (!v->count)  // the first on this CPU (another CPU may have created the entry)
+        v->first_ns = now;
+    v->count++;
     v->last_ns = now;
     v->pid = pid;
 }

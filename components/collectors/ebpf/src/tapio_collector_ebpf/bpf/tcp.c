@@ -1,6 +1,6 @@
 // TCP: retransmits, resets sent/received, connects (with latency SYN_SENT -> ESTABLISHED) and
 // failed connects, aggregated per (cgroup, kind, addresses, service port) in a double-buffered
-// hash; connects slower than LATENCY_THRESHOLD_NS also go to the ring buffer one by one.
+// per-CPU hash (see process.c); connects slower than LATENCY_THRESHOLD_NS also go to the ring buffer one by one.
 //
 // Retransmits, resets and handshakes run in softirq context, where the current task is not the
 // socket's owner. The owner (cgroup, pid, comm) is remembered per socket when a process connects
@@ -74,10 +74,10 @@ struct latency_sample {
     char comm[16];
 };
 
-BPF_TABLE("lru_hash", u64, struct owner, owners, OWNER_ENTRIES);
+BPF_F_TABLE("lru_hash", u64, struct owner, owners, OWNER_ENTRIES, BPF_F_NO_COMMON_LRU);
 BPF_HASH(listeners, u32, struct owner, 4096);  // (family << 16 | port) -> owner of the listener
-BPF_HASH(flow_a, struct flow_key, struct flow_val, FLOW_ENTRIES);
-BPF_HASH(flow_b, struct flow_key, struct flow_val, FLOW_ENTRIES);
+BPF_PERCPU_HASH(flow_a, struct flow_key, struct flow_val, FLOW_ENTRIES);
+BPF_PERCPU_HASH(flow_b, struct flow_key, struct flow_val, FLOW_ENTRIES);
 BPF_ARRAY_OF_MAPS(flow_active, "flow_a", 1);
 
 static __always_inline void set_owner_from_current(struct owner *o, u32 role, u64 now) {
@@ -122,14 +122,16 @@ static __always_inline struct flow_val *flow_add(struct flow_key *key, u64 sk, u
         count_lost(LOST_FLOW_MAP_FULL);
         return 0;
     }
-    __sync_fetch_and_add(&v->count, 1);
+    if (!v->count)
+        v->first_ns = now;
+    v->count++;
     v->last_ns = now;
     if (o) {
         v->pid = o->pid;
         __builtin_memcpy(v->comm, o->comm, sizeof(v->comm));
     }
     if (latency) {
-        __sync_fetch_and_add(&v->latency_sum_ns, latency);
+        v->latency_sum_ns += latency;
         if (latency > v->latency_max_ns)
             v->latency_max_ns = latency;
     }

@@ -22,8 +22,11 @@ KIND_CONNECT: Final = 7
 KIND_CONNECT_FAILED: Final = 8
 KIND_CONNECT_LATENCY: Final = 9
 
-LOST_REASON_NAMES: Final = ("ringbuf_full", "proc_map_full", "flow_map_full", "owner_map_full")
-LOST_REASONS: Final = len(LOST_REASON_NAMES)
+MAP_LOST_REASONS: Final = ("ringbuf_full", "proc_map_full", "flow_map_full", "owner_map_full")
+"""Indexes of the programs' `lost` array (bpf/common.c)."""
+LOST_REASON_NAMES: Final = (*MAP_LOST_REASONS, "recursion_miss")
+"""...and the kernel's own count of program runs it skipped (a tracepoint that fired while a
+program ran on the same CPU: bpf_prog_info.recursion_misses)."""
 
 AF_INET: Final = 2
 AF_INET6: Final = 10
@@ -141,18 +144,35 @@ def _addr(family: int, raw: bytes) -> str:
     return ""
 
 
-def decode_proc(key: bytes, value: bytes) -> ProcAggregate:
-    if len(key) != _PROC_KEY.size or len(value) < _PROC_VAL.size:
-        raise DecodeError(
-            f"process entry of {len(key)}+{len(value)} bytes, expected {_PROC_KEY.size}+{_PROC_VAL.size}.."
-        )
+def _chunks(value: bytes, size: int, what: str) -> list[bytes]:
+    """The per-CPU values of a per-CPU map entry (each `size` bytes, one per possible CPU)."""
+    if not value or len(value) % size:
+        raise DecodeError(f"{what} value of {len(value)} bytes, not a multiple of {size}")
+    return [value[i : i + size] for i in range(0, len(value), size)]
+
+
+def decode_proc(key: bytes, value: bytes, value_size: int | None = None) -> ProcAggregate:
+    """One process entry; `value` holds one value per CPU (`value_size` bytes each; default:
+    all of it is one value), merged: counts summed, the earliest first, the latest last/pid."""
+    if len(key) != _PROC_KEY.size:
+        raise DecodeError(f"process key of {len(key)} bytes, expected {_PROC_KEY.size}")
     kind, status, cgroup_id, comm = _PROC_KEY.unpack(key)
     if kind not in (KIND_EXEC, KIND_EXIT):
         raise DecodeError(f"process entry of unknown kind {kind}")
-    count, first, last, pid, _ = _PROC_VAL.unpack_from(value)
-    return ProcAggregate(
-        kind, status, cgroup_id, _cstr(comm), count, first, last, pid, _cstr(value[_PROC_VAL.size :])
-    )
+    size = value_size or len(value)
+    if size < _PROC_VAL.size:
+        raise DecodeError(f"process value of {size} bytes, expected at least {_PROC_VAL.size}")
+    count, first, last, pid, filename = 0, 0, 0, 0, ""
+    for chunk in _chunks(value, size, "process"):
+        c, f, la, p, _ = _PROC_VAL.unpack_from(chunk)
+        if not c:
+            continue
+        count += c
+        first = f if not first or f < first else first
+        if la >= last:
+            last, pid = la, p
+        filename = filename or _cstr(chunk[_PROC_VAL.size :])
+    return ProcAggregate(kind, status, cgroup_id, _cstr(comm), count, first, last, pid, filename)
 
 
 _FLOW_KINDS = frozenset(
@@ -161,14 +181,25 @@ _FLOW_KINDS = frozenset(
 
 
 def decode_flow(key: bytes, value: bytes) -> FlowAggregate:
-    if len(key) != _FLOW_KEY.size or len(value) != _FLOW_VAL.size:
-        raise DecodeError(
-            f"flow entry of {len(key)}+{len(value)} bytes, expected {_FLOW_KEY.size}+{_FLOW_VAL.size}"
-        )
+    """One flow entry; `value` holds one value per CPU, merged as in decode_proc (latency sums
+    added, the largest maximum kept)."""
+    if len(key) != _FLOW_KEY.size:
+        raise DecodeError(f"flow key of {len(key)} bytes, expected {_FLOW_KEY.size}")
     kind, family, lport, rport, _p1, _p2, cgroup_id, laddr, raddr = _FLOW_KEY.unpack(key)
     if kind not in _FLOW_KINDS:
         raise DecodeError(f"flow entry of unknown kind {kind}")
-    count, first, last, lat_sum, lat_max, pid, _pad, comm = _FLOW_VAL.unpack(value)
+    count = first = last = lat_sum = lat_max = pid = 0
+    comm = b""
+    for chunk in _chunks(value, _FLOW_VAL.size, "flow"):
+        c, f, la, ls, lm, p, _pad, cm = _FLOW_VAL.unpack(chunk)
+        if not c:
+            continue
+        count += c
+        lat_sum += ls
+        lat_max = max(lat_max, lm)
+        first = f if not first or f < first else first
+        if la >= last:
+            last, pid, comm = la, p, cm
     return FlowAggregate(
         kind, family, _addr(family, laddr), _addr(family, raddr), lport, rport, cgroup_id,
         count, first, last, lat_sum, lat_max, pid, _cstr(comm),

@@ -1,18 +1,18 @@
-"""Configuration shared by every component: flags > environment > YAML file > defaults, validated."""
+"""The settings every component shares (NATS, TLS, metrics port, logs, data dir) from flags >
+environment > the YAML file > defaults, validated; the component's own YAML section is handed on."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import yaml
 
+from tapio_common.config.yamldoc import Section, load_yaml
 from tapio_common.errors import ConfigError
 from tapio_common.logging import FORMATS
 
@@ -32,6 +32,10 @@ environment (a flag wins over its variable, a variable over the --config file):
   TAPIO_LOG_LEVEL, TAPIO_LOG_FORMAT                         debug|info|warning|error, text|json
   TAPIO_DATA_DIR      state directory (spool, embedded JetStream store)
   TAPIO_CONFIG        YAML config file (same keys as the flags, see README)"""
+
+
+def _hostname() -> str:
+    return os.uname().nodename
 
 
 @attrs.frozen
@@ -63,13 +67,14 @@ class NatsConfig:
 @attrs.frozen
 class CommonConfig:
     nats: NatsConfig = NatsConfig()
-    node_name: str = attrs.field(factory=socket.gethostname)
+    node_name: str = attrs.field(factory=_hostname)
     metrics_port: int = DEFAULT_METRICS_PORT
     log_level: str = "info"
     log_format: str = "text"
     data_dir: str = attrs.field(factory=lambda: str(default_data_dir()))
-    # The component's own section of the YAML file (e.g. `correlator:`), validated by the component.
-    section: Mapping[str, Any] = attrs.field(factory=dict)
+    # The component's own section of the YAML file (e.g. `correlator:`), a Section that knows its
+    # file and the line of each key; give it to `load_settings` with the component's settings class.
+    section: Section = attrs.field(factory=Section)
 
 
 def default_data_dir() -> Path:
@@ -108,38 +113,18 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def load_yaml(path: str) -> dict[str, Any]:
-    """Reads a YAML mapping, or raises ConfigError naming the file and the problem."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"malformed YAML in {path}{where}: {problem}") from e
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(data).__name__}")
-    return data
-
-
 def load_common(
     args: argparse.Namespace, component: str, env: Mapping[str, str] | None = None
 ) -> CommonConfig:
     """Merges flags, environment and the YAML file into a validated CommonConfig."""
     env = os.environ if env is None else env
     path = getattr(args, "config", None) or env.get("TAPIO_CONFIG")
-    doc = load_yaml(path) if path else {}
+    doc = load_yaml(path) if path else Section(name="")
     where = path or "config"
     unknown = sorted(set(doc) - set(_TOP_KEYS) - {component})
     if unknown:
         raise ConfigError(
-            f"unknown key {unknown[0]!r} in {where} (known: {', '.join((*_TOP_KEYS, component))})"
+            f"unknown key {unknown[0]!r} at {doc.where(unknown[0])} (known: {', '.join((*_TOP_KEYS, component))})"
         )
     ydoc_nats = _mapping(doc.get("nats", {}), f"{where}: nats")
     ydoc_tls = _mapping(ydoc_nats.get("tls", {}), f"{where}: nats.tls")
@@ -169,12 +154,12 @@ def load_common(
     port_raw = pick("metrics_port", "TAPIO_METRICS_PORT", doc.get("metrics_port"))
     cfg = CommonConfig(
         nats=nats_cfg,
-        node_name=str(pick("node_name", "NODE_NAME", doc.get("node_name")) or socket.gethostname()),
+        node_name=str(pick("node_name", "NODE_NAME", doc.get("node_name")) or _hostname()),
         metrics_port=_port(port_raw, where) if port_raw is not None else DEFAULT_METRICS_PORT,
         log_level=str(pick("log_level", "TAPIO_LOG_LEVEL", ydoc_log.get("level")) or "info").lower(),
         log_format=str(pick("log_format", "TAPIO_LOG_FORMAT", ydoc_log.get("format")) or "text").lower(),
         data_dir=str(pick("data_dir", "TAPIO_DATA_DIR", doc.get("data_dir")) or default_data_dir()),
-        section=_mapping(doc.get(component, {}), f"{where}: {component}"),
+        section=doc.child(component),
     )
     validate(cfg)
     return cfg
