@@ -19,6 +19,7 @@ Last line: events_per_second=N p99_ms=N rss_mb=N (plus the steady phase's rate a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -30,13 +31,19 @@ import anyio
 import psutil
 from nats.aio.msg import Msg
 
-from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_correlator.loadgen import Mix, to_pb
 from tapio_jetstream.streams import apply_layout
-from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER, MSG_ID_HEADER, batch_trailer, event_field, id_field
+from tapio_publisher.codec import (
+    ENCODING_BATCH,
+    ENCODING_HEADER,
+    MSG_ID_HEADER,
+    batch_trailer,
+    event_field,
+    id_field,
+)
 from tapio_publisher.subjects import event_subject
 
 BATCH = 1_000
@@ -82,7 +89,11 @@ class Batches:
         gi = min(range(len(self.groups)), key=lambda i: self.sent[i] / len(self.groups[i][1]))
         subject, datas = self.groups[gi]
         start = self.sent[gi] % len(datas)
-        chunk = (datas[start:] + datas[:start])[:BATCH] if start + BATCH > len(datas) else datas[start : start + BATCH]
+        chunk = (
+            (datas[start:] + datas[:start])[:BATCH]
+            if start + BATCH > len(datas)
+            else datas[start : start + BATCH]
+        )
         self.sent[gi] += len(chunk)
         batch_id = f"bench-{self.n}"
         payload = b"".join(event_field(id_field(f"b{self.n}-{i}") + d) for i, d in enumerate(chunk))
@@ -101,10 +112,8 @@ class PipelineProcess:
         self.peak_rss = 0
 
     def sample(self) -> None:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):  # it ended: its peak is already counted
             self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
-        except psutil.NoSuchProcess:
-            pass
 
     def cpu_seconds(self) -> float:
         t = self.ps.cpu_times()
@@ -151,18 +160,24 @@ async def drain_phase(url: str, batches: Batches, total: int, work: Path) -> tup
     return rate, proc
 
 
-async def steady_phase(url: str, batches: Batches, rate: float, seconds: float, proc: PipelineProcess) -> tuple[float, float, int]:
+async def steady_phase(
+    url: str, batches: Batches, rate: float, seconds: float, proc: PipelineProcess
+) -> tuple[float, float, int]:
     nc = await connect(NatsConfig(), "bench-steady", urls=(url,))
     js = nc.jetstream()
     published: dict[int, float] = {}
     latencies: list[float] = []
     seen: set[int] = set()
+    finished = [False]
+    all_seen = anyio.Event()
 
     async def on_output(msg: Msg) -> None:
         seq = int((msg.headers or {}).get(MSG_ID_HEADER, "::0").split(":")[2])
         if seq in published and seq not in seen:
             seen.add(seq)
             latencies.append(time.monotonic() - published[seq])
+        if finished[0] and len(seen) >= len(published):
+            all_seen.set()
 
     sub = await nc.subscribe("tapio.processed.>", cb=on_output)
     start = time.monotonic()
@@ -172,7 +187,9 @@ async def steady_phase(url: str, batches: Batches, rate: float, seconds: float, 
         subject, payload, batch_id, count = batches.next()
         offered += count
         t = time.monotonic()
-        ack = await js.publish(subject, payload, headers={ENCODING_HEADER: ENCODING_BATCH, MSG_ID_HEADER: batch_id})
+        ack = await js.publish(
+            subject, payload, headers={ENCODING_HEADER: ENCODING_BATCH, MSG_ID_HEADER: batch_id}
+        )
         published[ack.seq] = t
         n += 1
         proc.sample()
@@ -180,9 +197,11 @@ async def steady_phase(url: str, batches: Batches, rate: float, seconds: float, 
         if delay > 0:
             await anyio.sleep(delay)
     elapsed = time.monotonic() - start
+    finished[0] = True
+    if len(seen) >= len(published):
+        all_seen.set()
     with anyio.move_on_after(10):
-        while len(seen) < len(published):
-            await anyio.sleep(0.1)
+        await all_seen.wait()
     await sub.unsubscribe()
     info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
     await nc.close()
@@ -227,11 +246,24 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the steady phase x2 (default 20)")
-    parser.add_argument("--drain-events", type=int, default=1_000_000, help="events stored before the drain (default 1,000,000)")
-    parser.add_argument("--rate", type=float, default=200_000.0, help="events/s offered in the steady phase (default 200,000)")
-    parser.add_argument("--pool", type=int, default=200_000, help="distinct events of the mix to draw batches from")
+    parser = argparse.ArgumentParser(
+        prog="bench-pipeline", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=20.0, help="length of the steady phase x2 (default 20)"
+    )
+    parser.add_argument(
+        "--drain-events",
+        type=int,
+        default=1_000_000,
+        help="events stored before the drain (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=200_000.0, help="events/s offered in the steady phase (default 200,000)"
+    )
+    parser.add_argument(
+        "--pool", type=int, default=200_000, help="distinct events of the mix to draw batches from"
+    )
     args = parser.parse_args()
     anyio.run(main_async, args)
 

@@ -44,7 +44,9 @@ rules:
 def scenario_events() -> list[events_pb2.Event]:
     out = []
     for path in sorted(SCENARIOS.glob("*/events.jsonl")):
-        out += [event_to_proto(event_from_json(line)) for line in path.read_text(encoding="utf-8").splitlines()]
+        out += [
+            event_to_proto(event_from_json(line)) for line in path.read_text(encoding="utf-8").splitlines()
+        ]
     return out
 
 
@@ -91,7 +93,9 @@ class PipelineProcess:
 
 
 async def publish(url: str, events: list[events_pb2.Event], tmp: Path) -> None:
-    settings = PublisherSettings.from_section({"batch_max_events": 50}, str(tmp / "pub"), name="test-collector")
+    settings = PublisherSettings.from_section(
+        {"batch_max_events": 50}, str(tmp / "pub"), name="test-collector"
+    )
     async with Publisher(settings, nats=NatsConfig(urls=(url,))) as pub:
         await pub.publish_many(events)
         await pub.flush()
@@ -122,7 +126,7 @@ async def processed(nc: Client) -> list[tuple[str, events_pb2.Event]]:
     if info.state.messages:
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg("TAPIO_PROCESSED", seq)
-            out += [(msg.subject, e) for e in decode_events(msg.headers, msg.data or b"")]
+            out += [(msg.subject or "", e) for e in decode_events(msg.headers, msg.data or b"")]
     return out
 
 
@@ -146,7 +150,11 @@ async def test_public_scenarios_are_enriched_and_routed(jetstream: JetStreamServ
             assert subject.startswith(f"tapio.processed.{source}.")
         # Kernel events that name a pod the pod events described carry its workload and uid now.
         pods = {(e.context.namespace, e.context.pod): e.context for e in events if e.type == "pods"}
-        kernel = [e for _, e in stored if e.source == events_pb2.SOURCE_EBPF and (e.context.namespace, e.context.pod) in pods]
+        kernel = [
+            e
+            for _, e in stored
+            if e.source == events_pb2.SOURCE_EBPF and (e.context.namespace, e.context.pod) in pods
+        ]
         assert kernel, "the public scenarios hold kernel events of known pods"
         for e in kernel:
             known = pods[(e.context.namespace, e.context.pod)]
@@ -159,7 +167,9 @@ async def test_public_scenarios_are_enriched_and_routed(jetstream: JetStreamServ
         await nc.close()
 
 
-async def test_kill_9_and_restart_lose_and_duplicate_nothing(jetstream: JetStreamServer, tmp_path: Path) -> None:
+async def test_kill_9_and_restart_lose_and_duplicate_nothing(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
     events = scenario_events() * 1  # the scenarios' events; published in two halves around the kill
     half = len(events) // 2
     proc = PipelineProcess(jetstream.url, tmp_path, RULES)
@@ -195,14 +205,30 @@ async def test_kill_9_and_restart_lose_and_duplicate_nothing(jetstream: JetStrea
 
 def test_a_bad_rule_file_fails_at_start_naming_the_line(tmp_path: Path) -> None:
     rules = tmp_path / "routes.yaml"
-    rules.write_text("destinations: [siem]\nrules:\n  - name: a\n    match: {severity: loud}\n    route: [siem]\n")
+    rules.write_text(
+        "destinations: [siem]\nrules:\n  - name: a\n    match: {severity: loud}\n    route: [siem]\n"
+    )
     for argv in (["--check", str(rules)], ["--rules", str(rules), "--nats-url", "nats://127.0.0.1:1"]):
-        out = subprocess.run([sys.executable, "-m", "tapio_pipeline", *argv], capture_output=True, text=True, timeout=60, check=False)
+        out = subprocess.run(
+            [sys.executable, "-m", "tapio_pipeline", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert out.returncode == 2, out
         lines = out.stderr.strip().splitlines()
-        assert lines == [f"tapio-pipeline: error: {rules}:4: severity 'loud' is not one of debug, info, warning, error, critical"]
+        assert lines == [
+            f"tapio-pipeline: error: {rules}:4: severity 'loud' is not one of debug, info, warning, error, critical"
+        ]
     good = tmp_path / "good.yaml"
     good.write_text(RULES)
-    out = subprocess.run([sys.executable, "-m", "tapio_pipeline", "--check", str(good)], capture_output=True, text=True, timeout=60, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "tapio_pipeline", "--check", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert out.returncode == 0
     assert out.stdout.strip() == f"{good}: valid: 2 rules, destinations siem, archive, default archive"

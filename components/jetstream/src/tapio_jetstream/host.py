@@ -66,7 +66,9 @@ async def component_host(
                 raise HostError(f"cannot start the embedded JetStream: {e}") from e
             stack.callback(server.stop, keep_store=True)
             urls = (server.url,)
-            print(f"{prog}: embedded JetStream listening on {server.url} (store {server.store_dir})", flush=True)
+            print(
+                f"{prog}: embedded JetStream listening on {server.url} (store {server.store_dir})", flush=True
+            )
         nc = await connect(cfg.nats, prog, urls=urls)
         stack.push_async_callback(nc.close)
         if provision or embedded:
@@ -80,7 +82,10 @@ async def component_host(
         )
         server_http = MetricsServer(metrics, health, cfg.metrics_port).start()
         stack.callback(server_http.stop)
-        print(f"{prog}: metrics on http://127.0.0.1:{server_http.port}/metrics (SIGTERM or Ctrl-C stops)", flush=True)
+        print(
+            f"{prog}: metrics on http://127.0.0.1:{server_http.port}/metrics (SIGTERM or Ctrl-C stops)",
+            flush=True,
+        )
         yield Host(nc=nc, url=urls[0], metrics_port=server_http.port, embedded=embedded)
 
 

@@ -9,7 +9,6 @@ import anyio
 
 from tapio_common.cli import make_parser, run_cli
 from tapio_common.config import (
-    ENV_HELP,
     add_common_arguments,
     add_settings_arguments,
     describe_settings,
@@ -74,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         DESCRIPTION,
         RULES_HELP + "\n\n" + describe_settings(PipelineSettings, "pipeline") + "\n\n" + EXAMPLES,
     )
-    parser.add_argument("--check", metavar="FILE", help="validate a rule file, print a summary and exit (0: valid)")
+    parser.add_argument(
+        "--check", metavar="FILE", help="validate a rule file, print a summary and exit (0: valid)"
+    )
     add_settings_arguments(parser, PipelineSettings, "pipeline options (YAML section pipeline)")
     add_common_arguments(parser)
     return parser
@@ -86,7 +87,11 @@ def check(path: str) -> int:
     rules = read_rules(path)
     print(
         f"{path}: valid: {len(rules.rules)} rules, destinations {', '.join(rules.destinations)}"
-        + (f", default {', '.join(rules.default)}" if rules.default else ", no default (unrouted events are counted)")
+        + (
+            f", default {', '.join(rules.default)}"
+            if rules.default
+            else ", no default (unrouted events are counted)"
+        )
     )
     return 0
 
@@ -99,7 +104,9 @@ def _main(argv: Sequence[str]) -> int:
 
     cfg = load_common(args, "pipeline")
     configure_logging(cfg.log_level, cfg.log_format)
-    settings = load_settings(PipelineSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,), name="pipeline")
+    settings = load_settings(
+        PipelineSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,), name="pipeline"
+    )
     anyio.run(serve, cfg, settings)
     return 0
 

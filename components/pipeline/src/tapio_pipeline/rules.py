@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-import yaml
 
 from tapio.events.v1 import events_pb2
+from tapio_common.config.yamldoc import Section, parse_yaml
+from tapio_common.errors import ConfigError
 from tapio_pipeline.errors import RuleFileError
 
 REDACTED = "[redacted]"
@@ -133,47 +134,27 @@ def decide(rules: RuleSet, event: events_pb2.Event) -> Decision:
 # ---------------------------------------------------------------- parsing, with line numbers
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader whose mappings remember the line they start on (1-based)."""
-
-
-class _LineDict(dict[str, Any]):
-    line = 0
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    out = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     """Parses and validates a rule file; RuleFileError names the file and the line."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise RuleFileError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from e
-    if not isinstance(doc, _LineDict):
-        raise RuleFileError(f"{source}:1: expected a mapping with keys {', '.join(TOP_KEYS)}")
-    _unknown(doc, TOP_KEYS, source, doc.line, "top-level key")
-    destinations = _names(doc.get("destinations"), source, doc.line, "destinations")
+        doc = parse_yaml(text, source, "rule file")
+    except ConfigError as e:
+        raise RuleFileError(str(e)) from e
+    line = doc.line or 1
+    _unknown(doc, TOP_KEYS, source, line, "top-level key")
+    destinations = _names(doc.get("destinations"), source, line, "destinations")
     if not destinations:
-        raise RuleFileError(f"{source}:{doc.line}: 'destinations' must name at least one destination")
+        raise RuleFileError(f"{source}:{line}: 'destinations' must name at least one destination")
     known = set(destinations)
-    default = _names(doc.get("default", []), source, doc.line, "default")
-    _known(default, known, source, doc.line, "default")
+    default = _names(doc.get("default", []), source, line, "default")
+    _known(default, known, source, line, "default")
     raw_rules = doc.get("rules", [])
     if not isinstance(raw_rules, list):
-        raise RuleFileError(f"{source}:{doc.line}: 'rules' must be a list")
+        raise RuleFileError(f"{source}:{doc.lines.get('rules', line)}: 'rules' must be a list")
     rules: list[Rule] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_rules):
-        rule = _rule(raw, i, source, doc.line, known)
+        rule = _rule(raw, i, source, doc.lines.get("rules", line), known)
         if rule.name in seen:
             raise RuleFileError(f"{source}:{rule.line}: rule name {rule.name!r} is used twice")
         seen.add(rule.name)
@@ -182,9 +163,9 @@ def load_rules(text: str, source: str = "<rules>") -> RuleSet:
 
 
 def _rule(raw: Any, index: int, source: str, parent_line: int, known: set[str]) -> Rule:
-    if not isinstance(raw, _LineDict):
+    if not isinstance(raw, Section):
         raise RuleFileError(f"{source}:{parent_line}: rule {index + 1} must be a mapping")
-    line = raw.line
+    line = raw.line or parent_line
     _unknown(raw, RULE_KEYS, source, line, "rule key")
     name = raw.get("name", f"rule-{index + 1}")
     if not isinstance(name, str) or not name:

@@ -33,12 +33,16 @@ class PipelineSettings:
         check=at_least(0),
     )
     compression: str = setting(
-        "zstd", "compression of the published batches: zstd, lz4 or none", check=one_of(("zstd", "lz4", "none"))
+        "zstd",
+        "compression of the published batches: zstd, lz4 or none",
+        check=one_of(("zstd", "lz4", "none")),
     )
     provision: bool = setting(
         False, "create/update the streams and durable consumers on start (always with the embedded server)"
     )
-    replicas: int = setting(1, "stream replicas when provisioning: 1, or 3/5 in a cluster", check=one_of((1, 3, 5)))
+    replicas: int = setting(
+        1, "stream replicas when provisioning: 1, or 3/5 in a cluster", check=one_of((1, 3, 5))
+    )
     consumer: ConsumerSettings = group(
         ConsumerSettings, "consumer runtime settings (YAML section pipeline.consumer)"
     )

@@ -16,6 +16,7 @@ import anyio
 from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
 
+from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig
 from tapio_common.errors import ConfigError
 from tapio_common.logging import get_logger
@@ -53,7 +54,7 @@ def read_rules(path: str) -> RuleSet:
 class Pipeline:
     """What a running pipeline exposes (tests and the benchmark read it)."""
 
-    def __init__(self, processor: Processor, consumer: Consumer[object], url: str) -> None:
+    def __init__(self, processor: Processor, consumer: Consumer[events_pb2.Event], url: str) -> None:
         self.processor = processor
         self.consumer = consumer
         self.url = url
@@ -88,7 +89,7 @@ async def serve(
                 rules, index, publisher, metrics, compression=Compression.parse(settings.compression)
             )
             spec = next(c for c in production_layout().consumers if c.durable == PIPELINE)
-            consumer: Consumer[object] = Consumer(
+            consumer: Consumer[events_pb2.Event] = Consumer(
                 host.nc,
                 spec,
                 EVENT_MESSAGES,
@@ -106,13 +107,19 @@ async def serve(
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(
                         lambda: follow_pods(
-                            host.nc.jetstream(), index, metrics, history=settings.index_history, caught_up=warm
+                            host.nc.jetstream(),
+                            index,
+                            metrics,
+                            history=settings.index_history,
+                            caught_up=warm,
                         )
                     )
                     with anyio.move_on_after(WARM_WAIT):
                         await warm.wait()
                     if not warm.is_set():
-                        log.warning("pod index not rebuilt in time: consuming with what it knows", pods=len(index))
+                        log.warning(
+                            "pod index not rebuilt in time: consuming with what it knows", pods=len(index)
+                        )
                     if handle_signals:
                         tg.start_soon(stop_on_signal, pipeline.stop)
                         tg.start_soon(_reload_on_hup, processor, settings.rules)

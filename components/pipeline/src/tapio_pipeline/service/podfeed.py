@@ -40,10 +40,9 @@ async def follow_pods(
     """Runs until cancelled; the index learns every pod event as it is stored."""
     config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
     if history > 0:
-        start = datetime.fromtimestamp(time.time() - history, tz=UTC)
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_TIME,
-            opt_start_time=start.isoformat().replace("+00:00", "Z"),
+            opt_start_time=datetime.fromtimestamp(time.time() - history, tz=UTC),
         )
     sub = await js.subscribe(POD_SUBJECT, stream=EVENTS, ordered_consumer=True, config=config)
     learnt = 0

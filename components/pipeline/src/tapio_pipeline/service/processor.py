@@ -52,10 +52,17 @@ class PipelineMetrics:
     def __init__(self, metrics: ComponentMetrics) -> None:
         prefix = f"tapio_{metrics.component}"
         self.routed = Counter(
-            f"{prefix}_events_routed", "Events published per destination.", ["destination"], registry=metrics.registry
+            f"{prefix}_events_routed",
+            "Events published per destination.",
+            ["destination"],
+            registry=metrics.registry,
         )
-        self.enriched = Counter(f"{prefix}_events_enriched", "Events given pod context.", registry=metrics.registry)
-        self.redacted = Counter(f"{prefix}_attributes_redacted", "Attribute values redacted.", registry=metrics.registry)
+        self.enriched = Counter(
+            f"{prefix}_events_enriched", "Events given pod context.", registry=metrics.registry
+        )
+        self.redacted = Counter(
+            f"{prefix}_attributes_redacted", "Attribute values redacted.", registry=metrics.registry
+        )
 
 
 class Processor:
@@ -93,7 +100,12 @@ class Processor:
                     payload = self._compressor.compress(payload)
                     headers[COMPRESSION_HEADER] = self.compression.value
                 receipts.append(
-                    (await self.publisher.publish_message(subject, payload, msg_id=msg_id, headers=headers), len(chunk))
+                    (
+                        await self.publisher.publish_message(
+                            subject, payload, msg_id=msg_id, headers=headers
+                        ),
+                        len(chunk),
+                    )
                 )
         published = 0
         for receipt, count in receipts:
