@@ -162,7 +162,9 @@ def main() -> int:
                 f"baseline (no BPF programs): generated_per_second={(3 * r + 2 * x) / args.baseline_seconds:.0f}"
             )
         collector = KernelCollector(
-            EbpfSettings(interval_s=args.interval), node="bench", metrics=ComponentMetrics("ebpf-bench")
+            EbpfSettings(interval_ns=round(args.interval * 1e9)),
+            node="bench",
+            metrics=ComponentMetrics("ebpf-bench"),
         )
         try:
             obs = Observer(collector, port, cg.stat().st_ino)

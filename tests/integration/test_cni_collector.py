@@ -28,7 +28,7 @@ from tapio_testing.netfaults import (
     vxlan_listening,
     vxlan_with_unreachable_remote,
 )
-from tapio_testing.netns import Netns, namespaces, netns_unavailable, remove_leftovers, veth
+from tapio_testing.netns import Netns, namespaces, netns_unavailable, pin_neighbours, remove_leftovers, veth
 from tapio_testing.tcdrop import drop_egress, drop_ingress, udp_frame_length
 
 pytestmark = pytest.mark.root
@@ -70,9 +70,8 @@ def net() -> Iterator[tuple[Netns, Netns]]:
         pytest.skip(reason)
     remove_leftovers(PREFIX)
     with namespaces(f"{PREFIX}node", f"{PREFIX}pod") as (node, pod):
-        for ns in (node, pod):  # no IPv6 chatter (router solicitations) in the counters
-            ns.exec(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])
-            ns.exec(["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"])
+        node.disable_ipv6()
+        pod.disable_ipv6()
         veth(node, HOST_IF, pod, "eth0", f"{NODE_IP}/24", f"{POD_IP}/24")
         # Receivers on the port the test sends to: no ICMP port-unreachable replies in the counters
         sinks = [node.socket(), pod.socket()]
@@ -119,12 +118,7 @@ def _by(events: list[Any], action: str, direction: str) -> list[Event]:
 
 
 def _resolve_arp(node: Netns, pod: Netns) -> None:
-    a, b = node.socket(), pod.socket()
-    a.sendto(b"hi", (POD_IP, 9))
-    b.sendto(b"hi", (NODE_IP, 9))
-    time.sleep(0.05)
-    a.close()
-    b.close()
+    pin_neighbours(node, HOST_IF, NODE_IP, pod, "eth0", POD_IP)
 
 
 def test_drops_on_each_direction_with_the_peer_container(

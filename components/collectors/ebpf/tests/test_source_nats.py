@@ -63,7 +63,7 @@ async def test_a_failed_process_reaches_its_subject(jetstream: JetStreamServer, 
     await provision(jetstream.url)
     async with anyio.create_task_group() as tg:
         out: Output = await tg.start(lambda task_status: run_collector(
-            SPEC, cfg, EbpfSource(EbpfSettings(interval_s=0.2)), handle_signals=False, task_status=task_status
+            SPEC, cfg, EbpfSource(EbpfSettings(interval_ns=200_000_000)), handle_signals=False, task_status=task_status
         ))  # fmt: skip
         with anyio.fail_after(30):
             while not out.ready:  # noqa: ASYNC110 - the harness's readiness has no event to wait on

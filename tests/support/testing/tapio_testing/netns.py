@@ -134,6 +134,11 @@ class Netns:
     def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_DGRAM) -> socket.socket:
         return socket_in(self.name, family, kind)
 
+    def disable_ipv6(self) -> None:
+        """No IPv6 in this namespace: no router solicitations or MLD reports in the counters."""
+        for key in ("all", "default"):
+            self.exec(["sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
+
     def add_address(self, ifname: str, cidr: str) -> None:
         addr, prefix = cidr.split("/")
         self.ipr.addr("add", index=self.index(ifname), address=addr, prefixlen=int(prefix))
@@ -168,6 +173,18 @@ def veth(
     host.up(host_name)
     peer.up(peer_name)
     return host.index(host_name), peer.index(peer_name)
+
+
+def mac_of(ns: Netns, ifname: str) -> str:
+    return str(ns.ipr.get_links(ns.index(ifname))[0].get_attr("IFLA_ADDRESS"))
+
+
+def pin_neighbours(a: Netns, a_if: str, a_ip: str, b: Netns, b_if: str, b_ip: str) -> None:
+    """Permanent neighbour entries both ways, so traffic needs no ARP: every packet sent reaches
+    the device (none waits for, or is lost in, address resolution), even once the peer is down."""
+    nud_permanent = 0x80
+    a.ipr.neigh("replace", dst=b_ip, lladdr=mac_of(b, b_if), ifindex=a.index(a_if), state=nud_permanent)
+    b.ipr.neigh("replace", dst=a_ip, lladdr=mac_of(a, a_if), ifindex=b.index(b_if), state=nud_permanent)
 
 
 def remove_leftovers(prefix: str) -> None:
