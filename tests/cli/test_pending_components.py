@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tapio_collector_k8s.cli import CLI as K8S
 from tapio_collector_systemd.cli import CLI as SYSTEMD
 from tapio_common.cli import PendingComponent
 
-CLIS = [K8S, SYSTEMD]
+CLIS = [SYSTEMD]
 
 
 @pytest.mark.parametrize("cli", CLIS, ids=lambda c: c.prog)
