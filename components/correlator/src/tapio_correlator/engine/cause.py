@@ -46,7 +46,7 @@ class CauseIncident(Incident):
         self.kills: dict[str, list[int]] = {}
 
     def accepts_failure(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.anchor + window
+        return self.start <= t <= self.anchor + window
 
     def add_kill(self, pod_uid: str, slot: int) -> None:
         counts = self.kills.setdefault(pod_uid, [0, 0, 0])

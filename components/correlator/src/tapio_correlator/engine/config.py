@@ -37,6 +37,17 @@ class EngineConfig:
     """
 
     reorder_slack_ns: int = attrs.field(default=3 * SECOND, validator=_non_negative)
+    # Node clocks may disagree by this much: a cause stamped up to this much after (or an effect
+    # up to this much before) the event it explains is still taken as its cause.
+    clock_skew_ns: int = attrs.field(default=SECOND, validator=_non_negative)
+    # How long after its windows closed an incident (and a failure that joined nothing) is kept
+    # for events arriving late (a collector's spool after an outage): such an event still joins,
+    # and re-roots the incident when it is its true cause. At most the incident max age.
+    late_grace_ns: int = attrs.field(default=15 * MINUTE, validator=_non_negative)
+    # Ids of the events the engine took, remembered this long (event time) so a redelivery is a
+    # no-op; at most `max_seen_ids` of them (the oldest are forgotten first).
+    seen_ids_retention_ns: int = attrs.field(default=60 * MINUTE, validator=_positive)
+    max_seen_ids: int = attrs.field(default=500_000, validator=_positive)
     cascade_window_ns: int = attrs.field(default=5 * MINUTE, validator=_positive)
     node_window_ns: int = attrs.field(default=5 * MINUTE, validator=_positive)
     crash_window_ns: int = attrs.field(default=10 * MINUTE, validator=_positive)
@@ -62,6 +73,13 @@ class EngineConfig:
     max_incident_events: int = attrs.field(default=1000, validator=_positive)
     max_pods: int = attrs.field(default=2_000_000, validator=_positive)
     sweep_interval_ns: int = attrs.field(default=SECOND, validator=_positive)
+
+    def __attrs_post_init__(self) -> None:
+        if self.late_grace_ns > self.incident_max_age_ns:
+            raise ConfigError(
+                f"correlator: late_grace_ns ({self.late_grace_ns}) must not exceed incident_max_age_ns "
+                f"({self.incident_max_age_ns})"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> EngineConfig:

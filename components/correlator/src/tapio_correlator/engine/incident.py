@@ -121,6 +121,7 @@ class Incident:
         "serial",
         "services",
         "signature",
+        "start",
     )
 
     def __init__(self, root: Event, expires_at: int) -> None:
@@ -130,6 +131,7 @@ class Incident:
         self.last_time = root.time
         self.expires_at = expires_at
         self.deadline = 2**63  # set when opened: root time + max age
+        self.start = root.time  # earliest time an event may have and join (root time - clock skew)
         self.failed: dict[str, FailedPod] = {}
         self.services: list[Event] = []
         self.cid: str | None = None
@@ -156,6 +158,21 @@ class Incident:
             self.members.append(Member(ev, relation))
         return True
 
+    def reroot(self, ev: Event, relation: str, skew: int, max_age: int) -> None:
+        """`ev` (arrived late, or stamped within the clock skew) is the true cause: it becomes the root.
+
+        The former root stays a member with `relation`; the id (fixed at the first publication)
+        does not change, so the next revision of the same incident names the new root.
+        """
+        old = self.members[0]
+        old.relation = relation
+        old.weight = WEIGHTS.get(relation, 0.5)
+        self.members.insert(0, Member(ev, ROOT_CAUSE))
+        self.ids.add(ev.id)
+        self.root = ev
+        self.start = min(self.start, ev.time - skew)
+        self.deadline = min(self.deadline, ev.time + max_age)
+
     def full(self, cap: int) -> bool:
         return len(self.members) >= cap
 
@@ -170,11 +187,13 @@ class Incident:
         elif pod.last_fail > known.last_fail:
             known.last_fail = pod.last_fail
 
-    def service_match(self, ev: Event, namespace: str, selector: dict[str, str], window: int) -> bool:
+    def service_match(
+        self, ev: Event, namespace: str, selector: dict[str, str], window: int, skew: int
+    ) -> bool:
         """Whether a Service impact at ev.time selects a pod that failed here within `window` before."""
         t = ev.time
         return any(
-            p.last_fail <= t <= p.last_fail + window and p.selected_by(namespace, selector)
+            p.last_fail - skew <= t <= p.last_fail + window and p.selected_by(namespace, selector)
             for p in self.failed.values()
         )
 

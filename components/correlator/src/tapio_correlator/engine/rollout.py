@@ -76,7 +76,7 @@ class CrashIncident(Incident):
         self.extend(ev.time + window)
 
     def accepts(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.last_restart + window
+        return self.start <= t <= self.last_restart + window
 
     def _by_counter(self, window: int) -> int:
         """The most restarts any window of restart events shows (counting counter jumps)."""
@@ -139,7 +139,7 @@ class DeployIncident(Incident):
         return pod_seen >= self.root.time
 
     def accepts(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.root.time + window
+        return self.start <= t <= self.root.time + window
 
     def failure(self, ev: Event, pod_name: str) -> None:
         self.failures += 1
