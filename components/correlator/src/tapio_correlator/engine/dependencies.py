@@ -20,6 +20,8 @@ from tapio_correlator.engine.precedence import Best
 from tapio_correlator.engine.state import EngineState
 from tapio_correlator.engine.topology import PodInfo
 
+MAX_EVIDENCE = 16  # connection events kept per (destination, caller workload)
+
 
 class DownService:
     """A Service that lost its endpoints, and the incident holding that impact."""
@@ -57,8 +59,8 @@ class Dependencies(EngineState):
     def __init__(self, cfg: EngineConfig) -> None:
         super().__init__(cfg)
         self.down: dict[str, DownService] = {}  # "namespace/name" -> the Service's latest loss
-        # destination IP -> caller workload -> its latest connection trouble toward that IP
-        self.connects: dict[str, dict[str, Event]] = {}
+        # destination IP -> caller workload -> its recent connection trouble toward that IP
+        self.connects: dict[str, dict[str, list[Event]]] = {}
         self.adopting = False
 
     def service_down(
@@ -105,14 +107,13 @@ class Dependencies(EngineState):
         super().sweep(now, out)
         self.forget_dependencies(now)
 
-    def evidence(self, d: DownService, workload: str) -> Event | None:
-        """The latest connection trouble from `workload` toward the Service, if recent enough."""
+    def evidence(self, d: DownService, workload: str) -> list[Event]:
+        """The connection trouble from `workload` toward the Service, from a window before it went down."""
         earliest = d.event.time - self.cfg.cascade_window_ns
+        found: list[Event] = []
         for ip in d.ips:
-            ev = self.connects.get(ip, {}).get(workload)
-            if ev is not None and ev.time >= earliest:
-                return ev
-        return None
+            found.extend(ev for ev in self.connects.get(ip, {}).get(workload, ()) if ev.time >= earliest)
+        return found
 
     def dependency_claims(self, t: int, p: PodInfo, best: Best) -> None:
         """Claims of the Services that went down on a failure of pod `p` (a possible caller)."""
@@ -122,7 +123,7 @@ class Dependencies(EngineState):
                 continue
             if d.selects(p):
                 continue
-            if self.evidence(d, p.workload) is not None:
+            if self.evidence(d, p.workload):
                 best.consider(d.owner, precedence.CONNECTED_DEPENDENCY, DEPENDS_ON)
             elif p.namespace == d.namespace:
                 best.consider(d.owner, precedence.NAMESPACE_DEPENDENCY, DEPENDS_ON)
@@ -134,8 +135,7 @@ class Dependencies(EngineState):
         inc.callers.setdefault(p.workload, f"{p.namespace}/{p.name}")
         for d in self.down.values():
             if d.owner is inc:
-                ev = self.evidence(d, p.workload)
-                if ev is not None:
+                for ev in self.evidence(d, p.workload):
                     inc.connected.add(p.workload)
                     inc.add(ev, CONNECTS_TO, self.cfg.max_incident_events)
 
@@ -144,19 +144,22 @@ class Dependencies(EngineState):
         p = self.topo.resolve_pod(ev.context)
         if p is None or not p.workload:
             return False
-        self.connects.setdefault(daddr, {})[p.workload] = ev
-        for d in self.down.values():
+        recent = self.connects.setdefault(daddr, {}).setdefault(p.workload, [])
+        recent.append(ev)
+        if len(recent) > MAX_EVIDENCE:
+            recent.pop(0)
+        for d in list(self.down.values()):
             inc = d.owner
-            if (
-                daddr in d.ips
-                and isinstance(inc, DependencyIncident)
-                and p.workload in inc.callers
-                and p.workload not in inc.connected
-                and inc.serial in self.incidents
-            ):
-                inc.connected.add(p.workload)
-                inc.add(ev, CONNECTS_TO, self.cfg.max_incident_events)
-                self.publish(inc, out)
+            if daddr not in d.ips or inc.serial not in self.incidents or d.selects(p):
+                continue
+            if isinstance(inc, DependencyIncident) and p.workload in inc.callers:
+                if ev.time >= d.event.time - self.cfg.cascade_window_ns:
+                    inc.connected.add(p.workload)
+                    inc.add(ev, CONNECTS_TO, self.cfg.max_incident_events)
+                    self.publish(inc, out)
+            elif ev.time < self.clock:
+                # Evidence arriving late: failures of this caller that found no link yet take it now.
+                self.adopt_loose(d.event.time - self.cfg.clock_skew_ns, out)
         return True
 
     def forget_dependencies(self, now: int) -> None:
@@ -168,7 +171,7 @@ class Dependencies(EngineState):
         if self.connects:
             for ip in list(self.connects):
                 callers = self.connects[ip]
-                for w in [w for w, e in callers.items() if e.time < horizon]:
+                for w in [w for w, evs in callers.items() if evs[-1].time < horizon]:
                     del callers[w]
                 if not callers:
                     del self.connects[ip]
