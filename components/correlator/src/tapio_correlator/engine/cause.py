@@ -102,8 +102,14 @@ class CauseIncident(Incident):
                 summary,
                 text.scope(self.root, svc.namespace, self.node, svc.service, self.workload),
             )
-        if self.kind == NODE and self.critical and self.not_ready is not None:
-            after = text.duration(self.not_ready.time - self.root.time)
+        not_ready = self.not_ready
+        if (
+            self.kind == NODE
+            and self.critical
+            and not_ready is not None
+            and not_ready.time - self.root.time <= cfg.node_window_ns  # the window runs from the unit
+        ):
+            after = text.duration(not_ready.time - self.root.time)
             lost = [p for uid, p in failed.items() if uid in self.lost]
             if lost:
                 score = 0.85 + (0.05 if len(lost) >= 3 else 0.0)
