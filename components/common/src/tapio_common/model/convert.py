@@ -39,7 +39,11 @@ def rfc3339_to_ns(text: str) -> int:
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(omit_if_default=True)
-    time_fields = {Event: ("time",), Correlation: ("first_seen", "last_seen"), Alert: ("time",)}
+    time_fields = {
+        Event: ("time",),
+        Correlation: ("first_seen", "last_seen"),
+        Alert: ("time", "starts_at", "ends_at"),
+    }
     for cls, names in time_fields.items():
         ts_unstruct = {n: override(unstruct_hook=ns_to_rfc3339) for n in names}
         ts_struct = {n: override(struct_hook=lambda v, _t: rfc3339_to_ns(v)) for n in names}
