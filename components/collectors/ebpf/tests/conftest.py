@@ -69,7 +69,7 @@ def watcher() -> Iterator[Watcher]:
     reason = bpf_unavailable()
     if reason:
         pytest.skip(reason)
-    w = Watcher(EbpfSettings(interval_s=0.2, latency_threshold_ns=0))
+    w = Watcher(EbpfSettings(interval_ns=200_000_000, latency_threshold_ns=0))
     try:
         yield w
     finally:

@@ -12,17 +12,20 @@ window already saw, give the rest to the handler as one `Delivery`, and then:
 - undecodable: to the dead-letter queue at once.
 
 A handler that fails part way through a message sees the whole message again: its effects must be
-idempotent by their ids (publish with a `Nats-Msg-Id`). Messages are handled one at a time, in order.
+idempotent by their ids (publish with a `Nats-Msg-Id`). Messages are handled one at a time, in order;
+a `BatchHandler` instead gets the messages already pulled (up to `batch`) at once, in order, and says
+per message whether it succeeded, each settled as above (for sinks that confirm a batch at a time).
 `stop()` (SIGTERM): no further pull request; what was pulled is handled and acked; `run()` returns.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskStatus
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -59,6 +62,14 @@ class Handler(Protocol[T]):
     async def handle(self, delivery: Delivery[T]) -> None: ...
 
 
+class BatchHandler(Protocol[T]):
+    """Turns several messages (in stream order) into their effects; returns, once they are
+    confirmed, one outcome per delivery: None (done: acked) or the exception it failed with
+    (retried or dead-lettered like a raising `Handler`). Raising fails them all."""
+
+    async def handle_batch(self, deliveries: Sequence[Delivery[T]]) -> Sequence[BaseException | None]: ...
+
+
 IdleHook = Callable[[], Awaitable[None]]
 
 
@@ -70,7 +81,7 @@ class Consumer(Generic[T]):
         nc: NATS,
         spec: ConsumerSpec,
         kind: Kind[T],
-        handler: Handler[T],
+        handler: Handler[T] | BatchHandler[T],
         *,
         component: str,
         publisher: Publisher,
@@ -83,6 +94,7 @@ class Consumer(Generic[T]):
         self.spec = spec
         self.kind = kind
         self.handler = handler
+        self._batch = callable(getattr(handler, "handle_batch", None))
         self.component = component
         self.publisher = publisher
         self.metrics = metrics
@@ -97,7 +109,7 @@ class Consumer(Generic[T]):
         self.handled = 0  # messages acked
         self._stopping = False
         self._puller: Puller | None = None
-        self._current: tuple[Msg, float] | None = None  # message being handled, since when
+        self._current: tuple[list[Msg], float] | None = None  # messages being handled, since when
         name = f"{spec.stream}/{spec.durable}"
         self._labels = {"consumer": name}
         self.name = name
@@ -181,22 +193,78 @@ class Consumer(Generic[T]):
                     if self.on_idle is not None and not self._stopping:
                         await self.on_idle()
                     continue
-            await self.process(msg)
+            if self._batch:
+                await anyio.lowlevel.checkpoint()  # let messages already read off the socket join
+                msgs = [msg]
+                while len(msgs) < self.settings.batch:
+                    try:
+                        msgs.append(receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                await self.process_batch(msgs)
+            else:
+                await self.process(msg)
 
     async def process(self, msg: Msg) -> None:
         """One message: decode, dedup, handler, then ack / nak / dead-letter."""
+        started = time.perf_counter()
+        prepared = await self._prepare(msg)
+        if prepared is None:
+            return
+        delivery, meta, keys = prepared
+        self._current = ([msg], time.monotonic())
+        outcome: Exception | None = None
+        try:
+            await self.handler.handle(delivery)  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001 - every handler failure takes the retry path, counted and logged
+            outcome = e
+        self._current = None
+        await self._finish(msg, meta, delivery, keys, outcome)
+        if outcome is None:
+            self.metrics.processing.observe(time.perf_counter() - started)
+
+    async def process_batch(self, msgs: list[Msg]) -> None:
+        """Messages in stream order to a BatchHandler at once, then each acked / nak'ed / dead-lettered."""
+        started = time.perf_counter()
+        ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]] = []
+        for msg in msgs:
+            prepared = await self._prepare(msg)
+            if prepared is not None:
+                ready.append((msg, *prepared))
+        if not ready:
+            return
+        self._current = ([m for m, *_ in ready], time.monotonic())
+        deliveries = [d for _, d, _, _ in ready]
+        outcomes: Sequence[BaseException | None]
+        try:
+            outcomes = await self.handler.handle_batch(deliveries)  # type: ignore[union-attr]
+            if len(outcomes) != len(deliveries):
+                raise RuntimeError(
+                    f"handle_batch gave {len(outcomes)} outcomes for {len(deliveries)} deliveries"
+                )
+        except Exception as e:  # noqa: BLE001 - as in process(): the retry path for every message
+            outcomes = [e] * len(deliveries)
+        self._current = None
+        for (msg, delivery, meta, keys), outcome in zip(ready, outcomes, strict=True):
+            failure = (
+                outcome if isinstance(outcome, Exception) or outcome is None else RuntimeError(str(outcome))
+            )
+            await self._finish(msg, meta, delivery, keys, failure)
+        self.metrics.processing.observe(time.perf_counter() - started)
+
+    async def _prepare(self, msg: Msg) -> tuple[Delivery[T], AckMeta, list[str]] | None:
+        """Decoded and deduplicated; None when settled already (not JetStream, undecodable, all seen)."""
         meta = parse_reply(msg.reply or "")
         if meta is None:
             log.warning("not a JetStream message, ignored", subject=msg.subject)
-            return
-        started = time.perf_counter()
+            return None
         headers = msg.headers or {}
         try:
             items = self.kind.decode(headers, msg.data)
         except DecodeError as e:
             self.metrics.error("decode")
             await self._settle(msg, meta, decisions.on_undecodable(str(e)), 1)
-            return
+            return None
         keys = self.kind.keys(headers, items)
         keep = self.window.fresh(keys)
         duplicates = 0
@@ -207,7 +275,7 @@ class Consumer(Generic[T]):
             self.metrics.drop("duplicate", duplicates)
             if not items:
                 await self._ack(msg)
-                return
+                return None
         delivery = Delivery(
             items=items,
             stream=meta.stream,
@@ -219,22 +287,21 @@ class Consumer(Generic[T]):
             data=msg.data,
             duplicates=duplicates,
         )
-        self._current = (msg, time.monotonic())
-        try:
-            await self.handler.handle(delivery)
-        except Exception as e:  # noqa: BLE001 - every handler failure takes the retry path, counted and logged
-            self._current = None
-            self._failed(e, meta)
+        return delivery, meta, keys
+
+    async def _finish(
+        self, msg: Msg, meta: AckMeta, delivery: Delivery[T], keys: list[str], failure: Exception | None
+    ) -> None:
+        if failure is not None:
+            self._failed(failure, meta)
             decision = decisions.on_failure(
-                meta.num_delivered, self.max_deliver, decisions.describe(e), self.backoff
+                meta.num_delivered, self.max_deliver, decisions.describe(failure), self.backoff
             )
-            await self._settle(msg, meta, decision, len(items))
+            await self._settle(msg, meta, decision, len(delivery.items))
             return
-        self._current = None
         self.window.add(keys)
-        self.metrics.received.inc(len(items))
+        self.metrics.received.inc(len(delivery.items))
         await self._ack(msg)
-        self.metrics.processing.observe(time.perf_counter() - started)
 
     def _failed(self, e: Exception, meta: AckMeta) -> None:
         stage = decisions.stage_of(e)
@@ -380,6 +447,7 @@ class Consumer(Generic[T]):
             current = self._current
             if current is not None and time.monotonic() - current[1] > self.ack_wait / 3:
                 try:
-                    await current[0].in_progress()
+                    for m in current[0]:
+                        await m.in_progress()
                 except NatsError as e:
                     log.debug("in-progress ack not sent", error=str(e))

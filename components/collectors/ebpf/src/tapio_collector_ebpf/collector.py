@@ -14,6 +14,7 @@ from prometheus_client import Counter
 
 from tapio.events.v1 import events_pb2
 from tapio_collector_ebpf import programs
+from tapio_collector_ebpf.adapters import kernel
 from tapio_collector_ebpf.adapters.bcc_session import BccSession, build_text
 from tapio_collector_ebpf.adapters.cgroupfs import CgroupResolver
 from tapio_collector_ebpf.domain import records
@@ -54,6 +55,7 @@ class KernelCollector:
             ["reason"],
             registry=metrics.registry,
         )
+        kernel.check_privileges()
         self.assembly = build_text(programs.select(settings.programs), settings.limits())
         for prog, (cat, ev) in self.assembly.missing:
             log.warning(

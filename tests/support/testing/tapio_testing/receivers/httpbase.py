@@ -31,6 +31,8 @@ class Receiver:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._inflight = 0
+        self._closing = False
 
     @property
     def url(self) -> str:
@@ -60,7 +62,16 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                reply = receiver.handle(self.command, self.path, headers, body)
+                with receiver.lock:
+                    if receiver._closing:  # stopping: the request is not taken (connection cut)
+                        self.close_connection = True
+                        return
+                    receiver._inflight += 1
+                try:
+                    reply = receiver.handle(self.command, self.path, headers, body)
+                finally:
+                    with receiver.lock:
+                        receiver._inflight -= 1
                 self.send_response(reply.status)
                 for k, v in reply.headers.items():
                     self.send_header(k, v)
@@ -82,6 +93,7 @@ class Receiver:
                     raise
                 time.sleep(0.1)
         assert self._server is not None
+        self._closing = False
         self._server.daemon_threads = True
         self._server.block_on_close = False
         self._thread = threading.Thread(
@@ -91,11 +103,20 @@ class Receiver:
         return self
 
     def stop(self) -> None:
-        """Closes the listener (connections in flight are cut); the state stays for a later start()."""
+        """A server going down: takes no new request, lets the ones being handled answer (what it
+        took is answered), then cuts every connection. The state stays for a later start()."""
+        with self.lock:
+            self._closing = True
         server, self._server = self._server, None
         if server is not None:
             server.shutdown()
             server.server_close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with self.lock:
+                if self._inflight == 0:
+                    break
+            time.sleep(0.005)
         with self.lock:
             connections = list(self._connections)
         for conn in connections:
