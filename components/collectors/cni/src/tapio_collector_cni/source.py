@@ -207,7 +207,7 @@ class CniSource:
                     self.settings.cni_conf_dir,
                     self.cluster,
                 )
-                log.info("CNI configuration", action=action, message=event.message)
+                log.info("CNI configuration", action=action, summary=event.message)
                 await out.emit_many([event_to_proto(event)])
                 await anyio.to_thread.run_sync(_store_digest, state, current.digest)
                 previous = current.digest
