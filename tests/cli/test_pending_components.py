@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tapio_collector_k8s.cli import CLI as K8S
 from tapio_collector_systemd.cli import CLI as SYSTEMD
 from tapio_common.cli import PendingComponent
-from tapio_pipeline.cli import CLI as PIPELINE
 
-CLIS = [K8S, SYSTEMD, PIPELINE]
+CLIS = [SYSTEMD]
 
 
 @pytest.mark.parametrize("cli", CLIS, ids=lambda c: c.prog)
