@@ -105,7 +105,9 @@ async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, 
                 c.first_seen.FromNanoseconds(t - NS)
                 c.last_seen.FromNanoseconds(t)
                 subject = "tapio.correlations.high.cascading_failure"
-                receipts.append(await pub.publish_message(subject, c.SerializeToString(), msg_id=f"{c.id}:{rev}"))
+                receipts.append(
+                    await pub.publish_message(subject, c.SerializeToString(), msg_id=f"{c.id}:{rev}")
+                )
                 sent += 1
             if len(receipts) > 20_000:
                 for r in receipts:
@@ -121,8 +123,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(prog="bench/exporter.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--seconds", type=float, default=20.0, help="load duration (default 20)")
-    ap.add_argument("--rate", type=float, default=20_000.0, help="correlations per second offered (default 20000)")
-    ap.add_argument("--batch", type=int, default=1000, help="alerts a sink delivery takes at most (default 1000)")
+    ap.add_argument(
+        "--rate", type=float, default=20_000.0, help="correlations per second offered (default 20000)"
+    )
+    ap.add_argument(
+        "--batch", type=int, default=1000, help="alerts a sink delivery takes at most (default 1000)"
+    )
     args = ap.parse_args()
     ctx = mp.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="texp-bench-") as tmp:
@@ -178,7 +184,9 @@ def main() -> int:
     p50 = statistics.median(lat) if lat else float("nan")
     print(f"published {sent} correlations; HEC received {got[0]}, _bulk indexed {got[1]} "
           f"(each alert once expected: {sent}); {elapsed:.1f} s from first publish to last arrival")  # fmt: skip
-    print(f"latency correlation last_seen -> receiver: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} arrivals")
+    print(
+        f"latency correlation last_seen -> receiver: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} arrivals"
+    )
     print(f"alerts_per_second={delivered / elapsed:.0f} p99_alert_latency_ms={p99:.0f}")
     return 0 if delivered >= sent else 1
 
