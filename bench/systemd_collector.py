@@ -1,0 +1,222 @@
+"""systemd collector benchmark: units flapping as fast as systemd restarts them, every transition
+systemd reported checked against what reached JetStream.
+
+    bazel run //bench:systemd_collector -- --seconds 20
+
+A real systemd boots in its own namespaces (tapio_testing.systemd_ns, private /tmp and unit
+directory) with --units services `ExecStart=/bin/true`, `Restart=always`, `RestartSec=0`, no start
+limit: systemd restarts each the moment it exits, as fast as it can fork. The collector runs as
+its own process (the real `tapio-collector-systemd` command) on the namespace's system bus,
+publishing to a local nats-server (binary, file store) with the production streams.
+
+Independently, the benchmark listens on the same bus and counts every transition systemd
+reported for those units (a Unit-interface PropertiesChanged whose ActiveState/SubState or
+NRestarts differs from the unit's previous one). After --seconds the units are stopped; once
+the stream is quiet, `published` = events on tapio.events.systemd.tsd-flapN.*, `missed` = reported
+minus published. `cpu_percent` is the collector process' CPU time over the run's wall time (100 =
+one core). Last line:
+
+    transitions_per_second=N published=N missed=N cpu_percent=N
+
+Environment: runs as root (namespaces, cgroups); TAPIO_BENCH_KEEP=1 keeps the work directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+import psutil
+from dbus_fast import Message, MessageType, Variant
+from dbus_fast.aio import MessageBus
+
+from tapio_common.config import NatsConfig
+from tapio_common.nats.connect import connect
+from tapio_common.nats.embedded import EmbeddedNats
+from tapio_publisher.streams import apply_topology
+from tapio_testing.systemd_ns import NamespacedSystemd, SystemdUnavailable
+
+FLAP = """\
+[Unit]
+StartLimitIntervalSec=0
+[Service]
+ExecStart=/bin/true
+Restart=always
+RestartSec=0
+"""
+SUBJECT = "tapio.events.systemd.>"
+PREFIX = "tapio.events.systemd.tsd-flap"
+UNIT_IFACE = "org.freedesktop.systemd1.Unit"
+SERVICE_IFACE = "org.freedesktop.systemd1.Service"
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="bench-systemd-collector",
+        description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--seconds", type=float, default=20.0, help="how long the units flap (default 20)")
+    p.add_argument("--units", type=int, default=4, help="flapping units (default 4)")
+    p.add_argument("--quiet-seconds", type=float, default=3.0, help="stream silence that ends the run (default 3)")
+    return p.parse_args(argv)
+
+
+class Observer:
+    """Counts the transitions systemd reports on the bus, independently of the collector."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.reported = 0
+        self._last: dict[str, tuple[str, str, int]] = {}
+        self._restarts: dict[str, int] = {}
+        self.per_unit: dict[str, int] = {}
+        self.bus: MessageBus | None = None
+
+    async def start(self) -> None:
+        self.bus = await MessageBus(bus_address=self.address).connect()
+        self.bus.add_message_handler(self._on)
+        rule = ("type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged',"
+                "path_namespace='/org/freedesktop/systemd1/unit'")  # fmt: skip
+        await self.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                    interface="org.freedesktop.DBus", member="AddMatch", signature="s", body=[rule]))  # fmt: skip
+        await self.bus.call(Message(destination="org.freedesktop.systemd1", path="/org/freedesktop/systemd1",
+                                    interface="org.freedesktop.systemd1.Manager", member="Subscribe"))  # fmt: skip
+
+    def _on(self, msg: Message) -> None:
+        if msg.message_type is not MessageType.SIGNAL or msg.member != "PropertiesChanged":
+            return
+        path = msg.path or ""
+        if "tsd_2dflap" not in path:
+            return
+        iface, changed = msg.body[0], msg.body[1]
+        if iface == SERVICE_IFACE and "NRestarts" in changed:
+            self._restarts[path] = int(_v(changed["NRestarts"]))
+        elif iface == UNIT_IFACE and "ActiveState" in changed:
+            now = (str(_v(changed["ActiveState"])), str(_v(changed["SubState"])), self._restarts.get(path, 0))
+            prev = self._last.get(path, ("inactive", "dead", 0))
+            if now != prev:
+                self.reported += 1
+                unit = path.rsplit("/", 1)[-1].replace("_2d", "-").replace("_2e", ".")
+                self.per_unit[unit] = self.per_unit.get(unit, 0) + 1
+            self._last[path] = now
+
+    def close(self) -> None:
+        if self.bus is not None:
+            self.bus.disconnect()
+
+
+def _v(value: object) -> object:
+    return value.value if isinstance(value, Variant) else value
+
+
+async def stream_counts(nc_url: str) -> dict[str, int]:
+    """Events per unit (`tsd-flapN`) on the stream."""
+    nc = await connect(NatsConfig(urls=(nc_url,)), "bench-count")
+    try:
+        info = await nc.jetstream().stream_info("TAPIO_EVENTS", subjects_filter=SUBJECT)
+        out: dict[str, int] = {}
+        for subj, n in (info.state.subjects or {}).items():
+            if subj.startswith(PREFIX):
+                unit = subj.split(".")[3]
+                out[unit] = out.get(unit, 0) + n
+        return out
+    finally:
+        await nc.close()
+
+
+async def run(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="tsd-bench-"))
+    units = {f"tsd-flap{i}.service": FLAP for i in range(args.units)}
+    nats = EmbeddedNats(work / "jetstream", server_name="tsd-bench")
+    sd = NamespacedSystemd(units, name="tsd-bench")
+    collector: subprocess.Popen[bytes] | None = None
+    try:
+        try:
+            sd.start()
+        except SystemdUnavailable as e:
+            print(f"bench: cannot boot systemd in a namespace here: {e}", file=sys.stderr)
+            return 2
+        nats.start()
+        nc = await connect(NatsConfig(urls=(nats.url,)), "bench-provision")
+        await apply_topology(nc.jetstream(), 1)
+        await nc.close()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        log = open(work / "collector.log", "wb")  # noqa: SIM115 - the child keeps it
+        collector = subprocess.Popen(
+            [sys.executable, "-m", "tapio_collector_systemd", "--nats-url", nats.url, "--bus", sd.bus_address,
+             "--unit", "tsd-flap*", "--journal-root", sd.journal_root, "--data-dir", str(work / "data"),
+             "--metrics-port", "0", "--node-name", "bench-node", "--log-level", "warning"],
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        observer = Observer(sd.bus_address)
+        await observer.start()
+        await anyio.sleep(2.0)  # the collector connects and lists (no flapping unit is loaded yet)
+        if collector.poll() is not None:
+            raise SystemExit(f"bench: the collector exited: {(work / 'collector.log').read_text()[-2000:]}")
+        proc = psutil.Process(collector.pid)
+        cpu0 = proc.cpu_times()
+        t0 = time.monotonic()
+        print(f"bench: {args.units} units flapping (Restart=always, RestartSec=0) for {args.seconds:.0f}s; "
+              f"collector pid {collector.pid} on {sd.bus_address}")  # fmt: skip
+        sd.systemctl("start", *units)
+        await anyio.sleep(args.seconds)
+        sd.systemctl("stop", *units)
+        flap_seconds = time.monotonic() - t0
+        reported_at_stop = observer.reported
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() - quiet_since < args.quiet_seconds:
+            await anyio.sleep(0.5)
+            per_unit = await stream_counts(nats.url)
+            n = sum(per_unit.values())
+            if n != last:
+                last, quiet_since = n, time.monotonic()
+        wall = time.monotonic() - t0
+        cpu1 = proc.cpu_times()
+        cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        published = last
+        reported = observer.reported
+        observer.close()
+        rate = reported / flap_seconds
+        print(f"bench: systemd reported {reported} transitions ({reported_at_stop} before the stop) in "
+              f"{flap_seconds:.1f}s; stream holds {published} events; "
+              f"collector CPU {cpu:.1f}s over {wall:.1f}s")  # fmt: skip
+        missed = max(reported - published, 0)
+        extra = max(published - reported, 0)
+        for unit, n in sorted(observer.per_unit.items()):
+            got = per_unit.get(unit.removesuffix(".service"), 0)
+            if got != n:
+                print(f"bench: {unit}: systemd reported {n}, stream holds {got}")
+        if extra:
+            print(f"bench: {extra} events more than systemd reported (duplicates?)")
+        print(f"transitions_per_second={rate:.0f} published={published} missed={missed} "
+              f"cpu_percent={100 * cpu / wall:.0f}")  # fmt: skip
+        return 0 if missed == 0 and extra == 0 else 1
+    finally:
+        if collector is not None and collector.poll() is None:
+            collector.terminate()
+            try:
+                collector.wait(15)
+            except subprocess.TimeoutExpired:
+                collector.kill()
+        sd.stop()
+        nats.stop()
+        if not os.environ.get("TAPIO_BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return anyio.run(run, parse_args(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
