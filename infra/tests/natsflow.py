@@ -19,7 +19,7 @@ from infra.tests import contract
 from infra.tests import manifests as m
 from infra.tests.livecluster import Identity, LocalCluster, Secrets
 from tapio_common.config import NatsConfig, TlsConfig
-from tapio_common.nats.connect import tls_context
+from tapio_common.nats.connect import inbox_prefix, tls_context
 
 
 def nack_identity(secrets: Secrets, root: Path) -> Identity:
@@ -45,6 +45,7 @@ async def connected(
     nc = await nats.connect(
         servers=cluster.urls, user=ident.user, password=ident.password, tls=tls_context(NatsConfig(tls=ident.tls)),
         error_cb=on_error, allow_reconnect=False, connect_timeout=5, name=ident.user,
+        inbox_prefix=inbox_prefix(NatsConfig(user=ident.user)),  # as every Tapio client does
     )  # fmt: skip
     try:
         yield nc

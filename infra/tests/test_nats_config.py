@@ -63,8 +63,9 @@ def test_user_gets_its_seed_permissions(users: dict[str, dict[str, Any]], user: 
     for subject in subscribe:
         assert contract.allowed(sub_allow, sub_deny, subject), f"{user} must subscribe {subject}"
         assert subject in sub_allow, f"{user}: the seed grants {subject} as such"
-    # Every JetStream client receives replies on its inbox.
-    assert "_INBOX.>" in sub_allow
+    # Every JetStream client receives replies on its own inbox, and on nobody else's.
+    assert f"_INBOX.{user}.>" in sub_allow
+    assert "_INBOX.>" not in sub_allow
 
 
 @pytest.mark.parametrize("user", sorted(contract.SEED_PERMISSIONS))
@@ -93,7 +94,7 @@ def test_extra_grants_are_jetstream_plumbing_dead_letters_or_own_state(
         assert not subject.startswith("$JS.API.DIRECT.GET.") or subject.startswith(
             f"$JS.API.DIRECT.GET.{kv_stream}.$KV.{bucket}."
         ), (user, subject)
-    assert set(sub_allow) - set(subscribe) == {"_INBOX.>"}
+    assert set(sub_allow) - set(subscribe) == {f"_INBOX.{user}.>"}
 
 
 def test_only_the_correlator_reaches_its_state_bucket(users: dict[str, dict[str, Any]]) -> None:

@@ -177,17 +177,13 @@ async def test_readers_get_alerts_but_not_the_exporters_messages(
     errors: list[str] = []
     async with connected(cluster, reader, errors) as nc:
         js = nc.jetstream(timeout=2)
-        psub = await js.pull_subscribe("tapio.alerts.>", stream="TAPIO_ALERTS")  # its own ephemeral consumer
+        # Its own ordered (ephemeral, server-named) consumer, delivering into its own inbox.
+        sub = await js.subscribe("tapio.alerts.>", stream="TAPIO_ALERTS", ordered_consumer=True)
         with anyio.fail_after(20):
             seen: list[bytes] = []
             while marker not in seen:
-                try:
-                    batch = await psub.fetch(batch=100, timeout=1)
-                except nats.errors.TimeoutError:
-                    continue
-                for msg in batch:
-                    seen.append(msg.data)
-                    await msg.ack_sync()
+                seen.append((await sub.next_msg(timeout=10)).data)
+        await sub.unsubscribe()
         exporter = await js.pull_subscribe_bind(durable="siem-exporter", stream="TAPIO_CORRELATIONS")
         next_msg = "$JS.API.CONSUMER.MSG.NEXT.TAPIO_CORRELATIONS.siem-exporter"
         await expect_denied(errors, next_msg, exporter.fetch(1, timeout=0.5))
@@ -214,3 +210,50 @@ async def test_tls_client_certificate_and_password_are_required(
         assert nc.is_connected
         assert nc.connected_url is not None
         assert nc.connected_url.scheme == "nats"
+
+
+async def test_no_user_reads_another_users_replies(
+    cluster: LocalCluster, identities: dict[str, Identity]
+) -> None:
+    """Each user receives replies on `_INBOX.<user>.>` only: the others' inboxes (pulled messages, KV
+    reads, API answers) and the shared `_INBOX.>` are refused, while its own inbox keeps working."""
+    errors: list[str] = []
+    async with connected(cluster, identities["tapio-ebpf-collector"], errors) as nc:
+        assert (await nc.jetstream(timeout=2).stream_info("TAPIO_EVENTS")).config.name == "TAPIO_EVENTS"
+        for inbox in ("_INBOX.tapio-siem-exporter.>", "_INBOX.tapio-correlation.>", "_INBOX.>"):
+            errors.clear()
+            await nc.subscribe(inbox)
+            await violation(errors, "subscription", inbox)
+    for workload in ("tapio-correlator", "tapio-pipeline", "tapio-siem-exporter"):
+        errors.clear()
+        async with connected(cluster, identities[workload], errors) as nc:
+            await nc.subscribe("_INBOX.tapio-collectors.>")
+            await violation(errors, "subscription", "_INBOX.tapio-collectors.>")
+
+
+async def test_readers_cannot_leave_durable_consumers(
+    cluster: LocalCluster, secrets: Secrets, tmp_path: Path
+) -> None:
+    reader = Identity(
+        "tapio-consumers",
+        secrets["nats-user-creds"]["tapio-consumers"].decode(),
+        nack_identity(secrets, tmp_path).tls,
+    )
+    errors: list[str] = []
+    async with connected(cluster, reader, errors) as nc:
+        jsm = nc.jsm()
+        # The durable forms are not granted at all ...
+        for name, config in (
+            ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_ALERTS.mine", api.ConsumerConfig(durable_name="mine")),
+            ("$JS.API.CONSUMER.CREATE.TAPIO_ALERTS.mine", api.ConsumerConfig(name="mine")),
+        ):
+            await expect_denied(errors, name, jsm.add_consumer("TAPIO_ALERTS", config, timeout=0.5))
+        # ... and the server-named form refuses a durable name in the request.
+        request = b'{"stream_name":"TAPIO_ALERTS","config":{"durable_name":"mine","ack_policy":"explicit"}}'
+        reply = await nc.request("$JS.API.CONSUMER.CREATE.TAPIO_ALERTS", request, timeout=2)
+        assert b"consumer expected to be ephemeral" in reply.data, reply.data
+        # An ordered (ephemeral) consumer still reads.
+        sub = await nc.jetstream(timeout=2).subscribe(
+            "tapio.alerts.>", stream="TAPIO_ALERTS", ordered_consumer=True
+        )
+        await sub.unsubscribe()

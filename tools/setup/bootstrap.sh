@@ -83,3 +83,21 @@ fi
   echo "$root/tests/support/scenariogen"
 } >"$site/tapio-dev.pth.new"
 if ! cmp -s "$site/tapio-dev.pth.new" "$site/tapio-dev.pth"; then mv "$site/tapio-dev.pth.new" "$site/tapio-dev.pth"; else rm "$site/tapio-dev.pth.new"; fi
+
+# bcc compiles against /lib/modules/$(uname -r)/{build,source} and attaches through tracefs.
+# Where the running kernel has no headers package of its own (a VM kernel), point those links at
+# Debian's linux-headers-amd64 (tracepoint programs read only the tracepoint formats, which come
+# from the running kernel). Root only; existing links or directories are left alone.
+if [ "$(id -u)" -eq 0 ]; then
+  kmod=/lib/modules/$(uname -r)
+  hdr=$(find /usr/src -maxdepth 1 -name 'linux-headers-*-amd64' 2>/dev/null | sort -V | tail -1)
+  if [ -n "$hdr" ]; then
+    mkdir -p "$kmod"
+    if [ ! -e "$kmod/build" ]; then ln -sfn "$hdr" "$kmod/build"; say "linked $kmod/build -> $hdr"; fi
+    common=${hdr%-amd64}-common
+    if [ ! -e "$kmod/source" ] && [ -d "$common" ]; then ln -sfn "$common" "$kmod/source"; say "linked $kmod/source -> $common"; fi
+  fi
+  if [ -d /sys/kernel/tracing ] && [ ! -e /sys/kernel/tracing/events ]; then
+    if mount -t tracefs nodev /sys/kernel/tracing; then say "mounted tracefs on /sys/kernel/tracing"; else say "warning: could not mount tracefs (the eBPF collector needs it)"; fi
+  fi
+fi

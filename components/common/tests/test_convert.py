@@ -100,3 +100,24 @@ def test_confidence_tokens() -> None:
     assert Confidence.from_score(0.79) is Confidence.MEDIUM
     assert Confidence.from_score(0.5) is Confidence.MEDIUM
     assert Confidence.from_score(0.49).token == "low"
+
+
+def test_addresses_of_pods_and_services_round_trip() -> None:
+    """Pod IPs, host IP, Service cluster IPs and ports, container ids: model -> proto -> model, and the fast path."""
+    from tapio_common.model import Event, K8sEvent, ServicePort
+    from tapio_common.model.convert import event_from_proto, event_to_proto
+    from tapio_common.model.fast import event_from_pb
+
+    k8s = K8sEvent(
+        kind="Service",
+        cluster_ips=("10.96.0.10",),
+        ports=(ServicePort("dns", 53, "UDP", "dns"), ServicePort("http", 80, "TCP", "8080")),
+        pod_ips=("10.244.1.7", "fd00::7"),
+        host_ip="192.168.49.2",
+        container_ids=("3f2a9c",),
+    )
+    event = Event(id="addr-1", type="services", action="updated", k8s=k8s)
+    proto = event_to_proto(event)
+    assert [p.port for p in proto.k8s.ports] == [53, 80]
+    assert event_from_proto(proto) == event
+    assert event_from_pb(proto).k8s == k8s

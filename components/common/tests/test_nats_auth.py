@@ -82,3 +82,12 @@ async def test_nkey_authentication(tmp_path: Path) -> None:
         other.write_bytes(nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER))
         with pytest.raises(NatsUnavailableError, match="Authorization Violation"):
             await connect(NatsConfig(urls=(server.url,), nkey=str(other)), "test")
+
+
+def test_each_named_user_gets_its_own_inbox_prefix() -> None:
+    from tapio_common.config import NatsConfig
+    from tapio_common.nats.connect import inbox_prefix
+
+    assert inbox_prefix(NatsConfig(user="tapio-siem-exporter")) == "_INBOX.tapio-siem-exporter"
+    assert inbox_prefix(NatsConfig(user="a.b>*")) == "_INBOX.a_b__"  # never changes the subject's shape
+    assert inbox_prefix(NatsConfig()) == "_INBOX"

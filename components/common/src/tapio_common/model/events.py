@@ -91,6 +91,18 @@ class ObjectRef:
 
 
 @attrs.frozen
+class ServicePort:
+    name: str = ""
+    port: int = 0
+    protocol: str = ""
+    target_port: str = ""
+
+
+def _ports(value: Iterable[ServicePort]) -> tuple[ServicePort, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
 class K8sEvent:
     kind: str = ""
     name: str = ""
@@ -108,6 +120,11 @@ class K8sEvent:
     available_replicas: int = 0
     selector: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
     involved_object: ObjectRef | None = None
+    pod_ips: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    host_ip: str = ""
+    cluster_ips: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
+    ports: tuple[ServicePort, ...] = attrs.field(default=(), converter=_ports)
+    container_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
 
 
 @attrs.frozen

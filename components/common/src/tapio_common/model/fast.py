@@ -16,6 +16,7 @@ from tapio_common.model.events import (
     NetworkEvent,
     ObjectRef,
     OwnerRef,
+    ServicePort,
     Severity,
     Source,
     SystemdEvent,
@@ -68,6 +69,11 @@ def _k8s(k: events_pb2.K8sEvent) -> K8sEvent:
         k.available_replicas,
         dict(k.selector),
         ObjectRef(obj.kind, obj.name, obj.namespace, obj.uid) if k.HasField("involved_object") else None,
+        tuple(k.pod_ips),
+        k.host_ip,
+        tuple(k.cluster_ips),
+        tuple(ServicePort(p.name, p.port, p.protocol, p.target_port) for p in k.ports),
+        tuple(k.container_ids),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 
 import anyio
@@ -15,7 +16,15 @@ from tapio_common.logging import get_logger
 
 log = get_logger(__name__)
 
+DEFAULT_INBOX = "_INBOX"
 INITIAL_ATTEMPTS = 1  # nats-py: each server is tried INITIAL_ATTEMPTS + 1 times before giving up
+
+
+def inbox_prefix(cfg: NatsConfig) -> str:
+    """The reply inbox of this client: `_INBOX.<user>` for a named user, so that a user granted only
+    its own inbox (infra/k8s/base/nats/auth.conf) never sees another user's replies; `_INBOX` else."""
+    user = re.sub(r"[^A-Za-z0-9_-]", "_", cfg.user or "")
+    return f"{DEFAULT_INBOX}.{user}" if user else DEFAULT_INBOX
 
 
 def tls_context(cfg: NatsConfig) -> ssl.SSLContext | None:
@@ -72,6 +81,7 @@ async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = 
                 user=cfg.user,
                 password=cfg.password,
                 tls=tls_context(cfg),
+                inbox_prefix=inbox_prefix(cfg),
                 connect_timeout=int(max(1, cfg.connect_timeout)),
                 # First contact: try each server twice, then fail with the reason (a bad URL or a
                 # wrong password must not hang); once connected, the configured policy applies.

@@ -1,0 +1,146 @@
+"""What the pipeline knows of pods, learnt from the Kubernetes collector's events, and enrichment.
+
+Fed with every event the pipeline takes (`PodIndex.learn`): pod events teach a pod's context
+(namespace, name, uid, node, top workload, owners, labels) and its container ids; kernel and CNI
+events that carry both a cgroup id and a container id teach the cgroup. `PodIndex.enrich` fills
+the context of an event that names only a container id, a cgroup id, a pod uid or a pod name with
+what the index knows (the event's own fields win). Pure and bounded: at most `max_pods` pods, the
+least recently seen forgotten first; `state()`/`restore()` give a plain-data snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from tapio.events.v1 import events_pb2
+
+POD_TYPE = "pods"
+SOURCE_K8S = events_pb2.SOURCE_K8S
+STATE_VERSION = 1
+
+
+def bare_container_id(value: str) -> str:
+    """`containerd://<hex>` (the API's form) and `<hex>` (the kernel's) name the same container."""
+    return value.split("://", 1)[-1]
+
+
+class PodIndex:
+    def __init__(self, max_pods: int = 200_000, max_cgroups: int = 400_000) -> None:
+        self.max_pods = max_pods
+        self.max_cgroups = max_cgroups
+        self._pods: OrderedDict[str, events_pb2.Context] = OrderedDict()  # pod uid -> its context
+        self._containers: dict[str, str] = {}  # container id -> pod uid
+        self._pod_containers: dict[str, set[str]] = {}  # pod uid -> its container ids
+        self._names: dict[tuple[str, str], str] = {}  # (namespace, pod) -> pod uid
+        self._cgroups: OrderedDict[int, str] = OrderedDict()  # cgroup id -> container id
+        self.evicted = 0
+
+    def __len__(self) -> int:
+        return len(self._pods)
+
+    def learn(self, event: events_pb2.Event) -> None:
+        if event.source == SOURCE_K8S:
+            if event.type == POD_TYPE and event.context.pod_uid:
+                self._learn_pod(event)
+            return
+        ctx = event.context
+        if ctx.cgroup_id and ctx.container_id and ctx.cgroup_id not in self._cgroups:
+            self._cgroups[ctx.cgroup_id] = bare_container_id(ctx.container_id)
+            if len(self._cgroups) > self.max_cgroups:
+                self._cgroups.popitem(last=False)
+
+    def _learn_pod(self, event: events_pb2.Event) -> None:
+        src = event.context
+        uid = src.pod_uid
+        known = self._pods.get(uid)
+        ctx = events_pb2.Context(
+            cluster=src.cluster,
+            node=src.node,
+            namespace=src.namespace,
+            pod=src.pod,
+            pod_uid=uid,
+            workload=src.workload,
+            owners=src.owners,
+            labels=src.labels,
+        )
+        if known is not None and not ctx.node:
+            ctx.node = known.node  # a pending pod's later events may not repeat it
+        self._pods[uid] = ctx
+        self._pods.move_to_end(uid)
+        self._names[(src.namespace, src.pod)] = uid
+        ids = list(event.k8s.container_ids) if event.HasField("k8s") else []
+        if src.container_id:
+            ids.append(src.container_id)
+        owned = self._pod_containers.setdefault(uid, set())
+        for raw in ids:
+            cid = bare_container_id(raw)
+            self._containers[cid] = uid
+            owned.add(cid)
+        while len(self._pods) > self.max_pods:
+            self._forget(next(iter(self._pods)))
+            self.evicted += 1
+
+    def _forget(self, uid: str) -> None:
+        ctx = self._pods.pop(uid)
+        if self._names.get((ctx.namespace, ctx.pod)) == uid:
+            del self._names[(ctx.namespace, ctx.pod)]
+        for cid in self._pod_containers.pop(uid, ()):
+            if self._containers.get(cid) == uid:
+                del self._containers[cid]
+
+    def pod_of(self, ctx: events_pb2.Context) -> events_pb2.Context | None:
+        """The known context of the pod `ctx` points at (uid, container id, cgroup id or name)."""
+        uid = ctx.pod_uid
+        if not uid and ctx.container_id:
+            uid = self._containers.get(bare_container_id(ctx.container_id), "")
+        if not uid and ctx.cgroup_id:
+            cid = self._cgroups.get(ctx.cgroup_id)
+            uid = self._containers.get(cid, "") if cid else ""
+        if not uid and ctx.pod:
+            uid = self._names.get((ctx.namespace, ctx.pod), "")
+        return self._pods.get(uid) if uid else None
+
+    def enrich(self, event: events_pb2.Event) -> bool:
+        """Fills the event's missing pod context; True when it added something."""
+        ctx = event.context
+        if ctx.workload.name and ctx.pod_uid and ctx.labels:
+            return False  # already carries what the index would add
+        pod = self.pod_of(ctx)
+        if pod is None:
+            return False
+        merged = events_pb2.Context()
+        merged.CopyFrom(pod)
+        if ctx.owners:
+            del merged.owners[:]  # the event's own owner chain wins whole
+        merged.MergeFrom(ctx)  # the event's own set fields win
+        if merged == ctx:
+            return False
+        event.context.CopyFrom(merged)
+        return True
+
+    # ------------------------------------------------------------------ snapshot (plain data)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "pods": [ctx.SerializeToString() for ctx in self._pods.values()],
+            "containers": list(self._containers.items()),
+            "cgroups": list(self._cgroups.items()),
+        }
+
+    @classmethod
+    def restore(cls, state: dict[str, Any], max_pods: int = 200_000, max_cgroups: int = 400_000) -> PodIndex:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"pod index snapshot version {state.get('version')!r} is not {STATE_VERSION}")
+        index = cls(max_pods, max_cgroups)
+        for raw in state["pods"]:
+            ctx = events_pb2.Context.FromString(raw)
+            index._pods[ctx.pod_uid] = ctx
+            index._names[(ctx.namespace, ctx.pod)] = ctx.pod_uid
+        for c, u in state["containers"]:
+            if u in index._pods:
+                index._containers[str(c)] = str(u)
+                index._pod_containers.setdefault(str(u), set()).add(str(c))
+        index._cgroups = OrderedDict((int(g), str(c)) for g, c in state["cgroups"])
+        return index

@@ -1,0 +1,307 @@
+"""The pipeline's rule file: parsed and validated into compiled rules, then applied to one event.
+
+Fed by `load_rules` (the YAML text of `--rules FILE`); used by the processor for every event it
+takes. Pure: no I/O besides what the caller hands in, no clock. Rules run in file order; every
+matching rule applies its action:
+
+- ``drop``: the event goes nowhere (counted as dropped with reason ``rule``).
+- ``sample: N``: keeps 1 event in N, chosen by a hash of the event id and the rule name, so a
+  replay keeps the same events (the others are dropped with reason ``sampled``).
+- ``redact: [key, ...]``: replaces those attributes' values with ``[redacted]``.
+- ``route: [destination, ...]``: adds destinations; ``final: true`` stops at this rule.
+
+An event no rule routed goes to the file's ``default`` destinations, or, without a default, is
+counted as ``unrouted`` (never lost silently: it stays in TAPIO_EVENTS).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import yaml
+
+from tapio.events.v1 import events_pb2
+from tapio_pipeline.errors import RuleFileError
+
+REDACTED = "[redacted]"
+SOURCES = {"k8s": 1, "systemd": 2, "ebpf": 3, "cni": 4}
+SEVERITIES = {"debug": 1, "info": 2, "warning": 3, "error": 4, "critical": 5}
+DESTINATION_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+MATCH_KEYS = ("source", "type", "action", "severity", "min_severity", "namespace", "node", "labels")
+RULE_KEYS = ("name", "match", "drop", "sample", "redact", "route", "final")
+TOP_KEYS = ("destinations", "default", "rules")
+
+Matcher = Callable[[events_pb2.Event], bool]
+
+
+@attrs.frozen
+class Rule:
+    name: str
+    line: int
+    matches: tuple[Matcher, ...]
+    drop: bool = False
+    sample: int = 0  # keep 1 in `sample`; 0 = no sampling
+    redact: tuple[str, ...] = ()
+    route: tuple[str, ...] = ()
+    final: bool = False
+
+    def applies(self, event: events_pb2.Event) -> bool:
+        return all(m(event) for m in self.matches)
+
+
+@attrs.frozen
+class RuleSet:
+    destinations: tuple[str, ...]
+    default: tuple[str, ...]
+    rules: tuple[Rule, ...]
+
+
+@attrs.frozen
+class Decision:
+    """What happens to one event: its destinations, or why it goes nowhere."""
+
+    destinations: tuple[str, ...] = ()
+    dropped: str = ""  # "rule", "sampled" or "unrouted" when destinations is empty
+    rule: str = ""  # the rule that dropped it
+    redacted: tuple[str, ...] = ()  # attribute keys replaced
+
+
+def keep_sample(event_id: str, rule: str, every: int) -> bool:
+    """Deterministic 1-in-`every` choice by event id (same answer on every replay and process)."""
+    if every <= 1:
+        return True
+    digest = hashlib.blake2b(f"{rule}\x00{event_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % every == 0
+
+
+def decide(rules: RuleSet, event: events_pb2.Event) -> Decision:
+    """Applies the rules to `event` (redactions are made in place on the message)."""
+    routes: list[str] = []
+    redacted: list[str] = []
+    for rule in rules.rules:
+        if not rule.applies(event):
+            continue
+        if rule.drop:
+            return Decision(dropped="rule", rule=rule.name, redacted=tuple(redacted))
+        if rule.sample and not keep_sample(event.id, rule.name, rule.sample):
+            return Decision(dropped="sampled", rule=rule.name, redacted=tuple(redacted))
+        for key in rule.redact:
+            if key in event.attributes and event.attributes[key] != REDACTED:
+                event.attributes[key] = REDACTED
+                redacted.append(key)
+        for dest in rule.route:
+            if dest not in routes:
+                routes.append(dest)
+        if rule.final:
+            break
+    if not routes:
+        if not rules.default:
+            return Decision(dropped="unrouted", redacted=tuple(redacted))
+        routes = list(rules.default)
+    return Decision(destinations=tuple(routes), redacted=tuple(redacted))
+
+
+# ---------------------------------------------------------------- parsing, with line numbers
+
+
+class _LineLoader(yaml.SafeLoader):
+    """A safe loader whose mappings remember the line they start on (1-based)."""
+
+
+class _LineDict(dict[str, Any]):
+    line = 0
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
+    out = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
+    out.line = node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_rules(text: str, source: str = "<rules>") -> RuleSet:
+    """Parses and validates a rule file; RuleFileError names the file and the line."""
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise RuleFileError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from e
+    if not isinstance(doc, _LineDict):
+        raise RuleFileError(f"{source}:1: expected a mapping with keys {', '.join(TOP_KEYS)}")
+    _unknown(doc, TOP_KEYS, source, doc.line, "top-level key")
+    destinations = _names(doc.get("destinations"), source, doc.line, "destinations")
+    if not destinations:
+        raise RuleFileError(f"{source}:{doc.line}: 'destinations' must name at least one destination")
+    known = set(destinations)
+    default = _names(doc.get("default", []), source, doc.line, "default")
+    _known(default, known, source, doc.line, "default")
+    raw_rules = doc.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise RuleFileError(f"{source}:{doc.line}: 'rules' must be a list")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_rules):
+        rule = _rule(raw, i, source, doc.line, known)
+        if rule.name in seen:
+            raise RuleFileError(f"{source}:{rule.line}: rule name {rule.name!r} is used twice")
+        seen.add(rule.name)
+        rules.append(rule)
+    return RuleSet(destinations=destinations, default=default, rules=tuple(rules))
+
+
+def _rule(raw: Any, index: int, source: str, parent_line: int, known: set[str]) -> Rule:
+    if not isinstance(raw, _LineDict):
+        raise RuleFileError(f"{source}:{parent_line}: rule {index + 1} must be a mapping")
+    line = raw.line
+    _unknown(raw, RULE_KEYS, source, line, "rule key")
+    name = raw.get("name", f"rule-{index + 1}")
+    if not isinstance(name, str) or not name:
+        raise RuleFileError(f"{source}:{line}: 'name' must be a non-empty string")
+    match = raw.get("match", {})
+    if not isinstance(match, Mapping):
+        raise RuleFileError(f"{source}:{line}: 'match' of rule {name!r} must be a mapping")
+    drop = _bool(raw.get("drop", False), source, line, "drop")
+    final = _bool(raw.get("final", False), source, line, "final")
+    sample = raw.get("sample", 0)
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+        raise RuleFileError(
+            f"{source}:{line}: 'sample' of rule {name!r} must be a whole number N (keep 1 in N)"
+        )
+    redact = tuple(_strings(raw.get("redact", []), source, line, "redact"))
+    route = _names(raw.get("route", []), source, line, "route")
+    _known(route, known, source, line, "route")
+    if not (drop or sample or redact or route):
+        raise RuleFileError(f"{source}:{line}: rule {name!r} has no action (drop, sample, redact or route)")
+    if drop and (sample or route):
+        raise RuleFileError(f"{source}:{line}: rule {name!r}: 'drop' cannot be combined with sample or route")
+    matches = _matchers(match, source, getattr(match, "line", line), name)
+    return Rule(name, line, matches, drop, sample, redact, route, final)
+
+
+def _matchers(match: Mapping[str, Any], source: str, line: int, name: str) -> tuple[Matcher, ...]:
+    _unknown(match, MATCH_KEYS, source, line, f"match key of rule {name!r}")
+    out: list[Matcher] = []
+    if "source" in match:
+        out.append(_source_in(frozenset(_choices(match["source"], SOURCES, source, line, "source"))))
+    if "severity" in match:
+        out.append(_severity_in(frozenset(_choices(match["severity"], SEVERITIES, source, line, "severity"))))
+    if "min_severity" in match:
+        (floor,) = _choices(match["min_severity"], SEVERITIES, source, line, "min_severity", single=True)
+        out.append(_severity_at_least(floor))
+    for key, get in (
+        ("type", _type),
+        ("action", _action),
+        ("namespace", _namespace),
+        ("node", _node),
+    ):
+        if key in match:
+            out.append(_glob_matcher(_strings(match[key], source, line, key), get))
+    if "labels" in match:
+        labels = match["labels"]
+        if not isinstance(labels, Mapping) or not labels:
+            raise RuleFileError(f"{source}:{line}: 'labels' must map label names to values (globs)")
+        pairs = tuple((str(k), _glob(_strings(v, source, line, f"labels.{k}"))) for k, v in labels.items())
+        out.append(_labels_match(pairs))
+    return tuple(out)
+
+
+def _source_in(wanted: frozenset[int]) -> Matcher:
+    return lambda e: e.source in wanted
+
+
+def _severity_in(wanted: frozenset[int]) -> Matcher:
+    return lambda e: e.severity in wanted
+
+
+def _severity_at_least(floor: int) -> Matcher:
+    return lambda e: e.severity >= floor
+
+
+def _labels_match(pairs: tuple[tuple[str, Callable[[str], bool]], ...]) -> Matcher:
+    return lambda e: all(test(e.context.labels.get(key, "")) for key, test in pairs)
+
+
+def _type(e: events_pb2.Event) -> str:
+    return e.type
+
+
+def _action(e: events_pb2.Event) -> str:
+    return e.action
+
+
+def _namespace(e: events_pb2.Event) -> str:
+    return e.context.namespace
+
+
+def _node(e: events_pb2.Event) -> str:
+    return e.context.node
+
+
+def _glob(patterns: Sequence[str]) -> Callable[[str], bool]:
+    exact = frozenset(p for p in patterns if not any(c in p for c in "*?["))
+    globs = tuple(re.compile(fnmatch.translate(p)) for p in patterns if p not in exact)
+    if not globs:
+        return lambda v: v in exact
+    return lambda v: v in exact or any(g.match(v) for g in globs)
+
+
+def _glob_matcher(patterns: Sequence[str], get: Callable[[events_pb2.Event], str]) -> Matcher:
+    test = _glob(patterns)
+    return lambda e: test(get(e))
+
+
+def _choices(
+    raw: Any, table: Mapping[str, int], source: str, line: int, key: str, *, single: bool = False
+) -> list[int]:
+    values = _strings(raw, source, line, key)
+    if single and len(values) != 1:
+        raise RuleFileError(f"{source}:{line}: '{key}' takes one value")
+    out = []
+    for v in values:
+        if v.lower() not in table:
+            raise RuleFileError(f"{source}:{line}: {key} {v!r} is not one of {', '.join(table)}")
+        out.append(table[v.lower()])
+    return out
+
+
+def _strings(raw: Any, source: str, line: int, key: str) -> list[str]:
+    values = [raw] if isinstance(raw, str) else raw
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise RuleFileError(f"{source}:{line}: '{key}' must be a string or a list of strings")
+    return list(values)
+
+
+def _names(raw: Any, source: str, line: int, key: str) -> tuple[str, ...]:
+    names = _strings(raw, source, line, key) if raw else []
+    for n in names:
+        if not DESTINATION_RE.match(n):
+            raise RuleFileError(f"{source}:{line}: destination {n!r} must match [a-z0-9_-]{{1,64}}")
+    return tuple(dict.fromkeys(names))
+
+
+def _known(names: Iterable[str], known: set[str], source: str, line: int, key: str) -> None:
+    for n in names:
+        if n not in known:
+            raise RuleFileError(f"{source}:{line}: '{key}' names {n!r}, which is not in 'destinations'")
+
+
+def _bool(raw: Any, source: str, line: int, key: str) -> bool:
+    if not isinstance(raw, bool):
+        raise RuleFileError(f"{source}:{line}: '{key}' must be true or false")
+    return raw
+
+
+def _unknown(doc: Mapping[str, Any], allowed: Sequence[str], source: str, line: int, what: str) -> None:
+    for key in doc:
+        if key not in allowed:
+            raise RuleFileError(
+                f"{source}:{line}: unknown {what} {key!r} (expected one of {', '.join(allowed)})"
+            )
