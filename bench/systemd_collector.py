@@ -34,7 +34,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
-import psutil
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
@@ -67,7 +66,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     p.add_argument("--seconds", type=float, default=20.0, help="how long the units flap (default 20)")
     p.add_argument("--units", type=int, default=4, help="flapping units (default 4)")
-    p.add_argument("--quiet-seconds", type=float, default=3.0, help="stream silence that ends the run (default 3)")
+    p.add_argument(
+        "--quiet-seconds", type=float, default=3.0, help="stream silence that ends the run (default 3)"
+    )
     return p.parse_args(argv)
 
 
@@ -100,7 +101,7 @@ class Observer:
             return
         iface, changed = msg.body[0], msg.body[1]
         if iface == SERVICE_IFACE and "NRestarts" in changed:
-            self._restarts[path] = int(_v(changed["NRestarts"]))
+            self._restarts[path] = int(str(_v(changed["NRestarts"])))
         elif iface == UNIT_IFACE and "ActiveState" in changed:
             now = (str(_v(changed["ActiveState"])), str(_v(changed["SubState"])), self._restarts.get(path, 0))
             prev = self._last.get(path, ("inactive", "dead", 0))
@@ -113,6 +114,12 @@ class Observer:
     def close(self) -> None:
         if self.bus is not None:
             self.bus.disconnect()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (/proc/PID/stat utime and stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _v(value: object) -> object:
@@ -134,6 +141,18 @@ async def stream_counts(nc_url: str) -> dict[str, int]:
         await nc.close()
 
 
+def launch_collector(work: Path, nats_url: str, sd: NamespacedSystemd) -> subprocess.Popen[bytes]:
+    """The real collector command, as its own process (its CPU is measured alone)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    with open(work / "collector.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tapio_collector_systemd", "--nats-url", nats_url, "--bus", sd.bus_address,
+             "--unit", "tsd-flap*", "--journal-root", sd.journal_root, "--data-dir", str(work / "data"),
+             "--metrics-port", "0", "--node-name", "bench-node", "--log-level", "warning"],
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+
+
 async def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="tsd-bench-"))
     units = {f"tsd-flap{i}.service": FLAP for i in range(args.units)}
@@ -150,21 +169,13 @@ async def run(args: argparse.Namespace) -> int:
         nc = await connect(NatsConfig(urls=(nats.url,)), "bench-provision")
         await apply_topology(nc.jetstream(), 1)
         await nc.close()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        log = open(work / "collector.log", "wb")  # noqa: SIM115 - the child keeps it
-        collector = subprocess.Popen(
-            [sys.executable, "-m", "tapio_collector_systemd", "--nats-url", nats.url, "--bus", sd.bus_address,
-             "--unit", "tsd-flap*", "--journal-root", sd.journal_root, "--data-dir", str(work / "data"),
-             "--metrics-port", "0", "--node-name", "bench-node", "--log-level", "warning"],
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+        collector = launch_collector(work, nats.url, sd)
         observer = Observer(sd.bus_address)
         await observer.start()
         await anyio.sleep(2.0)  # the collector connects and lists (no flapping unit is loaded yet)
         if collector.poll() is not None:
             raise SystemExit(f"bench: the collector exited: {(work / 'collector.log').read_text()[-2000:]}")
-        proc = psutil.Process(collector.pid)
-        cpu0 = proc.cpu_times()
+        cpu0 = cpu_seconds(collector.pid)
         t0 = time.monotonic()
         print(f"bench: {args.units} units flapping (Restart=always, RestartSec=0) for {args.seconds:.0f}s; "
               f"collector pid {collector.pid} on {sd.bus_address}")  # fmt: skip
@@ -181,8 +192,7 @@ async def run(args: argparse.Namespace) -> int:
             if n != last:
                 last, quiet_since = n, time.monotonic()
         wall = time.monotonic() - t0
-        cpu1 = proc.cpu_times()
-        cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+        cpu = cpu_seconds(collector.pid) - cpu0
         published = last
         reported = observer.reported
         observer.close()

@@ -89,11 +89,13 @@ class Stream:
     def __init__(self) -> None:
         self.events: list[events_pb2.Event] = []
         self.subjects: list[str] = []
+        self._arrived = anyio.Event()
 
     async def on_msg(self, msg: Msg) -> None:
         for ev in decode_message(msg.headers, msg.data):
             self.events.append(ev)
             self.subjects.append(msg.subject)
+        self._arrived.set()
 
     def of(self, unit: str) -> list[Row]:
         return [row(e) for e in self.events if e.systemd.unit == unit]
@@ -101,7 +103,8 @@ class Stream:
     async def wait(self, what: str, done: Callable[[], bool], within: float = 30.0) -> None:
         with anyio.move_on_after(within):
             while not done():
-                await anyio.sleep(0.05)
+                self._arrived = anyio.Event()
+                await self._arrived.wait()
         assert done(), f"timed out waiting for {what}; stream holds {[row(e) for e in self.events]}"
 
 
@@ -114,7 +117,9 @@ async def start(tg: TaskGroup, cfg: CommonConfig, sd: NamespacedSystemd) -> tupl
 
     async def run(*, task_status: anyio.abc.TaskStatus[Output]) -> None:
         with scope:
-            await run_collector(SPEC, cfg, SystemdSource(settings), handle_signals=False, task_status=task_status)
+            await run_collector(
+                SPEC, cfg, SystemdSource(settings), handle_signals=False, task_status=task_status
+            )
 
     out: Output = await tg.start(run)
     return out, scope
@@ -122,9 +127,14 @@ async def start(tg: TaskGroup, cfg: CommonConfig, sd: NamespacedSystemd) -> tupl
 
 async def wait_ready(out: Output, ready: bool, within: float = 30.0) -> None:
     with anyio.move_on_after(within):
-        while out.readiness()[0] != ready:
+        while out.readiness()[0] != ready:  # noqa: ASYNC110 - readiness is a flag, polled like /readyz
             await anyio.sleep(0.05)
     assert out.readiness()[0] == ready, out.readiness()
+
+
+async def ctl(sd: NamespacedSystemd, *args: str, check: bool = True) -> None:
+    """systemctl in the namespace, off the event loop (the collector runs in this process)."""
+    await anyio.to_thread.run_sync(lambda: sd.systemctl(*args, check=check))
 
 
 def message(line: str) -> str:
@@ -137,7 +147,9 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
 ) -> None:
     sd = systemd
     sd.systemctl("start", "tsd-manual.service", "other.service")  # running before the collector starts
-    cfg = CommonConfig(nats=NatsConfig(urls=(jetstream.url,)), node_name=NODE, metrics_port=0, data_dir=str(tmp_path))
+    cfg = CommonConfig(
+        nats=NatsConfig(urls=(jetstream.url,)), node_name=NODE, metrics_port=0, data_dir=str(tmp_path)
+    )
     nc: Client = await connect(NatsConfig(urls=(jetstream.url,)), "tsd-test")
     stream = Stream()
     try:
@@ -154,7 +166,7 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
             assert stream.subjects[0] == "tapio.events.systemd.tsd-manual.active"
 
             # a unit that fails
-            sd.systemctl("start", "tsd-fail.service", check=False)
+            await ctl(sd, "start", "tsd-fail.service", check=False)  # fails, as it should
             fail = "tsd-fail.service"
             await stream.wait("tsd-fail failed", lambda: len(stream.of(fail)) >= 3)
             assert stream.of(fail) == [
@@ -173,7 +185,7 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
             assert {"Starting tsd-fail.service...", "tsd-fail: about to fail"} <= set(journal), journal
 
             # a unit that restarts three times, then stays up
-            sd.systemctl("start", "tsd-flaky.service", check=False)
+            await ctl(sd, "start", "tsd-flaky.service", check=False)
             flaky = "tsd-flaky.service"
             await stream.wait("tsd-flaky up after 3 restarts", lambda: len(stream.of(flaky)) >= 16)
             assert stream.of(flaky) == flaky_rows()
@@ -181,18 +193,28 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
             assert ["tsd-flaky attempt 3" in e.attributes["journal"] for e in crashes] == [False, False, True]
 
             # a unit stopped by hand
-            sd.systemctl("stop", manual)
+            await ctl(sd, "stop", manual)
             await stream.wait("tsd-manual stopped", lambda: len(stream.of(manual)) >= 3)
             assert stream.of(manual)[1:] == [
                 (manual, "active", "deactivating", "stop-sigterm", "success", 0, 0, 0, "signal"),
-                (manual, "deactivating", "inactive", "dead", "success", 2, 15, 0, "signal"),  # killed by SIGTERM
+                (
+                    manual,
+                    "deactivating",
+                    "inactive",
+                    "dead",
+                    "success",
+                    2,
+                    15,
+                    0,
+                    "signal",
+                ),  # killed by SIGTERM
             ]
             before_restart = len(stream.events)
 
             # collector restart: what changed while it was away is published once, nothing else again
             scope.cancel()
             await anyio.sleep(0.5)
-            sd.systemctl("start", manual)
+            await ctl(sd, "start", manual)
             out, scope = await start(tg, cfg, sd)
             await wait_ready(out, True)
             await stream.wait("the change made while stopped", lambda: len(stream.events) > before_restart)
@@ -202,14 +224,16 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
             ]
 
             # bus outage: /readyz false while it retries; the change made meanwhile comes after
-            sd.systemctl("stop", "dbus.socket", "dbus.service")
+            await ctl(sd, "stop", "dbus.socket", "dbus.service")
             await wait_ready(out, False)
             assert "systemd unreachable" in out.readiness()[1] or "reconnecting" in out.readiness()[1]
-            sd.systemctl("stop", manual)  # systemctl talks to systemd's private socket: no bus needed
+            await ctl(sd, "stop", manual)  # systemctl talks to systemd's private socket: no bus needed
             before_outage_end = len(stream.events)
-            sd.systemctl("start", "dbus.socket")
+            await ctl(sd, "start", "dbus.socket")
             await wait_ready(out, True)
-            await stream.wait("the change made during the outage", lambda: len(stream.events) > before_outage_end)
+            await stream.wait(
+                "the change made during the outage", lambda: len(stream.events) > before_outage_end
+            )
             await anyio.sleep(1.0)
             assert [row(e) for e in stream.events[before_outage_end:]] == [
                 # stopped and unloaded by systemd meanwhile: loaded again, it has no exit status any more

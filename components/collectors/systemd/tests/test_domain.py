@@ -10,6 +10,7 @@ from tapio_collector_systemd.domain.events import build_event, describe, event_i
 from tapio_collector_systemd.domain.filters import UnitFilter
 from tapio_collector_systemd.domain.tracker import Seen, Tracker, Transition
 from tapio_collector_systemd.domain.units import UnitState, service_token, unit_name_from_path, unit_path
+from tapio_collector_systemd.errors import SnapshotError
 from tapio_common.errors import ConfigError
 from tapio_publisher.subjects import event_subject
 
@@ -39,9 +40,13 @@ def test_service_token_and_subject() -> None:
 
 def test_filter_globs_include_minus_exclude() -> None:
     f = UnitFilter(include=("kube*.service", "containerd.service"), exclude=("kube-proxy.service",))
-    assert f("kubelet.service") and f("containerd.service")
-    assert not f("kube-proxy.service") and not f("cron.service")
-    assert UnitFilter()("kubelet.service") and UnitFilter()("docker.socket") and not UnitFilter()("cron.service")
+    assert f("kubelet.service")
+    assert f("containerd.service")
+    assert not f("kube-proxy.service")
+    assert not f("cron.service")
+    assert UnitFilter()("kubelet.service")
+    assert UnitFilter()("docker.socket")
+    assert not UnitFilter()("cron.service")
     with pytest.raises(ConfigError, match="bad unit pattern"):
         UnitFilter(include=("",))
 
@@ -51,13 +56,19 @@ def test_signal_transitions_one_per_state_change() -> None:
     service = {"Result": "success", "ExecMainCode": 0, "ExecMainStatus": 0, "NRestarts": 0}
     assert tr.properties_changed("a.service", service) is None  # type interface first: no transition
     t = tr.properties_changed("a.service", unit_signal("active", "running", 10))
-    assert t is not None and t.seen is Seen.SIGNAL
-    assert (t.previous_state, t.before and t.before.sub_state, t.after.state) == ("inactive", "dead", ("active", "running"))
+    assert t is not None
+    assert t.seen is Seen.SIGNAL
+    assert (t.previous_state, t.before and t.before.sub_state, t.after.state) == (
+        "inactive",
+        "dead",
+        ("active", "running"),
+    )
     # the same state again (another property of the Unit interface changed): nothing
     assert tr.properties_changed("a.service", unit_signal("active", "running", 10)) is None
     tr.properties_changed("a.service", {"Result": "exit-code", "ExecMainCode": 1, "ExecMainStatus": 3})
     t = tr.properties_changed("a.service", unit_signal("failed", "failed", 20))
-    assert t is not None and t.previous_state == "active"
+    assert t is not None
+    assert t.previous_state == "active"
     assert (t.after.result, t.after.exit_code, t.after.exit_status) == ("exit-code", 1, 3)
     assert needs_journal(t)
 
@@ -65,7 +76,10 @@ def test_signal_transitions_one_per_state_change() -> None:
 def test_restart_folded_into_one_signal_is_a_transition() -> None:
     tr = Tracker({"a.service": UnitState("a.service", "activating", "auto-restart", restarts=1)})
     t = tr.properties_changed("a.service", {**unit_signal("activating", "auto-restart", 30), "NRestarts": 2})
-    assert t is not None and t.after.restarts == 2 and t.before is not None and t.before.restarts == 1
+    assert t is not None
+    assert t.after.restarts == 2
+    assert t.before is not None
+    assert t.before.restarts == 1
 
 
 def test_stale_signal_older_than_listing_is_ignored() -> None:
@@ -75,7 +89,8 @@ def test_stale_signal_older_than_listing_is_ignored() -> None:
     # queued before the listing's reply: older, must not make the unit go back to active
     assert tr.properties_changed("a.service", unit_signal("active", "running", 40)) is None
     t = tr.properties_changed("a.service", unit_signal("activating", "start", 60))
-    assert t is not None and t.previous_state == "failed"
+    assert t is not None
+    assert t.previous_state == "failed"
 
 
 def test_relist_publishes_only_what_changed() -> None:
@@ -94,12 +109,17 @@ def test_relist_publishes_only_what_changed() -> None:
 
 def test_event_fields_and_deterministic_id() -> None:
     before = UnitState("kubelet.service", "active", "running", restarts=2)
-    after = UnitState("kubelet.service", "failed", "failed", "exit-code", 1, 255, 3, 1_700_000_000_123_456, 7, "ab12")
+    after = UnitState(
+        "kubelet.service", "failed", "failed", "exit-code", 1, 255, 3, 1_700_000_000_123_456, 7, "ab12"
+    )
     t = Transition(before, after, Seen.SIGNAL)
     ev = build_event(t, "node-1", now_usec=1, journal=["line 1", "line 2"], cluster="c1")
-    assert ev.source == events_pb2.SOURCE_SYSTEMD and ev.type == "unit" and ev.action == "failed"
+    assert ev.source == events_pb2.SOURCE_SYSTEMD
+    assert ev.type == "unit"
+    assert ev.action == "failed"
     assert ev.severity == events_pb2.SEVERITY_CRITICAL  # kubelet is node-critical
-    assert ev.time.seconds == 1_700_000_000 and ev.time.nanos == 123_456_000
+    assert ev.time.seconds == 1_700_000_000
+    assert ev.time.nanos == 123_456_000
     assert (ev.context.node, ev.context.service, ev.context.cluster) == ("node-1", "kubelet", "c1")
     s = ev.systemd
     assert (s.unit, s.active_state, s.sub_state, s.result, s.exit_code, s.exit_status, s.previous_state, s.restarts) == (
@@ -112,8 +132,11 @@ def test_event_fields_and_deterministic_id() -> None:
     assert describe(t, "node-1") == (
         "kubelet.service on node-1 went from active to failed (failed): result exit-code, exit status 255, 3 restarts"
     )
-    other = build_event(Transition(None, UnitState("cron.service", "failed", "failed"), Seen.INITIAL), "n", now_usec=1)
-    assert other.severity == events_pb2.SEVERITY_ERROR and other.attributes["initial"] == "true"
+    other = build_event(
+        Transition(None, UnitState("cron.service", "failed", "failed"), Seen.INITIAL), "n", now_usec=1
+    )
+    assert other.severity == events_pb2.SEVERITY_ERROR
+    assert other.attributes["initial"] == "true"
 
 
 def test_initial_and_signal_of_the_same_state_share_the_id() -> None:
@@ -127,5 +150,5 @@ def test_snapshot_round_trip_and_errors() -> None:
     states = {"a.service": UnitState("a.service", "failed", "failed", "exit-code", 1, 3, 2, 10, 11, "ff")}
     assert snapshot.loads(snapshot.dumps(states), "f") == states
     for bad in ("{", "[]", '{"format": 2, "units": {}}', '{"format": 1, "units": {"a": {"nope": 1}}}'):
-        with pytest.raises(snapshot.SnapshotError):
+        with pytest.raises(SnapshotError):
             snapshot.loads(bad, "f")

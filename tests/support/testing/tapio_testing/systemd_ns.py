@@ -33,6 +33,7 @@ SystemdUnavailable with the reason (tests turn it into an explicit skip).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -97,7 +98,7 @@ ForwardToKMsg=no
 ForwardToConsole=no
 ForwardToWall=no
 """
-TARGET = f"""\
+TARGET = """\
 [Unit]
 Description=Tapio test boot target
 Wants=systemd-journald.socket systemd-journald.service dbus.socket
@@ -202,7 +203,9 @@ class NamespacedSystemd:
             "TSD_DEV_NODES": " ".join(DEV_NODES),
             "TSD_SYSTEM_CONF": SYSTEM_CONF,
             "TSD_JOURNALD_CONF": JOURNALD_CONF,
-            "TSD_GENERATORS": " ".join(sorted(p.name for p in GENERATORS.iterdir())) if GENERATORS.is_dir() else "",
+            "TSD_GENERATORS": " ".join(sorted(p.name for p in GENERATORS.iterdir()))
+            if GENERATORS.is_dir()
+            else "",
         }
         boot_log = open(self._stage / "boot.log", "wb")  # noqa: SIM115 - the child keeps it
         try:
@@ -304,19 +307,15 @@ class NamespacedSystemd:
             return "no stage"
         lines: list[str] = []
         for name in ("boot.log", "console.log"):
-            try:
+            with contextlib.suppress(OSError):
                 lines += (self._stage / name).read_text(errors="replace").splitlines()[-6:]
-            except OSError:
-                pass
         return " | ".join(lines) or "no output"
 
     def kill(self) -> None:
         """SIGKILL PID 1 of the namespace; the kernel kills everything in it. Idempotent."""
         if self.pid:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         if self._proc is not None:
             try:
                 self._proc.wait(10)
@@ -349,7 +348,9 @@ class NamespacedSystemd:
         cmd = ["nsenter", "-t", str(self.pid), "-m", "-p", "-u", "-i", "-n", "--", *argv]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
         if check and r.returncode != 0:
-            raise TapioError(f"{shlex.join(argv)} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}")
+            raise TapioError(
+                f"{shlex.join(argv)} failed ({r.returncode}): {r.stderr.strip() or r.stdout.strip()}"
+            )
         return r
 
     def systemctl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import textwrap
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from tapio_collector_systemd.domain.events import NODE_CRITICAL
-from tapio_collector_systemd.domain.filters import DEFAULT_INCLUDE, UnitFilter
+from tapio_collector_systemd.domain.filters import DEFAULT_INCLUDE, UnitFilter, globs
 from tapio_common.errors import ConfigError
 
 COMPONENT = "systemd-collector"
@@ -30,8 +31,8 @@ def _positive(_inst: object, a: attrs.Attribute[Any], v: float) -> None:
 
 @attrs.frozen
 class SystemdSettings:
-    include: tuple[str, ...] = attrs.field(default=DEFAULT_INCLUDE, converter=tuple)
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    include: tuple[str, ...] = attrs.field(default=DEFAULT_INCLUDE, converter=globs)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=globs)
     bus_address: str = ""  # "" = the system bus (DBUS_SYSTEM_BUS_ADDRESS or /run/dbus/system_bus_socket)
     journal_lines: int = attrs.field(default=10, validator=_non_negative)
     journal_root: str = ""
@@ -40,7 +41,7 @@ class SystemdSettings:
     reconnect_max: float = attrs.field(default=10.0, validator=_positive)
     queue: int = attrs.field(default=65536, validator=_positive)
     state_interval: float = attrs.field(default=0.5, validator=_positive)
-    critical_units: tuple[str, ...] = attrs.field(default=tuple(sorted(NODE_CRITICAL)), converter=tuple)
+    critical_units: tuple[str, ...] = attrs.field(default=tuple(sorted(NODE_CRITICAL)), converter=globs)
     filter: UnitFilter = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -73,7 +74,7 @@ FLAGS = {
 }
 SETTINGS_HELP = f"""\
 units followed by default (globs, like systemctl list-units PATTERN):
-  {", ".join(DEFAULT_INCLUDE)}
+{textwrap.fill(", ".join(DEFAULT_INCLUDE), 96, initial_indent="  ", subsequent_indent="  ")}
 
 config file (`{COMPONENT}:` section; a flag wins over its key):
   include: [GLOB, ...]      exclude: [GLOB, ...]       bus_address: ADDRESS
@@ -92,7 +93,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        action="append" if repeat else "store", type=kind)  # fmt: skip
 
 
-def load(args: argparse.Namespace, section: Mapping[str, Any], env: Mapping[str, str] | None = None) -> SystemdSettings:
+def load(
+    args: argparse.Namespace, section: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> SystemdSettings:
     """Flags > environment > the YAML section > defaults; ConfigError names the key."""
     env = os.environ if env is None else env
     fields = {f.name for f in attrs.fields(SystemdSettings) if f.init}
@@ -101,7 +104,9 @@ def load(args: argparse.Namespace, section: Mapping[str, Any], env: Mapping[str,
         if key == "publisher":
             continue
         if key not in fields:
-            raise ConfigError(f"unknown key {key!r} in {COMPONENT} (known: {', '.join(sorted(fields))}, publisher)")
+            raise ConfigError(
+                f"unknown key {key!r} in {COMPONENT} (known: {', '.join(sorted(fields))}, publisher)"
+            )
         values[key] = _coerce(key, raw)
     if env.get(ENV_BUS):
         values["bus_address"] = env[ENV_BUS]

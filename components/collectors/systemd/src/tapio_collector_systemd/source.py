@@ -8,13 +8,11 @@ neither repeats nor misses a change.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from typing import Protocol
+from collections.abc import Sequence
 
 import anyio
 
-from tapio.events.v1 import events_pb2
+from tapio_collector import Output
 from tapio_collector_systemd.adapters.dbus import SystemdBus
 from tapio_collector_systemd.adapters.journal import Journal
 from tapio_collector_systemd.adapters.state_store import StateStore
@@ -24,21 +22,9 @@ from tapio_collector_systemd.domain.units import UnitState
 from tapio_collector_systemd.errors import BusError
 from tapio_collector_systemd.settings import SystemdSettings
 from tapio_common.logging import get_logger
-from tapio_common.metrics import ComponentMetrics
 
 log = get_logger(__name__)
 DRAIN = 1024  # signals handled per emit_many at most
-
-
-class Output(Protocol):
-    """What the collector harness hands a Source (tapio_collector.Output)."""
-
-    node_name: str
-    data_dir: Path
-    metrics: ComponentMetrics
-
-    async def emit_many(self, events: Iterable[events_pb2.Event]) -> None: ...
-    def set_ready(self, ready: bool, detail: str = "") -> None: ...
 
 
 class SystemdSource:
@@ -77,7 +63,9 @@ class SystemdSource:
                     pause = min(pause * 2, self.settings.reconnect_max)
                     continue
                 if down_since is not None:
-                    log.info("connected to systemd again", after_seconds=round(time.monotonic() - down_since, 1))
+                    log.info(
+                        "connected to systemd again", after_seconds=round(time.monotonic() - down_since, 1)
+                    )
                     down_since = None
                 pause = self.settings.reconnect_min
                 try:
@@ -157,14 +145,18 @@ class SystemdSource:
         """Lists the followed units (loading those published before that systemd has unloaded, to
         learn their state) and emits what differs from the last published state."""
         self.relists += 1
-        paths = {name: path for name, path in await bus.list_units(self.settings.include) if self.filter(name)}
+        paths = {
+            name: path for name, path in await bus.list_units(self.settings.include) if self.filter(name)
+        }
         for unit in list(tracker.known()):
             if not self.filter(unit):
                 tracker.forget(unit)
                 self._saved.pop(unit, None)
             elif unit not in paths:
                 paths[unit] = await bus.load_unit(unit)
-        states = [UnitState(unit).updated(await bus.properties(unit, path)) for unit, path in sorted(paths.items())]
+        states = [
+            UnitState(unit).updated(await bus.properties(unit, path)) for unit, path in sorted(paths.items())
+        ]
         transitions = tracker.listed(states)
         log.debug("listed units", units=len(states), changed=len(transitions), initial=initial)
         await self._emit(transitions, out)
@@ -176,7 +168,9 @@ class SystemdSource:
         events = []
         for t in transitions:
             journal = await self.journal.last_lines(t.unit) if needs_journal(t) else ()
-            events.append(build_event(t, out.node_name, now_usec=now_usec, journal=journal, critical=self._critical))
+            events.append(
+                build_event(t, out.node_name, now_usec=now_usec, journal=journal, critical=self._critical)
+            )
         await out.emit_many(events)
         self.transitions += len(events)
         for t in transitions:

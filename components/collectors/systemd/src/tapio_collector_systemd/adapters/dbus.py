@@ -13,8 +13,9 @@ from typing import Any
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from dbus_fast import BusType, DBusError, Message, MessageType, Variant
+from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
+from dbus_fast.errors import DBusFastError
 
 from tapio_collector_systemd.domain.units import UNIT_PATH_PREFIX, unit_name_from_path
 from tapio_collector_systemd.errors import BusError
@@ -31,7 +32,19 @@ DBUS = "org.freedesktop.DBus"
 # The interface of each unit type holding Result (and, for services, ExecMain* and NRestarts).
 TYPE_INTERFACES: Mapping[str, str] = {
     s: f"org.freedesktop.systemd1.{s.capitalize()}"
-    for s in ("service", "socket", "mount", "swap", "timer", "path", "automount", "scope", "slice", "device", "target")
+    for s in (
+        "service",
+        "socket",
+        "mount",
+        "swap",
+        "timer",
+        "path",
+        "automount",
+        "scope",
+        "slice",
+        "device",
+        "target",
+    )
 }
 MATCH_RULES = (
     f"type='signal',sender='{SYSTEMD}',interface='{PROPERTIES}',member='PropertiesChanged',"
@@ -82,10 +95,8 @@ class SystemdBus:
                 bus = MessageBus(bus_type=BusType.SYSTEM)
             with anyio.fail_after(self.call_timeout):
                 await bus.connect()
-        except (OSError, DBusError, TimeoutError, ValueError) as e:
+        except (OSError, DBusFastError, TimeoutError, EOFError) as e:  # refused, no socket, auth, bad address
             raise BusError(f"cannot connect to {self.where}: {e or type(e).__name__}") from e
-        except Exception as e:  # dbus-fast raises plain Exception subclasses (AuthError, InvalidAddressError)
-            raise BusError(f"cannot connect to {self.where}: {type(e).__name__}: {e}") from e
         bus.add_message_handler(self._on_message)
         self._bus = bus
         for rule in MATCH_RULES:
@@ -94,7 +105,11 @@ class SystemdBus:
 
     async def subscribe(self) -> None:
         """Manager.Subscribe: systemd emits unit signals to subscribed clients (again after it restarts)."""
-        await self.call(SYSTEMD, MANAGER_PATH, MANAGER, "Subscribe")
+        try:
+            await self.call(SYSTEMD, MANAGER_PATH, MANAGER, "Subscribe")
+        except BusError as e:
+            if "AlreadySubscribed" not in str(e):  # systemd kept this client's subscription: fine
+                raise
 
     def close(self) -> None:
         if self._bus is not None:
@@ -104,8 +119,8 @@ class SystemdBus:
     async def wait_disconnected(self) -> None:
         assert self._bus is not None
         try:
-            await self._bus.wait_for_disconnect()
-        except Exception as e:  # the library reports an unexpected end as an exception
+            await self._bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+        except (OSError, EOFError, DBusFastError) as e:  # an unexpected end comes as the exception
             log.debug("bus connection ended", error=str(e) or type(e).__name__)
 
     async def call(
@@ -114,12 +129,16 @@ class SystemdBus:
         """One method call; its reply body. Raises BusError (with the D-Bus error name)."""
         if self._bus is None or not self._bus.connected:
             raise BusError(f"not connected to {self.where}")
-        msg = Message(destination=dest, path=path, interface=iface, member=member, signature=signature, body=list(body))
+        msg = Message(
+            destination=dest, path=path, interface=iface, member=member, signature=signature, body=list(body)
+        )
         try:
             with anyio.fail_after(self.call_timeout):
                 reply = await self._bus.call(msg)
         except TimeoutError as e:
-            raise BusError(f"{iface}.{member} on {self.where}: no reply within {self.call_timeout:.0f}s") from e
+            raise BusError(
+                f"{iface}.{member} on {self.where}: no reply within {self.call_timeout:.0f}s"
+            ) from e
         except (OSError, EOFError) as e:
             raise BusError(f"{iface}.{member} on {self.where}: connection lost ({e})") from e
         if reply.message_type is MessageType.ERROR:
@@ -129,7 +148,9 @@ class SystemdBus:
 
     async def list_units(self, patterns: Sequence[str]) -> list[tuple[str, str]]:
         """(name, object path) of the loaded units matching the globs (ListUnitsByPatterns)."""
-        (rows,) = await self.call(SYSTEMD, MANAGER_PATH, MANAGER, "ListUnitsByPatterns", "asas", [[], list(patterns)])
+        (rows,) = await self.call(
+            SYSTEMD, MANAGER_PATH, MANAGER, "ListUnitsByPatterns", "asas", [[], list(patterns)]
+        )
         return [(row[0], row[6]) for row in rows]
 
     async def load_unit(self, unit: str) -> str:

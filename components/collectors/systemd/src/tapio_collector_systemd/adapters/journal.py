@@ -17,7 +17,9 @@ MAX_LINE = 512
 
 
 class Journal:
-    def __init__(self, lines: int = 10, root: str = "", delay: float = 0.2, binary: str = "journalctl") -> None:
+    def __init__(
+        self, lines: int = 10, root: str = "", delay: float = 0.2, binary: str = "journalctl"
+    ) -> None:
         self.lines = lines
         self.root = root
         self.delay = delay  # journald writes a unit's last output a moment after systemd reports the failure
@@ -32,7 +34,9 @@ class Journal:
 
     def _read(self, unit: str) -> Sequence[str]:
         try:
-            r = subprocess.run(self.command(unit), capture_output=True, text=True, timeout=TIMEOUT, check=False)
+            r = subprocess.run(
+                self.command(unit), capture_output=True, text=True, timeout=TIMEOUT, check=False
+            )
         except (OSError, subprocess.TimeoutExpired) as e:
             self.failures += 1
             log.warning("cannot read the journal", unit=unit, error=str(e))

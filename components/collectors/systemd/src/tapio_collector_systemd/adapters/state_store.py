@@ -11,7 +11,7 @@ import anyio
 
 from tapio_collector_systemd.domain import snapshot
 from tapio_collector_systemd.domain.units import UnitState
-from tapio_collector_systemd.errors import SystemdCollectorError
+from tapio_collector_systemd.errors import SnapshotError, SystemdCollectorError
 from tapio_common.logging import get_logger
 
 log = get_logger(__name__)
@@ -33,10 +33,14 @@ class StateStore:
             raise SystemdCollectorError(f"cannot read the state file {self.path}: {e.strerror}") from e
         try:
             return snapshot.loads(text, str(self.path))
-        except snapshot.SnapshotError as e:
+        except SnapshotError as e:
             aside = self.path.with_name(FILE_NAME + ".corrupt")
             os.replace(self.path, aside)
-            log.error("state file unreadable, set aside: publishing every unit's state again", error=str(e), moved_to=str(aside))
+            log.error(
+                "state file unreadable, set aside: publishing every unit's state again",
+                error=str(e),
+                moved_to=str(aside),
+            )
             return {}
 
     def _write(self, text: str) -> None:

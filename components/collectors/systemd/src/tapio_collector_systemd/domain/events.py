@@ -42,7 +42,9 @@ def needs_journal(t: Transition) -> bool:
 def severity(t: Transition, critical: Collection[str] = NODE_CRITICAL) -> int:
     a = t.after
     if a.active_state == "failed":
-        return events_pb2.SEVERITY_CRITICAL if service_token(a.unit) in critical else events_pb2.SEVERITY_ERROR
+        return (
+            events_pb2.SEVERITY_CRITICAL if service_token(a.unit) in critical else events_pb2.SEVERITY_ERROR
+        )
     if a.sub_state == "auto-restart" or (a.result not in ("", "success") and a.active_state != "active"):
         return events_pb2.SEVERITY_WARNING
     return events_pb2.SEVERITY_INFO
@@ -55,7 +57,9 @@ def describe(t: Transition, node: str) -> str:
     if t.seen is Seen.INITIAL:
         text = f"{a.unit}{where} is {a.active_state} ({a.sub_state})"
     else:
-        text = f"{a.unit}{where} went from {t.previous_state or 'unknown'} to {a.active_state} ({a.sub_state})"
+        text = (
+            f"{a.unit}{where} went from {t.previous_state or 'unknown'} to {a.active_state} ({a.sub_state})"
+        )
     if a.result and a.result != "success":
         text += f": result {a.result}"
         code = EXIT_CODE_NAMES.get(a.exit_code, str(a.exit_code))

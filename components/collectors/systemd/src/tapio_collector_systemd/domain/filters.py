@@ -3,6 +3,7 @@ own `systemctl list-units PATTERN`). Fed by the settings; asked by the source fo
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
 from functools import lru_cache
 
@@ -49,15 +50,22 @@ DEFAULT_INCLUDE: tuple[str, ...] = (
 def _check_globs(_inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
     for glob in value:
         if not glob or not glob.strip() or any(c in glob for c in "\n/"):
-            raise ConfigError(f"bad unit pattern {glob!r} in {attribute.name}: expected a unit glob like 'kube*.service'")
+            raise ConfigError(
+                f"bad unit pattern {glob!r} in {attribute.name}: expected a unit glob like 'kube*.service'"
+            )
+
+
+def globs(value: Iterable[str]) -> tuple[str, ...]:
+    """A tuple of globs (a lone string is one glob)."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 @attrs.frozen
 class UnitFilter:
     """`include` globs (a unit must match one) minus `exclude` globs (it must match none)."""
 
-    include: tuple[str, ...] = attrs.field(default=DEFAULT_INCLUDE, converter=tuple, validator=_check_globs)
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_globs)
+    include: tuple[str, ...] = attrs.field(default=DEFAULT_INCLUDE, converter=globs, validator=_check_globs)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=globs, validator=_check_globs)
 
     def __call__(self, unit: str) -> bool:
         return _matches(self.include, self.exclude, unit)

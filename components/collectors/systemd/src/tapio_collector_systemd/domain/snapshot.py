@@ -10,14 +10,10 @@ import attrs
 import cattrs
 
 from tapio_collector_systemd.domain.units import UnitState
-from tapio_common.errors import TapioError
+from tapio_collector_systemd.errors import SnapshotError
 
 FORMAT = 1
 _conv = cattrs.Converter(forbid_extra_keys=True)
-
-
-class SnapshotError(TapioError):
-    """The state file cannot be read as this collector's state (corrupt, or another format)."""
 
 
 def dumps(published: Mapping[str, UnitState]) -> str:

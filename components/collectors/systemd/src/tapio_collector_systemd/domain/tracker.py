@@ -50,7 +50,11 @@ def changed(before: UnitState, after: UnitState) -> bool:
     return (
         before.state != after.state
         or before.restarts != after.restarts
-        or (bool(after.invocation_id) and before.invocation_id != after.invocation_id and before.invocation_id != "")
+        or (
+            bool(after.invocation_id)
+            and before.invocation_id != after.invocation_id
+            and before.invocation_id != ""
+        )
     )
 
 
