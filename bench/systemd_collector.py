@@ -25,31 +25,40 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
+import nats.errors
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
+from tapio_publisher.codec import decode_message
 from tapio_publisher.streams import apply_topology
 from tapio_testing.systemd_ns import NamespacedSystemd, SystemdUnavailable
 
-FLAP = """\
+RESTART_UNIT = """\
 [Unit]
 StartLimitIntervalSec=0
 [Service]
 ExecStart=/bin/true
 Restart=always
 RestartSec=0
+"""
+# A target: no process, starting makes it active, stopping inactive; only systemd's job engine.
+JOB_UNIT = """\
+[Unit]
+StartLimitIntervalSec=0
 """
 SUBJECT = "tapio.events.systemd.>"
 PREFIX = "tapio.events.systemd.tsd-flap"
@@ -67,6 +76,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="how long the units flap (default 20)")
     p.add_argument("--units", type=int, default=4, help="flapping units (default 4)")
     p.add_argument(
+        "--mode",
+        choices=("jobs", "restart"),
+        default="jobs",
+        help="jobs (default): StartUnit/StopUnit over D-Bus back to back on process-less units, as fast "
+        "as systemd runs jobs; restart: Restart=always services of /bin/true, as fast as systemd forks",
+    )
+    p.add_argument(
         "--quiet-seconds", type=float, default=3.0, help="stream silence that ends the run (default 3)"
     )
     return p.parse_args(argv)
@@ -81,6 +97,7 @@ class Observer:
         self._last: dict[str, tuple[str, str, int]] = {}
         self._restarts: dict[str, int] = {}
         self.per_unit: dict[str, int] = {}
+        self.rows: dict[str, list[tuple[str, str, int]]] = {}  # per unit, in order
         self.bus: MessageBus | None = None
 
     async def start(self) -> None:
@@ -109,6 +126,7 @@ class Observer:
                 self.reported += 1
                 unit = path.rsplit("/", 1)[-1].replace("_2d", "-").replace("_2e", ".")
                 self.per_unit[unit] = self.per_unit.get(unit, 0) + 1
+                self.rows.setdefault(unit, []).append(now)
             self._last[path] = now
 
     def close(self) -> None:
@@ -116,10 +134,68 @@ class Observer:
             self.bus.disconnect()
 
 
+def collector_counters(work: Path) -> dict[str, float]:
+    """The collector's own counters from its /metrics: events received (taken from D-Bus and handed
+    to the publisher), published (confirmed by JetStream), dropped, errors."""
+    found = re.search(
+        r"metrics on (http://\S+/metrics)", (work / "collector.log").read_text(errors="replace")
+    )
+    if not found:
+        return {}
+    with urllib.request.urlopen(found.group(1), timeout=5) as resp:
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    prefix = "tapio_systemd_collector_"
+    for line in text.splitlines():
+        if line.startswith(prefix) and "_total" in line:
+            name, _, value = line.rpartition(" ")
+            key = name.removeprefix(prefix).replace("events_", "").replace("_total", "")
+            out[key] = out.get(key, 0.0) + float(value)
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (/proc/PID/stat utime and stime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Driver:
+    """Flaps process-less units with StartUnit/StopUnit, each call after the previous job finished."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.bus: MessageBus | None = None
+        self._done: dict[str, anyio.Event] = {}
+
+    async def start(self) -> None:
+        self.bus = await MessageBus(bus_address=self.address).connect()
+        self.bus.add_message_handler(self._on)
+        rule = "type='signal',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"
+        await self.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+                                    interface="org.freedesktop.DBus", member="AddMatch", signature="s", body=[rule]))  # fmt: skip
+
+    def _on(self, msg: Message) -> None:
+        if msg.message_type is MessageType.SIGNAL and msg.member == "JobRemoved":
+            self._done.setdefault(str(msg.body[1]), anyio.Event()).set()
+
+    async def flap(self, unit: str, until: float) -> None:
+        assert self.bus is not None
+        while time.monotonic() < until:
+            for method in ("StartUnit", "StopUnit"):
+                reply = await self.bus.call(Message(destination="org.freedesktop.systemd1",
+                                                    path="/org/freedesktop/systemd1",
+                                                    interface="org.freedesktop.systemd1.Manager", member=method,
+                                                    signature="ss", body=[unit, "replace"]))  # fmt: skip
+                if reply.message_type is MessageType.ERROR:
+                    raise SystemExit(f"bench: {method} {unit}: {reply.error_name} {reply.body}")
+                job = str(reply.body[0])
+                await self._done.setdefault(job, anyio.Event()).wait()
+                del self._done[job]
+
+    def close(self) -> None:
+        if self.bus is not None:
+            self.bus.disconnect()
 
 
 def _v(value: object) -> object:
@@ -141,6 +217,29 @@ async def stream_counts(nc_url: str) -> dict[str, int]:
         await nc.close()
 
 
+async def show_divergence(nats_url: str, unit: str, reported: list[tuple[str, str, int]]) -> None:
+    """Where the stream's sequence of a unit first differs from what systemd reported."""
+    nc = await connect(NatsConfig(urls=(nats_url,)), "bench-diff")
+    got: list[tuple[str, str, int]] = []
+    try:
+        token = unit.removesuffix(".service").replace(".", "_")
+        sub = await nc.jetstream().subscribe(f"tapio.events.systemd.{token}.*", ordered_consumer=True)
+        with anyio.move_on_after(10):
+            while True:
+                msg = await sub.next_msg(timeout=2)
+                got += [(e.systemd.active_state, e.systemd.sub_state, e.systemd.restarts)
+                        for e in decode_message(msg.headers, msg.data)]  # fmt: skip
+    except nats.errors.TimeoutError:
+        pass
+    finally:
+        await nc.close()
+    for i, (a, b) in enumerate(zip(reported, got, strict=False)):
+        if a != b:
+            print(f"bench: {unit}: first difference at #{i}: reported {reported[max(0, i - 2) : i + 3]} "
+                  f"stream {got[max(0, i - 2) : i + 3]}")  # fmt: skip
+            return
+
+
 def launch_collector(work: Path, nats_url: str, sd: NamespacedSystemd) -> subprocess.Popen[bytes]:
     """The real collector command, as its own process (its CPU is measured alone)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
@@ -155,7 +254,9 @@ def launch_collector(work: Path, nats_url: str, sd: NamespacedSystemd) -> subpro
 
 async def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="tsd-bench-"))
-    units = {f"tsd-flap{i}.service": FLAP for i in range(args.units)}
+    text = JOB_UNIT if args.mode == "jobs" else RESTART_UNIT
+    suffix = "target" if args.mode == "jobs" else "service"
+    units = {f"tsd-flap{i}.{suffix}": text for i in range(args.units)}
     nats = EmbeddedNats(work / "jetstream", server_name="tsd-bench")
     sd = NamespacedSystemd(units, name="tsd-bench")
     collector: subprocess.Popen[bytes] | None = None
@@ -177,21 +278,36 @@ async def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"bench: the collector exited: {(work / 'collector.log').read_text()[-2000:]}")
         cpu0 = cpu_seconds(collector.pid)
         t0 = time.monotonic()
-        print(f"bench: {args.units} units flapping (Restart=always, RestartSec=0) for {args.seconds:.0f}s; "
+        how = "StartUnit/StopUnit back to back" if args.mode == "jobs" else "Restart=always, RestartSec=0"
+        print(f"bench: {args.units} units flapping ({how}) for {args.seconds:.0f}s; "
               f"collector pid {collector.pid} on {sd.bus_address}")  # fmt: skip
-        sd.systemctl("start", *units)
-        await anyio.sleep(args.seconds)
-        sd.systemctl("stop", *units)
+        if args.mode == "jobs":
+            driver = Driver(sd.bus_address)
+            await driver.start()
+            until = time.monotonic() + args.seconds
+            async with anyio.create_task_group() as tg:
+                for unit in units:
+                    tg.start_soon(driver.flap, unit, until)
+            driver.close()
+        else:
+            await anyio.to_thread.run_sync(lambda: sd.systemctl("start", *units))
+            await anyio.sleep(args.seconds)
+            await anyio.to_thread.run_sync(lambda: sd.systemctl("stop", *units))
         flap_seconds = time.monotonic() - t0
         reported_at_stop = observer.reported
-        last, quiet_since = -1, time.monotonic()
-        while time.monotonic() - quiet_since < args.quiet_seconds:
+        last, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + 120
+        while time.monotonic() < deadline:
             await anyio.sleep(0.5)
             per_unit = await stream_counts(nats.url)
             n = sum(per_unit.values())
             if n != last:
                 last, quiet_since = n, time.monotonic()
+            counters = collector_counters(work)
+            settled = counters.get("received") == counters.get("published")  # nothing left to confirm
+            if settled and time.monotonic() - quiet_since >= args.quiet_seconds:
+                break
         wall = time.monotonic() - t0
+        print(f"bench: collector counters: {collector_counters(work)}")
         cpu = cpu_seconds(collector.pid) - cpu0
         published = last
         reported = observer.reported
@@ -203,9 +319,10 @@ async def run(args: argparse.Namespace) -> int:
         missed = max(reported - published, 0)
         extra = max(published - reported, 0)
         for unit, n in sorted(observer.per_unit.items()):
-            got = per_unit.get(unit.removesuffix(".service"), 0)
+            got = per_unit.get(unit.removesuffix(".service").replace(".", "_"), 0)
             if got != n:
                 print(f"bench: {unit}: systemd reported {n}, stream holds {got}")
+                await show_divergence(nats.url, unit, observer.rows[unit])
         if extra:
             print(f"bench: {extra} events more than systemd reported (duplicates?)")
         print(f"transitions_per_second={rate:.0f} published={published} missed={missed} "

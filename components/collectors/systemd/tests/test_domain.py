@@ -82,6 +82,22 @@ def test_restart_folded_into_one_signal_is_a_transition() -> None:
     assert t.before.restarts == 1
 
 
+def test_new_invocation_id_of_an_inactive_unit_is_no_transition() -> None:
+    tr = Tracker({"a.target": UnitState("a.target", "inactive", "dead", invocation_id="old")})
+    assert (
+        tr.properties_changed("a.target", unit_signal("inactive", "dead", 5, InvocationID=b"\x01\x02"))
+        is None
+    )
+    t = tr.properties_changed("a.target", unit_signal("active", "active", 6, InvocationID=b"\x01\x02"))
+    assert t is not None
+    assert t.after.invocation_id == "0102"
+    # a run folded into one signal (same state, new invocation) is one
+    t = tr.properties_changed("a.target", unit_signal("active", "active", 9, InvocationID=b"\x03"))
+    assert t is not None
+    assert t.before is not None
+    assert t.before.invocation_id == "0102"
+
+
 def test_stale_signal_older_than_listing_is_ignored() -> None:
     tr = Tracker()
     listed = UnitState("a.service").updated(unit_signal("failed", "failed", 50))

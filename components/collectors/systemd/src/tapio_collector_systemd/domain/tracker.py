@@ -46,15 +46,17 @@ class Transition:
 
 def changed(before: UnitState, after: UnitState) -> bool:
     """Whether `after` is a new state of the unit: another (ActiveState, SubState), or the same pair
-    reached again through a restart or a new invocation systemd folded into one signal."""
+    reached again through a restart or a new run systemd folded into one signal. (An inactive unit
+    gets its new InvocationID when its start job is queued, before it changes state: no transition.)"""
+    new_run = (
+        bool(before.invocation_id)
+        and bool(after.invocation_id)
+        and before.invocation_id != after.invocation_id
+    )
     return (
         before.state != after.state
         or before.restarts != after.restarts
-        or (
-            bool(after.invocation_id)
-            and before.invocation_id != after.invocation_id
-            and before.invocation_id != ""
-        )
+        or (new_run and after.active_state != "inactive")
     )
 
 
