@@ -41,6 +41,7 @@ integration: setup
 bench: setup
 	$(BAZEL) run //bench:publisher -- --seconds $(BENCH_SECONDS)
 	$(BAZEL) run //bench:correlator -- --seconds $(BENCH_SECONDS)
+	$(BAZEL) run //bench:ebpf -- --seconds $(BENCH_SECONDS)
 
 lock:
 	$(VENV)/bin/pip install -q pip-tools

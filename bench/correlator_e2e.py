@@ -40,9 +40,9 @@ from tapio_correlator.loadgen import Mix, to_pb
 from tapio_correlator.service.runner import Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
+from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import varint
-from tapio_publisher.streams import apply_topology
 from tapio_publisher.subjects import event_subject
 
 NS = 1_000_000_000
@@ -173,7 +173,7 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
     with tempfile.TemporaryDirectory(prefix="tapio-bench-") as tmp, EmbeddedNats(tmp + "/js") as server:
         nc = await connect(NatsConfig(urls=(server.url,)), "bench-correlator")
         js = nc.jetstream()
-        await apply_topology(js, 1)
+        await apply_layout(js, 1)
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(

@@ -29,13 +29,13 @@ from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.nats.embedded import EmbeddedNats
+from tapio_jetstream.layout import EVENTS, production_layout
+from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER, MSG_ID_HEADER, Compression
 from tapio_publisher.encoder import Encoder
 from tapio_publisher.ids import IdGenerator
-from tapio_publisher.streams import apply_topology
 from tapio_publisher.subjects import event_subject
-from tapio_publisher.topology import EVENTS, production_topology
 
 Group = tuple[str, list[bytes]]
 
@@ -252,7 +252,7 @@ async def run(args: argparse.Namespace, spool_dir: str, server: EmbeddedNats) ->
     latencies: list[float] = []
     nc = await nats.connect(server.url, pending_size=256 * 1024 * 1024)
     js = nc.jetstream()
-    await apply_topology(js, 1, topology=production_topology(1))
+    await apply_layout(js, 1, layout=production_layout(1))
     meters = {side: Meter() for side in ("publisher", "raw", "wire")}
     positions = dict.fromkeys(meters, 0)
     rounds = max(1, round(args.seconds / args.round))

@@ -265,7 +265,9 @@ def test_overlay_renders_and_validates(overlay: str) -> None:
                 f"{overlay}: {doc['kind']}/{doc['metadata']['name']}"
             )
         if doc["kind"] in ("DaemonSet", "Deployment", "StatefulSet"):
-            assert {name for name, _ in m.secret_refs(doc)} <= secrets
+            # the operators' credentials: only the NATS servers read them (the admin password)
+            allowed = secrets | ({"nats-admin-creds"} if doc["kind"] == "StatefulSet" else set())
+            assert {name for name, _ in m.secret_refs(doc)} <= allowed
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert {(kind, name) for name, (kind, _, _) in m.WORKLOADS.items()} <= names
     # Exactly one NATS: the StatefulSet, the NatsCluster, or none (installed by Terraform's Helm release).

@@ -76,6 +76,7 @@ def test_passwords_read_as_strings_by_nats_server(secrets: Secrets) -> None:
     users = natsconf.parse_file(m.BASE / "nats" / "auth.conf")["authorization"]["users"]
     passwords = {k: v for k, v in secrets["nats-user-creds"].items() if "." not in k}
     passwords["nack"] = secrets["nats-nack-creds"]["password"]
+    passwords["tapio-admin"] = secrets["nats-admin-creds"]["password"]
     assert set(passwords) == {u["user"] for u in users}
     for user, raw in passwords.items():
         password = raw.decode()
@@ -90,9 +91,10 @@ def test_operator_clients_auth_has_the_permissions_of_auth_conf(secrets: Secrets
     expected = {u["user"]: u["permissions"] for u in users}
     assert {u["username"]: u["permissions"] for u in clients["users"]} == expected
     for u in clients["users"]:
+        own = {"nack": "nats-nack-creds", "tapio-admin": "nats-admin-creds"}
         source = (
-            secrets["nats-nack-creds"]["password"]
-            if u["username"] == "nack"
+            secrets[own[u["username"]]]["password"]
+            if u["username"] in own
             else secrets["nats-user-creds"][u["username"]]
         )
         assert u["password"] == source.decode()
@@ -111,3 +113,14 @@ def test_bad_usage_ends_with_one_clear_error(tmp_path: Path) -> None:
     assert res.returncode != 0
     assert "--out DIR is required" in res.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_the_admin_password_is_in_no_secret_a_workload_mounts(secrets: Secrets) -> None:
+    """Operators' credentials live in nats-admin-creds, which no workload references."""
+    assert "tapio-admin" not in secrets["nats-user-creds"]
+    assert secrets["nats-admin-creds"]["user"] == b"tapio-admin"
+    for name in m.WORKLOADS:
+        kind = m.WORKLOADS[name][0]
+        refs = m.secret_refs(m.find(m.base_docs(), kind, name))
+        assert not any(secret == "nats-admin-creds" for secret, _ in refs), name
+        assert not any(key == "tapio-admin" for _, key in refs), name

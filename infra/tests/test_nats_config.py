@@ -163,9 +163,10 @@ def test_every_password_comes_from_the_statefulset_environment(users: dict[str, 
         var = user["password"]
         assert isinstance(var, natsconf.Var), f"{name}: the password must come from the environment"
         ref = env[var.name]["valueFrom"]["secretKeyRef"]
+        own = {"nack": "nats-nack-creds", "tapio-admin": "nats-admin-creds"}
         assert ref == (
-            {"name": "nats-nack-creds", "key": "password"}
-            if name == "nack"
+            {"name": own[name], "key": "password"}
+            if name in own
             else {"name": "nats-user-creds", "key": name}
         )
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"

@@ -168,7 +168,7 @@ async def test_readers_get_alerts_but_not_the_exporters_messages(
     marker = event_id().encode()
     admin = Identity(
         "tapio-admin",
-        secrets["nats-user-creds"]["tapio-admin"].decode(),
+        secrets["nats-admin-creds"]["password"].decode(),
         nack_identity(secrets, tmp_path).tls,
     )
     async with connected(cluster, admin) as nc:
@@ -257,3 +257,35 @@ async def test_readers_cannot_leave_durable_consumers(
             "tapio.alerts.>", stream="TAPIO_ALERTS", ordered_consumer=True
         )
         await sub.unsubscribe()
+
+
+async def test_exporter_sink_consumers_and_alert_read_back(
+    cluster: LocalCluster, identities: dict[str, Identity]
+) -> None:
+    """The SIEM exporter creates one durable consumer per sink on TAPIO_ALERTS (siem-exporter-<sink>),
+    pulls and acks through it, and reads recent alerts back through a server-named ephemeral one."""
+    marker = event_id().encode()
+    errors: list[str] = []
+    async with connected(cluster, identities["tapio-siem-exporter"], errors) as nc:
+        js = nc.jetstream(timeout=2)
+        await js.publish("tapio.alerts.critical.checkout", marker, headers={"Nats-Msg-Id": marker.decode()})
+        sink = api.ConsumerConfig(
+            durable_name="siem-exporter-splunk", filter_subject="tapio.alerts.>", ack_policy=api.AckPolicy.EXPLICIT,
+            max_deliver=-1, ack_wait=30,
+        )  # fmt: skip
+        await nc.jsm().add_consumer("TAPIO_ALERTS", sink)
+        got = await pull_one(js, "TAPIO_ALERTS", "siem-exporter-splunk", marker)
+        assert got.subject == "tapio.alerts.critical.checkout"
+        reader = await js.pull_subscribe(
+            "tapio.alerts.>", durable=None, stream="TAPIO_ALERTS",
+            config=api.ConsumerConfig(ack_policy=api.AckPolicy.NONE, inactive_threshold=60),
+        )  # fmt: skip
+        with anyio.fail_after(20):
+            seen: list[bytes] = []
+            while marker not in seen:
+                seen += [m.data for m in await reader.fetch(100, timeout=5)]
+        # ... and not the correlator's input
+        psub = await js.pull_subscribe_bind(durable="correlator", stream="TAPIO_EVENTS")
+        await expect_denied(
+            errors, "$JS.API.CONSUMER.MSG.NEXT.TAPIO_EVENTS.correlator", psub.fetch(1, timeout=0.5)
+        )

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tapio_collector_cni.cli import CLI as CNI
-from tapio_collector_ebpf.cli import CLI as EBPF
 from tapio_collector_k8s.cli import CLI as K8S
 from tapio_common.cli import PendingComponent
-from tapio_exporters.cli import CLI as EXPORTERS
 from tapio_pipeline.cli import CLI as PIPELINE
 
-CLIS = [K8S, EBPF, CNI, PIPELINE, EXPORTERS]
+CLIS = [K8S, PIPELINE]
 
 
 @pytest.mark.parametrize("cli", CLIS, ids=lambda c: c.prog)

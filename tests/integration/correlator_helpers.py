@@ -62,7 +62,8 @@ class CorrelatorProcess:
             f"  snapshot_interval: {snapshot_interval}\n"
             "  idle_advance: 1.0\n"
             "  fetch_timeout: 0.2\n"
-            f"  reorder_slack: {SLACK_S}\n"
+            "  engine:\n"
+            f"    reorder_slack_seconds: {SLACK_S}\n"
         )
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = workdir / "correlator.log"

@@ -15,8 +15,8 @@ from tapio_common.nats.connect import connect
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
+from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
-from tapio_publisher.streams import apply_topology
 from tapio_testing.jetstream import JetStreamServer
 from tests.integration.correlator_helpers import scenario_events
 
@@ -53,7 +53,7 @@ async def test_a_snapshot_that_cannot_be_stored_is_counted_and_the_next_one_land
     nc = await connect(NatsConfig(urls=(jetstream.url,)), "test")
     try:
         js = nc.jetstream()
-        await apply_topology(js, 1)
+        await apply_layout(js, 1)
         metrics = ComponentMetrics(COMPONENT)
         settings = PublisherSettings.from_section({}, str(tmp_path / "correlator"), batch_max_events=1)
         async with (

@@ -14,9 +14,11 @@ from nats.aio.client import Client
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
-from tapio_publisher import Publisher, PublisherSettings, decode_message
-from tapio_publisher.streams import apply_topology
-from tapio_publisher.topology import EVENTS, production_topology
+from tapio_jetstream import decode_events
+from tapio_jetstream.layout import EVENTS, production_layout
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
+from tapio_publisher.spool import FsyncPolicy
 from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.integration]
@@ -52,7 +54,7 @@ async def stored_ids(nc: Client) -> Counter[str]:
     ids: Counter[str] = Counter()
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         msg = await js.get_msg(EVENTS, seq)
-        ids.update(e.id for e in decode_message(msg.headers, msg.data or b""))
+        ids.update(e.id for e in decode_events(msg.headers, msg.data or b""))
     return ids
 
 
@@ -61,7 +63,7 @@ async def test_200k_events_survive_two_sigkills_exactly_once(
 ) -> None:
     cfg = NatsConfig(urls=(jetstream.url,), reconnect_wait=0.5)
     admin = await connect(cfg, "chaos-admin")
-    await apply_topology(admin.jetstream(), 1, topology=production_topology(1, scale=0.01))
+    await apply_layout(admin.jetstream(), 1, layout=production_layout(1, scale=0.01))
     await admin.close()
 
     settings = PublisherSettings(
@@ -71,7 +73,7 @@ async def test_200k_events_survive_two_sigkills_exactly_once(
         max_inflight=32,
         ack_timeout=2.0,
         retry_backoff=0.2,
-        spool_fsync="always",
+        spool_fsync=FsyncPolicy.ALWAYS,
     )
     tmpl = templates()
     kills = 0

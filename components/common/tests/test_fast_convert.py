@@ -111,3 +111,24 @@ def test_correlations_convert_like_the_generic_path() -> None:
         assert correlation_to_pb(corr).SerializeToString(deterministic=True) == convert.correlation_to_proto(
             corr
         ).SerializeToString(deterministic=True)
+
+
+def test_alert_and_correlation_fast_paths_equal_the_generic_ones() -> None:
+    from tapio_common.model import Alert, AlertState, Confidence, Context, Correlation, Evidence, Severity
+    from tapio_common.model.convert import alert_from_proto, alert_to_proto, correlation_to_proto
+    from tapio_common.model.fast import alert_from_pb, alert_to_pb, correlation_from_pb
+
+    corr = Correlation(
+        "c1", "crash_loop", Confidence.MEDIUM, 0.6, "e1", ("e1", "e2"), Context(namespace="ns", pod="p"),
+        "pod p restarts", (Evidence("e2", "followed", 0.5),), 1_000_000_123, 2_000_000_456, 3,
+    )  # fmt: skip
+    assert correlation_from_pb(correlation_to_proto(corr)) == corr
+    for alert in (
+        Alert("a", 5_000_000_001, Severity.ERROR, "web", "t", "d", "c1", ("e1",), {"k": "v"}, "",
+              AlertState.UPDATED, 3, 1_000_000_123, 0),
+        Alert("a", 9_000_000_000, Severity.INFO, "web", state=AlertState.RESOLVED, revision=4, starts_at=1,
+              ends_at=9_000_000_000),
+    ):  # fmt: skip
+        pb = alert_to_pb(alert)
+        assert pb == alert_to_proto(alert)
+        assert alert_from_pb(pb) == alert == alert_from_proto(pb)

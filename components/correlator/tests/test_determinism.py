@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tapio.events.v1 import events_pb2
+from tapio_common.config import load_settings
 from tapio_common.errors import ConfigError, ContractError
 from tapio_common.model import Correlation, Event
 from tapio_common.model.convert import event_from_json, event_to_proto
@@ -135,11 +136,11 @@ def test_open_incidents_shows_the_latest_revision_of_what_can_still_grow(tmp_pat
 def test_config_is_validated() -> None:
     with pytest.raises(ConfigError):
         EngineConfig(cascade_window_ns=0)
-    cfg = EngineConfig.from_mapping({"reorder_slack_seconds": 1.5, "retransmit_threshold": 80})
+    cfg = load_settings(EngineConfig, {"reorder_slack_seconds": 1.5, "retransmit_threshold": 80})
     assert cfg.reorder_slack_ns == 1_500_000_000
     assert cfg.retransmit_threshold == 80
     with pytest.raises(ConfigError):
-        EngineConfig.from_mapping({"no_such_window": 1})
+        load_settings(EngineConfig, {"no_such_window": 1})
 
 
 def test_a_redelivered_event_changes_nothing() -> None:

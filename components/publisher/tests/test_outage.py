@@ -12,13 +12,14 @@ from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
-from tapio_publisher import Publisher, PublisherSettings, decode_message
-from tapio_publisher.streams import apply_topology
-from tapio_publisher.topology import production_topology
+from tapio_jetstream import decode_events
+from tapio_jetstream.layout import production_layout
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
 from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
-TOPOLOGY = production_topology(1, scale=0.001)
+TOPOLOGY = production_layout(1, scale=0.001)
 
 
 async def connect(url: str) -> Client:
@@ -28,7 +29,7 @@ async def connect(url: str) -> Client:
 @pytest.fixture
 async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
     client = await connect(jetstream.url)
-    await apply_topology(client.jetstream(), 1, topology=TOPOLOGY)
+    await apply_layout(client.jetstream(), 1, layout=TOPOLOGY)
     yield client
     await client.close()
 
@@ -52,7 +53,7 @@ async def stream_ids(nc: Client, stream: str = "TAPIO_EVENTS") -> list[str]:
     ids = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):
         msg = await js.get_msg(stream, seq)
-        ids += [e.id for e in decode_message(msg.headers, msg.data or b"")]
+        ids += [e.id for e in decode_events(msg.headers, msg.data or b"")]
     return ids
 
 
@@ -123,7 +124,7 @@ async def test_missing_stream_is_retried_until_it_exists(
             assert pub.metrics.base.registry.get_sample_value(
                 "tapio_publisher_errors_total", {"kind": "no_responders"}
             )
-            await apply_topology(client.jetstream(), 1, topology=TOPOLOGY)
+            await apply_layout(client.jetstream(), 1, layout=TOPOLOGY)
             with anyio.fail_after(30):
                 await pub.flush()
         assert sorted(await stream_ids(client)) == sorted(e.id for e in events[:100])
@@ -135,7 +136,7 @@ async def test_starting_while_nats_is_down_spools_and_connects_later(
     jetstream: JetStreamServer, tmp_path: Path, events: list[events_pb2.Event]
 ) -> None:
     client = await connect(jetstream.url)
-    await apply_topology(client.jetstream(), 1, topology=TOPOLOGY)
+    await apply_layout(client.jetstream(), 1, layout=TOPOLOGY)
     await client.close()
     jetstream.kill()
     cfg = NatsConfig(urls=(jetstream.url,), reconnect_wait=1.0, connect_timeout=1.0)

@@ -12,12 +12,13 @@ from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Context, Event, Source
-from tapio_publisher import Publisher, PublisherSettings, PublishRejectedError, TooLargeError, decode_message
+from tapio_jetstream import decode_events
+from tapio_jetstream.dlq import publish_dead_letter
+from tapio_jetstream.layout import production_layout
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings, PublishRejectedError, TooLargeError
 from tapio_publisher.codec import COMPRESSION_HEADER, ENCODING_HEADER, MSG_ID_HEADER
-from tapio_publisher.dlq import publish_dead_letter
 from tapio_publisher.errors import EncodeError
-from tapio_publisher.streams import apply_topology
-from tapio_publisher.topology import production_topology
 from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
     client = await nats.connect(jetstream.url, reconnect_time_wait=0.2, max_reconnect_attempts=-1)
-    await apply_topology(client.jetstream(), 1, topology=production_topology(1, scale=0.001))
+    await apply_layout(client.jetstream(), 1, layout=production_layout(1, scale=0.001))
     yield client
     await client.close()
 
@@ -48,7 +49,7 @@ async def stream_messages(nc: Client, stream: str) -> list[tuple[dict[str, str],
 
 
 async def stream_events(nc: Client, stream: str = "TAPIO_EVENTS") -> list[events_pb2.Event]:
-    return [e for headers, data in await stream_messages(nc, stream) for e in decode_message(headers, data)]
+    return [e for headers, data in await stream_messages(nc, stream) for e in decode_events(headers, data)]
 
 
 def metric(pub: Publisher, name: str, **labels: str) -> float:
@@ -92,7 +93,7 @@ async def test_event_mode_uses_the_event_id_and_the_server_drops_repeats(
     by_id = {ev.id: ev for ev in events[:100]}
     for headers, data in messages:
         assert headers[ENCODING_HEADER] == "event"
-        assert decode_message(headers, data) == [by_id.pop(headers[MSG_ID_HEADER])]
+        assert decode_events(headers, data) == [by_id.pop(headers[MSG_ID_HEADER])]
     assert not by_id
 
 

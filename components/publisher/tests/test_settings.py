@@ -20,12 +20,20 @@ def test_from_section_with_defaults_and_overrides() -> None:
     assert not PublisherSettings(spool_dir="/x", batch_max_events=1).batching
 
 
+def test_the_spool_follows_the_data_dir_unless_set() -> None:
+    assert PublisherSettings.from_section({"spool_dir": "/s"}, "/d").spool_dir == "/s"
+    assert PublisherSettings.from_section({}, "/d", batch_max_events=1).batch_max_events == 1
+
+
 @pytest.mark.parametrize(
     ("section", "match"),
     [
-        ({"batch_size": 10}, "unknown publisher setting 'batch_size'"),
-        ({"compression": "gzip"}, "bad publisher setting compression='gzip'"),
-        ({"max_inflight": "many"}, "bad publisher setting max_inflight='many'"),
+        ({"batch_size": 10}, "unknown setting publisher.batch_size"),
+        (
+            {"compression": "gzip"},
+            "bad setting publisher.compression: expected one of none|zstd|lz4, got 'gzip'",
+        ),
+        ({"max_inflight": "many"}, "bad setting publisher.max_inflight: expected a whole number, got 'many'"),
         ({"max_inflight": 0}, "max_inflight must be >= 1"),
         ({"spool_max_bytes": 1000}, "spool_max_bytes must be >= 2 x segment"),
     ],

@@ -11,10 +11,10 @@ from pathlib import Path
 import anyio
 import nats
 
-from tapio_publisher import decode_message
+from tapio_jetstream import decode_events
+from tapio_jetstream.layout import production_layout
+from tapio_jetstream.streams import apply_layout
 from tapio_publisher.spool import Spool
-from tapio_publisher.streams import apply_topology
-from tapio_publisher.topology import production_topology
 from tapio_testing.jetstream import JetStreamServer
 
 CHILD = Path(__file__).with_name("sigterm_child.py")
@@ -28,7 +28,7 @@ async def stream_ids(url: str) -> list[str]:
         ids = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg("TAPIO_EVENTS", seq)
-            ids += [e.id for e in decode_message(msg.headers, msg.data or b"")]
+            ids += [e.id for e in decode_events(msg.headers, msg.data or b"")]
         return ids
     finally:
         await nc.close()
@@ -36,7 +36,7 @@ async def stream_ids(url: str) -> list[str]:
 
 async def create_streams(url: str) -> None:
     nc = await nats.connect(url)
-    await apply_topology(nc.jetstream(), 1, topology=production_topology(1, scale=0.01))
+    await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.01))
     await nc.close()
 
 
@@ -46,7 +46,7 @@ def spool_ids(spool_dir: Path) -> list[str]:
     ids = []
     while batch := spool.read(100):
         for _, rec in batch:
-            ids += [e.id for e in decode_message(rec.headers, rec.payload)]
+            ids += [e.id for e in decode_events(rec.headers, rec.payload)]
     spool.close()
     return ids
 

@@ -15,11 +15,13 @@ Generates (only what is missing in DIR):
                                 (tapio-nats-headless) and nats-operator (tapio-nats-mgmt), localhost
   client.crt client.key         client certificate of the Tapio workloads (the server verifies clients)
   nack.crt nack.key             client certificate of the NACK controller
+  admin.crt admin.key           client certificate of operators (tapio-admin CLI)
   passwords/<user>              one password per NATS user of infra/k8s/base/nats/auth.conf
 and writes DIR/secrets.yaml with the Secrets:
   nats-server-tls    ca.crt tls.crt tls.key                 (NATS pods)
   nats-user-creds    ca.crt tls.crt tls.key + <user>=<password> for every Tapio user (workloads, NATS)
   nats-nack-creds    ca.crt tls.crt tls.key user password  (NACK Account resource, NATS)
+  nats-admin-creds   ca.crt tls.crt tls.key user password  (operators only: mounted by no workload)
   nats-clients-auth  clients-auth.json                      (only with --operator: nats-operator users)
 
 options:
@@ -105,6 +107,7 @@ done
 sign server tapio-nats serverAuth,clientAuth "$sans"
 sign client tapio-client clientAuth
 sign nack nack clientAuth
+sign admin tapio-admin clientAuth
 
 b64() { base64 -w0 <"$1"; }
 b64s() { printf '%s' "$1" | base64 -w0; }
@@ -135,7 +138,8 @@ data:
   tls.key: $(b64 client.key)
 EOF
   for u in "${users[@]}"; do
-    [ "$u" = nack ] || echo "  $u: $(b64 "passwords/$u")"
+    # NACK's and the operators' passwords live in Secrets of their own, which no workload mounts.
+    [ "$u" = nack ] || [ "$u" = tapio-admin ] || echo "  $u: $(b64 "passwords/$u")"
   done
   cat <<EOF
 ---
@@ -151,6 +155,19 @@ data:
   tls.key: $(b64 nack.key)
   user: $(b64s nack)
   password: $(b64 passwords/nack)
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: nats-admin-creds
+  namespace: $namespace
+type: Opaque
+data:
+  ca.crt: $(b64 ca.crt)
+  tls.crt: $(b64 admin.crt)
+  tls.key: $(b64 admin.key)
+  user: $(b64s tapio-admin)
+  password: $(b64 passwords/tapio-admin)
 EOF
 } >secrets.yaml.new
 mv secrets.yaml.new secrets.yaml

@@ -18,9 +18,9 @@ from tapio_common.config import ENV_HELP, CommonConfig, add_common_arguments, lo
 from tapio_common.errors import ConfigError
 from tapio_common.logging import configure_logging
 from tapio_common.nats.connect import connect
-from tapio_publisher.errors import TopologyError
-from tapio_publisher.streams import apply_topology, topology_status
-from tapio_publisher.topology import production_topology
+from tapio_jetstream.errors import LayoutError
+from tapio_jetstream.layout import production_layout
+from tapio_jetstream.streams import apply_layout, layout_status
 
 PROG = "tapio-admin"
 COMPONENT = "admin"
@@ -89,17 +89,15 @@ async def _run(args: argparse.Namespace, cfg: CommonConfig) -> int:
     try:
         js = nc.jetstream(timeout=10)
         if args.command == "apply":
-            topo = production_topology(args.replicas, args.limits_scale)
-            report = await apply_topology(js, args.replicas, topology=topo, dry_run=args.dry_run)
+            topo = production_layout(args.replicas, args.limits_scale)
+            report = await apply_layout(js, args.replicas, layout=topo, dry_run=args.dry_run)
             print(render_report(report))
             return 1 if any(c.action == "refused" for c in report.changes) else 0
-        print(render_status(await topology_status(js)))
+        print(render_status(await layout_status(js)))
         return 0
     except NatsError as e:
         detail = str(e) or type(e).__name__
-        raise TopologyError(
-            f"JetStream request failed ({detail}): is JetStream enabled on the server?"
-        ) from e
+        raise LayoutError(f"JetStream request failed ({detail}): is JetStream enabled on the server?") from e
     finally:
         await nc.close()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tapio_publisher.streams import StreamStatus
-from tapio_publisher.topology import ApplyReport
+from tapio_jetstream.layout import ApplyReport
+from tapio_jetstream.streams import StreamStatus
 
 
 def table(rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:

@@ -23,9 +23,9 @@ from tapio_collector import Output, collector_main
 from tapio_collector.service import run_collector
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.embedded import EmbeddedNats
-from tapio_publisher import decode_message
-from tapio_publisher.streams import apply_topology
-from tapio_publisher.topology import production_topology
+from tapio_jetstream import decode_events
+from tapio_jetstream.layout import production_layout
+from tapio_jetstream.streams import apply_layout
 from tapio_testing.jetstream import JetStreamServer
 
 CHILD = Path(__file__).with_name("tail_child.py")
@@ -42,7 +42,7 @@ def ids_of(lines: list[str]) -> list[str]:
 async def provision(url: str) -> None:
     nc = await nats.connect(url)
     try:
-        await apply_topology(nc.jetstream(), 1, topology=production_topology(1, scale=0.01))
+        await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.01))
     finally:
         await nc.close()
 
@@ -57,7 +57,7 @@ async def stream_ids(url: str) -> list[str]:
             return ids
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg("TAPIO_EVENTS", seq)
-            ids += [e.id for e in decode_message(msg.headers, msg.data or b"")]
+            ids += [e.id for e in decode_events(msg.headers, msg.data or b"")]
         return ids
     finally:
         await nc.close()

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from tapio_common.cli import make_parser, run_cli
-from tapio_common.errors import ConfigError
+from tapio_common.config import add_settings_arguments, load_settings, load_yaml
 from tapio_correlator.cli_serve import add_demo_parser, add_serve_parser, run_demo_command, run_serve
 from tapio_correlator.engine import EngineConfig
-from tapio_correlator.engine.config import SECOND
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.replay import (
     ReplayStats,
@@ -52,7 +51,8 @@ examples:
 REPLAY_DESCRIPTION = """\
 Replays a scenario file through the correlation engine, offline and deterministically (time comes
 only from the events). Input: one canonical proto3-JSON Event a line (tapio.events.v1.Event), in
-time order or out of order by up to --reorder-slack seconds. With --output: one canonical
+time order or out of order by up to --reorder-slack seconds (the engine settings below are the
+same as serve's, with the same defaults). With --output: one canonical
 proto3-JSON Correlation a line, final revisions only, sorted by first_seen, type and id. Without
 --output: a readable table (type, confidence, score, root cause time and message, number of
 events, summary). Progress goes to stderr every 2 s on big inputs."""
@@ -94,13 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip lines that are not valid Events (counted and reported) instead of failing",
     )
     rp.add_argument(
-        "--reorder-slack",
-        type=float,
-        default=EngineConfig().reorder_slack_ns / SECOND,
-        metavar="SECONDS",
-        help="how far out of time order events may be (default: %(default)s)",
+        "--config",
+        metavar="FILE",
+        help="YAML file whose correlator.engine section sets the engine (the same file serve reads)",
     )
     rp.add_argument("--quiet", "-q", action="store_true", help="no progress or summary on stderr")
+    add_settings_arguments(rp, EngineConfig, "engine settings (YAML section correlator.engine; as serve)")
     return parser
 
 
@@ -120,9 +119,8 @@ def _open_input(path: str) -> TextIO:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    if args.reorder_slack < 0:
-        raise ConfigError(f"--reorder-slack must be >= 0, got {args.reorder_slack}")
-    config = EngineConfig(reorder_slack_ns=round(args.reorder_slack * SECOND))
+    section = load_yaml(str(_path(args.config))).child("correlator").child("engine") if args.config else None
+    config = load_settings(EngineConfig, section, args=args, name="correlator.engine")
     name = "<stdin>" if args.input == "-" else args.input
     stats = ReplayStats()
     source = _open_input(args.input)

@@ -8,10 +8,17 @@ from typing import Any
 
 import anyio
 
-from tapio_common.config import ENV_HELP, add_common_arguments, load_common
+from tapio_common.config import (
+    ENV_HELP,
+    add_common_arguments,
+    add_settings_arguments,
+    describe_settings,
+    load_common,
+    load_settings,
+)
 from tapio_common.logging import configure_logging
 from tapio_correlator.errors import CorrelatorError
-from tapio_correlator.service.settings import RunnerSettings
+from tapio_correlator.service.settings import PUBLISHER_SECTION, RunnerSettings
 
 SERVE_DESCRIPTION = """\
 Consumes tapio.events.> (durable pull consumer `correlator` on TAPIO_EVENTS), correlates, and
@@ -25,17 +32,15 @@ Without a NATS URL an embedded JetStream (nats-server) is started under <data di
 the streams are provisioned. Stop with Ctrl-C or SIGTERM: the pull in hand is finished, the state
 saved, and everything closed."""
 
-SERVE_EPILOG = """\
-correlator settings (the `correlator:` section of --config, or these flags):
-  fetch_batch, fetch_timeout, idle_advance, snapshot_interval, snapshot_events, state_bucket,
-  provision, replicas, embedded_port, reorder_slack
-
+SERVE_EXAMPLES = """\
 examples:
   tapio-correlator serve                                  # embedded JetStream on port 4222
   NATS_URL=nats://nats:4222 tapio-correlator serve --provision --replicas 3
   tapio-correlator serve --config /etc/tapio/correlator.yaml --log-format json
+  tapio-correlator serve --reorder-slack 2 --crash-min-restarts 5
 
 """
+
 
 DEMO_DESCRIPTION = """\
 Starts an embedded JetStream and the correlator, publishes the public scenarios' events one
@@ -48,35 +53,10 @@ def add_serve_parser(sub: Any) -> None:
         "serve",
         help="consume events from NATS JetStream, publish correlations (default)",
         description=SERVE_DESCRIPTION,
-        epilog=SERVE_EPILOG + ENV_HELP,
+        epilog=describe_settings(RunnerSettings, "correlator") + "\n\n" + SERVE_EXAMPLES + ENV_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    g = sp.add_argument_group("correlator options")
-    g.add_argument(
-        "--provision",
-        action="store_true",
-        default=None,
-        help="create/update the streams and durable consumers on start (always with the embedded server)",
-    )
-    g.add_argument(
-        "--replicas", type=int, help="stream replicas when provisioning: 1, or 3 in a cluster (default 1)"
-    )
-    g.add_argument(
-        "--embedded-port", type=int, help="port of the embedded JetStream (default 4222; 0 = any free port)"
-    )
-    g.add_argument("--fetch-batch", type=int, help="messages per pull request (default 64)")
-    g.add_argument(
-        "--snapshot-interval",
-        type=float,
-        metavar="SECONDS",
-        help="save the engine state at least this often (default 10)",
-    )
-    g.add_argument(
-        "--reorder-slack",
-        type=float,
-        metavar="SECONDS",
-        help="how long the engine waits for out-of-order events; adds to the latency (default 0.5)",
-    )
+    add_settings_arguments(sp, RunnerSettings, "correlator options (YAML section correlator)")
     add_common_arguments(sp)  # fmt: skip
 
 
@@ -101,15 +81,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     cfg = load_common(args, "correlator")
     configure_logging(cfg.log_level, cfg.log_format)
-    settings = RunnerSettings.from_section(
-        cfg.section,
-        provision=args.provision,
-        replicas=args.replicas,
-        embedded_port=args.embedded_port,
-        fetch_batch=args.fetch_batch,
-        snapshot_interval=args.snapshot_interval,
-        reorder_slack=args.reorder_slack,
-    )
+    settings = load_settings(RunnerSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,))
     anyio.run(serve, cfg, settings)
     return 0
 

@@ -88,7 +88,7 @@ async def run_demo(scenarios_dir: Path, speed: float, out: TextIO = sys.stdout) 
 
     with tempfile.TemporaryDirectory(prefix="tapio-demo-") as data_dir:
         cfg = CommonConfig(data_dir=data_dir, metrics_port=0)
-        settings = RunnerSettings(embedded_port=0, idle_advance=1.0, fetch_timeout=0.2, reorder_slack=0.5)
+        settings = RunnerSettings(embedded_port=0, idle_advance=1.0, fetch_timeout=0.2)
         async with anyio.create_task_group() as tg:
             runner = await tg.start(
                 lambda task_status: serve(cfg, settings, handle_signals=False, task_status=task_status)

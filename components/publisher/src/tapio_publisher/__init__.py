@@ -1,15 +1,16 @@
-"""Tapio's publisher library: subjects, wire encoding, batching, pipelined JetStream publishing, spool, topology."""
+"""Tapio's publisher library: subjects, wire encoding, batching, pipelined JetStream publishing, spool.
 
-from tapio_publisher.codec import Compression, decode_batch, decode_message
+The consuming half (decoding, dead letters, the stream layout, the consumer runtime) is `tapio_jetstream`.
+"""
+
+from tapio_publisher.codec import Compression
 from tapio_publisher.errors import (
-    DecodeError,
     EncodeError,
     PublisherClosedError,
     PublisherError,
     PublishRejectedError,
     SpoolError,
     TooLargeError,
-    TopologyError,
 )
 from tapio_publisher.publisher import Publisher
 from tapio_publisher.receipts import Receipt
@@ -20,7 +21,6 @@ from tapio_publisher.window import Ack
 __all__ = [
     "Ack",
     "Compression",
-    "DecodeError",
     "EncodeError",
     "FsyncPolicy",
     "PublishRejectedError",
@@ -31,7 +31,4 @@ __all__ = [
     "Receipt",
     "SpoolError",
     "TooLargeError",
-    "TopologyError",
-    "decode_batch",
-    "decode_message",
 ]

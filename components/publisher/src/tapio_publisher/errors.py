@@ -27,10 +27,6 @@ class TooLargeError(PublisherError):
         self.limit = limit
 
 
-class DecodeError(PublisherError):
-    """A message does not hold a valid Event or EventBatch in the announced encoding/compression."""
-
-
 class PublishRejectedError(PublisherError):
     """JetStream refused a message for good (not retryable); the message was dropped and counted."""
 
@@ -41,7 +37,3 @@ class PublisherClosedError(PublisherError):
 
 class SpoolError(PublisherError):
     """The on-disk spool cannot be opened, written or read (permissions, disk full, ...)."""
-
-
-class TopologyError(PublisherError):
-    """Streams/consumers cannot be created or updated as asked (e.g. an incompatible change)."""

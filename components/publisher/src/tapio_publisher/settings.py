@@ -1,4 +1,5 @@
-"""Publisher settings (frozen) and their validation from a component's YAML section."""
+"""Publisher settings, declared once (defaults and help) and built by the loader of
+`tapio_common.config` from the `publisher:` sub-section of a component's YAML section."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import attrs
 
+from tapio_common.config.loader import load_settings
+from tapio_common.config.schema import setting
 from tapio_common.errors import ConfigError
 from tapio_publisher.codec import Compression
 from tapio_publisher.spool import FsyncPolicy
@@ -23,7 +26,7 @@ def _fsync(value: FsyncPolicy | str) -> FsyncPolicy:
     return value if isinstance(value, FsyncPolicy) else FsyncPolicy.parse(value)
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class PublisherSettings:
     """How the publisher batches, pipelines, retries and spools. Defaults suit production.
 
@@ -33,27 +36,48 @@ class PublisherSettings:
     max_payload) - headers`.
     """
 
-    spool_dir: str
-    name: str = "tapio-publisher"
-    max_msg_size: int = 1 * MIB  # the stream's max_msg_size (CONTRACT.md §3)
-    batch_max_events: int = 1000
-    batch_max_bytes: int = 1 * MIB
-    batch_linger: float = 0.02  # seconds a batch may wait for more events
-    compression: Compression = attrs.field(default=Compression.ZSTD, converter=_compression)
-    compression_level: int = -3  # zstd fast mode: ~30% less CPU than level 1 for ~40% more bytes
-    compress_min_bytes: int = 2048  # smaller batches go uncompressed
-    max_inflight: int = 32  # messages published and not yet acknowledged
-    ack_timeout: float = 5.0  # seconds without an ack before a message is spooled for retry
-    spool_max_bytes: int = 1024 * MIB
-    spool_segment_bytes: int = 64 * MIB
-    spool_fsync: FsyncPolicy = attrs.field(default=FsyncPolicy.INTERVAL, converter=_fsync)
-    spool_fsync_interval: float = 1.0
-    spool_queue: int = 256  # messages waiting for the spool writer before producers wait
-    replay_chunk: int = 64  # spooled messages re-published per round trip
-    retry_backoff: float = 0.5  # first pause after a failed replay; doubles up to retry_backoff_max
-    retry_backoff_max: float = 5.0
-    shutdown_timeout: float = 10.0  # seconds close() waits for acks before spooling the rest
-    tick: float = 0.05  # how often timeouts and the connection state are checked
+    spool_dir: str = setting(
+        help="directory of the durable spool (default <data dir>/spool of the component)",
+        metavar="DIR",
+    )
+    name: str = setting("tapio-publisher", "name of this publisher in logs and metrics", metavar="NAME")
+    max_msg_size: int = setting(
+        1 * MIB, "the stream's max_msg_size in bytes; also capped by the server's max_payload"
+    )
+    batch_max_events: int = setting(
+        1000, "events per EventBatch message; 1 publishes every event as its own message"
+    )
+    batch_max_bytes: int = setting(1 * MIB, "bytes per EventBatch message")
+    batch_linger: float = setting(0.02, "seconds a batch may wait for more events", metavar="SECONDS")
+    compression: Compression = setting(Compression.ZSTD, "compression of batches", converter=_compression)
+    compression_level: int = setting(
+        -3, "zstd level (-3, fast mode: ~30% less CPU than level 1 for ~40% more bytes)"
+    )
+    compress_min_bytes: int = setting(2048, "batches smaller than this go uncompressed")
+    max_inflight: int = setting(32, "messages published and not yet acknowledged (use ~256 in event mode)")
+    ack_timeout: float = setting(
+        5.0, "seconds without an ack before a message is spooled for retry", metavar="SECONDS"
+    )
+    spool_max_bytes: int = setting(
+        1024 * MIB, "bytes the spool may hold (beyond, events are dropped and counted)"
+    )
+    spool_segment_bytes: int = setting(64 * MIB, "bytes per spool segment file")
+    spool_fsync: FsyncPolicy = setting(
+        FsyncPolicy.INTERVAL, "when the spool is synced to disk", converter=_fsync
+    )
+    spool_fsync_interval: float = setting(
+        1.0, "seconds between spool syncs (interval policy)", metavar="SECONDS"
+    )
+    spool_queue: int = setting(256, "messages waiting for the spool writer before producers wait")
+    replay_chunk: int = setting(64, "spooled messages re-published per round trip")
+    retry_backoff: float = setting(
+        0.5, "first pause after a failed replay; doubles up to retry_backoff_max", metavar="SECONDS"
+    )
+    retry_backoff_max: float = setting(5.0, "longest pause between failed replays", metavar="SECONDS")
+    shutdown_timeout: float = setting(
+        10.0, "seconds close() waits for acks before spooling the rest", metavar="SECONDS"
+    )
+    tick: float = setting(0.05, "how often timeouts and the connection state are checked", metavar="SECONDS")
 
     def __attrs_post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
@@ -80,29 +104,13 @@ class PublisherSettings:
 
     @classmethod
     def from_section(cls, section: Mapping[str, Any], data_dir: str, **overrides: Any) -> PublisherSettings:
-        """Settings from a YAML mapping (e.g. the `publisher:` key of a component's section); the
-        spool defaults to `<data_dir>/spool`. Unknown keys and bad values raise ConfigError."""
-        fields = {f.name: f for f in attrs.fields(cls)}
-        values: dict[str, Any] = {"spool_dir": str(Path(data_dir) / "spool")}
-        for key, raw in {**section, **overrides}.items():
-            if key not in fields:
-                raise ConfigError(f"unknown publisher setting {key!r} (known: {', '.join(sorted(fields))})")
-            values[key] = _coerce(key, raw, fields[key].default)
-        return cls(**values)
-
-
-def _coerce(key: str, raw: Any, default: Any) -> Any:
-    try:
-        if isinstance(default, Compression):
-            return raw if isinstance(raw, Compression) else Compression.parse(str(raw))
-        if isinstance(default, FsyncPolicy):
-            return raw if isinstance(raw, FsyncPolicy) else FsyncPolicy.parse(str(raw))
-        if isinstance(default, bool):
-            return bool(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            return float(raw)
-        return str(raw)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad publisher setting {key}={raw!r}: {e}") from e
+        """Settings from the `publisher:` sub-section of a component's YAML section (a Section names
+        its file and lines in errors), the spool under `<data_dir>/spool` unless set; `overrides`
+        are what the component's code fixes (e.g. `batch_max_events=1`)."""
+        return load_settings(
+            cls,
+            section,
+            overrides=overrides,
+            defaults={"spool_dir": str(Path(data_dir) / "spool")},
+            name="publisher",
+        )

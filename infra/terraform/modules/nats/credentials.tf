@@ -23,6 +23,7 @@ locals {
     server = { common_name = "tapio-nats", dns_names = concat(["localhost"], local.server_dns_names), uses = ["server_auth", "client_auth"] }
     client = { common_name = "tapio-client", dns_names = [], uses = ["client_auth"] }
     nack   = { common_name = "nack", dns_names = [], uses = ["client_auth"] }
+    admin  = { common_name = "tapio-admin", dns_names = [], uses = ["client_auth"] }
   }
 }
 
@@ -99,7 +100,8 @@ resource "kubernetes_secret" "user_creds" {
       "tls.crt" = tls_locally_signed_cert.leaf["client"].cert_pem
       "tls.key" = tls_private_key.leaf["client"].private_key_pem
     },
-    { for u in local.users : u => local.passwords[u] if u != "nack" },
+    # NACK's and the operators' passwords are in Secrets of their own, which no workload mounts.
+    { for u in local.users : u => local.passwords[u] if !contains(["nack", "tapio-admin"], u) },
   )
 }
 
@@ -114,5 +116,19 @@ resource "kubernetes_secret" "nack_creds" {
     "tls.key" = tls_private_key.leaf["nack"].private_key_pem
     user      = "nack"
     password  = local.passwords["nack"]
+  }
+}
+
+resource "kubernetes_secret" "admin_creds" {
+  metadata {
+    name      = "nats-admin-creds"
+    namespace = kubernetes_namespace.this.metadata[0].name
+  }
+  data = {
+    "ca.crt"  = tls_self_signed_cert.ca.cert_pem
+    "tls.crt" = tls_locally_signed_cert.leaf["admin"].cert_pem
+    "tls.key" = tls_private_key.leaf["admin"].private_key_pem
+    user      = "tapio-admin"
+    password  = local.passwords["tapio-admin"]
   }
 }

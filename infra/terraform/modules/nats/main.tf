@@ -57,6 +57,7 @@ resource "helm_release" "nats" {
     kubernetes_secret.server_tls,
     kubernetes_secret.user_creds,
     kubernetes_secret.nack_creds,
+    kubernetes_secret.admin_creds,
     kubernetes_config_map.auth,
   ]
 }

@@ -22,8 +22,9 @@ from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health, MetricsServer
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
-from tapio_publisher import Publisher, PublisherSettings, TopologyError
-from tapio_publisher.streams import apply_topology
+from tapio_jetstream import LayoutError
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
 
@@ -47,8 +48,8 @@ async def _embedded(cfg: CommonConfig, spec: CollectorSpec, stack: AsyncExitStac
     print(f"{spec.prog}: embedded JetStream listening on {server.url} (store {server.store_dir})", flush=True)
     nc = await connect(cfg.nats, f"{spec.prog}-provision", urls=(server.url,))
     try:
-        report = await apply_topology(nc.jetstream(), 1)
-    except TopologyError as e:
+        report = await apply_layout(nc.jetstream(), 1)
+    except LayoutError as e:
         raise CollectorError(str(e)) from e
     finally:
         await nc.close()

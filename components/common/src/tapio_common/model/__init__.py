@@ -1,6 +1,6 @@
 """Frozen attrs models of the wire contract (events, correlations, alerts)."""
 
-from tapio_common.model.alerts import Alert
+from tapio_common.model.alerts import Alert, AlertState
 from tapio_common.model.correlations import Confidence, Correlation, Evidence
 from tapio_common.model.events import (
     Context,
@@ -20,6 +20,7 @@ from tapio_common.model.events import (
 
 __all__ = [
     "Alert",
+    "AlertState",
     "Confidence",
     "Context",
     "Correlation",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 
 import attrs
@@ -9,9 +10,22 @@ import attrs
 from tapio_common.model.events import Severity, frozen_map, str_tuple
 
 
+class AlertState(enum.Enum):
+    UNSPECIFIED = "ALERT_STATE_UNSPECIFIED"
+    FIRING = "ALERT_STATE_FIRING"
+    UPDATED = "ALERT_STATE_UPDATED"
+    RESOLVED = "ALERT_STATE_RESOLVED"
+
+    @property
+    def token(self) -> str:
+        """firing|updated|resolved (unspecified counts as firing)."""
+        return "firing" if self is AlertState.UNSPECIFIED else self.name.lower()
+
+
 @attrs.frozen
 class Alert:
-    """An alert derived from a correlation. `time` is Unix nanoseconds."""
+    """An alert derived from a correlation. `time`, `starts_at`, `ends_at` are Unix nanoseconds
+    (`ends_at` 0 until resolved); `revision` is the correlation revision it reflects."""
 
     id: str = ""
     time: int = 0
@@ -23,3 +37,7 @@ class Alert:
     event_ids: tuple[str, ...] = attrs.field(default=(), converter=str_tuple)
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=frozen_map, hash=False)
     runbook_url: str = ""
+    state: AlertState = AlertState.UNSPECIFIED
+    revision: int = 0
+    starts_at: int = 0
+    ends_at: int = 0

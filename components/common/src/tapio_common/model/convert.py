@@ -39,11 +39,20 @@ def rfc3339_to_ns(text: str) -> int:
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(omit_if_default=True)
-    time_fields = {Event: ("time",), Correlation: ("first_seen", "last_seen"), Alert: ("time",)}
+    time_fields = {
+        Event: ("time",),
+        Correlation: ("first_seen", "last_seen"),
+        Alert: ("time", "starts_at", "ends_at"),
+    }
     for cls, names in time_fields.items():
         ts_unstruct = {n: override(unstruct_hook=ns_to_rfc3339) for n in names}
         ts_struct = {n: override(struct_hook=lambda v, _t: rfc3339_to_ns(v)) for n in names}
-        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **ts_unstruct))  # type: ignore[arg-type]
+        # An alert's unset times (ends_at until resolved) stay unset Timestamps, as in the fast path.
+        omit = cls is Alert
+        conv.register_unstructure_hook(
+            cls,
+            make_dict_unstructure_fn(cls, conv, _cattrs_omit_if_default=omit, **ts_unstruct),  # type: ignore[arg-type]
+        )
         conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv, **ts_struct))  # type: ignore[arg-type]
     return conv
 

@@ -1,13 +1,15 @@
-"""Fast conversions for hot paths (protobuf -> Event, Correlation -> protobuf): equal to convert's, no JSON or cattrs."""
+"""Fast conversions for hot paths (events, correlations and alerts to and from protobuf): equal to convert's, no JSON or cattrs."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from tapio.alerts.v1 import alerts_pb2
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
-from tapio_common.model.correlations import Confidence, Correlation
+from tapio_common.model.alerts import Alert, AlertState
+from tapio_common.model.correlations import Confidence, Correlation, Evidence
 from tapio_common.model.events import (
     Context,
     Event,
@@ -198,3 +200,81 @@ def correlation_to_pb(corr: Correlation) -> correlations_pb2.Correlation:
     out.first_seen.FromNanoseconds(corr.first_seen)
     out.last_seen.FromNanoseconds(corr.last_seen)
     return out
+
+
+_CONFIDENCE_OF_PB: dict[int, Confidence] = {int(v): c for c, v in _CONFIDENCES.items()}
+
+
+def correlation_from_pb(m: correlations_pb2.Correlation) -> Correlation:
+    """The Correlation model of a decoded protobuf; equal to `convert.correlation_from_proto(m)`."""
+    confidence = _CONFIDENCE_OF_PB.get(m.confidence)
+    if confidence is None:
+        raise ContractError(f"cannot decode Correlation {m.id!r}: unknown confidence {m.confidence}")
+    evidence: Any = tuple([Evidence(e.event_id, e.relation, e.weight) for e in m.evidence])
+    first, last = m.first_seen, m.last_seen
+    return Correlation(
+        m.id,
+        m.type,
+        confidence,
+        m.score,
+        m.root_cause_event_id,
+        tuple(m.event_ids),
+        context_from_pb(m.scope) if m.HasField("scope") else _EMPTY_CONTEXT,
+        m.summary,
+        evidence,
+        int(first.seconds * _NS + first.nanos),
+        int(last.seconds * _NS + last.nanos),
+        m.revision,
+    )
+
+
+_ALERT_STATES_PB: dict[AlertState, int] = {s: alerts_pb2.AlertState.Value(s.value) for s in AlertState}
+_ALERT_STATE_OF_PB: dict[int, AlertState] = {v: s for s, v in _ALERT_STATES_PB.items()}
+_SEVERITIES_PB: dict[Severity, int] = {s: v for v, s in _SEVERITIES.items()}
+
+
+def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:
+    """The protobuf of an Alert model; equal to `convert.alert_to_proto(alert)` (zero times stay unset)."""
+    out = alerts_pb2.Alert(
+        id=alert.id,
+        severity=_SEVERITIES_PB[alert.severity],  # type: ignore[arg-type]
+        component=alert.component,
+        title=alert.title,
+        description=alert.description,
+        correlation_id=alert.correlation_id,
+        event_ids=alert.event_ids,
+        labels=alert.labels,
+        runbook_url=alert.runbook_url,
+        state=_ALERT_STATES_PB[alert.state],  # type: ignore[arg-type]
+        revision=alert.revision,
+    )
+    for name in ("time", "starts_at", "ends_at"):
+        ns = getattr(alert, name)
+        if ns:
+            getattr(out, name).FromNanoseconds(ns)
+    return out
+
+
+def alert_from_pb(m: alerts_pb2.Alert) -> Alert:
+    """The Alert model of a decoded protobuf; equal to `convert.alert_from_proto(m)`."""
+    severity = _SEVERITIES.get(m.severity)
+    state = _ALERT_STATE_OF_PB.get(m.state)
+    if severity is None or state is None:
+        raise ContractError(f"cannot decode Alert {m.id!r}: unknown severity {m.severity} or state {m.state}")
+    t, s, e = m.time, m.starts_at, m.ends_at
+    return Alert(
+        m.id,
+        int(t.seconds * _NS + t.nanos),
+        severity,
+        m.component,
+        m.title,
+        m.description,
+        m.correlation_id,
+        tuple(m.event_ids),
+        dict(m.labels),
+        m.runbook_url,
+        state,
+        m.revision,
+        int(s.seconds * _NS + s.nanos),
+        int(e.seconds * _NS + e.nanos),
+    )

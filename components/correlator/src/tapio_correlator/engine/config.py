@@ -1,29 +1,18 @@
-"""EngineConfig: the windows and thresholds of CORRELATION.md (contract defaults), validated."""
+"""EngineConfig: the windows and thresholds of the correlation rules (docs/CORRELATION.md), declared
+once with their defaults and help; `tapio_common.config.load_settings` builds them from the
+`correlator.engine` YAML section and the engine flags that `serve` and `replay` share."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import attrs
 
-from tapio_common.errors import ConfigError
+from tapio_common.config.schema import above, at_least, setting
 
 MS = 1_000_000
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
 
 DEFAULT_CRITICAL_UNITS = frozenset({"kubelet", "containerd", "crio", "cri-o", "docker"})
-
-
-def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ConfigError(f"correlator: {attribute.name} must be >= 0, got {value}")
-
-
-def _positive(_inst: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"correlator: {attribute.name} must be > 0, got {value}")
 
 
 @attrs.frozen(kw_only=True)
@@ -36,51 +25,132 @@ class EngineConfig:
     event on arrival (late events then are taken as they come).
     """
 
-    reorder_slack_ns: int = attrs.field(default=3 * SECOND, validator=_non_negative)
-    cascade_window_ns: int = attrs.field(default=5 * MINUTE, validator=_positive)
-    node_window_ns: int = attrs.field(default=5 * MINUTE, validator=_positive)
-    crash_window_ns: int = attrs.field(default=10 * MINUTE, validator=_positive)
-    crash_min_restarts: int = attrs.field(default=3, validator=_positive)
-    crash_high_restarts: int = attrs.field(default=5, validator=_positive)
-    pressure_window_ns: int = attrs.field(default=10 * MINUTE, validator=_positive)
-    oom_repeat_window_ns: int = attrs.field(default=5 * MINUTE, validator=_positive)
-    network_window_ns: int = attrs.field(default=2 * MINUTE, validator=_positive)
-    retransmit_threshold: int = attrs.field(default=50, validator=_positive)
-    loss_ratio_threshold: float = attrs.field(default=0.01, validator=_positive)
-    drop_threshold: int = attrs.field(default=100, validator=_positive)
-    latency_window_ns: int = attrs.field(default=2 * MINUTE, validator=_positive)
-    latency_threshold_ns: int = attrs.field(default=200 * MS, validator=_positive)
-    latency_min_events: int = attrs.field(default=3, validator=_positive)
-    perf_window_ns: int = attrs.field(default=5 * MINUTE, validator=_positive)
-    deploy_window_ns: int = attrs.field(default=10 * MINUTE, validator=_positive)
-    # How long an error/critical event may wait for a link before it is reported alone.
-    potential_window_ns: int = attrs.field(default=10 * MINUTE, validator=_positive)
-    critical_units: frozenset[str] = attrs.field(default=DEFAULT_CRITICAL_UNITS, converter=frozenset)
-    # Caps that keep memory bounded whatever the input. An incident older than the max age takes
-    # no more events (a crash loop lasting hours is reported once per max age).
-    incident_max_age_ns: int = attrs.field(default=60 * MINUTE, validator=_positive)
-    max_incident_events: int = attrs.field(default=1000, validator=_positive)
-    max_pods: int = attrs.field(default=2_000_000, validator=_positive)
-    sweep_interval_ns: int = attrs.field(default=SECOND, validator=_positive)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> EngineConfig:
-        """From a config section: field names, or `<name>_seconds` for a `<name>_ns` field.
-
-        Example: {"reorder_slack_seconds": 1.5, "retransmit_threshold": 80}.
-        """
-        fields = {f.name for f in attrs.fields(cls)}
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            if key in fields:
-                kwargs[key] = value
-            elif key.endswith("_seconds") and f"{key[: -len('_seconds')]}_ns" in fields:
-                if not isinstance(value, int | float) or isinstance(value, bool):
-                    raise ConfigError(f"correlator: {key} must be a number of seconds, got {value!r}")
-                kwargs[f"{key[: -len('_seconds')]}_ns"] = round(value * SECOND)
-            else:
-                raise ConfigError(f"correlator: unknown setting {key!r}")
-        try:
-            return cls(**kwargs)
-        except TypeError as e:
-            raise ConfigError(f"correlator: bad setting: {e}") from e
+    reorder_slack_ns: int = setting(
+        SECOND // 2,
+        "how long (event time) the engine waits for out-of-order events before acting; adds to the latency of every correlation",
+        check=at_least(0),
+        unit="ns",
+    )
+    cascade_window_ns: int = setting(
+        5 * MINUTE,
+        "window linking a cause to cascading effects on one workload",
+        check=above(0),
+        unit="ns",
+    )
+    node_window_ns: int = setting(
+        5 * MINUTE,
+        "window linking a node problem to its pods' failures",
+        check=above(0),
+        unit="ns",
+    )
+    crash_window_ns: int = setting(
+        10 * MINUTE,
+        "window counting container restarts of one pod (crash_loop)",
+        check=above(0),
+        unit="ns",
+    )
+    crash_min_restarts: int = setting(
+        3,
+        "restarts within the crash window that make a crash_loop",
+        check=above(0),
+    )
+    crash_high_restarts: int = setting(
+        5,
+        "restarts within the crash window that make it high confidence",
+        check=above(0),
+    )
+    pressure_window_ns: int = setting(
+        10 * MINUTE,
+        "window linking memory/disk pressure to OOM kills and evictions",
+        check=above(0),
+        unit="ns",
+    )
+    oom_repeat_window_ns: int = setting(
+        5 * MINUTE,
+        "window in which repeated OOM kills of one workload count together",
+        check=above(0),
+        unit="ns",
+    )
+    network_window_ns: int = setting(
+        2 * MINUTE,
+        "window grouping network loss, retransmits and drops",
+        check=above(0),
+        unit="ns",
+    )
+    retransmit_threshold: int = setting(
+        50,
+        "TCP retransmits within the network window that count as degradation",
+        check=above(0),
+    )
+    loss_ratio_threshold: float = setting(
+        0.01,
+        "packet loss ratio that counts as degradation",
+        check=above(0),
+    )
+    drop_threshold: int = setting(
+        100,
+        "packet drops within the network window that count as degradation",
+        check=above(0),
+    )
+    latency_window_ns: int = setting(
+        2 * MINUTE,
+        "window grouping slow requests of one workload",
+        check=above(0),
+        unit="ns",
+    )
+    latency_threshold_ns: int = setting(
+        200 * MS,
+        "request latency above which a request counts as slow",
+        check=above(0),
+        unit="ns",
+    )
+    latency_min_events: int = setting(
+        3,
+        "slow requests within the latency window that make a performance_degradation",
+        check=above(0),
+    )
+    perf_window_ns: int = setting(
+        5 * MINUTE,
+        "window linking slowness to its cause (CPU throttling, pressure)",
+        check=above(0),
+        unit="ns",
+    )
+    deploy_window_ns: int = setting(
+        10 * MINUTE,
+        "window linking a rollout to the failures of its new pods",
+        check=above(0),
+        unit="ns",
+    )
+    potential_window_ns: int = setting(
+        10 * MINUTE,
+        "how long an error/critical event may wait for a link before it is reported alone (potential_issue)",
+        check=above(0),
+        unit="ns",
+    )
+    critical_units: frozenset[str] = setting(
+        DEFAULT_CRITICAL_UNITS,
+        "systemd units whose failure on a node is a node problem",
+        converter=frozenset,
+    )
+    incident_max_age_ns: int = setting(
+        60 * MINUTE,
+        "an incident older than this takes no more events (a long crash loop is reported once per max age)",
+        check=above(0),
+        unit="ns",
+    )
+    max_incident_events: int = setting(
+        1000,
+        "events kept per incident (memory bound)",
+        check=above(0),
+    )
+    max_pods: int = setting(
+        2_000_000,
+        "pods tracked in the topology (memory bound)",
+        check=above(0),
+    )
+    sweep_interval_ns: int = setting(
+        SECOND,
+        "how often (event time) expired windows and incidents are swept",
+        check=above(0),
+        unit="ns",
+    )

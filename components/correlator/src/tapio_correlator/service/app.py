@@ -19,10 +19,11 @@ from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats, free_port
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.runner import COMPONENT, Runner
-from tapio_correlator.service.settings import RunnerSettings
+from tapio_correlator.service.settings import PUBLISHER_SECTION, RunnerSettings
 from tapio_correlator.service.state_store import StateStore
-from tapio_publisher import Publisher, PublisherSettings, TopologyError
-from tapio_publisher.streams import apply_topology
+from tapio_jetstream import LayoutError
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
 
@@ -77,12 +78,12 @@ async def serve(
         js = nc.jetstream()
         if provision:
             try:
-                report = await apply_topology(js, settings.replicas)
-            except TopologyError as e:
+                report = await apply_layout(js, settings.replicas)
+            except LayoutError as e:
                 raise CorrelatorError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
         pub_settings = PublisherSettings.from_section(
-            cfg.section.get("publisher", {}), str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
+            cfg.section.child(PUBLISHER_SECTION), str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
         )
         publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
         store = await StateStore.open(js, settings.state_bucket, settings.replicas)

@@ -16,16 +16,17 @@ from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.model import Correlation
 from tapio_common.model.fast import correlation_to_pb
-from tapio_correlator.engine import Engine, EngineConfig
+from tapio_correlator.engine import Engine
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.catchup import last_seq, read_range
 from tapio_correlator.service.forksnap import ForkedSnapshot
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
-from tapio_publisher import DecodeError, Publisher, Receipt, decode_message
-from tapio_publisher.dlq import publish_dead_letter
+from tapio_jetstream import DecodeError, decode_events
+from tapio_jetstream.dlq import publish_dead_letter
+from tapio_jetstream.layout import CORRELATIONS, CORRELATOR, EVENTS
+from tapio_publisher import Publisher, Receipt
 from tapio_publisher.subjects import correlation_subject
-from tapio_publisher.topology import CORRELATIONS, CORRELATOR, EVENTS
 
 log = get_logger(__name__)
 
@@ -65,7 +66,7 @@ class Runner:
         self.store = store
         self.settings = settings
         self.metrics = metrics
-        self.engine = Engine(EngineConfig(reorder_slack_ns=round(settings.reorder_slack * NS)))
+        self.engine = Engine(settings.engine)
         self.last_seq = 0  # last events-stream sequence given to the engine
         self.correlations_seq = 0  # highest correlations-stream sequence confirmed
         self.suppress: set[str] = set()  # revisions already in the correlations stream
@@ -165,7 +166,7 @@ class Runner:
                 done.append(msg)
                 continue
             try:
-                events = decode_message(msg.headers, msg.data)
+                events = decode_events(msg.headers, msg.data)
             except DecodeError as e:
                 await self._dead_letter(msg, seq, f"cannot decode: {e}", replay)
                 self.last_seq = seq

@@ -1,0 +1,1 @@
+"""The exporter service: NATS consumers (correlations -> alerts, one per sink), settings, start-up."""

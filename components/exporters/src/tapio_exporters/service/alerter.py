@@ -1,0 +1,143 @@
+"""The alerter: correlations in (durable `siem-exporter` on TAPIO_CORRELATIONS, through the consumer
+runtime in batch mode), Alerts out to `tapio.alerts.{severity}.{component}`, each stored in
+TAPIO_ALERTS before the correlations that made it are acked.
+
+Per batch: lifecycle -> publish alerts (Nats-Msg-Id = id:revision:state) -> wait for their acks ->
+return (the runtime acks). Alerts the lifecycle produced but JetStream did not confirm are kept and
+published again first next time (a repeat is dropped by the message id), so a failed publish never
+loses the alert of a revision the lifecycle already took. Restart safety: the lifecycle is rebuilt
+from the alerts stream (`restore_from_stream`); a quiet input lets event time follow the wall clock
+(`on_idle`), so incidents resolve without new traffic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from google.protobuf.message import DecodeError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import api
+from nats.js.client import JetStreamContext
+
+from tapio.alerts.v1 import alerts_pb2
+from tapio.correlations.v1 import correlations_pb2
+from tapio_common.errors import ContractError
+from tapio_common.logging import get_logger
+from tapio_common.model import Alert
+from tapio_common.model.fast import alert_from_pb, alert_to_pb, correlation_from_pb
+from tapio_exporters.domain.alerts import msg_id, subject
+from tapio_exporters.domain.lifecycle import Lifecycle
+from tapio_exporters.service.metrics import ExporterMetrics
+from tapio_exporters.service.settings import ExporterSettings
+from tapio_jetstream import Delivery
+from tapio_jetstream.layout import ALERTS
+from tapio_publisher import Publisher
+
+log = get_logger(__name__)
+
+COMPONENT = "siem-exporter"
+ALERTS_SUBJECT = "tapio.alerts.>"
+NS = 1_000_000_000
+
+
+class Alerter:
+    """The BatchHandler of the correlations consumer (and its idle hook)."""
+
+    def __init__(
+        self, js: JetStreamContext, publisher: Publisher, settings: ExporterSettings, metrics: ExporterMetrics
+    ) -> None:
+        self.js = js
+        self.publisher = publisher
+        self.settings = settings
+        self.metrics = metrics
+        self.lifecycle = Lifecycle(settings.lifecycle)
+        self.unconfirmed: list[Alert] = []
+        self.ready = False
+        self.published = 0
+        self.last_input = time.monotonic()
+        self.last_event_ns = 0
+
+    async def restore_from_stream(self) -> int:
+        """Reads back the alerts of the last `state_lookback` seconds into the lifecycle (an
+        ephemeral consumer, no acks); returns how many."""
+        info = await self.js.stream_info(ALERTS)
+        last = int(info.state.last_seq)
+        if last == 0 or not info.state.messages:
+            self.ready = True
+            return 0
+        start = time.time() - self.settings.state_lookback
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_TIME,
+            opt_start_time=datetime.fromtimestamp(start, tz=UTC),
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=60.0,
+            filter_subject=ALERTS_SUBJECT,
+        )
+        sub = await self.js.pull_subscribe(ALERTS_SUBJECT, durable=None, stream=ALERTS, config=config)
+        count, seq = 0, 0
+        try:
+            while seq < last:
+                try:
+                    msgs = await sub.fetch(1000, timeout=2.0)
+                except (NatsTimeoutError, TimeoutError):
+                    break  # nothing left inside the lookback
+                for msg in msgs:
+                    seq = msg.metadata.sequence.stream
+                    try:
+                        self.lifecycle.restore(alert_from_pb(alerts_pb2.Alert.FromString(msg.data)))
+                        count += 1
+                    except (DecodeError, ContractError) as e:
+                        log.warning("unreadable alert in the alerts stream skipped", seq=seq, error=str(e))
+        finally:
+            await sub.unsubscribe()
+        self.ready = True
+        log.info("alert lifecycle restored", alerts=count, open=self.lifecycle.open_count)
+        return count
+
+    async def handle_batch(
+        self, deliveries: Sequence[Delivery[correlations_pb2.Correlation]]
+    ) -> Sequence[BaseException | None]:
+        outcomes: list[BaseException | None] = []
+        out: list[Alert] = []
+        for d in deliveries:
+            try:
+                corrs = [correlation_from_pb(c) for c in d.items]
+            except ContractError as e:
+                outcomes.append(e)  # retried, then dead-lettered by the runtime
+                continue
+            for corr in corrs:
+                self.last_event_ns = max(self.last_event_ns, corr.last_seen)
+                out.extend(self.lifecycle.on_correlation(corr))
+            outcomes.append(None)
+        self.last_input = time.monotonic()
+        await self.publish(out)  # raising fails the batch: the runtime naks, the alerts stay unconfirmed
+        if deliveries:
+            self.metrics.consumer_lag.set(0)
+        return outcomes
+
+    async def on_idle(self) -> None:
+        """A quiet input: event time follows the wall clock, so incidents resolve without traffic."""
+        idle = time.monotonic() - self.last_input
+        if self.last_event_ns and idle >= self.settings.idle_advance:
+            await self.publish(self.lifecycle.advance(self.last_event_ns + int(idle * NS)))
+        elif self.unconfirmed:
+            await self.publish([])
+
+    async def publish(self, alerts: list[Alert]) -> None:
+        self.unconfirmed.extend(alerts)
+        todo = self.unconfirmed
+        receipts = []
+        for alert in todo:
+            payload = alert_to_pb(alert).SerializeToString()
+            receipts.append(
+                await self.publisher.publish_message(subject(alert), payload, msg_id=msg_id(alert))
+            )
+        for receipt in receipts:
+            await receipt.wait()
+        self.unconfirmed = []
+        self.published += len(todo)
+        self.metrics.published.inc(len(todo))
+        for alert in todo:
+            self.metrics.alerts.labels(state=alert.state.token, severity=alert.severity.token).inc()

@@ -1,0 +1,1 @@
+"""Sink adapters: deliver a batch of alerts to one receiver and return only once it confirmed."""

@@ -1,0 +1,162 @@
+"""Splunk HEC sink: batched, gzip, token auth, channel header, indexer acknowledgement polling,
+503/busy retried, other 4xx rejected (to the dead-letter subject)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+import uuid
+from collections.abc import Sequence
+
+import anyio
+import attrs
+import httpx
+
+from tapio_common.logging import get_logger
+from tapio_common.model import Alert
+from tapio_exporters.encoders.hec import HecOptions, hec_event
+from tapio_exporters.errors import RejectedError, SinkError
+from tapio_exporters.sinks.base import TlsOptions, check_status, http_client, post
+
+log = get_logger(__name__)
+
+BUSY_CODE = 9
+
+
+@attrs.frozen
+class HecSettings:
+    url: str  # https://splunk:8088 (the collector paths are appended)
+    token: str
+    channel: str = ""  # a GUID; default: a new one per start
+    ack: bool = False  # indexer acknowledgement enabled on the token
+    gzip: bool = True
+    max_batch_bytes: int = 1_000_000
+    ack_timeout: float = 60.0  # then the batch is sent again (at least once)
+    ack_poll: float = 0.05
+    timeout: float = 10.0
+    event: HecOptions = HecOptions()  # noqa: RUF009 - frozen, safe to share
+    tls: TlsOptions = TlsOptions()  # noqa: RUF009 - frozen, safe to share
+
+
+class HecSink:
+    kind = "hec"
+
+    def __init__(self, name: str, settings: HecSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self.channel = settings.channel or str(uuid.uuid4())
+        base = settings.url.rstrip("/")
+        self.event_url = f"{base}/services/collector/event"
+        self.ack_url = f"{base}/services/collector/ack"
+        self.ack_headers = {
+            "Authorization": f"Splunk {settings.token}",
+            "X-Splunk-Request-Channel": self.channel,
+        }
+        self.headers = dict(self.ack_headers)
+        if settings.gzip:
+            self.headers["Content-Encoding"] = "gzip"
+        self.client: httpx.AsyncClient | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        self.client = http_client(self.name, s.tls, s.timeout, s.url.startswith("https:"))
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    async def deliver(self, alerts: Sequence[Alert]) -> None:
+        pending: list[tuple[int, list[Alert]]] = []
+        for chunk in self._chunks(alerts):
+            ack_id = await self._send(chunk)
+            if ack_id is not None:
+                pending.append((ack_id, chunk))
+        if pending:
+            await self._wait_acks(pending)
+
+    def _chunks(self, alerts: Sequence[Alert]) -> list[list[Alert]]:
+        out: list[list[Alert]] = [[]]
+        size = 0
+        for a in alerts:
+            if out[-1] and size >= self.settings.max_batch_bytes:
+                out.append([])
+                size = 0
+            out[-1].append(a)
+            size += 600 + len(a.description) + 40 * len(a.event_ids)
+        return [c for c in out if c]
+
+    async def _send(self, chunk: list[Alert]) -> int | None:
+        assert self.client is not None, "start() first"
+        body = b"\n".join(hec_event(a, self.settings.event) for a in chunk)
+        if self.settings.gzip:
+            body = gzip.compress(body, compresslevel=1)
+        resp = await post(self.client, self.name, self.event_url, content=body, headers=self.headers)
+        reply = _json(resp)
+        if resp.status_code == 503 or reply.get("code") == BUSY_CODE:
+            raise SinkError(f"sink {self.name}: HEC busy (HTTP {resp.status_code}): retry later")
+        if resp.status_code == 400 and len(chunk) > 1 and "invalid-event-number" in reply:
+            return await self._send_one_by_one(chunk)
+        check_status(self.name, resp, chunk)
+        if not self.settings.ack:
+            return None
+        ack_id = reply.get("ackId")
+        if not isinstance(ack_id, int):
+            raise SinkError(
+                f"sink {self.name}: HEC acknowledgement enabled but the reply has no ackId: {resp.text[:200]}"
+            )
+        return ack_id
+
+    async def _send_one_by_one(self, chunk: list[Alert]) -> int | None:
+        """A batch with an invalid event: send each alone, to confirm the good ones and name the bad."""
+        rejected: list[str] = []
+        for alert in chunk:
+            try:
+                ack_id = await self._send([alert])
+            except RejectedError:
+                rejected.append(alert.id)
+                continue
+            if ack_id is not None:
+                await self._wait_acks([(ack_id, [alert])])
+        if rejected:
+            raise RejectedError(f"sink {self.name}: HEC refused {len(rejected)} event(s)", tuple(rejected))
+        return None
+
+    async def _wait_acks(self, pending: list[tuple[int, list[Alert]]]) -> None:
+        assert self.client is not None
+        waiting = {ack_id for ack_id, _ in pending}
+        deadline = time.monotonic() + self.settings.ack_timeout
+        while waiting:
+            try:
+                resp = await self.client.post(
+                    self.ack_url, json={"acks": sorted(waiting)}, headers=self.ack_headers
+                )
+            except httpx.HTTPError as e:
+                if time.monotonic() > deadline:
+                    raise SinkError(f"sink {self.name}: acknowledgements not confirmed: {e}") from e
+                await anyio.sleep(self.settings.ack_poll * 4)
+                continue
+            if resp.status_code == 200:
+                acks = _json(resp).get("acks", {})
+                if isinstance(acks, dict):
+                    waiting -= {int(k) for k, v in acks.items() if v is True}
+            elif resp.status_code != 503:
+                raise SinkError(
+                    f"sink {self.name}: acknowledgement query answered HTTP {resp.status_code}: {resp.text[:200]}"
+                )
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise SinkError(
+                    f"sink {self.name}: {len(waiting)} batch(es) not acknowledged within "
+                    f"{self.settings.ack_timeout:.0f}s: sending them again"
+                )
+            await anyio.sleep(self.settings.ack_poll)
+
+
+def _json(resp: httpx.Response) -> dict[str, object]:
+    try:
+        doc = json.loads(resp.content or b"{}")
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}

@@ -1,0 +1,453 @@
+"""The consumer runtime: one durable pull consumer, one handler, ack only after every effect.
+
+Every JetStream consumer of Tapio (correlator, pipeline, SIEM exporter) runs on this loop: bind the
+durable consumer by name (create it where the user may), pull with direct pull requests
+(`tapio_jetstream.pull`), decode each message with the stream's `Kind`, take out what the dedup
+window already saw, give the rest to the handler as one `Delivery`, and then:
+
+- the handler returned: every effect is confirmed, the message is acked;
+- it raised: counted under its stage (a bug, e.g. TypeError, logged with its traceback), nak'ed with
+  a growing delay; on the last delivery (`max_deliver`) sent to `tapio.dlq.{component}` with
+  `Tapio-Error`, `Tapio-Stream-Seq`, `Tapio-Stream`, then terminated (AckTerm);
+- undecodable: to the dead-letter queue at once.
+
+A handler that fails part way through a message sees the whole message again: its effects must be
+idempotent by their ids (publish with a `Nats-Msg-Id`). Messages are handled one at a time, in order;
+a `BatchHandler` instead gets the messages already pulled (up to `batch`) at once, in order, and says
+per message whether it succeeded, each settled as above (for sinks that confirm a batch at a time).
+`stop()` (SIGTERM): no further pull request; what was pulled is handled and acked; `run()` returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskStatus
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from tapio_common.logging import get_logger
+from tapio_common.metrics import ComponentMetrics, Health
+from tapio_jetstream import decisions
+from tapio_jetstream.decisions import Action, Backoff, Decision
+from tapio_jetstream.dedup import DedupWindow
+from tapio_jetstream.delivery import AckMeta, Delivery, Kind, parse_reply
+from tapio_jetstream.dlq import publish_dead_letter
+from tapio_jetstream.errors import ConsumerError, DecodeError
+from tapio_jetstream.gauges import gauge
+from tapio_jetstream.health import LoopMonitor
+from tapio_jetstream.layout import ConsumerSpec
+from tapio_jetstream.pull import Puller
+from tapio_jetstream.settings import ConsumerSettings
+from tapio_jetstream.streams import consumer_config
+from tapio_publisher import Publisher, PublisherError
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+
+DLQ_ATTEMPTS = 5  # tries to store a dead letter before the message is left to the server
+
+
+class Handler(Protocol[T]):
+    """Turns one message into its effects; returns only when every effect is confirmed."""
+
+    async def handle(self, delivery: Delivery[T]) -> None: ...
+
+
+class BatchHandler(Protocol[T]):
+    """Turns several messages (in stream order) into their effects; returns, once they are
+    confirmed, one outcome per delivery: None (done: acked) or the exception it failed with
+    (retried or dead-lettered like a raising `Handler`). Raising fails them all."""
+
+    async def handle_batch(self, deliveries: Sequence[Delivery[T]]) -> Sequence[BaseException | None]: ...
+
+
+IdleHook = Callable[[], Awaitable[None]]
+
+
+class Consumer(Generic[T]):
+    """`await Consumer(...).run()` until `stop()`; `attach(health)` adds /readyz and /healthz checks."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        spec: ConsumerSpec,
+        kind: Kind[T],
+        handler: Handler[T] | BatchHandler[T],
+        *,
+        component: str,
+        publisher: Publisher,
+        metrics: ComponentMetrics,
+        settings: ConsumerSettings | None = None,
+        on_idle: IdleHook | None = None,
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.spec = spec
+        self.kind = kind
+        self.handler = handler
+        self._batch = callable(getattr(handler, "handle_batch", None))
+        self.component = component
+        self.publisher = publisher
+        self.metrics = metrics
+        self.settings = settings or ConsumerSettings()
+        self.on_idle = on_idle
+        self.backoff = Backoff(self.settings.backoff_first, 2.0, self.settings.backoff_most)
+        self.window = DedupWindow(self.settings.dedup_window)
+        self.monitor = LoopMonitor(metrics, self.settings.loop_lag_threshold)
+        self.bound = False
+        self.max_deliver = spec.max_deliver
+        self.ack_wait = spec.ack_wait
+        self.handled = 0  # messages acked
+        self._stopping = False
+        self._puller: Puller | None = None
+        self._current: tuple[list[Msg], float] | None = None  # messages being handled, since when
+        name = f"{spec.stream}/{spec.durable}"
+        self._labels = {"consumer": name}
+        self.name = name
+        self._gauges = {
+            key: gauge(metrics, f"consumer_{key}", doc, ("consumer",)).labels(**self._labels)
+            for key, doc in (
+                ("pending", "Messages of the stream not yet delivered to the durable consumer."),
+                ("ack_pending", "Messages delivered and not yet acknowledged."),
+                ("redelivered", "Messages delivered more than once and not yet acknowledged."),
+                ("bound", "1 while the durable consumer is bound."),
+            )
+        }
+
+    # --- wiring -------------------------------------------------------------------------------
+
+    def attach(self, health: Health) -> None:
+        """/readyz false while unbound; /healthz false while the event loop is blocked."""
+        health.ready_checks[f"consumer {self.name}"] = lambda: (
+            self.bound,
+            "bound" if self.bound else "not bound",
+        )
+        health.live_checks["event_loop"] = self.monitor.check
+
+    def stop(self) -> None:
+        """Stop pulling; run() returns once what was pulled is handled (SIGTERM)."""
+        self._stopping = True
+        if self._puller is not None:
+            self._puller.stop()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        await self._bind()
+        s = self.settings
+        send, receive = anyio.create_memory_object_stream[Msg](max_buffer_size=s.batch * s.pulls_ahead)
+        puller = self._puller = Puller(
+            self.nc,
+            self.spec.stream,
+            self.spec.durable,
+            send,
+            batch=s.batch,
+            ahead=s.pulls_ahead,
+            expires=s.expires,
+        )
+        if self._stopping:
+            puller.stop()
+        await puller.start()
+        log.info(
+            "consuming", consumer=self.name, max_deliver=self.max_deliver, batch=s.batch, ahead=s.pulls_ahead
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(puller.run)
+                tg.start_soon(self._poll_info)
+                tg.start_soon(self.monitor.run)
+                tg.start_soon(self._keep_alive)
+                task_status.started()
+                async with receive:
+                    await self._consume(receive, puller)
+                tg.cancel_scope.cancel()
+        finally:
+            await puller.close()
+            self.bound = False
+            self._gauges["bound"].set(0)
+        log.info("stopped consuming", consumer=self.name, handled=self.handled)
+
+    async def _consume(self, receive: Any, puller: Puller) -> None:
+        deadline = 0.0
+        while True:
+            try:
+                msg = receive.receive_nowait()
+            except anyio.WouldBlock:
+                if self._stopping:
+                    deadline = deadline or time.monotonic() + self.settings.drain_timeout
+                    if puller.idle or time.monotonic() > deadline:
+                        return
+                msg = None
+                with anyio.move_on_after(0.2 if self._stopping else self.settings.expires):
+                    msg = await receive.receive()
+                if msg is None:
+                    if self.on_idle is not None and not self._stopping:
+                        await self.on_idle()
+                    continue
+            if self._batch:
+                await anyio.lowlevel.checkpoint()  # let messages already read off the socket join
+                msgs = [msg]
+                while len(msgs) < self.settings.batch:
+                    try:
+                        msgs.append(receive.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                await self.process_batch(msgs)
+            else:
+                await self.process(msg)
+
+    async def process(self, msg: Msg) -> None:
+        """One message: decode, dedup, handler, then ack / nak / dead-letter."""
+        started = time.perf_counter()
+        prepared = await self._prepare(msg)
+        if prepared is None:
+            return
+        delivery, meta, keys = prepared
+        self._current = ([msg], time.monotonic())
+        outcome: Exception | None = None
+        try:
+            await self.handler.handle(delivery)  # type: ignore[union-attr]
+        except Exception as e:  # noqa: BLE001 - every handler failure takes the retry path, counted and logged
+            outcome = e
+        self._current = None
+        await self._finish(msg, meta, delivery, keys, outcome)
+        if outcome is None:
+            self.metrics.processing.observe(time.perf_counter() - started)
+
+    async def process_batch(self, msgs: list[Msg]) -> None:
+        """Messages in stream order to a BatchHandler at once, then each acked / nak'ed / dead-lettered."""
+        started = time.perf_counter()
+        ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]] = []
+        for msg in msgs:
+            prepared = await self._prepare(msg)
+            if prepared is not None:
+                ready.append((msg, *prepared))
+        if not ready:
+            return
+        self._current = ([m for m, *_ in ready], time.monotonic())
+        deliveries = [d for _, d, _, _ in ready]
+        outcomes: Sequence[BaseException | None]
+        try:
+            outcomes = await self.handler.handle_batch(deliveries)  # type: ignore[union-attr]
+            if len(outcomes) != len(deliveries):
+                raise RuntimeError(
+                    f"handle_batch gave {len(outcomes)} outcomes for {len(deliveries)} deliveries"
+                )
+        except Exception as e:  # noqa: BLE001 - as in process(): the retry path for every message
+            outcomes = [e] * len(deliveries)
+        self._current = None
+        for (msg, delivery, meta, keys), outcome in zip(ready, outcomes, strict=True):
+            failure = (
+                outcome if isinstance(outcome, Exception) or outcome is None else RuntimeError(str(outcome))
+            )
+            await self._finish(msg, meta, delivery, keys, failure)
+        self.metrics.processing.observe(time.perf_counter() - started)
+
+    async def _prepare(self, msg: Msg) -> tuple[Delivery[T], AckMeta, list[str]] | None:
+        """Decoded and deduplicated; None when settled already (not JetStream, undecodable, all seen)."""
+        meta = parse_reply(msg.reply or "")
+        if meta is None:
+            log.warning("not a JetStream message, ignored", subject=msg.subject)
+            return None
+        headers = msg.headers or {}
+        try:
+            items = self.kind.decode(headers, msg.data)
+        except DecodeError as e:
+            self.metrics.error("decode")
+            await self._settle(msg, meta, decisions.on_undecodable(str(e)), 1)
+            return None
+        keys = self.kind.keys(headers, items)
+        keep = self.window.fresh(keys)
+        duplicates = 0
+        if keep is not None:
+            duplicates = len(items) - len(keep)
+            items = [items[i] for i in keep]
+            keys = [keys[i] for i in keep]
+            self.metrics.drop("duplicate", duplicates)
+            if not items:
+                await self._ack(msg)
+                return None
+        delivery = Delivery(
+            items=items,
+            stream=meta.stream,
+            stream_seq=meta.stream_seq,
+            subject=msg.subject,
+            headers=headers,
+            num_delivered=meta.num_delivered,
+            max_deliver=self.max_deliver,
+            data=msg.data,
+            duplicates=duplicates,
+        )
+        return delivery, meta, keys
+
+    async def _finish(
+        self, msg: Msg, meta: AckMeta, delivery: Delivery[T], keys: list[str], failure: Exception | None
+    ) -> None:
+        if failure is not None:
+            self._failed(failure, meta)
+            decision = decisions.on_failure(
+                meta.num_delivered, self.max_deliver, decisions.describe(failure), self.backoff
+            )
+            await self._settle(msg, meta, decision, len(delivery.items))
+            return
+        self.window.add(keys)
+        self.metrics.received.inc(len(delivery.items))
+        await self._ack(msg)
+
+    def _failed(self, e: Exception, meta: AckMeta) -> None:
+        stage = decisions.stage_of(e)
+        self.metrics.error(stage)
+        bug = decisions.is_programming_error(e)
+        (log.error if bug else log.warning)(
+            "handler bug (retried like any failure)" if bug else "handler failed",
+            exc_info=e if bug else None,
+            error=decisions.describe(e),
+            consumer=self.name,
+            seq=meta.stream_seq,
+            delivery=meta.num_delivered,
+            stage=stage,
+        )
+
+    async def _ack(self, msg: Msg) -> None:
+        await msg.ack()
+        self.handled += 1
+
+    async def _settle(self, msg: Msg, meta: AckMeta, decision: Decision, count: int) -> None:
+        if decision.action is Action.ACK:
+            await self._ack(msg)
+        elif decision.action is Action.NAK:
+            await msg.nak(delay=decision.delay)
+        else:
+            await self._dead_letter(msg, meta, decision.reason, count)
+
+    async def _dead_letter(self, msg: Msg, meta: AckMeta, reason: str, count: int) -> None:
+        """To tapio.dlq.{component}, confirmed, then AckTerm. The dead letter's id is stream + seq,
+        so a retry after a crash stores it once."""
+        for attempt in range(1, DLQ_ATTEMPTS + 1):
+            try:
+                receipt = await publish_dead_letter(
+                    self.publisher,
+                    self.component,
+                    msg.data,
+                    error=reason,
+                    stream=meta.stream,
+                    stream_seq=meta.stream_seq,
+                    headers=msg.headers,
+                )
+                await receipt.wait()
+                break
+            except PublisherError as e:
+                log.error(
+                    "dead letter not stored",
+                    consumer=self.name,
+                    seq=meta.stream_seq,
+                    attempt=attempt,
+                    error=str(e),
+                )
+                self.metrics.error("dead_letter")
+                await msg.in_progress()
+                await anyio.sleep(min(2.0**attempt, self.ack_wait / 2))
+        else:
+            self.metrics.drop("dead_letter_failed", count)
+            log.error(
+                "message left to the server: its dead letter could not be stored",
+                consumer=self.name,
+                seq=meta.stream_seq,
+            )
+            return
+        await msg.term()
+        self.metrics.drop("dead_letter", count)
+        log.warning(
+            "message sent to the dead-letter queue", consumer=self.name, seq=meta.stream_seq, error=reason
+        )
+
+    # --- binding and reporting ----------------------------------------------------------------
+
+    async def _bind(self) -> None:
+        """The durable consumer's info (created when missing and allowed); retried up to bind_wait."""
+        deadline = time.monotonic() + self.settings.bind_wait
+        delay = 0.5
+        while True:
+            try:
+                info = await self._info_or_create()
+                break
+            except ConsumerError as e:
+                if time.monotonic() + delay > deadline or self._stopping:
+                    raise
+                log.warning(
+                    "durable consumer not bound yet, retrying",
+                    consumer=self.name,
+                    error=str(e),
+                    retry_in=delay,
+                )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        cfg = info.config
+        if cfg.deliver_subject:
+            raise ConsumerError(
+                f"consumer {self.name} is a push consumer (deliver subject {cfg.deliver_subject}); Tapio needs a pull consumer"
+            )
+        self.max_deliver = int(cfg.max_deliver or -1)
+        self.ack_wait = float(cfg.ack_wait or self.spec.ack_wait)
+        self._report(info)
+
+    async def _info_or_create(self) -> api.ConsumerInfo:
+        try:
+            info: api.ConsumerInfo = await self.js.consumer_info(self.spec.stream, self.spec.durable)
+            return info
+        except NotFoundError as e:
+            if not self.settings.create:
+                raise ConsumerError(f"consumer {self.name} does not exist (and creating it is off)") from e
+        except (NatsError, TimeoutError) as e:
+            raise ConsumerError(f"cannot read consumer {self.name}: {e or type(e).__name__}") from e
+        try:
+            info = await self.js.add_consumer(self.spec.stream, consumer_config(self.spec))
+        except (NatsError, TimeoutError) as e:
+            raise ConsumerError(
+                f"consumer {self.name} does not exist and cannot be created here: {e or 'no reply (not permitted?)'}"
+            ) from e
+        log.info("durable consumer created", consumer=self.name)
+        return info
+
+    def _report(self, info: api.ConsumerInfo) -> None:
+        self.bound = True
+        g = self._gauges
+        g["bound"].set(1)
+        g["pending"].set(info.num_pending or 0)
+        g["ack_pending"].set(info.num_ack_pending or 0)
+        g["redelivered"].set(info.num_redelivered or 0)
+
+    async def _poll_info(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.info_interval)
+            try:
+                self._report(await self.js.consumer_info(self.spec.stream, self.spec.durable))
+            except NotFoundError:
+                if self.bound:
+                    log.error("durable consumer deleted", consumer=self.name)
+                self.bound = False
+                self._gauges["bound"].set(0)
+            except (NatsError, TimeoutError) as e:
+                log.debug("consumer info not read", consumer=self.name, error=str(e))
+
+    async def _keep_alive(self) -> None:
+        """A handler working longer than a third of ack_wait tells the server (+WPI), so the message
+        is not redelivered to another instance meanwhile."""
+        while True:
+            await anyio.sleep(max(0.5, self.ack_wait / 3))
+            current = self._current
+            if current is not None and time.monotonic() - current[1] > self.ack_wait / 3:
+                try:
+                    for m in current[0]:
+                        await m.in_progress()
+                except NatsError as e:
+                    log.debug("in-progress ack not sent", error=str(e))

@@ -1,0 +1,100 @@
+"""Decoding what a consumer pulls (pure): every event form of CONTRACT.md §1 (bare Event, EventBatch,
+zstd, lz4), a Correlation (§4) or an Alert (§5). Fed by the consumer runtime with the message's
+headers and payload; raises DecodeError (the message goes to the dead-letter queue at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import lz4.frame
+import zstandard
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+
+from tapio.alerts.v1 import alerts_pb2
+from tapio.correlations.v1 import correlations_pb2
+from tapio.events.v1 import events_pb2
+from tapio_jetstream.errors import DecodeError
+from tapio_publisher.codec import (
+    COMPRESSION_HEADER,
+    ENCODING_BATCH,
+    ENCODING_EVENT,
+    ENCODING_HEADER,
+    Compression,
+)
+
+MAX_DECOMPRESSED_BYTES = 64 * 1024 * 1024
+"""Decoding refuses a compressed payload that would expand beyond this (a decompression bomb)."""
+
+Headers = Mapping[str, str] | None
+
+
+def decompress(data: bytes, kind: str, max_size: int = MAX_DECOMPRESSED_BYTES) -> bytes:
+    """Undo `Tapio-Compression: zstd|lz4` (raises DecodeError for unknown kinds, corrupt or huge data)."""
+    try:
+        if kind == Compression.ZSTD.value:
+            declared = zstandard.frame_content_size(data)
+            if declared > max_size:
+                raise DecodeError(f"zstd payload declares {declared} bytes, more than the limit {max_size}")
+            out = zstandard.ZstdDecompressor().decompress(data, max_output_size=max_size)
+        elif kind == Compression.LZ4.value:
+            dec = lz4.frame.LZ4FrameDecompressor()
+            out = dec.decompress(data, max_length=max_size)
+            if not dec.eof:
+                raise DecodeError(f"lz4 payload truncated or expanding beyond {max_size} bytes")
+        elif kind in ("", Compression.NONE.value):
+            return data
+        else:
+            raise DecodeError(f"unknown {COMPRESSION_HEADER} {kind!r} (expected zstd|lz4)")
+    except (zstandard.ZstdError, RuntimeError) as e:
+        raise DecodeError(f"corrupt {kind} payload of {len(data)} bytes: {e}") from e
+    return bytes(out)
+
+
+def decode_batch(headers: Headers, data: bytes) -> events_pb2.EventBatch:
+    """The message as an EventBatch, whatever its form: a bare Event becomes a batch of one (with
+    an empty batch_id). Raises DecodeError naming what is wrong."""
+    hdrs = headers or {}
+    payload = decompress(data, hdrs.get(COMPRESSION_HEADER, ""))
+    encoding = hdrs.get(ENCODING_HEADER, ENCODING_EVENT)
+    try:
+        if encoding == ENCODING_BATCH:
+            return events_pb2.EventBatch.FromString(payload)
+        if encoding == ENCODING_EVENT:
+            batch = events_pb2.EventBatch()
+            batch.events.append(events_pb2.Event.FromString(payload))
+            return batch
+    except ProtobufDecodeError as e:
+        raise DecodeError(f"not a valid {encoding} payload ({len(payload)} bytes): {e}") from e
+    raise DecodeError(f"unknown {ENCODING_HEADER} {encoding!r} (expected event|batch)")
+
+
+def decode_events(headers: Headers, data: bytes) -> list[events_pb2.Event]:
+    """Every event a message carries: a bare Event, an EventBatch, compressed or not (CONTRACT.md §1).
+
+    `headers` are the NATS message headers (`msg.headers`, may be None: a bare Event then).
+    """
+    return list(decode_batch(headers, data).events)
+
+
+def decode_correlation(headers: Headers, data: bytes) -> list[correlations_pb2.Correlation]:
+    """The Correlation a message of TAPIO_CORRELATIONS carries (a list of one)."""
+    try:
+        corr = correlations_pb2.Correlation.FromString(
+            decompress(data, (headers or {}).get(COMPRESSION_HEADER, ""))
+        )
+    except ProtobufDecodeError as e:
+        raise DecodeError(f"not a valid Correlation ({len(data)} bytes): {e}") from e
+    if not corr.id:
+        raise DecodeError(f"a Correlation without an id ({len(data)} bytes)")
+    return [corr]
+
+
+def decode_alert(headers: Headers, data: bytes) -> list[alerts_pb2.Alert]:
+    """The Alert a message of TAPIO_ALERTS carries (a list of one)."""
+    try:
+        alert = alerts_pb2.Alert.FromString(decompress(data, (headers or {}).get(COMPRESSION_HEADER, "")))
+    except ProtobufDecodeError as e:
+        raise DecodeError(f"not a valid Alert ({len(data)} bytes): {e}") from e
+    if not alert.id:
+        raise DecodeError(f"an Alert without an id ({len(data)} bytes)")
+    return [alert]

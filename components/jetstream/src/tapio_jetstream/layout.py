@@ -1,0 +1,189 @@
+"""The JetStream stream layout of CONTRACT.md §3 as data: streams, durable consumers, and the plan to
+reach it (pure). Read by `tapio_jetstream.streams` (apply, status), tapio-admin and the consumer runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+DAY = 86400.0
+GB = 1_000_000_000
+MB = 1_000_000
+
+EVENTS = "TAPIO_EVENTS"
+CORRELATIONS = "TAPIO_CORRELATIONS"
+ALERTS = "TAPIO_ALERTS"
+PROCESSED = "TAPIO_PROCESSED"
+DLQ = "TAPIO_DLQ"
+
+CORRELATOR = "correlator"
+PIPELINE = "pipeline"
+SIEM_EXPORTER = "siem-exporter"
+
+MAX_DELIVER = 5
+ACK_WAIT = 30.0
+MAX_ACK_PENDING = 20_000
+
+INCOMPATIBLE_STREAM_FIELDS = ("storage", "retention")
+INCOMPATIBLE_CONSUMER_FIELDS = ("ack_policy", "deliver_policy", "deliver_subject")
+
+
+@attrs.frozen
+class StreamSpec:
+    """One stream; -1 means unlimited. Durations in seconds, sizes in bytes."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age: float
+    max_msgs: int = -1
+    max_bytes: int = -1
+    max_msg_size: int = 1024 * 1024
+    storage: str = "file"
+    replicas: int = 1
+    duplicate_window: float = 120.0
+    discard: str = "old"
+    retention: str = "limits"
+    # Direct gets (`$JS.API.DIRECT.GET`) answer reads of stored messages without a consumer: the
+    # correlator's restart catch-up reads back this way, so its user needs no consumer-create grant.
+    allow_direct: bool = True
+    description: str = ""
+
+    def comparable(self) -> dict[str, Any]:
+        """The fields apply_layout reconciles, by name."""
+        return {
+            "subjects": tuple(sorted(self.subjects)),
+            "max_age": float(self.max_age),
+            "max_msgs": self.max_msgs,
+            "max_bytes": self.max_bytes,
+            "max_msg_size": self.max_msg_size,
+            "storage": self.storage,
+            "replicas": self.replicas,
+            "duplicate_window": float(self.duplicate_window),
+            "discard": self.discard,
+            "retention": self.retention,
+            "allow_direct": self.allow_direct,
+        }
+
+
+@attrs.frozen
+class ConsumerSpec:
+    """A durable pull consumer with explicit ack; after `max_deliver` deliveries the consumer's
+    owner sends the message to `tapio.dlq.{component}` and terminates it (CONTRACT.md §3)."""
+
+    stream: str
+    durable: str
+    filter_subject: str
+    ack_wait: float = ACK_WAIT
+    max_deliver: int = MAX_DELIVER
+    max_ack_pending: int = MAX_ACK_PENDING
+    ack_policy: str = "explicit"
+    deliver_policy: str = "all"
+    description: str = ""
+
+    def comparable(self) -> dict[str, Any]:
+        return {
+            "filter_subject": self.filter_subject,
+            "ack_wait": float(self.ack_wait),
+            "max_deliver": self.max_deliver,
+            "max_ack_pending": self.max_ack_pending,
+            "ack_policy": self.ack_policy,
+            "deliver_policy": self.deliver_policy,
+            "deliver_subject": None,
+        }
+
+
+@attrs.frozen
+class Layout:
+    streams: tuple[StreamSpec, ...]
+    consumers: tuple[ConsumerSpec, ...]
+
+    def stream(self, name: str) -> StreamSpec:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def production_layout(replicas: int = 1, scale: float = 1.0) -> Layout:
+    """CONTRACT.md §3: production limits with `replicas` (3 in a cluster, 1 on a single server).
+    `scale` multiplies the message and byte limits (tests use e.g. 0.001; ages are kept)."""
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, not {replicas}")
+
+    def n(value: int) -> int:
+        return max(1, int(value * scale))
+
+    streams = (
+        StreamSpec(EVENTS, ("tapio.events.>",), 7 * DAY, n(10_000_000), n(10 * GB), 1024 * 1024,
+                   replicas=replicas, description="Events of every collector (CONTRACT.md §1)"),
+        StreamSpec(CORRELATIONS, ("tapio.correlations.>",), 30 * DAY, replicas=replicas,
+                   description="Correlations found by the engine"),
+        StreamSpec(ALERTS, ("tapio.alerts.>",), 30 * DAY, replicas=replicas,
+                   description="Alerts for the SIEM exporters"),
+        StreamSpec(PROCESSED, ("tapio.processed.>",), 3 * DAY, replicas=replicas,
+                   description="Enriched, filtered, routed events of the pipeline"),
+        StreamSpec(DLQ, ("tapio.dlq.>",), 30 * DAY, replicas=replicas,
+                   description="Messages a consumer could not handle (Tapio-Error, Tapio-Stream-Seq)"),
+    )  # fmt: skip
+    consumers = (
+        ConsumerSpec(EVENTS, CORRELATOR, "tapio.events.>", description="Correlation engine"),
+        ConsumerSpec(EVENTS, PIPELINE, "tapio.events.>", description="Pipeline processor"),
+        ConsumerSpec(CORRELATIONS, SIEM_EXPORTER, "tapio.correlations.>", description="SIEM exporter"),
+    )
+    return Layout(streams, consumers)
+
+
+@attrs.frozen
+class Change:
+    """What apply does (or would do) to one stream or consumer."""
+
+    kind: str  # stream | consumer
+    name: str  # stream name, or stream/durable
+    action: str  # create | update | unchanged | refused
+    changes: tuple[str, ...] = ()  # "field: old -> new"
+
+
+@attrs.frozen
+class ApplyReport:
+    changes: tuple[Change, ...]
+    dry_run: bool = False
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for c in self.changes:
+            counts[c.action] = counts.get(c.action, 0) + 1
+        verb = "would " if self.dry_run else ""
+        return f"{verb}" + ", ".join(
+            f"{a} {counts[a]}" for a in ("create", "update", "unchanged") if a in counts
+        )
+
+
+def diff(wanted: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(field, current, wanted) for every reconciled field that differs."""
+    return [(k, current.get(k), v) for k, v in wanted.items() if current.get(k) != v]
+
+
+def plan(kind: str, name: str, wanted: Mapping[str, Any], current: Mapping[str, Any] | None) -> Change:
+    """create when missing, update when a field differs, refused when an incompatible field differs."""
+    if current is None:
+        return Change(kind, name, "create")
+    delta = diff(wanted, current)
+    if not delta:
+        return Change(kind, name, "unchanged")
+    incompatible = INCOMPATIBLE_STREAM_FIELDS if kind == "stream" else INCOMPATIBLE_CONSUMER_FIELDS
+    refused = [d for d in delta if d[0] in incompatible]
+    chosen = refused or delta
+    return Change(
+        kind,
+        name,
+        "refused" if refused else "update",
+        tuple(f"{k}: {_fmt(old)} -> {_fmt(new)}" for k, old, new in chosen),
+    )
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)

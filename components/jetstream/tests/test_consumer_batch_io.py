@@ -1,0 +1,86 @@
+"""The runtime's batch mode on a real nats-server: messages pulled together reach a BatchHandler at
+once, in order; each is settled by its own outcome (a failed one alone comes again)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from tapio.events.v1 import events_pb2
+from tapio_common.metrics import ComponentMetrics
+from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
+from tapio_jetstream.layout import EVENTS, ConsumerSpec, production_layout
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
+from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.wait import eventually
+
+pytestmark = pytest.mark.anyio
+
+SPEC = ConsumerSpec(EVENTS, "batch-test", "tapio.events.>", max_deliver=5, ack_wait=5.0)
+FAST = ConsumerSettings(
+    batch=50, backoff_first=0.05, backoff_most=0.1, expires=0.3, info_interval=0.2, bind_wait=0
+)
+
+
+@pytest.fixture
+async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
+    client = await nats.connect(jetstream.url)
+    await apply_layout(client.jetstream(), 1, layout=production_layout(1, scale=0.001))
+    yield client
+    await client.close()
+
+
+class BatchRecorder:
+    def __init__(self, fail_once: str) -> None:
+        self.batches: list[list[str]] = []
+        self.handled: list[str] = []
+        self.fail_once = fail_once
+
+    async def handle_batch(
+        self, deliveries: Sequence[Delivery[events_pb2.Event]]
+    ) -> list[BaseException | None]:
+        ids = [d.items[0].id for d in deliveries]
+        self.batches.append(ids)
+        out: list[BaseException | None] = []
+        for i in ids:
+            if i == self.fail_once:
+                self.fail_once = ""
+                out.append(RuntimeError(f"cannot handle {i}"))
+            else:
+                self.handled.append(i)
+                out.append(None)
+        return out
+
+
+async def test_batch_handler_gets_pulled_messages_together_and_settles_each(
+    nc: Client, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    for n in range(20):
+        ev = events_pb2.Event(id=f"ev-{n}", type="pods", action="created")
+        await js.publish(
+            "tapio.events.k8s.default.pods.created", ev.SerializeToString(), headers={"Nats-Msg-Id": ev.id}
+        )
+    rec = BatchRecorder(fail_once="ev-7")
+    metrics = ComponentMetrics("rtb")
+    async with Publisher(PublisherSettings(spool_dir=str(tmp_path / "spool")), nc=nc) as pub:
+        consumer = Consumer(
+            nc, SPEC, EVENT_MESSAGES, rec, component="rtb", publisher=pub, metrics=metrics, settings=FAST
+        )
+        import anyio
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(consumer.run)
+            await eventually(lambda: len(rec.handled) == 20, "every event handled")
+            consumer.stop()
+    assert sorted(rec.handled) == sorted(f"ev-{n}" for n in range(20))
+    assert rec.handled.count("ev-7") == 1
+    assert max(len(b) for b in rec.batches) > 1  # taken together
+    assert rec.batches[0] == sorted(rec.batches[0], key=lambda i: int(i.split("-")[1]))  # in stream order
+    assert int((await js.consumer_info(EVENTS, SPEC.durable)).num_ack_pending or 0) == 0
+    assert metrics.registry.get_sample_value("tapio_rtb_errors_total", {"kind": "handle"}) == 1
