@@ -7,13 +7,16 @@ A real systemd boots in its own namespaces (tapio_testing.systemd_ns, private /t
 directory) with --units services `ExecStart=/bin/true`, `Restart=always`, `RestartSec=0`, no start
 limit: systemd restarts each the moment it exits, as fast as it can fork. The collector runs as
 its own process (the real `tapio-collector-systemd` command) on the namespace's system bus,
-publishing to a local nats-server (binary, file store) with the production streams.
+publishing to a local nats-server (binary, file store) with the production streams; the units
+start once its /readyz says it is subscribed.
 
 Independently, the benchmark listens on the same bus and counts every transition systemd
 reported for those units (a Unit-interface PropertiesChanged whose ActiveState/SubState or
-NRestarts differs from the unit's previous one). After --seconds the units are stopped; once
-the stream is quiet, `published` = events on tapio.events.systemd.tsd-flapN.*, `missed` = reported
-minus published. `cpu_percent` is the collector process' CPU time over the run's wall time (100 =
+NRestarts differs from the unit's previous one). After --seconds the units are stopped; once the
+collector has every event it took confirmed and the stream is quiet, `published` = events on
+tapio.events.systemd.tsd-flapN.*, `missed` = reported minus published (where a unit's sequence
+first differs is printed). The collector's own counters (D-Bus signals taken, events received and
+confirmed) are printed too. `cpu_percent` is the collector process' CPU time over the run's wall time (100 =
 one core). Last line:
 
     transitions_per_second=N published=N missed=N cpu_percent=N
@@ -43,8 +46,8 @@ from dbus_fast.aio import MessageBus
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
-from tapio_publisher.codec import decode_message
-from tapio_publisher.streams import apply_topology
+from tapio_jetstream.decode import decode_events
+from tapio_jetstream.streams import apply_layout
 from tapio_testing.systemd_ns import NamespacedSystemd, SystemdUnavailable
 
 RESTART_UNIT = """\
@@ -54,11 +57,8 @@ StartLimitIntervalSec=0
 ExecStart=/bin/true
 Restart=always
 RestartSec=0
-"""
-# A target: no process, starting makes it active, stopping inactive; only systemd's job engine.
-JOB_UNIT = """\
-[Unit]
-StartLimitIntervalSec=0
+LogLevelMax=warning
+StandardOutput=null
 """
 SUBJECT = "tapio.events.systemd.>"
 PREFIX = "tapio.events.systemd.tsd-flap"
@@ -76,13 +76,6 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=20.0, help="how long the units flap (default 20)")
     p.add_argument("--units", type=int, default=4, help="flapping units (default 4)")
     p.add_argument(
-        "--mode",
-        choices=("jobs", "restart"),
-        default="jobs",
-        help="jobs (default): StartUnit/StopUnit over D-Bus back to back on process-less units, as fast "
-        "as systemd runs jobs; restart: Restart=always services of /bin/true, as fast as systemd forks",
-    )
-    p.add_argument(
         "--quiet-seconds", type=float, default=3.0, help="stream silence that ends the run (default 3)"
     )
     return p.parse_args(argv)
@@ -97,6 +90,7 @@ class Observer:
         self._last: dict[str, tuple[str, str, int]] = {}
         self._restarts: dict[str, int] = {}
         self.per_unit: dict[str, int] = {}
+        self.signals = 0  # PropertiesChanged of the flapping units (both interfaces)
         self.rows: dict[str, list[tuple[str, str, int]]] = {}  # per unit, in order
         self.bus: MessageBus | None = None
 
@@ -116,6 +110,7 @@ class Observer:
         path = msg.path or ""
         if "tsd_2dflap" not in path:
             return
+        self.signals += 1
         iface, changed = msg.body[0], msg.body[1]
         if iface == SERVICE_IFACE and "NRestarts" in changed:
             self._restarts[path] = int(str(_v(changed["NRestarts"])))
@@ -134,15 +129,43 @@ class Observer:
             self.bus.disconnect()
 
 
+def metrics_url(work: Path) -> str | None:
+    found = re.search(
+        r"metrics on (http://\S+)/metrics", (work / "collector.log").read_text(errors="replace")
+    )
+    return found.group(1) if found else None
+
+
+def ready(work: Path) -> bool:
+    url = metrics_url(work)
+    if url is None:
+        return False
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+async def wait_ready(work: Path, collector: subprocess.Popen[bytes], within: float = 60.0) -> None:
+    """Until the collector's /readyz says 200 (connected to systemd, units listed)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if collector.poll() is not None:
+            raise SystemExit(f"bench: the collector exited: {(work / 'collector.log').read_text()[-2000:]}")
+        if await anyio.to_thread.run_sync(ready, work):
+            return
+        await anyio.sleep(0.1)
+    raise SystemExit(f"bench: the collector was not ready within {within:.0f}s")
+
+
 def collector_counters(work: Path) -> dict[str, float]:
     """The collector's own counters from its /metrics: events received (taken from D-Bus and handed
     to the publisher), published (confirmed by JetStream), dropped, errors."""
-    found = re.search(
-        r"metrics on (http://\S+/metrics)", (work / "collector.log").read_text(errors="replace")
-    )
-    if not found:
+    url = metrics_url(work)
+    if url is None:
         return {}
-    with urllib.request.urlopen(found.group(1), timeout=5) as resp:
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
         text = resp.read().decode()
     out: dict[str, float] = {}
     prefix = "tapio_systemd_collector_"
@@ -158,44 +181,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (/proc/PID/stat utime and stime)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-class Driver:
-    """Flaps process-less units with StartUnit/StopUnit, each call after the previous job finished."""
-
-    def __init__(self, address: str) -> None:
-        self.address = address
-        self.bus: MessageBus | None = None
-        self._done: dict[str, anyio.Event] = {}
-
-    async def start(self) -> None:
-        self.bus = await MessageBus(bus_address=self.address).connect()
-        self.bus.add_message_handler(self._on)
-        rule = "type='signal',interface='org.freedesktop.systemd1.Manager',member='JobRemoved'"
-        await self.bus.call(Message(destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
-                                    interface="org.freedesktop.DBus", member="AddMatch", signature="s", body=[rule]))  # fmt: skip
-
-    def _on(self, msg: Message) -> None:
-        if msg.message_type is MessageType.SIGNAL and msg.member == "JobRemoved":
-            self._done.setdefault(str(msg.body[1]), anyio.Event()).set()
-
-    async def flap(self, unit: str, until: float) -> None:
-        assert self.bus is not None
-        while time.monotonic() < until:
-            for method in ("StartUnit", "StopUnit"):
-                reply = await self.bus.call(Message(destination="org.freedesktop.systemd1",
-                                                    path="/org/freedesktop/systemd1",
-                                                    interface="org.freedesktop.systemd1.Manager", member=method,
-                                                    signature="ss", body=[unit, "replace"]))  # fmt: skip
-                if reply.message_type is MessageType.ERROR:
-                    raise SystemExit(f"bench: {method} {unit}: {reply.error_name} {reply.body}")
-                job = str(reply.body[0])
-                await self._done.setdefault(job, anyio.Event()).wait()
-                del self._done[job]
-
-    def close(self) -> None:
-        if self.bus is not None:
-            self.bus.disconnect()
 
 
 def _v(value: object) -> object:
@@ -228,7 +213,7 @@ async def show_divergence(nats_url: str, unit: str, reported: list[tuple[str, st
             while True:
                 msg = await sub.next_msg(timeout=2)
                 got += [(e.systemd.active_state, e.systemd.sub_state, e.systemd.restarts)
-                        for e in decode_message(msg.headers, msg.data)]  # fmt: skip
+                        for e in decode_events(msg.headers, msg.data)]  # fmt: skip
     except nats.errors.TimeoutError:
         pass
     finally:
@@ -247,16 +232,14 @@ def launch_collector(work: Path, nats_url: str, sd: NamespacedSystemd) -> subpro
         return subprocess.Popen(
             [sys.executable, "-m", "tapio_collector_systemd", "--nats-url", nats_url, "--bus", sd.bus_address,
              "--unit", "tsd-flap*", "--journal-root", sd.journal_root, "--data-dir", str(work / "data"),
-             "--metrics-port", "0", "--node-name", "bench-node", "--log-level", "warning"],
+             "--metrics-port", "0", "--node-name", "bench-node", "--log-level", "info"],
             env=env, stdout=log, stderr=log,
         )  # fmt: skip
 
 
 async def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="tsd-bench-"))
-    text = JOB_UNIT if args.mode == "jobs" else RESTART_UNIT
-    suffix = "target" if args.mode == "jobs" else "service"
-    units = {f"tsd-flap{i}.{suffix}": text for i in range(args.units)}
+    units = {f"tsd-flap{i}.service": RESTART_UNIT for i in range(args.units)}
     nats = EmbeddedNats(work / "jetstream", server_name="tsd-bench")
     sd = NamespacedSystemd(units, name="tsd-bench")
     collector: subprocess.Popen[bytes] | None = None
@@ -268,31 +251,19 @@ async def run(args: argparse.Namespace) -> int:
             return 2
         nats.start()
         nc = await connect(NatsConfig(urls=(nats.url,)), "bench-provision")
-        await apply_topology(nc.jetstream(), 1)
+        await apply_layout(nc.jetstream(), 1)
         await nc.close()
         collector = launch_collector(work, nats.url, sd)
         observer = Observer(sd.bus_address)
         await observer.start()
-        await anyio.sleep(2.0)  # the collector connects and lists (no flapping unit is loaded yet)
-        if collector.poll() is not None:
-            raise SystemExit(f"bench: the collector exited: {(work / 'collector.log').read_text()[-2000:]}")
+        await wait_ready(work, collector)  # subscribed and listed: it sees every transition from now on
         cpu0 = cpu_seconds(collector.pid)
         t0 = time.monotonic()
-        how = "StartUnit/StopUnit back to back" if args.mode == "jobs" else "Restart=always, RestartSec=0"
-        print(f"bench: {args.units} units flapping ({how}) for {args.seconds:.0f}s; "
+        print(f"bench: {args.units} units flapping (Restart=always, RestartSec=0) for {args.seconds:.0f}s; "
               f"collector pid {collector.pid} on {sd.bus_address}")  # fmt: skip
-        if args.mode == "jobs":
-            driver = Driver(sd.bus_address)
-            await driver.start()
-            until = time.monotonic() + args.seconds
-            async with anyio.create_task_group() as tg:
-                for unit in units:
-                    tg.start_soon(driver.flap, unit, until)
-            driver.close()
-        else:
-            await anyio.to_thread.run_sync(lambda: sd.systemctl("start", *units))
-            await anyio.sleep(args.seconds)
-            await anyio.to_thread.run_sync(lambda: sd.systemctl("stop", *units))
+        await anyio.to_thread.run_sync(lambda: sd.systemctl("start", *units))
+        await anyio.sleep(args.seconds)
+        await anyio.to_thread.run_sync(lambda: sd.systemctl("stop", *units))
         flap_seconds = time.monotonic() - t0
         reported_at_stop = observer.reported
         last, quiet_since, deadline = -1, time.monotonic(), time.monotonic() + 120
@@ -302,12 +273,14 @@ async def run(args: argparse.Namespace) -> int:
             n = sum(per_unit.values())
             if n != last:
                 last, quiet_since = n, time.monotonic()
-            counters = collector_counters(work)
+            counters = await anyio.to_thread.run_sync(collector_counters, work)
             settled = counters.get("received") == counters.get("published")  # nothing left to confirm
             if settled and time.monotonic() - quiet_since >= args.quiet_seconds:
                 break
         wall = time.monotonic() - t0
-        print(f"bench: collector counters: {collector_counters(work)}")
+        print(
+            f"bench: collector counters: {collector_counters(work)}; the bench saw {observer.signals} signals"
+        )
         cpu = cpu_seconds(collector.pid) - cpu0
         published = last
         reported = observer.reported

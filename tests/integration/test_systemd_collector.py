@@ -23,8 +23,8 @@ from tapio_collector_systemd.settings import SystemdSettings
 from tapio_collector_systemd.source import SystemdSource
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.connect import connect
-from tapio_publisher.codec import decode_message
-from tapio_publisher.streams import apply_topology
+from tapio_jetstream.decode import decode_events
+from tapio_jetstream.streams import apply_layout
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.systemd_ns import NamespacedSystemd, SystemdUnavailable
 
@@ -92,7 +92,7 @@ class Stream:
         self._arrived = anyio.Event()
 
     async def on_msg(self, msg: Msg) -> None:
-        for ev in decode_message(msg.headers, msg.data):
+        for ev in decode_events(msg.headers, msg.data):
             self.events.append(ev)
             self.subjects.append(msg.subject)
         self._arrived.set()
@@ -154,7 +154,7 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
     stream = Stream()
     try:
         js = nc.jetstream()
-        await apply_topology(js, 1)
+        await apply_layout(js, 1)
         await js.subscribe("tapio.events.systemd.>", cb=stream.on_msg, ordered_consumer=True)
         async with anyio.create_task_group() as tg:
             out, scope = await start(tg, cfg, sd)

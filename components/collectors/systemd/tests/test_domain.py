@@ -7,6 +7,7 @@ import pytest
 from tapio.events.v1 import events_pb2
 from tapio_collector_systemd.domain import snapshot
 from tapio_collector_systemd.domain.events import build_event, describe, event_id, needs_journal
+from tapio_collector_systemd.domain.fence import Fence
 from tapio_collector_systemd.domain.filters import UnitFilter
 from tapio_collector_systemd.domain.tracker import Seen, Tracker, Transition
 from tapio_collector_systemd.domain.units import UnitState, service_token, unit_name_from_path, unit_path
@@ -98,15 +99,18 @@ def test_new_invocation_id_of_an_inactive_unit_is_no_transition() -> None:
     assert t.before.invocation_id == "0102"
 
 
-def test_stale_signal_older_than_listing_is_ignored() -> None:
-    tr = Tracker()
-    listed = UnitState("a.service").updated(unit_signal("failed", "failed", 50))
-    assert [x.seen for x in tr.listed([listed])] == [Seen.INITIAL]
-    # queued before the listing's reply: older, must not make the unit go back to active
-    assert tr.properties_changed("a.service", unit_signal("active", "running", 40)) is None
-    t = tr.properties_changed("a.service", unit_signal("activating", "start", 60))
-    assert t is not None
-    assert t.previous_state == "failed"
+def test_fence_drops_signals_older_than_a_listing_until_its_reply() -> None:
+    f = Fence()
+    f.hold("a.service", 7)
+    assert f.blocks("a.service")  # delivered before the reply of reading 7: older than the listing
+    assert not f.blocks("b.service")
+    f.hold("a.service", 9)  # read again: only the newer reading's reply releases it
+    f.release(7)
+    assert f.blocks("a.service")
+    f.release(9)
+    assert not f.blocks("a.service")
+    assert f.stale == 2
+    assert len(f) == 0
 
 
 def test_relist_publishes_only_what_changed() -> None:
@@ -126,7 +130,7 @@ def test_relist_publishes_only_what_changed() -> None:
 def test_event_fields_and_deterministic_id() -> None:
     before = UnitState("kubelet.service", "active", "running", restarts=2)
     after = UnitState(
-        "kubelet.service", "failed", "failed", "exit-code", 1, 255, 3, 1_700_000_000_123_456, 7, "ab12"
+        "kubelet.service", "failed", "failed", "exit-code", 1, 255, 3, 1_700_000_000_123_456, "ab12"
     )
     t = Transition(before, after, Seen.SIGNAL)
     ev = build_event(t, "node-1", now_usec=1, journal=["line 1", "line 2"], cluster="c1")
@@ -163,7 +167,7 @@ def test_initial_and_signal_of_the_same_state_share_the_id() -> None:
 
 
 def test_snapshot_round_trip_and_errors() -> None:
-    states = {"a.service": UnitState("a.service", "failed", "failed", "exit-code", 1, 3, 2, 10, 11, "ff")}
+    states = {"a.service": UnitState("a.service", "failed", "failed", "exit-code", 1, 3, 2, 10, "ff")}
     assert snapshot.loads(snapshot.dumps(states), "f") == states
     for bad in ("{", "[]", '{"format": 2, "units": {}}', '{"format": 1, "units": {"a": {"nope": 1}}}'):
         with pytest.raises(SnapshotError):

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import anyio
+from prometheus_client import Counter
 
 from tapio_collector import Output
 from tapio_collector_systemd.adapters.dbus import SystemdBus
 from tapio_collector_systemd.adapters.journal import Journal
 from tapio_collector_systemd.adapters.state_store import StateStore
 from tapio_collector_systemd.domain.events import build_event, needs_journal
+from tapio_collector_systemd.domain.fence import Fence
 from tapio_collector_systemd.domain.tracker import Tracker, Transition
 from tapio_collector_systemd.domain.units import UnitState
 from tapio_collector_systemd.errors import BusError
@@ -38,8 +41,15 @@ class SystemdSource:
         self._saved: dict[str, UnitState] = {}  # states whose events the Output has taken
         self._last_save = 0.0
         self._dirty = False
+        self._fence = Fence()  # signals older than a listing's readings are not applied after it
 
     async def run(self, out: Output) -> None:
+        self._signals = Counter(
+            f"tapio_{out.metrics.component}_dbus_signals",
+            "Signals taken from D-Bus, by kind (props, new, removed, owner; stale = older than a listing).",
+            ["kind"],
+            registry=out.metrics.registry,
+        )
         store = StateStore(out.data_dir)
         self._saved = await anyio.to_thread.run_sync(store.load)
         tracker = Tracker(self._saved)
@@ -83,6 +93,7 @@ class SystemdSource:
 
     async def _session(self, bus: SystemdBus, tracker: Tracker, store: StateStore, out: Output) -> None:
         tracker.new_session()
+        self._fence.clear()
         await self._relist(bus, tracker, out, initial=True)
         out.set_ready(True, f"following {len(tracker.published)} units on {bus.where}")
         log.info("following systemd", bus=bus.where, units=len(tracker.published))
@@ -115,11 +126,14 @@ class SystemdSource:
             relist = False
             for sig in batch:
                 kind = sig[0]
+                self._signals.labels(kind=kind).inc()
                 if kind == "props":
-                    if self.filter(sig[1]):
+                    if self.filter(sig[1]) and not self._fence.blocks(sig[1]):
                         t = tracker.properties_changed(sig[1], sig[3])
                         if t is not None:
                             transitions.append(t)
+                elif kind == "reply":
+                    self._fence.release(sig[1])
                 elif kind == "removed":
                     tracker.unit_removed(sig[1])
                 elif kind == "owner":
@@ -129,6 +143,9 @@ class SystemdSource:
                     else:
                         out.set_ready(False, "systemd left the bus")
                         log.warning("systemd left the bus; waiting for it to come back")
+            if self._fence.stale:
+                self._signals.labels(kind="stale").inc(self._fence.stale)
+                self._fence.stale = 0
             await self._emit(transitions, out)
             lost = bus.take_lost()
             if lost:
@@ -154,9 +171,10 @@ class SystemdSource:
                 self._saved.pop(unit, None)
             elif unit not in paths:
                 paths[unit] = await bus.load_unit(unit)
-        states = [
-            UnitState(unit).updated(await bus.properties(unit, path)) for unit, path in sorted(paths.items())
-        ]
+        states = []
+        for unit, path in sorted(paths.items()):
+            props = await bus.properties(unit, path, partial(self._fence.hold, unit))
+            states.append(UnitState(unit).updated(props))
         transitions = tracker.listed(states)
         log.debug("listed units", units=len(states), changed=len(transitions), initial=initial)
         await self._emit(transitions, out)

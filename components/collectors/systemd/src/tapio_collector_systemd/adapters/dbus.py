@@ -8,7 +8,7 @@ restarted or re-executed). No `systemctl`: every call is a D-Bus method call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anyio
@@ -26,26 +26,8 @@ log = get_logger(__name__)
 SYSTEMD = "org.freedesktop.systemd1"
 MANAGER_PATH = "/org/freedesktop/systemd1"
 MANAGER = "org.freedesktop.systemd1.Manager"
-UNIT = "org.freedesktop.systemd1.Unit"
 PROPERTIES = "org.freedesktop.DBus.Properties"
 DBUS = "org.freedesktop.DBus"
-# The interface of each unit type holding Result (and, for services, ExecMain* and NRestarts).
-TYPE_INTERFACES: Mapping[str, str] = {
-    s: f"org.freedesktop.systemd1.{s.capitalize()}"
-    for s in (
-        "service",
-        "socket",
-        "mount",
-        "swap",
-        "timer",
-        "path",
-        "automount",
-        "scope",
-        "slice",
-        "device",
-        "target",
-    )
-}
 MATCH_RULES = (
     f"type='signal',sender='{SYSTEMD}',interface='{PROPERTIES}',member='PropertiesChanged',"
     f"path_namespace='{MANAGER_PATH}/unit'",
@@ -57,11 +39,8 @@ MATCH_RULES = (
 #   ("props", unit, interface, {property: value})      a unit's PropertiesChanged
 #   ("new", unit) / ("removed", unit)                  UnitNew / UnitRemoved
 #   ("owner", new_owner)                                org.freedesktop.systemd1 got a new owner ("" = gone)
+#   ("reply", serial)                                   where the reply to a property reading came
 Signal = tuple[Any, ...]
-
-
-def type_interface(unit: str) -> str | None:
-    return TYPE_INTERFACES.get(unit.rpartition(".")[2])
 
 
 def _plain(value: Any) -> Any:
@@ -79,6 +58,7 @@ class SystemdBus:
         self.signals: MemoryObjectReceiveStream[Signal]
         self._send, self.signals = anyio.create_memory_object_stream[Signal](queue)
         self.lost = 0
+        self._marks: set[int] = set()  # serials of property readings whose replies are marked
         self.received = 0  # signals taken from the bus
 
     @property
@@ -124,7 +104,14 @@ class SystemdBus:
             log.debug("bus connection ended", error=str(e) or type(e).__name__)
 
     async def call(
-        self, dest: str, path: str, iface: str, member: str, signature: str = "", body: Sequence[Any] = ()
+        self,
+        dest: str,
+        path: str,
+        iface: str,
+        member: str,
+        signature: str = "",
+        body: Sequence[Any] = (),
+        on_serial: Callable[[int], None] | None = None,
     ) -> list[Any]:
         """One method call; its reply body. Raises BusError (with the D-Bus error name)."""
         if self._bus is None or not self._bus.connected:
@@ -132,6 +119,9 @@ class SystemdBus:
         msg = Message(
             destination=dest, path=path, interface=iface, member=member, signature=signature, body=list(body)
         )
+        msg.serial = self._bus.next_serial()
+        if on_serial is not None:
+            on_serial(msg.serial)
         try:
             with anyio.fail_after(self.call_timeout):
                 reply = await self._bus.call(msg)
@@ -158,18 +148,27 @@ class SystemdBus:
         (path,) = await self.call(SYSTEMD, MANAGER_PATH, MANAGER, "LoadUnit", "s", [unit])
         return str(path)
 
-    async def properties(self, unit: str, path: str) -> dict[str, Any]:
-        """The unit's Unit interface properties merged with those of its type interface."""
-        (props,) = await self.call(SYSTEMD, path, PROPERTIES, "GetAll", "s", [UNIT])
-        merged = {k: _plain(v) for k, v in props.items()}
-        iface = type_interface(unit)
-        if iface is not None and iface != UNIT:
-            (typed,) = await self.call(SYSTEMD, path, PROPERTIES, "GetAll", "s", [iface])
-            merged.update({k: _plain(v) for k, v in typed.items()})
-        return merged
+    async def properties(self, unit: str, path: str, on_serial: Callable[[int], None]) -> dict[str, Any]:
+        """Every property of the unit (all its interfaces, one consistent GetAll). `on_serial` gets
+        the call's serial before it is sent; the reply's place in the signal stream is marked with
+        ("reply", serial), so the source can tell the signals older than this reading."""
+        serials: list[int] = []
+
+        def marked(serial: int) -> None:
+            self._marks.add(serial)
+            serials.append(serial)
+            on_serial(serial)
+
+        try:
+            (props,) = await self.call(SYSTEMD, path, PROPERTIES, "GetAll", "s", [""], on_serial=marked)
+        finally:
+            self._marks.difference_update(serials)
+        return {k: _plain(v) for k, v in props.items()}
 
     def _on_message(self, msg: Message) -> None:
         if msg.message_type is not MessageType.SIGNAL:
+            if msg.reply_serial in self._marks:  # a property reading: mark its place among the signals
+                self._put(("reply", msg.reply_serial))
             return None
         member = msg.member
         if member == "PropertiesChanged":

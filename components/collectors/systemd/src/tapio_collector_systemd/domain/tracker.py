@@ -80,11 +80,9 @@ class Tracker:
         """A PropertiesChanged body of one of the unit's interfaces. systemd sends the type
         interface (Service: Result, ExecMain*, NRestarts) first, then the Unit interface
         (ActiveState, SubState): the second completes the picture and may be a transition."""
-        current = self._live.get(unit)
-        mono = props.get("StateChangeTimestampMonotonic")
-        if current is not None and mono is not None and int(mono) < current.changed_mono:
-            return None  # older than what a listing already told (it was queued before the reply)
-        live = (current or self._published.get(unit) or UnitState(unit, *INACTIVE)).updated(props)
+        live = (self._live.get(unit) or self._published.get(unit) or UnitState(unit, *INACTIVE)).updated(
+            props
+        )
         self._live[unit] = live
         if STATE_PROPERTIES.isdisjoint(props):
             return None

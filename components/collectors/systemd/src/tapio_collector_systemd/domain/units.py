@@ -24,7 +24,6 @@ PROPERTY_FIELDS: Mapping[str, str] = {
     "ExecMainStatus": "exit_status",
     "NRestarts": "restarts",
     "StateChangeTimestamp": "changed_usec",
-    "StateChangeTimestampMonotonic": "changed_mono",
     "InvocationID": "invocation_id",
 }
 FOLLOWED = tuple(PROPERTY_FIELDS)
@@ -46,7 +45,6 @@ class UnitState:
     exit_status: int = 0  # ExecMainStatus: exit status or signal number
     restarts: int = 0  # NRestarts
     changed_usec: int = 0  # StateChangeTimestamp, µs since the epoch (0: unknown)
-    changed_mono: int = 0  # StateChangeTimestampMonotonic: orders reports of one boot
     invocation_id: str = ""
 
     @property
@@ -67,7 +65,7 @@ class UnitState:
 def _coerce(name: str, value: Any) -> Any:
     if name == "invocation_id":
         return bytes(value).hex() if isinstance(value, bytes | bytearray | list) else str(value)
-    if name in ("exit_code", "exit_status", "restarts", "changed_usec", "changed_mono"):
+    if name in ("exit_code", "exit_status", "restarts", "changed_usec"):
         return int(value)
     return str(value)
 
