@@ -5,7 +5,7 @@ How it measures:
 - A load generator (`ebpf_load.c`, compiled here with gcc) runs in a cgroup of its own
   (`tbpf-bench-*`): `--refusers` processes connect() to a closed loopback port as fast as they
   can (each refusal = 1 failed connect + 1 reset sent + 1 reset received in the kernel), and
-  `--exec-storms` processes fork+exec a tiny static binary (1 exec + 1 exit each). Each reports
+  `--exec-storms` processes (at nice 10) fork+exec a tiny static binary (1 exec + 1 exit each). Each reports
   how many operations it completed: generated = 3 x refusals + 2 x execs.
 - The collector (KernelCollector, the same code the Source runs, in this process on a thread)
   drains its maps every `--interval` s; observed = the sum of `count` of the events matching the
@@ -75,8 +75,13 @@ def run_generators(
         )
         for _ in range(args.refusers)
     ]
+    # The exec storm at nice 10: it makes few events per CPU second, so the refusers come first.
     execs = [
-        subprocess.Popen([*wrap, str(exe), "exec", str(nop), str(seconds)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [*wrap, "nice", "-n", "10", str(exe), "exec", str(nop), str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(args.exec_storms)
     ]
     counts = []
@@ -162,7 +167,9 @@ def main() -> int:
                 f"baseline (no BPF programs): generated_per_second={(3 * r + 2 * x) / args.baseline_seconds:.0f}"
             )
         collector = KernelCollector(
-            EbpfSettings(interval_s=args.interval), node="bench", metrics=ComponentMetrics("ebpf-bench")
+            EbpfSettings(interval_ns=round(args.interval * 1e9)),
+            node="bench",
+            metrics=ComponentMetrics("ebpf-bench"),
         )
         try:
             obs = Observer(collector, port, cg.stat().st_ino)

@@ -63,7 +63,7 @@ async def test_a_failed_process_reaches_its_subject(jetstream: JetStreamServer, 
     await provision(jetstream.url)
     async with anyio.create_task_group() as tg:
         out: Output = await tg.start(lambda task_status: run_collector(
-            SPEC, cfg, EbpfSource(EbpfSettings(interval_s=0.2)), handle_signals=False, task_status=task_status
+            SPEC, cfg, EbpfSource(EbpfSettings(interval_ns=200_000_000)), handle_signals=False, task_status=task_status
         ))  # fmt: skip
         with anyio.fail_after(30):
             while not out.ready:  # noqa: ASYNC110 - the harness's readiness has no event to wait on
@@ -84,3 +84,31 @@ async def test_a_failed_process_reaches_its_subject(jetstream: JetStreamServer, 
     (ev,) = found
     assert (ev.kernel.exit_code, ev.context.node, ev.source) == (5, "tbpf-node", events_pb2.SOURCE_EBPF)
     assert "tapio_ebpf_collector_kernel_events_total" in text
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("bpf_ready")
+async def test_stopping_drains_the_window_in_progress(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    cfg = CommonConfig(
+        nats=NatsConfig(urls=(jetstream.url,)), node_name="tbpf-node", metrics_port=0, data_dir=str(tmp_path)
+    )
+    name = f"tbpf-d{tag()}"
+    await provision(jetstream.url)
+    # A window of an hour: only the drain on the way out can deliver the exit.
+    source = EbpfSource(EbpfSettings(interval_ns=3600 * 10**9))
+    async with anyio.create_task_group() as tg:
+        out: Output = await tg.start(lambda task_status: run_collector(
+            SPEC, cfg, source, handle_signals=False, task_status=task_status
+        ))  # fmt: skip
+        with anyio.fail_after(30):
+            while not out.ready:  # noqa: ASYNC110 - the harness's readiness has no event to wait on
+                await anyio.sleep(0.05)
+        with named_sh(name) as sh:
+            await anyio.to_thread.run_sync(lambda: subprocess.run([sh, "-c", "exit 9"], check=False))
+        tg.cancel_scope.cancel()
+    found = [
+        e
+        for e in await events_on(jetstream.url, "tapio.events.ebpf.process_exit.warning")
+        if e.kernel.comm == name
+    ]
+    assert [e.kernel.exit_code for e in found] == [9]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from harness_tail import SPEC
+from harness_tail import SPEC  # type: ignore[import-not-found]
 
 from tapio_collector import collector_main
 

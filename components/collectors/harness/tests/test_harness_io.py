@@ -16,7 +16,7 @@ import anyio
 import nats
 import pytest
 from google.protobuf import json_format
-from harness_tail import SPEC, JsonlTail, scenarios_dir
+from harness_tail import SPEC, JsonlTail, scenarios_dir  # type: ignore[import-not-found]
 
 from tapio.events.v1 import events_pb2
 from tapio_collector import Output, collector_main

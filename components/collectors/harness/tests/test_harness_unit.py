@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from harness_tail import SPEC
+from harness_tail import SPEC  # type: ignore[import-not-found]
 
 from tapio_collector import Output
 from tapio_collector.cli import build_parser

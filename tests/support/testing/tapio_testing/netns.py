@@ -134,6 +134,11 @@ class Netns:
     def socket(self, family: int = socket.AF_INET, kind: int = socket.SOCK_DGRAM) -> socket.socket:
         return socket_in(self.name, family, kind)
 
+    def disable_ipv6(self) -> None:
+        """No IPv6 in this namespace: no router solicitations or MLD reports in the counters."""
+        for key in ("all", "default"):
+            self.exec(["sysctl", "-qw", f"net.ipv6.conf.{key}.disable_ipv6=1"])
+
     def add_address(self, ifname: str, cidr: str) -> None:
         addr, prefix = cidr.split("/")
         self.ipr.addr("add", index=self.index(ifname), address=addr, prefixlen=int(prefix))
@@ -170,6 +175,18 @@ def veth(
     return host.index(host_name), peer.index(peer_name)
 
 
+def mac_of(ns: Netns, ifname: str) -> str:
+    return str(ns.ipr.get_links(ns.index(ifname))[0].get_attr("IFLA_ADDRESS"))
+
+
+def pin_neighbours(a: Netns, a_if: str, a_ip: str, b: Netns, b_if: str, b_ip: str) -> None:
+    """Permanent neighbour entries both ways, so traffic needs no ARP: every packet sent reaches
+    the device (none waits for, or is lost in, address resolution), even once the peer is down."""
+    nud_permanent = 0x80
+    a.ipr.neigh("replace", dst=b_ip, lladdr=mac_of(b, b_if), ifindex=a.index(a_if), state=nud_permanent)
+    b.ipr.neigh("replace", dst=a_ip, lladdr=mac_of(a, a_if), ifindex=b.index(b_if), state=nud_permanent)
+
+
 def remove_leftovers(prefix: str) -> None:
     """Deletes namespaces and root-namespace links named `prefix*` (left by a killed run)."""
     for path in NETNS_DIR.glob(f"{prefix}*") if NETNS_DIR.exists() else ():
@@ -194,3 +211,31 @@ def namespaces(*names: str) -> Iterator[list[Netns]]:
     finally:
         for ns in reversed(made):
             ns.close()
+
+
+@contextlib.contextmanager
+def node_and_pod(
+    prefix: str, host_if: str, node_cidr: str, pod_cidr: str, sink_port: int | None = 9
+) -> Iterator[tuple[Netns, Netns]]:
+    """A "node" and a "pod" namespace joined by a veth (`host_if` in the node, `eth0` in the pod),
+    IPv6 off, neighbours pinned, and (with `sink_port`) a UDP receiver on that port at both ends
+    so traffic sent there draws no ICMP port-unreachable replies: the counters hold only the
+    packets a test sends. Everything is removed on exit."""
+    remove_leftovers(prefix)
+    with namespaces(f"{prefix}node", f"{prefix}pod") as (node, pod):
+        node.disable_ipv6()
+        pod.disable_ipv6()
+        veth(node, host_if, pod, "eth0", node_cidr, pod_cidr)
+        node_ip, pod_ip = node_cidr.split("/")[0], pod_cidr.split("/")[0]
+        pin_neighbours(node, host_if, node_ip, pod, "eth0", pod_ip)
+        sinks: list[socket.socket] = []
+        try:
+            if sink_port is not None:
+                for ns, ip in ((node, node_ip), (pod, pod_ip)):
+                    sink = ns.socket()
+                    sinks.append(sink)
+                    sink.bind((ip, sink_port))
+            yield node, pod
+        finally:
+            for sink in sinks:
+                sink.close()

@@ -75,40 +75,32 @@ class RouteSocket:
     def _dump(
         self, request: Callable[[int], bytes], decode: Callable[[memoryview, Any], None], into: Any
     ) -> None:
+        """One dump into `into` (cleared first); asked again while the kernel flags it inconsistent."""
         for _attempt in range(_MAX_INTERRUPTED_RETRIES):
             self._seq = (self._seq + 1) & 0xFFFFFFFF
             seq = self._seq
             into.clear()
+            interrupted = False
             try:
                 self._sock.send(request(seq))
                 done = False
                 while not done:
                     n = self._sock.recv_into(self._buf)
-                    for msg_type, payload in wire.messages(memoryview(self._buf)[:n], seq):
+                    for msg_type, flags, payload in wire.messages(memoryview(self._buf)[:n], seq):
+                        interrupted = interrupted or bool(flags & wire.NLM_F_DUMP_INTR)
                         if msg_type == wire.NLMSG_DONE:
                             done = True
                             break
                         decode(payload, into)
-                return
-            except wire.DumpInterrupted:
-                self._drain()
-                continue
             except wire.WireError as e:
                 raise SamplingError(f"netlink dump failed: {os.strerror(e.errno) if e.errno else e}") from e
             except OSError as e:
                 raise SamplingError(f"netlink dump failed: {e.strerror}") from e
-        raise SamplingError(f"netlink dump interrupted {_MAX_INTERRUPTED_RETRIES} times in a row")
-
-    def _drain(self) -> None:
-        """Reads what is left of an interrupted dump (until its DONE)."""
-        seq = self._seq
-        while True:
-            n = self._sock.recv_into(self._buf)
-            try:
-                if any(t == wire.NLMSG_DONE for t, _p in wire.messages(memoryview(self._buf)[:n], seq)):
-                    return
-            except wire.DumpInterrupted:
-                continue
+            if not interrupted:
+                return
+        raise SamplingError(
+            f"netlink dump interrupted by concurrent changes {_MAX_INTERRUPTED_RETRIES} times in a row"
+        )
 
     def stats(self, into: dict[int, wire.Stats]) -> None:
         self._dump(wire.stats_request, wire.decode_stats, into)

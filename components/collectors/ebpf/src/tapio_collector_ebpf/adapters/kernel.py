@@ -3,7 +3,6 @@ formats, BTF member offsets. Feeds `programs.assemble` and the loader."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,9 +16,9 @@ _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
 def check_privileges() -> None:
-    """Raises EbpfError unless this process may load tracing BPF programs."""
-    if os.geteuid() == 0:
-        return
+    """Raises EbpfError unless this process may load tracing BPF programs: CAP_SYS_ADMIN, or
+    CAP_BPF and CAP_PERFMON, in its effective set (root without them, e.g. in a container with
+    dropped capabilities, cannot)."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError as e:
@@ -43,8 +42,11 @@ def check_privileges() -> None:
 def tracefs_root() -> Path:
     """The mounted tracefs, or EbpfError saying how to mount it."""
     for root in TRACEFS_ROOTS:
-        if (root / "events").is_dir():
-            return root
+        try:
+            if (root / "events").is_dir():
+                return root
+        except PermissionError as e:
+            raise EbpfError(f"cannot read {root}: {e.strerror} (the collector needs root)") from e
     raise EbpfError("tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing (as root)")
 
 

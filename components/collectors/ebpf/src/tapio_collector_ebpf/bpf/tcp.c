@@ -102,10 +102,13 @@ static __always_inline void key_addrs(struct flow_key *key, u16 family, const u8
     }
 }
 
-// Counts one `kind` event for the socket `sk` (owner looked up; unknown owner -> cgroup 0).
-static __always_inline struct flow_val *flow_add(struct flow_key *key, u64 sk, u16 lport, u16 rport,
+static __always_inline struct owner *owner_of(u64 sk) {
+    return sk ? owners.lookup(&sk) : 0;
+}
+
+// Counts one `kind` event of a socket whose owner is `o` (0: unknown -> cgroup 0).
+static __always_inline struct flow_val *flow_add(struct flow_key *key, struct owner *o, u16 lport, u16 rport,
                                                  u64 now, u64 latency) {
-    struct owner *o = sk ? owners.lookup(&sk) : 0;
     u32 role = o ? o->role : ROLE_UNKNOWN;
     key->lport = role == ROLE_CLIENT ? 0 : lport;
     key->rport = role == ROLE_SERVER ? 0 : rport;
@@ -144,16 +147,15 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         return 0;
     u64 sk = (u64)args->skaddr;
     int old = args->oldstate, new = args->newstate;
-    u64 now = bpf_ktime_get_ns();
     struct owner o;
     if (new == S_SYN_SENT) {
-        set_owner_from_current(&o, ROLE_CLIENT, now);
+        set_owner_from_current(&o, ROLE_CLIENT, bpf_ktime_get_ns());
         if (owners.update(&sk, &o))
             count_lost(LOST_OWNER_MAP_FULL);
         return 0;
     }
     if (new == S_LISTEN) {
-        set_owner_from_current(&o, ROLE_SERVER, now);
+        set_owner_from_current(&o, ROLE_SERVER, 0);
         u32 lk = ((u32)args->family << 16) | args->sport;
         listeners.update(&lk, &o);
         return 0;
@@ -171,6 +173,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         return 0;
     }
     if (old == S_SYN_SENT && (new == S_ESTABLISHED || new == S_CLOSE)) {
+        u64 now = bpf_ktime_get_ns();
         struct owner *ow = owners.lookup(&sk);
         u64 latency = 0;
         if (ow && now > ow->start_ns)
@@ -179,7 +182,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state) {
         __builtin_memset(&key, 0, sizeof(key));
         key.kind = new == S_ESTABLISHED ? KIND_CONNECT : KIND_CONNECT_FAILED;
         key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
-        flow_add(&key, sk, args->sport, args->dport, now, new == S_ESTABLISHED ? latency : 0);
+        flow_add(&key, ow, args->sport, args->dport, now, new == S_ESTABLISHED ? latency : 0);
         if (new == S_ESTABLISHED && ow && latency >= LATENCY_THRESHOLD_NS) {
             struct latency_sample *s = samples.ringbuf_reserve(sizeof(struct latency_sample));
             if (!s) {
@@ -213,7 +216,7 @@ TRACEPOINT_PROBE(tcp, tcp_retransmit_skb) {
     __builtin_memset(&key, 0, sizeof(key));
     key.kind = KIND_RETRANSMIT;
     key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
-    flow_add(&key, (u64)args->skaddr, args->sport, args->dport, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of((u64)args->skaddr), args->sport, args->dport, bpf_ktime_get_ns(), 0);
     return 0;
 }
 #endif
@@ -224,7 +227,7 @@ TRACEPOINT_PROBE(tcp, tcp_receive_reset) {
     __builtin_memset(&key, 0, sizeof(key));
     key.kind = KIND_RESET_RECEIVED;
     key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
-    flow_add(&key, (u64)args->skaddr, args->sport, args->dport, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of((u64)args->skaddr), args->sport, args->dport, bpf_ktime_get_ns(), 0);
     return 0;
 }
 
@@ -238,7 +241,7 @@ TRACEPOINT_PROBE(tcp, tcp_send_reset) {
 #ifdef TP_tcp_tcp_send_reset_sport  // before 6.10: ports and addresses as separate fields
     key_addrs(&key, args->family, args->saddr, args->daddr, args->saddr_v6, args->daddr_v6);
     u64 sk_old = (u64)args->skaddr;
-    flow_add(&key, sk_old, args->sport, sk_old ? args->dport : 0, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of(sk_old), args->sport, sk_old ? args->dport : 0, bpf_ktime_get_ns(), 0);
     return 0;
 #else
     u16 family = 0, lport = 0, rport = 0;
@@ -254,7 +257,7 @@ TRACEPOINT_PROBE(tcp, tcp_send_reset) {
         __builtin_memcpy(key.raddr, &args->daddr[4], 4);
     }
     u64 sk = (u64)args->skaddr;
-    flow_add(&key, sk, lport, sk ? rport : 0, bpf_ktime_get_ns(), 0);
+    flow_add(&key, owner_of(sk), lport, sk ? rport : 0, bpf_ktime_get_ns(), 0);
     return 0;
 #endif
 }

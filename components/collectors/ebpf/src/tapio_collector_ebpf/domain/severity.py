@@ -9,6 +9,7 @@ from __future__ import annotations
 import attrs
 
 from tapio.events.v1 import events_pb2
+from tapio_common.config.schema import above, setting
 
 DEBUG = events_pb2.SEVERITY_DEBUG
 INFO = events_pb2.SEVERITY_INFO
@@ -20,16 +21,24 @@ CRITICAL = events_pb2.SEVERITY_CRITICAL
 CRASH_SIGNALS = frozenset({4, 6, 7, 8, 9, 11, 31})
 
 
-@attrs.frozen
+@attrs.frozen(kw_only=True)
 class SeverityRules:
-    retransmit_warning_per_s: float = 1.0
-    retransmit_error_per_s: float = 50.0
-    reset_warning_per_s: float = 5.0
-    reset_error_per_s: float = 100.0
-    connect_failed_warning_per_s: float = 1.0
-    connect_failed_error_per_s: float = 50.0
-    latency_warning_ns: int = 100_000_000
-    latency_error_ns: int = 1_000_000_000
+    retransmit_warning_per_s: float = setting(
+        1.0, "retransmits per second of a flow for warning", check=above(0)
+    )
+    retransmit_error_per_s: float = setting(
+        50.0, "retransmits per second of a flow for error", check=above(0)
+    )
+    reset_warning_per_s: float = setting(5.0, "resets per second of a flow for warning", check=above(0))
+    reset_error_per_s: float = setting(100.0, "resets per second of a flow for error", check=above(0))
+    connect_failed_warning_per_s: float = setting(
+        1.0, "failed connects per second of a flow for warning", check=above(0)
+    )
+    connect_failed_error_per_s: float = setting(
+        50.0, "failed connects per second of a flow for error", check=above(0)
+    )
+    latency_warning_ns: int = setting(100_000_000, "connect latency for warning", check=above(0), unit="ns")
+    latency_error_ns: int = setting(1_000_000_000, "connect latency for error", check=above(0), unit="ns")
 
     def oom(self) -> int:
         return CRITICAL

@@ -1,0 +1,290 @@
+"""List+watch of one resource (a reflector, as client-go calls it): paged relist from a consistent
+snapshot, watch from the last resourceVersion with bookmarks, relist on 410 Gone, backoff while the
+API server is unreachable. JSON parsing and digesting run in a reader thread; the event loop gets
+batches of (old, new) digest pairs and hands them to `on_changes`. Malformed, unknown and oversized
+objects are counted and skipped."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import random
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import urllib3
+
+from tapio_collector_k8s.adapters.client import Api
+from tapio_collector_k8s.adapters.health import ApiHealth
+from tapio_collector_k8s.domain.digest import Digest, MalformedObject, digest
+from tapio_collector_k8s.errors import ApiUnavailableError, GoneError
+from tapio_common.logging import get_logger
+from tapio_common.metrics import ComponentMetrics
+
+log = get_logger(__name__)
+
+Pair = tuple[Digest | None, Digest | None]
+OnChanges = Callable[[str, list[Pair]], Awaitable[None]]
+_END = ("END", None)
+
+
+class Reflector:
+    """Keeps `known` (digests by uid) and `rv` in step with the API server for `resource`."""
+
+    def __init__(
+        self,
+        resource: str,
+        api: Api,
+        on_changes: OnChanges,
+        health: ApiHealth,
+        metrics: ComponentMetrics,
+        gate: anyio.Lock,
+        *,
+        field_selector: str | None = None,
+        page_size: int = 500,
+        watch_timeout: int = 300,
+        max_object_bytes: int = 1024 * 1024,
+        on_synced: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.on_synced = on_synced
+        self.resource = resource
+        self.api = api
+        self.on_changes = on_changes
+        self.health = health
+        self.metrics = metrics
+        self.gate = gate
+        self.field_selector = field_selector
+        self.page_size = page_size
+        self.watch_timeout = watch_timeout
+        self.max_object_bytes = max_object_bytes
+        self.rv: str | None = None  # None: relist needed
+        self.known: dict[str, Digest] = {}
+        self.synced = False  # a list or watch succeeded since start
+        self.changes = 0  # state changes (rv or objects): the checkpoint saves only what moved
+        self.relists = 0
+        self.watch_restarts = 0
+
+    def _synced(self) -> None:
+        if not self.synced:
+            self.synced = True
+            self.on_synced()
+
+    def restore(self, rv: str, known: dict[str, Digest]) -> None:
+        self.rv, self.known = (rv or None), known
+
+    async def run(self) -> None:
+        delay = self.health.backoff_initial
+        while True:
+            try:
+                if self.rv is None:
+                    await self.relist()
+                await self.watch_once()
+                delay = self.health.backoff_initial
+            except GoneError as e:
+                log.info("resourceVersion too old: relisting", resource=self.resource, detail=str(e))
+                self.rv = None
+            except ApiUnavailableError as e:
+                self.health.failed(self.resource, str(e))
+                self.metrics.error("api_unavailable")
+                await anyio.sleep(delay * (0.5 + random.random() / 2))
+                delay = min(delay * 2, self.health.backoff_max)
+
+    # -- list -----------------------------------------------------------------------------------------
+
+    async def relist(self) -> None:
+        """Lists everything (paged); emits what changed against `known`, `deleted` for what vanished."""
+        self.rv = None
+        self.relists += 1
+        seen: set[str] = set()
+        cont: str | None = None
+        list_rv = ""
+        while True:
+            try:
+                page = await anyio.to_thread.run_sync(self._fetch_page, cont)
+            except GoneError:  # the continue token expired mid-list: start over
+                seen.clear()
+                cont = None
+                continue
+            self.health.ok(self.resource)
+            list_rv, cont, digests, bad = page
+            for reason, n in bad.items():
+                self.metrics.drop(reason, n)
+            pairs: list[Pair] = []
+            for d in digests:
+                seen.add(d.uid)
+                old = self.known.get(d.uid)
+                if old is None or old[1:] != d[1:]:
+                    pairs.append((old, d))
+                self.known[d.uid] = d
+            if pairs:
+                async with self.gate:
+                    await self.on_changes(self.resource, pairs)
+            if not cont:
+                break
+        gone = [d for uid, d in self.known.items() if uid not in seen]
+        for d in gone:
+            del self.known[d.uid]
+        if gone:
+            async with self.gate:
+                await self.on_changes(self.resource, [(d, None) for d in gone])
+        self.rv = list_rv
+        self.changes += 1
+        self._synced()
+        log.info(
+            "listed",
+            resource=self.resource,
+            objects=len(self.known),
+            deleted_while_away=len(gone),
+            rv=list_rv,
+        )
+
+    def _fetch_page(self, cont: str | None) -> tuple[str, str | None, list[Digest], dict[str, int]]:
+        data = self.api.list_page(
+            self.resource, field_selector=self.field_selector, limit=self.page_size, cont=cont
+        )
+        meta = data.get("metadata") or {}
+        bad: dict[str, int] = {}
+        out: list[Digest] = []
+        for item in data["items"]:
+            try:
+                out.append(digest(self.resource, item))
+            except MalformedObject as e:
+                bad["malformed"] = bad.get("malformed", 0) + 1
+                log.warning("malformed object skipped", resource=self.resource, error=str(e))
+        return str(meta.get("resourceVersion", "")), meta.get("continue") or None, out, bad
+
+    # -- watch ----------------------------------------------------------------------------------------
+
+    async def watch_once(self) -> None:
+        """One watch request from `rv` until the server ends it; GoneError on 410."""
+        assert self.rv is not None
+        resp = await anyio.to_thread.run_sync(self._open_watch, self.rv)
+        self.health.ok(self.resource)
+        self._synced()
+        q: queue.Queue[list[tuple[str, Any]]] = queue.Queue(maxsize=64)
+        reader = threading.Thread(
+            target=self._read, args=(resp, q), name=f"watch-{self.resource}", daemon=True
+        )
+        reader.start()
+        try:
+            while True:
+                batch = await anyio.to_thread.run_sync(_take, q, abandon_on_cancel=True)
+                if batch and not await self._apply(batch):
+                    return
+        finally:
+            _close(resp)
+
+    def _open_watch(self, rv: str) -> urllib3.HTTPResponse:
+        return self.api.watch(
+            self.resource, rv=rv, field_selector=self.field_selector, timeout_seconds=self.watch_timeout
+        )
+
+    async def _apply(self, batch: list[tuple[str, Any]]) -> bool:
+        """Applies watch events in order; False when the stream ended. GoneError on a 410 event."""
+        pairs: list[Pair] = []
+        more, gone = True, ""
+        for kind, value in batch:
+            if kind in ("ADDED", "MODIFIED"):
+                old = self.known.get(value.uid)
+                self.known[value.uid] = value
+                if old is None or old[1:] != value[1:]:
+                    pairs.append((old, value))
+                self.rv = value.rv
+            elif kind == "DELETED":
+                old = self.known.pop(value.uid, None)
+                pairs.append((old or value, None))
+                self.rv = value.rv
+            elif kind == "BOOKMARK":
+                self.rv = value
+                self.changes += 1
+            elif kind == "GONE":
+                gone, more = value or "410 Gone", False
+                break
+            elif kind == "ERROR":
+                self.metrics.error("watch_error")
+                log.warning("watch error event", resource=self.resource, status=value)
+                more = False
+                break
+            elif kind == "END":
+                self.watch_restarts += 1
+                if value:
+                    log.info("watch stream broken, resuming", resource=self.resource, rv=self.rv, error=value)
+                more = False
+                break
+            else:  # a drop reason: malformed, unknown_type, unknown_kind, oversized
+                self.metrics.drop(kind)
+                log.warning("watch event skipped", resource=self.resource, reason=kind, detail=value)
+        if pairs:
+            self.changes += 1
+            async with self.gate:
+                await self.on_changes(self.resource, pairs)
+        if gone:
+            raise GoneError(gone)
+        return more
+
+    def _read(self, resp: urllib3.HTTPResponse, q: queue.Queue[list[tuple[str, Any]]]) -> None:
+        """Reader thread: splits the chunked stream into lines, parses and digests them."""
+        pending = b""
+        try:
+            for chunk in resp.stream(256 * 1024, decode_content=True):
+                pending += chunk
+                if b"\n" not in chunk:
+                    if len(pending) > self.max_object_bytes * 2:
+                        q.put([("oversized", f"{len(pending)} bytes without a line end")])
+                        pending = b""
+                    continue
+                *complete, pending = pending.split(b"\n")
+                items = [self._parse(line) for line in complete if line.strip()]
+                if items:
+                    q.put(items)
+            q.put([_END])
+        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
+            q.put([("END", str(e) or type(e).__name__)])
+
+    def _parse(self, line: bytes) -> tuple[str, Any]:
+        if len(line) > self.max_object_bytes:
+            return ("oversized", f"{len(line)} bytes > {self.max_object_bytes}")
+        try:
+            ev = json.loads(line)
+            kind, obj = ev["type"], ev["object"]
+        except (ValueError, KeyError, TypeError) as e:
+            return ("malformed", f"not a watch event: {e}")
+        if kind == "BOOKMARK":
+            try:
+                return ("BOOKMARK", str(obj["metadata"]["resourceVersion"]))
+            except (KeyError, TypeError):
+                return ("malformed", "bookmark without resourceVersion")
+        if kind == "ERROR":
+            code = obj.get("code") if isinstance(obj, dict) else None
+            return ("GONE", str(obj.get("message", ""))) if code == 410 else ("ERROR", json.dumps(obj)[:300])
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            return ("unknown_type", f"watch event type {kind!r}")
+        try:
+            return (kind, digest(self.resource, obj))
+        except MalformedObject as e:
+            reason = "unknown_kind" if "unexpected kind" in str(e) else "malformed"
+            return (reason, str(e))
+
+
+def _take(q: queue.Queue[list[tuple[str, Any]]]) -> list[tuple[str, Any]]:
+    """Worker thread: waits up to 0.5 s for a batch, then takes whatever else is queued."""
+    try:
+        out = q.get(timeout=0.5)
+    except queue.Empty:
+        return []
+    while len(out) < 4096:
+        try:
+            out += q.get_nowait()
+        except queue.Empty:
+            break
+    return out
+
+
+def _close(resp: urllib3.HTTPResponse) -> None:
+    """Ends a watch response, waking its reader thread if it is blocked on the socket."""
+    with contextlib.suppress(ValueError, RuntimeError, OSError):  # already ended, or its connection is gone
+        resp.shutdown()
+    resp.release_conn()

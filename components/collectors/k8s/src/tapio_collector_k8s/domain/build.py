@@ -1,0 +1,175 @@
+"""Events from digests and Changes: deterministic ids (a hash of uid, resourceVersion, action and
+container), context (node, namespace, pod, owners, workload, labels, container id, service) and the
+K8sEvent payload with the addresses the correlator matches connections by. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from tapio.events.v1 import events_pb2
+from tapio_collector_k8s.domain.actions import Change
+from tapio_collector_k8s.domain.digest import (
+    CoreEvent,
+    Deployment,
+    Digest,
+    Node,
+    Pod,
+    Ref,
+    ReplicaSet,
+    Service,
+    Slice,
+)
+
+SEVERITY = {
+    "debug": events_pb2.SEVERITY_DEBUG,
+    "info": events_pb2.SEVERITY_INFO,
+    "warning": events_pb2.SEVERITY_WARNING,
+    "error": events_pb2.SEVERITY_ERROR,
+    "critical": events_pb2.SEVERITY_CRITICAL,
+}
+# The Event.type of each watched resource (CONTRACT.md §1: plural resource; slices are `endpoints`).
+EVENT_TYPE = {
+    "pods": "pods", "nodes": "nodes", "services": "services", "endpointslices": "endpoints",
+    "deployments": "deployments", "replicasets": "replicasets", "events": "events",
+}  # fmt: skip
+KIND = {
+    Pod: "Pod", Node: "Node", Service: "Service", Slice: "EndpointSlice",
+    Deployment: "Deployment", ReplicaSet: "ReplicaSet", CoreEvent: "Event",
+}  # fmt: skip
+
+
+def event_id(uid: str, rv: str, action: str, container: str = "") -> str:
+    """Deterministic id in UUID form: the same observation always gets the same id."""
+    h = hashlib.blake2b(f"{uid}\x00{rv}\x00{action}\x00{container}".encode(), digest_size=16).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _set_time(ts: Timestamp, text: str, now_ns: int) -> None:
+    if text:
+        try:
+            ts.FromJsonString(text)
+            return
+        except ValueError:
+            pass
+    ts.FromNanoseconds(now_ns)
+
+
+def _owners(ctx: events_pb2.Context, chain: tuple[Ref, ...]) -> None:
+    for kind, name, uid in chain:
+        ctx.owners.add(kind=kind, name=name, uid=uid)
+    if chain:
+        ctx.workload.kind, ctx.workload.name = chain[-1][0], chain[-1][1]
+
+
+def build(
+    resource: str,
+    d: Digest,
+    change: Change,
+    *,
+    now_ns: int,
+    cluster: str = "",
+    owners: tuple[Ref, ...] = (),
+    service: Service | None = None,
+    ready_endpoints: int | None = None,
+) -> events_pb2.Event:
+    """The event for `change` of the object digested as `d` (its last known state for `deleted`).
+    `owners`: pod chain (pods) or the object's own (replicasets); `service`: the Service of a slice
+    (its selector); `ready_endpoints`: the Service's ready endpoints over all its slices."""
+    # A creation and a deletion happen once per uid: their ids do not depend on which
+    # resourceVersion (watch, list or relist) showed them, so any collector gives the same id.
+    once = change.action in ("created", "deleted") and resource != "events"
+    ev = events_pb2.Event(
+        id=event_id(d.uid, "" if once else d.rv, change.action, change.container),
+        source=events_pb2.SOURCE_K8S,
+        type=EVENT_TYPE[resource],
+        action=change.action,
+        severity=SEVERITY[change.severity],
+        message=change.message,
+    )
+    ctx = ev.context
+    ctx.cluster = cluster
+    k = ev.k8s
+    k.kind, k.name, k.uid, k.resource_version, k.reason = KIND[type(d)], d.name, d.uid, d.rv, change.reason
+    when = getattr(d, "created", "") if change.action == "created" else ""
+    if isinstance(d, Pod):
+        when = _pod(ev, d, change, owners) or when
+    elif isinstance(d, Node):
+        ctx.node, ctx.namespace = d.name, ""
+        ctx.labels.update(d.labels)
+        k.conditions.update(d.conditions)
+        k.ready = dict(d.conditions).get("Ready") == "True"
+    elif isinstance(d, Service):
+        ctx.namespace, ctx.service = d.namespace, d.name
+        ctx.labels.update(d.labels)
+        k.selector.update(d.selector)
+        k.cluster_ips.extend(d.cluster_ips)
+        for name, port, proto, target in d.ports:
+            k.ports.add(name=name, port=port, protocol=proto, target_port=target)
+        if ready_endpoints is not None:
+            k.ready_endpoints = ready_endpoints
+    elif isinstance(d, Slice):
+        ctx.namespace, ctx.service = d.namespace, d.service
+        k.ready_endpoints = d.ready if ready_endpoints is None else ready_endpoints
+        ev.attributes["slice_ready"], ev.attributes["slice_endpoints"] = str(d.ready), str(d.total)
+        if service is not None:
+            k.selector.update(service.selector)
+            k.cluster_ips.extend(service.cluster_ips)
+    elif isinstance(d, Deployment):
+        ctx.namespace = d.namespace
+        ctx.workload.kind, ctx.workload.name = "Deployment", d.name
+        ctx.labels.update(d.labels)
+        k.selector.update(d.selector)
+        k.desired_replicas, k.available_replicas = d.replicas, d.available
+    elif isinstance(d, ReplicaSet):
+        ctx.namespace = d.namespace
+        ctx.labels.update(d.labels)
+        _owners(ctx, owners)
+        k.selector.update(d.selector)
+        k.desired_replicas, k.available_replicas = d.replicas, d.available
+    elif isinstance(d, CoreEvent):
+        _core_event(ev, d)
+        when = d.time
+    ev.attributes.update(change.attributes)
+    _set_time(ev.time, when, now_ns)
+    return ev
+
+
+def _pod(ev: events_pb2.Event, d: Pod, change: Change, owners: tuple[Ref, ...]) -> str:
+    ctx, k = ev.context, ev.k8s
+    ctx.node, ctx.namespace, ctx.pod, ctx.pod_uid = d.node, d.namespace, d.name, d.uid
+    ctx.labels.update(d.labels)
+    _owners(ctx, owners)
+    k.phase, k.ready = d.phase, d.ready
+    k.pod_ips.extend(d.pod_ips)
+    k.host_ip = d.host_ip
+    k.container_ids.extend(c.id.partition("://")[2] or c.id for c in d.containers if c.id)
+    chosen = next((c for c in d.containers if c.name == change.container), None)
+    if chosen is None and d.containers:
+        chosen = d.containers[0]
+    if chosen is not None:
+        ctx.container, ctx.container_id = chosen.name, chosen.id
+        k.restart_count = chosen.restarts
+        if change.container:
+            k.exit_code, k.termination_reason = chosen.term_exit, chosen.term_reason
+            return chosen.term_at if change.action in ("oom_killed", "restarted") else ""
+    return ""
+
+
+def _core_event(ev: events_pb2.Event, d: CoreEvent) -> None:
+    ctx, k = ev.context, ev.k8s
+    kind, name, ns, uid = d.involved
+    k.involved_object.kind, k.involved_object.name = kind, name
+    k.involved_object.namespace, k.involved_object.uid = ns, uid
+    ctx.namespace = ns
+    if kind == "Pod":
+        ctx.pod, ctx.pod_uid, ctx.node = name, uid, d.host
+        if d.field_path.startswith("spec.containers{"):
+            ctx.container = d.field_path[len("spec.containers{") : -1]
+    elif kind == "Node":
+        ctx.node, ctx.namespace = name, ""
+    elif kind == "Service":
+        ctx.service = name
+    elif kind in ("Deployment", "StatefulSet", "DaemonSet"):
+        ctx.workload.kind, ctx.workload.name = kind, name

@@ -1,0 +1,109 @@
+"""The Kubernetes collector's Source: pods of this node always (field selector spec.nodeName),
+cluster-scoped and namespace-wide resources only while this node holds the Lease; watch state
+checkpointed under the data dir after the publisher confirmed what was emitted."""
+
+from __future__ import annotations
+
+import anyio
+
+from tapio_collector import Output
+from tapio_collector_k8s.adapters.client import Api
+from tapio_collector_k8s.adapters.elector import Elector
+from tapio_collector_k8s.adapters.health import ApiHealth
+from tapio_collector_k8s.adapters.reflector import Reflector
+from tapio_collector_k8s.adapters.state import StateStore
+from tapio_collector_k8s.processor import Processor
+from tapio_collector_k8s.settings import K8sSettings
+from tapio_common.logging import get_logger
+
+log = get_logger(__name__)
+FLUSH_TIMEOUT = 5.0
+
+
+class K8sSource:
+    def __init__(self, settings: K8sSettings, api: Api, lease_namespace: str) -> None:
+        self.settings = settings
+        self.api = api
+        self.lease_namespace = lease_namespace
+        self.reflectors: dict[str, Reflector] = {}
+        self.elector: Elector | None = None
+        self.processor: Processor | None = None
+        self.gate = anyio.Lock()
+        self._saved: dict[str, int] = {}  # reflector -> changes count at its last save
+
+    async def run(self, out: Output) -> None:
+        s = self.settings
+        self.processor = Processor(out, self.api, s.cluster)
+        store = StateStore(out.data_dir / "watch-state")
+
+        def readiness(ok: bool, detail: str) -> None:
+            pods = self.reflectors.get("pods")
+            out.set_ready(ok and pods is not None and pods.synced, detail)
+
+        health = ApiHealth(readiness, backoff_max=s.backoff_max)
+
+        def make(resource: str, selector: str | None = None) -> Reflector:
+            return Reflector(
+                resource, self.api, self.processor.on_changes, health, out.metrics, self.gate,  # type: ignore[union-attr]
+                field_selector=selector, page_size=s.page_size, watch_timeout=s.watch_timeout,
+                max_object_bytes=s.max_object_bytes, on_synced=lambda: readiness(not health.down, "watching"),
+            )  # fmt: skip
+
+        self.reflectors["pods"] = make("pods", f"spec.nodeName={out.node_name}")
+        for r in s.cluster_resources:
+            self.reflectors[r] = make(r)
+        for name, refl in self.reflectors.items():
+            saved = await anyio.to_thread.run_sync(store.load, name)
+            if saved is not None:
+                refl.restore(*saved)
+                log.info("resuming watch", resource=name, rv=saved[0] or "(relist)", objects=len(saved[1]))
+        self.elector = Elector(
+            self.api, self.lease_namespace, s.lease_name, out.node_name,
+            lease_duration=s.lease_duration, renew_interval=s.renew_interval, renew_deadline=s.renew_deadline,
+        )  # fmt: skip
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self.reflectors["pods"].run)
+                tg.start_soon(self.elector.run, self._lead)
+                tg.start_soon(self._checkpoints, out, store)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._checkpoint(out, store)
+                await self.elector.release()
+
+    async def _lead(self) -> None:
+        """While this node holds the Lease: the cluster-scoped watches."""
+        log.info(
+            "leading: watching cluster-scoped resources", resources=",".join(self.settings.cluster_resources)
+        )
+        async with anyio.create_task_group() as tg:
+            for r in self.settings.cluster_resources:
+                tg.start_soon(self.reflectors[r].run)
+
+    async def _checkpoints(self, out: Output, store: StateStore) -> None:
+        while True:
+            await anyio.sleep(self.settings.checkpoint_interval)
+            await self._checkpoint(out, store)
+
+    async def _checkpoint(self, out: Output, store: StateStore) -> None:
+        """Saves every reflector's state once what it emitted is confirmed (never while NATS is
+        down: the older state then stands, and a restart re-emits with the same ids)."""
+        pub = out.publisher
+        async with self.gate:  # no reflector emits meanwhile
+            if not pub.connected or pub.spooling:
+                return
+            with anyio.move_on_after(FLUSH_TIMEOUT) as scope:
+                await pub.flush()
+            if scope.cancelled_caught:
+                log.warning(
+                    "checkpoint skipped: the publisher did not confirm in time", timeout=FLUSH_TIMEOUT
+                )
+                return
+            snapshot = [
+                (name, r.rv or "", dict(r.known), r.changes)
+                for name, r in self.reflectors.items()
+                if r.changes != self._saved.get(name, 0) and (r.rv or r.known)
+            ]
+        for name, rv, known, count in snapshot:
+            await anyio.to_thread.run_sync(store.save, name, rv, known)
+            self._saved[name] = count
