@@ -227,7 +227,10 @@ def test_helm_values_configure_nats_like_the_statefulset() -> None:
     assert values["container"]["env"] == sts_env
 
 
-@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform is not installed")
+@pytest.mark.skipif(
+    shutil.which("terraform") is None,
+    reason="not installable: terraform (HashiCorp ships it; neither Debian nor PyPI has it)",
+)
 def test_terraform_fmt() -> None:
     res = subprocess.run(
         ["terraform", "fmt", "-check", "-recursive", "-diff", str(TF)],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from tapio_testing.netfaults import (
     vxlan_listening,
     vxlan_with_unreachable_remote,
 )
-from tapio_testing.netns import Netns, namespaces, netns_unavailable, pin_neighbours, remove_leftovers, veth
+from tapio_testing.netns import Netns, node_and_pod, pin_neighbours, require_netns, veth
 from tapio_testing.tcdrop import drop_egress, drop_ingress, udp_frame_length
 
 pytestmark = pytest.mark.root
@@ -65,23 +65,9 @@ def portal() -> Iterator[BlockingPortal]:
 
 @pytest.fixture
 def net() -> Iterator[tuple[Netns, Netns]]:
-    reason = netns_unavailable()
-    if reason:
-        pytest.skip(reason)
-    remove_leftovers(PREFIX)
-    with namespaces(f"{PREFIX}node", f"{PREFIX}pod") as (node, pod):
-        node.disable_ipv6()
-        pod.disable_ipv6()
-        veth(node, HOST_IF, pod, "eth0", f"{NODE_IP}/24", f"{POD_IP}/24")
-        # Receivers on the port the test sends to: no ICMP port-unreachable replies in the counters
-        sinks = [node.socket(), pod.socket()]
-        sinks[0].bind((NODE_IP, 9))
-        sinks[1].bind((POD_IP, 9))
-        try:
-            yield node, pod
-        finally:
-            for sink in sinks:
-                sink.close()
+    require_netns()
+    with node_and_pod(PREFIX, HOST_IF, f"{NODE_IP}/24", f"{POD_IP}/24") as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -110,15 +96,24 @@ def _source(tmp_path: Path, **overrides: Any) -> tuple[CniSource, Recorder]:
     return CniSource(settings), Recorder(tmp_path)
 
 
+def _sampled(portal: BlockingPortal, tmp_path: Path, act: Callable[[], None]) -> Recorder:
+    """A baseline sample, `act()` on the kernel, a second sample: what the source emitted."""
+    source, out = _source(tmp_path)
+    portal.call(source.open)
+    try:
+        assert portal.call(source.sample_once, out) == []  # the first sample is a baseline only
+        act()
+        portal.call(source.sample_once, out)
+    finally:
+        portal.call(source.close)
+    return out
+
+
 def _by(events: list[Any], action: str, direction: str) -> list[Event]:
     out = [_model(e) for e in events]
     return [
         e for e in out if e.action == action and e.network is not None and e.network.direction == direction
     ]
-
-
-def _resolve_arp(node: Netns, pod: Netns) -> None:
-    pin_neighbours(node, HOST_IF, NODE_IP, pod, "eth0", POD_IP)
 
 
 def test_drops_on_each_direction_with_the_peer_container(
@@ -129,21 +124,17 @@ def test_drops_on_each_direction_with_the_peer_container(
 ) -> None:
     node, pod = net
     proc, cg = pod_process
-    _resolve_arp(node, pod)
     drop_ingress(node, HOST_IF, udp_frame_length(100))  # from the pod: 1 in 4 dropped
     drop_egress(node, HOST_IF, udp_frame_length(200))  # to the pod: 1 in 2 dropped
-    source, out = _source(tmp_path)
-    portal.call(source.open)
-    try:
-        assert portal.call(source.sample_once, out) == []  # first sample: baseline only
-        from_pod, from_node = pod.socket(), node.socket()
+    from_pod, from_node = pod.socket(), node.socket()
+
+    def traffic() -> None:
         for n in range(800):
             from_pod.sendto(b"i" * (100 if n % 4 == 0 else 10), (NODE_IP, 9))
             from_node.sendto(b"e" * (200 if n % 2 == 0 else 10), (POD_IP, 9))
         time.sleep(0.1)
-        portal.call(source.sample_once, out)
-    finally:
-        portal.call(source.close)
+
+    out = _sampled(portal, tmp_path, traffic)
     ingress = _by(out.events, "packet_loss", "ingress")
     egress = _by(out.events, "packet_loss", "egress")
     assert len(ingress) == 1
@@ -177,16 +168,12 @@ def test_traffic_into_a_peer_that_is_down(
     portal: BlockingPortal, net: tuple[Netns, Netns], tmp_path: Path
 ) -> None:
     node, pod = net
-    _resolve_arp(node, pod)
-    source, out = _source(tmp_path)
-    portal.call(source.open)
-    try:
-        portal.call(source.sample_once, out)
+
+    def peer_down() -> None:
         pod.down("eth0")
         send_udp(node, POD_IP, 300)
-        portal.call(source.sample_once, out)
-    finally:
-        portal.call(source.close)
+
+    out = _sampled(portal, tmp_path, peer_down)
     egress = _by(out.events, "packet_loss", "egress")
     assert len(egress) == 1
     n = egress[0].network
@@ -204,16 +191,13 @@ def test_interface_errors_each_direction(
     node, _pod = net
     neighbour = vxlan_with_unreachable_remote(node, "tcni-vxo")
     vxlan_listening(node, "tcni-vxi")
-    source, out = _source(tmp_path)
-    portal.call(source.open)
-    try:
-        portal.call(source.sample_once, out)
+
+    def errors() -> None:
         send_udp(node, neighbour, 150)
         send_ce_marked_vxlan(node, 120)
         time.sleep(0.05)
-        portal.call(source.sample_once, out)
-    finally:
-        portal.call(source.close)
+
+    out = _sampled(portal, tmp_path, errors)
     tx = [e for e in _by(out.events, "errors", "egress") if e.network and e.network.interface == "tcni-vxo"]
     rx = [e for e in _by(out.events, "errors", "ingress") if e.network and e.network.interface == "tcni-vxi"]
     assert len(tx) == 1
@@ -230,43 +214,32 @@ def test_quiet_traffic_emits_nothing(
     portal: BlockingPortal, net: tuple[Netns, Netns], tmp_path: Path
 ) -> None:
     node, pod = net
-    _resolve_arp(node, pod)
-    source, out = _source(tmp_path)
-    portal.call(source.open)
-    try:
-        portal.call(source.sample_once, out)
+
+    def quiet() -> None:
         send_udp(node, POD_IP, 500)
         send_udp(pod, NODE_IP, 500)
-        portal.call(source.sample_once, out)
-    finally:
-        portal.call(source.close)
-    assert out.events == []
+
+    assert _sampled(portal, tmp_path, quiet).events == []
 
 
 def test_below_the_thresholds_emits_nothing(
     portal: BlockingPortal, net: tuple[Netns, Netns], tmp_path: Path
 ) -> None:
-    node, pod = net
-    _resolve_arp(node, pod)
+    node, _pod = net
     drop_egress(node, HOST_IF, udp_frame_length(200))
-    source, out = _source(tmp_path)
-    portal.call(source.open)
-    try:
-        portal.call(source.sample_once, out)
-        sock = node.socket()
+    sock = node.socket()
+
+    def few_drops() -> None:
         for i in range(2000):  # 5 drops of 2000: 0.25 %, under 1 % and under 100 drops
             sock.sendto(b"e" * (200 if i % 400 == 0 else 10), (POD_IP, 9))
-        portal.call(source.sample_once, out)
-    finally:
-        portal.call(source.close)
-    assert out.events == []
+
+    assert _sampled(portal, tmp_path, few_drops).events == []
 
 
 def test_interface_recreated_under_its_name(
     portal: BlockingPortal, net: tuple[Netns, Netns], tmp_path: Path
 ) -> None:
     node, pod = net
-    _resolve_arp(node, pod)
     source, out = _source(tmp_path)
     portal.call(source.open)
     try:
@@ -280,7 +253,7 @@ def test_interface_recreated_under_its_name(
         assert new_index != old_index
         portal.call(source.sample_once, out)
         assert out.events == []  # a new generation starts a baseline: its 0 counters are no reset
-        _resolve_arp(node, pod)
+        pin_neighbours(node, HOST_IF, NODE_IP, pod, "eth0", POD_IP)  # the new pair has new addresses
         pod.down("eth0")
         send_udp(node, POD_IP, 150)
         portal.call(source.sample_once, out)

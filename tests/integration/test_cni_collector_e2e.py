@@ -27,7 +27,7 @@ from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.netfaults import send_udp
-from tapio_testing.netns import Netns, namespaces, netns_unavailable, pin_neighbours, remove_leftovers, veth
+from tapio_testing.netns import Netns, node_and_pod, require_netns
 
 pytestmark = [pytest.mark.root, pytest.mark.integration]
 PREFIX = "tcni-e2e-"
@@ -39,15 +39,9 @@ CALICO = {"cniVersion": "0.3.1", "name": "tcni-net", "plugins": [{"type": "calic
 
 @pytest.fixture
 def net() -> Iterator[tuple[Netns, Netns]]:
-    reason = netns_unavailable()
-    if reason:
-        pytest.skip(reason)
-    remove_leftovers(PREFIX)
-    with namespaces(f"{PREFIX}node", f"{PREFIX}pod") as (node, pod):
-        node.disable_ipv6()
-        pod.disable_ipv6()
-        veth(node, HOST_IF, pod, "eth0", f"{NODE_IP}/24", f"{POD_IP}/24")
-        yield node, pod
+    require_netns()
+    with node_and_pod(PREFIX, HOST_IF, f"{NODE_IP}/24", f"{POD_IP}/24") as pair:
+        yield pair
 
 
 async def _provision(url: str) -> None:
@@ -125,7 +119,6 @@ def test_loss_and_config_changes_reach_jetstream(
         try:
             _wait(portal, jetstream.url, lambda got: config_subject in _subjects(got))
             time.sleep(0.7)  # a baseline sample of the veth
-            pin_neighbours(node, HOST_IF, NODE_IP, pod, "eth0", POD_IP)
             pod.down("eth0")
             send_udp(node, POD_IP, 300)
             got = _wait(portal, jetstream.url, lambda got: loss_subject in _subjects(got))
@@ -147,6 +140,7 @@ def test_loss_and_config_changes_reach_jetstream(
     assert 291 <= drops <= 300
     assert all(e.action == "packet_loss" and e.network.direction == "egress" for e in loss)
     assert loss[0].context.node == "tcni-node"
+    assert loss[0].attributes["cni_plugin"] == "bridge"  # the configuration in force then
     assert loss[0].network.loss_ratio == pytest.approx(1.0)
     configs = [e for s, e in got if s == config_subject]
     assert [e.action for e in configs] == ["detected", "changed"]

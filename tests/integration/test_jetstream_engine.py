@@ -14,9 +14,10 @@ from nats.js.api import StreamInfo
 from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.nats.connect import connect
-from tapio_testing.engine import choose_engine, probe_container_engine
+from tapio_testing.engine import ENGINE_ENV, choose_engine, probe_container_engine, requested_engine
 from tapio_testing.jetstream import JetStreamCluster, JetStreamServer, healthz
 from tapio_testing.pytest_plugin import each_engine
+from tapio_testing.skip_policy import skip_not_requested
 
 pytestmark = pytest.mark.anyio
 
@@ -189,6 +190,8 @@ def test_forced_container_engine_without_an_engine_is_a_clear_error(
 
 
 def test_missing_image_is_never_pulled(monkeypatch: pytest.MonkeyPatch) -> None:
+    if requested_engine() == "binary":
+        skip_not_requested(f"{ENGINE_ENV}=binary")
     host, detail = probe_container_engine("localhost/tapio-nats:latest")
     if host is None:
         pytest.skip(f"no container engine: {detail}")

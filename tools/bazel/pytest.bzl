@@ -13,7 +13,12 @@ def py_pytest(name, srcs, deps = [], data = [], **kwargs):
                 main = "//tools/bazel:pytest_main.py",
                 args = ["$(rootpath %s)" % src],
                 data = data + ["//:pyproject.toml"],
-                deps = deps + ["@pypi//:pytest", "@pypi//:pytest_timeout", "@pypi//:hypothesis"],
+                deps = deps + [
+                    "@pypi//:pytest",
+                    "@pypi//:pytest_timeout",
+                    "@pypi//:hypothesis",
+                    "//tests/support/testing:skip_policy",  # loaded by addopts in pyproject.toml
+                ],
                 python_version = "PY3",
                 **kwargs
             )

@@ -19,6 +19,7 @@ APT_PACKAGES=(
   rsyslog rsyslog-gnutls gnutls-bin   # real syslog receiver (plain, TLS) for the SIEM exporter tests
   prometheus-alertmanager prometheus  # real Alertmanager receiver; Prometheus scrapes /metrics
   iproute2 dbus       # netns/veth/tc for the CNI tests; the system bus for the systemd collector
+  gcc libc6-dev       # compiles the eBPF benchmark's load generator (bench/ebpf_load.c)
 )
 
 missing=()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_help_lists_flags_defaults_and_thresholds(capsys: pytest.CaptureFixture[
     [
         (["--interval", "0"], "interval must be > 0"),
         (["--loss-ratio", "5"], "loss_ratio must be a fraction"),
-        (["--drops", "many"], "drops must be a number"),
+        (["--drops", "many"], "bad setting --drops: expected a whole number, got 'many'"),
         (["--container-runtime", "rkt"], "container_runtime must be one of"),
     ],
 )
@@ -43,10 +44,20 @@ def test_bad_settings_are_one_line(argv: list[str], message: str, capsys: pytest
 
 def test_yaml_section_and_flags() -> None:
     args = build_parser(SPEC).parse_args(["--drops", "50"])
-    s = from_sources(args, {"interval": 5, "interfaces": ["eth*", "cali*"], "loss-ratio": 0.02})
+    s = from_sources(args, {"interval": 5, "interfaces": ["eth*", "cali*"], "loss_ratio": 0.02, "drops": 7})
     assert s == CniSettings(interval=5.0, drops=50, interfaces=("eth*", "cali*"), loss_ratio=0.02)
-    with pytest.raises(ConfigError, match="unknown key 'intervall'"):
+    assert from_sources(argparse.Namespace(), {"exclude": "lo,docker*"}).exclude == ("lo", "docker*")
+    with pytest.raises(ConfigError, match=r"unknown setting cni-collector\.intervall"):
         from_sources(argparse.Namespace(), {"intervall": 5})
+
+
+def test_yaml_file_errors_name_the_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "cni.yaml"
+    conf.write_text("cni-collector:\n  interval: 5\n  loss_ratio: 2\n")
+    assert main(["--config", str(conf), "--metrics-port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "loss_ratio must be a fraction" in err
+    assert f"{conf}" in err
 
 
 def test_netns_names_and_paths() -> None:

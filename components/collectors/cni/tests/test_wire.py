@@ -55,7 +55,7 @@ def qdisc_msg(seq: int, index: int, kind: str, handle: int, parent: int, drops: 
 
 
 def decode_all(data: bytes, seq: int, decode: object, into: dict[int, object]) -> bool:
-    for msg_type, payload in wire.messages(data, seq):
+    for msg_type, _flags, payload in wire.messages(data, seq):
         if msg_type == wire.NLMSG_DONE:
             return True
         decode(payload, into)  # type: ignore[operator]
@@ -117,11 +117,14 @@ def test_kernel_error_is_raised_with_errno() -> None:
     assert info.value.errno == 95
 
 
-def test_interrupted_dump() -> None:
+def test_interrupted_dump_is_read_to_its_end_with_the_flag() -> None:
     data = stats_msg(5, 1, [0] * 25)
     flagged = data[:6] + struct.pack("=H", wire.NLM_F_MULTI | wire.NLM_F_DUMP_INTR) + data[8:]
-    with pytest.raises(wire.DumpInterrupted):
-        list(wire.messages(flagged, 5))
+    got = [
+        (t, f & wire.NLM_F_DUMP_INTR)
+        for t, f, _p in wire.messages(flagged + stats_msg(5, 2, [0] * 25) + _done(5), 5)
+    ]
+    assert got == [(wire.RTM_NEWSTATS, wire.NLM_F_DUMP_INTR), (wire.RTM_NEWSTATS, 0), (wire.NLMSG_DONE, 0)]
 
 
 def test_truncated_message() -> None:

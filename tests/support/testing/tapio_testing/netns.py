@@ -211,3 +211,31 @@ def namespaces(*names: str) -> Iterator[list[Netns]]:
     finally:
         for ns in reversed(made):
             ns.close()
+
+
+@contextlib.contextmanager
+def node_and_pod(
+    prefix: str, host_if: str, node_cidr: str, pod_cidr: str, sink_port: int | None = 9
+) -> Iterator[tuple[Netns, Netns]]:
+    """A "node" and a "pod" namespace joined by a veth (`host_if` in the node, `eth0` in the pod),
+    IPv6 off, neighbours pinned, and (with `sink_port`) a UDP receiver on that port at both ends
+    so traffic sent there draws no ICMP port-unreachable replies: the counters hold only the
+    packets a test sends. Everything is removed on exit."""
+    remove_leftovers(prefix)
+    with namespaces(f"{prefix}node", f"{prefix}pod") as (node, pod):
+        node.disable_ipv6()
+        pod.disable_ipv6()
+        veth(node, host_if, pod, "eth0", node_cidr, pod_cidr)
+        node_ip, pod_ip = node_cidr.split("/")[0], pod_cidr.split("/")[0]
+        pin_neighbours(node, host_if, node_ip, pod, "eth0", pod_ip)
+        sinks: list[socket.socket] = []
+        try:
+            if sink_port is not None:
+                for ns, ip in ((node, node_ip), (pod, pod_ip)):
+                    sink = ns.socket()
+                    sinks.append(sink)
+                    sink.bind((ip, sink_port))
+            yield node, pod
+        finally:
+            for sink in sinks:
+                sink.close()

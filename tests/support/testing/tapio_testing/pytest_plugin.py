@@ -22,6 +22,7 @@ from tapio_testing.jetstream import (
     start_jetstream,
     start_jetstream_cluster,
 )
+from tapio_testing.skip_policy import skip_not_requested
 
 ENGINE_PROPERTY = "jetstream_engine"
 _choice_key = pytest.StashKey[EngineChoice | str]()  # the session's choice, or why it failed
@@ -61,10 +62,10 @@ def jetstream_engine(request: pytest.FixtureRequest) -> EngineChoice:
         pytest.fail(str(e), pytrace=False)
     if wanted == "binary":
         if requested == "container":
-            pytest.skip(f"{ENGINE_ENV}=container")
+            skip_not_requested(f"{ENGINE_ENV}=container")
         return choose_engine("binary")
     if requested == "binary":
-        pytest.skip(f"{ENGINE_ENV}=binary")
+        skip_not_requested(f"{ENGINE_ENV}=binary")
     session = _session_choice(request.config)
     if isinstance(session, EngineChoice) and session.engine == "container":
         return session

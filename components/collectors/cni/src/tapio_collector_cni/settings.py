@@ -1,7 +1,6 @@
-"""Settings of the CNI collector, declared once (defaults and help) in one frozen attrs class.
-
-Built from the `cni-collector:` YAML section and the flags (flags win); every bad value is
-refused with one line naming the setting.
+"""Settings of the CNI collector, declared once (default, help, flag) in one frozen attrs class
+and built by the one loader (`tapio_common.config.load_settings`) from the flags and the
+`cni-collector:` YAML section; every bad value is one error naming the setting and where it was set.
 """
 
 from __future__ import annotations
@@ -13,56 +12,71 @@ from typing import Any
 import attrs
 
 from tapio_collector_cni.domain.thresholds import Thresholds
+from tapio_common.config import above, add_settings_arguments, at_least, load_settings, one_of, setting
 from tapio_common.errors import ConfigError
 
 RUNTIMES = ("containerd", "crio", "docker")
+SECTION = "cni-collector"
 
 
-def _positive(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{attribute.name} must be > 0, got {value}")
-
-
-def _non_negative(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
-    if value < 0:
-        raise ConfigError(f"{attribute.name} must be >= 0, got {value}")
-
-
-def _ratio(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+def _fraction(_inst: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if not 0 < value <= 1:
         raise ConfigError(f"{attribute.name} must be a fraction in (0, 1], e.g. 0.01 for 1 %, got {value}")
 
 
-def _runtime(_inst: Any, attribute: attrs.Attribute[Any], value: str) -> None:
-    if value not in RUNTIMES:
-        raise ConfigError(f"{attribute.name} must be one of {', '.join(RUNTIMES)}, got {value!r}")
-
-
-def _globs(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",")]
-    return tuple(str(v).strip() for v in value if str(v).strip())
-
-
 @attrs.frozen(kw_only=True)
 class CniSettings:
-    """What the CNI collector samples, how often, and when a window is reported (help: HELP)."""
+    """What the CNI collector samples, how often, and when a window is reported."""
 
-    interval: float = attrs.field(default=10.0, validator=_positive)
-    loss_ratio: float = attrs.field(default=0.01, validator=_ratio)
-    drops: int = attrs.field(default=100, validator=_positive)
-    errors: int = attrs.field(default=100, validator=_positive)
-    min_count: int = attrs.field(default=10, validator=_positive)
-    interfaces: tuple[str, ...] = attrs.field(default=("*",), converter=_globs)
-    exclude: tuple[str, ...] = attrs.field(default=("lo",), converter=_globs)
-    netns: str = ""
-    cni_conf_dir: str = "/etc/cni/net.d"
-    cni_check_interval: float = attrs.field(default=30.0, validator=_positive)
-    link_refresh: float = attrs.field(default=60.0, validator=_positive)
-    max_interfaces: int = attrs.field(default=16384, validator=_positive)
-    container_runtime: str = attrs.field(default="containerd", validator=_runtime)
-    proc: str = "/proc"
-    peer_retry: float = attrs.field(default=30.0, validator=_non_negative)
+    interval: float = setting(
+        10.0, "seconds between two samples of every interface; also the window of a finding",
+        metavar="SECONDS", check=above(0),
+    )  # fmt: skip
+    loss_ratio: float = setting(
+        0.01, "report a direction when its drops (or errors) reach this share of its packets",
+        metavar="RATIO", check=_fraction,
+    )  # fmt: skip
+    drops: int = setting(
+        100, "report packet_loss at this many drops in one window, whatever the ratio", check=above(0)
+    )
+    errors: int = setting(
+        100, "report errors at this many errors in one window, whatever the ratio", check=above(0)
+    )
+    min_count: int = setting(
+        10, "drops or errors a window needs before the ratio rule applies", check=above(0)
+    )
+    interfaces: tuple[str, ...] = setting(("*",), "interface name globs to report", metavar="GLOBS")
+    exclude: tuple[str, ...] = setting(("lo",), "interface name globs never reported", metavar="GLOBS")
+    netns: str = setting(
+        "",
+        "network namespace to sample (/run/netns name or path); empty = the collector's own",
+        metavar="NAME|PATH",
+    )
+    cni_conf_dir: str = setting(
+        "/etc/cni/net.d", "CNI network configuration directory", env="TAPIO_CNI_CONF_DIR", metavar="DIR"
+    )
+    cni_check_interval: float = setting(
+        30.0,
+        "seconds between two readings of the CNI configuration directory",
+        metavar="SECONDS",
+        check=above(0),
+    )
+    link_refresh: float = setting(
+        60.0, "seconds after which interface names and veth peers are re-read anyway", metavar="SECONDS",
+        check=above(0),
+    )  # fmt: skip
+    max_interfaces: int = setting(
+        16384, "interfaces tracked at most; the rest are counted, not reported", check=above(0)
+    )
+    container_runtime: str = setting(
+        "containerd", "runtime assumed when a cgroup path does not name one", metavar="|".join(RUNTIMES),
+        check=one_of(RUNTIMES),
+    )  # fmt: skip
+    proc: str = setting("/proc", "where the host's procfs is mounted", env="TAPIO_PROC", metavar="DIR")
+    peer_retry: float = setting(
+        30.0, "seconds before a veth peer namespace without processes is looked for again", metavar="SECONDS",
+        check=at_least(0),
+    )  # fmt: skip
 
     @property
     def thresholds(self) -> Thresholds:
@@ -75,96 +89,13 @@ class CniSettings:
         return self.netns if "/" in self.netns else f"/run/netns/{self.netns}"
 
 
-FIELDS = attrs.fields(CniSettings)
-
-
-def field_help(name: str) -> str:
-    return HELP[name]
-
-
-HELP: dict[str, str] = {
-    "interval": "seconds between two samples of every interface; also the window of a finding",
-    "loss_ratio": "report a direction when drops (or errors) reach this share of its packets",
-    "drops": "report packet_loss at this many drops in one window, whatever the ratio",
-    "errors": "report errors at this many errors in one window, whatever the ratio",
-    "min_count": "drops or errors a window needs before the ratio rule applies",
-    "interfaces": "interface name globs to watch, comma-separated",
-    "exclude": "interface name globs never reported, comma-separated",
-    "netns": "network namespace to sample (/run/netns name or path); empty = the collector's own",
-    "cni_conf_dir": "CNI network configuration directory",
-    "cni_check_interval": "seconds between two readings of the CNI configuration directory",
-    "link_refresh": "seconds after which interface names and veth peers are re-read anyway",
-    "max_interfaces": "interfaces tracked at most; the rest are counted, not reported",
-    "container_runtime": "runtime assumed when a cgroup path does not name one (containerd|crio|docker)",
-    "proc": "where the host's procfs is mounted",
-    "peer_retry": "seconds before a veth peer namespace without processes is looked for again",
-}
-
-
-METAVARS = {
-    "interval": "SECONDS",
-    "cni_check_interval": "SECONDS",
-    "link_refresh": "SECONDS",
-    "peer_retry": "SECONDS",
-    "loss_ratio": "RATIO",
-    "drops": "N",
-    "errors": "N",
-    "min_count": "N",
-    "max_interfaces": "N",
-    "interfaces": "GLOBS",
-    "exclude": "GLOBS",
-    "netns": "NAME|PATH",
-    "cni_conf_dir": "DIR",
-    "proc": "DIR",
-    "container_runtime": "RUNTIME",
-}
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("CNI collector (YAML section `cni-collector:`, same keys with _)")
-    defaults = CniSettings()
-    for f in FIELDS:
-        default = getattr(defaults, f.name)
-        shown = ",".join(default) if isinstance(default, tuple) else (default if default != "" else '""')
-        g.add_argument(
-            "--" + f.name.replace("_", "-"),
-            dest=f"cni_{f.name}",
-            metavar=METAVARS.get(f.name, f.name.upper()),
-            help=f"{HELP[f.name]} (default {shown})",
-        )
+    """One flag per setting (`--loss-ratio` for `loss_ratio`), defaults shown from the class."""
+    add_settings_arguments(
+        parser, CniSettings, f"CNI collector (YAML section `{SECTION}:`, keys as the flags with _)"
+    )
 
 
 def from_sources(args: argparse.Namespace, section: Mapping[str, Any]) -> CniSettings:
-    known = {f.name: f for f in FIELDS}
-    values: dict[str, Any] = {}
-    for key, raw in section.items():
-        name = str(key).replace("-", "_")
-        if name not in known:
-            raise ConfigError(f"unknown key {key!r} in the cni-collector section (known: {', '.join(known)})")
-        values[name] = raw
-    for name in known:
-        flag = getattr(args, f"cni_{name}", None)
-        if flag is not None:
-            values[name] = flag
-    for name, raw in list(values.items()):
-        values[name] = _coerce(name, raw, known[name].type)
-    try:
-        return CniSettings(**values)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"bad cni-collector setting: {e}") from e
-
-
-def _coerce(name: str, raw: Any, tp: Any) -> Any:
-    text = str(tp)
-    try:
-        if text in ("float", "<class 'float'>"):
-            return float(raw)
-        if text in ("int", "<class 'int'>"):
-            if isinstance(raw, float) and not raw.is_integer():
-                raise ValueError
-            return int(raw)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from e
-    if "tuple" in text:
-        return raw
-    return str(raw)
+    """Flags > environment > the YAML section > defaults; ConfigError names the setting."""
+    return load_settings(CniSettings, section, args=args, name=SECTION, allow=("publisher",))

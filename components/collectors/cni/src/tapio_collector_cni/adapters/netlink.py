@@ -23,6 +23,7 @@ from tapio_collector_cni.errors import SamplingError
 T = TypeVar("T")
 _RCVBUF = 4 * 1024 * 1024
 _MAX_INTERRUPTED_RETRIES = 5
+_DUMP_TIMEOUT = 10.0  # seconds the kernel may take to answer one datagram of a dump
 
 
 def _in_netns(path: str | None, fn: Callable[[], T]) -> T:
@@ -62,6 +63,7 @@ class RouteSocket:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
             sock.bind((0, 0))
+            sock.settimeout(_DUMP_TIMEOUT)  # a dump that never ends is a failed sample, not a hang
         except OSError as e:
             raise SamplingError(f"cannot open a netlink route socket: {e.strerror}") from e
         return sock
@@ -75,40 +77,34 @@ class RouteSocket:
     def _dump(
         self, request: Callable[[int], bytes], decode: Callable[[memoryview, Any], None], into: Any
     ) -> None:
+        """One dump into `into` (cleared first); asked again while the kernel flags it inconsistent."""
         for _attempt in range(_MAX_INTERRUPTED_RETRIES):
             self._seq = (self._seq + 1) & 0xFFFFFFFF
             seq = self._seq
             into.clear()
+            interrupted = False
             try:
                 self._sock.send(request(seq))
                 done = False
                 while not done:
                     n = self._sock.recv_into(self._buf)
-                    for msg_type, payload in wire.messages(memoryview(self._buf)[:n], seq):
+                    for msg_type, flags, payload in wire.messages(memoryview(self._buf)[:n], seq):
+                        interrupted = interrupted or bool(flags & wire.NLM_F_DUMP_INTR)
                         if msg_type == wire.NLMSG_DONE:
                             done = True
                             break
                         decode(payload, into)
-                return
-            except wire.DumpInterrupted:
-                self._drain()
-                continue
             except wire.WireError as e:
                 raise SamplingError(f"netlink dump failed: {os.strerror(e.errno) if e.errno else e}") from e
+            except TimeoutError as e:
+                raise SamplingError(f"netlink dump unanswered for {_DUMP_TIMEOUT:g} s") from e
             except OSError as e:
                 raise SamplingError(f"netlink dump failed: {e.strerror}") from e
-        raise SamplingError(f"netlink dump interrupted {_MAX_INTERRUPTED_RETRIES} times in a row")
-
-    def _drain(self) -> None:
-        """Reads what is left of an interrupted dump (until its DONE)."""
-        seq = self._seq
-        while True:
-            n = self._sock.recv_into(self._buf)
-            try:
-                if any(t == wire.NLMSG_DONE for t, _p in wire.messages(memoryview(self._buf)[:n], seq)):
-                    return
-            except wire.DumpInterrupted:
-                continue
+            if not interrupted:
+                return
+        raise SamplingError(
+            f"netlink dump interrupted by concurrent changes {_MAX_INTERRUPTED_RETRIES} times in a row"
+        )
 
     def stats(self, into: dict[int, wire.Stats]) -> None:
         self._dump(wire.stats_request, wire.decode_stats, into)
