@@ -28,9 +28,15 @@ def ulid_like(n: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="10000,100000,1000000", help="window sizes (keys), comma-separated")
-    parser.add_argument("--seconds", type=float, default=3.0, help="time spent measuring fresh()+add() per size")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--sizes", default="10000,100000,1000000", help="window sizes (keys), comma-separated"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="time spent measuring fresh()+add() per size"
+    )
     args = parser.parse_args()
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
