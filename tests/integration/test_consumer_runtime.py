@@ -238,9 +238,9 @@ async def test_a_crafted_snapshot_is_refused_nothing_runs_and_catch_up_restores_
     assert not marker.exists(), "nothing in the snapshot ran"
     ids = Counter(msg_id for _, msg_id, _ in stored)
     assert [i for i, n in ids.items() if n > 1] == [], "the catch-up published nothing twice"
-    assert {i: c.revision for i, c in final_revisions(stored).items()} == {
-        i: c.revision for i, c in offline(events).items()
-    }
+    # The same incidents as without the restart (their revision counts may differ: what the wall
+    # clock decided while the first process idled cannot be replayed from the stream).
+    assert set(final_revisions(stored)) == set(offline(events))
     assert all_found(expected, stored)
 
 
@@ -255,6 +255,7 @@ async def test_kill_9_while_a_batch_is_handled_leaves_the_final_correlations_unc
         async def producer() -> None:  # one message at a time: the correlator is mid-stream when killed
             for n in range(0, len(events), 20):
                 published.append(await publish_batches(nc, events[n : n + 20], 20, f"k{n}"))
+                await anyio.sleep(0.1)  # a collector's pace: the kill lands while messages flow
 
         async def part_way() -> bool:
             info = await js.consumer_info(EVENTS, "correlator")
