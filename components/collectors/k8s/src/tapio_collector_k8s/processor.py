@@ -34,6 +34,17 @@ class Processor:
         self.slices: dict[tuple[str, str], dict[str, int]] = {}  # (ns, service) -> slice uid -> ready
         self.emitted_by_action: dict[str, int] = {}
 
+    def seed(self, known: dict[str, Digest]) -> None:
+        """Learns what a restored watch state already holds (Services, their slices' ready
+        endpoints, ReplicaSet owners), so the first change after a restart compares with it."""
+        for d in known.values():
+            if isinstance(d, Service):
+                self.services[(d.namespace, d.name)] = d
+            elif isinstance(d, Slice):
+                self.slices.setdefault((d.namespace, d.service), {})[d.uid] = d.ready
+            elif isinstance(d, ReplicaSet):
+                self.owners[("ReplicaSet", d.namespace, d.name)] = d.owner
+
     async def on_changes(self, resource: str, pairs: list[Pair]) -> None:
         now = time.time_ns()
         events: list[events_pb2.Event] = []

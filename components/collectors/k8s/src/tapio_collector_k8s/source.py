@@ -56,6 +56,7 @@ class K8sSource:
             saved = await anyio.to_thread.run_sync(store.load, name)
             if saved is not None:
                 refl.restore(*saved)
+                self.processor.seed(saved[1])
                 log.info("resuming watch", resource=name, rv=saved[0] or "(relist)", objects=len(saved[1]))
         self.elector = Elector(
             self.api, self.lease_namespace, s.lease_name, out.node_name,
