@@ -54,9 +54,10 @@ PUBLISH = [
     ("$KV.TAPIO_CORRELATOR_STATE.table", {R}),
     ("$JS.API.STREAM.DELETE.TAPIO_TABLE_NOPE", {A}),  # stream admin
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.table", {A}),  # a durable consumer of its choosing
-    # (the correlator may still create catch-up consumers of any name until its restart read-back
-    # needs none: the forged-delivery hole of infra/README.md, closed with the consumer runtime)
-    ("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.table.tapio.events.>", {R, A}),
+    # the correlator creates no consumer at all (its restart read-back uses direct gets): the
+    # forged-delivery hole of infra/README.md is closed
+    ("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.table.tapio.events.>", {A}),
+    ("$JS.API.DIRECT.GET.TAPIO_EVENTS", {R, A}),
 ]
 SUBSCRIBE = [
     ("tapio.events.>", {R, P, A}),
