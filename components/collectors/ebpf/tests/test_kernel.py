@@ -34,6 +34,7 @@ def test_exec_and_nonzero_exit_have_pid_comm_and_code(watcher: Any) -> None:
     assert {e.kernel.exit_code for e in exits} == {7}
     assert {e.kernel.signal for e in exits} == {0}
     assert exits[-1].kernel.pid == child.pid  # the last process of the window
+    assert exits[-1].kernel.ppid == os.getpid()
     assert exits[-1].action == "failed"
     assert exits[-1].severity == events_pb2.SEVERITY_WARNING
     assert exits[-1].context.node == "test-node"

@@ -22,7 +22,7 @@ from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_testing.k8s_api import K8sApiServer
 
-FAST_LEASE = {"lease_duration": 3.0, "renew_interval": 0.5, "renew_deadline": 2.0}
+FAST_LEASE = {"lease_duration": 4.0, "renew_interval": 0.5, "renew_deadline": 3.0}
 
 
 async def provision(url: str) -> None:
@@ -73,8 +73,8 @@ def leads(source: K8sSource) -> bool:
 
 def source_for(api: K8sApiServer, tmp: Path, **settings: object) -> K8sSource:
     kc = api.kubeconfig(tmp / "kubeconfig.json")
-    s = K8sSettings(kubeconfig=str(kc), checkpoint_interval=0.5, **{**FAST_LEASE, **settings})  # type: ignore[arg-type]
-    cfg, ns = load_config(s.kubeconfig, None)
+    s = K8sSettings(kubeconfig=str(kc), **{"checkpoint_interval": 0.5, **FAST_LEASE, **settings})  # type: ignore[arg-type]
+    cfg, ns = load_config(s.kubeconfig or None, None)
     return K8sSource(s, Api(cfg), s.lease_namespace or ns)
 
 

@@ -4,7 +4,10 @@ K8sEvent payload with the addresses the correlator matches connections by. Pure.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -15,6 +18,7 @@ from tapio_collector_k8s.domain.digest import (
     Deployment,
     Digest,
     Node,
+    Pairs,
     Pod,
     Ref,
     ReplicaSet,
@@ -46,14 +50,26 @@ def event_id(uid: str, rv: str, action: str, container: str = "") -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@lru_cache(maxsize=65536)
+def _parse_time(text: str) -> tuple[int, int] | None:
+    """(seconds, nanos) of an RFC 3339 time as the API server writes it, or None when unreadable
+    (datetime.fromisoformat: ~50x faster than Timestamp.FromJsonString's strptime)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = calendar.timegm(when.utctimetuple())
+    return seconds, when.microsecond * 1000
+
+
 def _set_time(ts: Timestamp, text: str, now_ns: int) -> None:
-    if text:
-        try:
-            ts.FromJsonString(text)
-            return
-        except ValueError:
-            pass
-    ts.FromNanoseconds(now_ns)
+    parsed = _parse_time(text) if text else None
+    if parsed is None:
+        ts.FromNanoseconds(now_ns)
+    else:
+        ts.seconds, ts.nanos = parsed
 
 
 def _owners(ctx: events_pb2.Context, chain: tuple[Ref, ...]) -> None:
@@ -87,6 +103,7 @@ def build(
         action=change.action,
         severity=SEVERITY[change.severity],
         message=change.message,
+        attributes=dict(change.attributes),
     )
     ctx = ev.context
     ctx.cluster = cluster
@@ -131,16 +148,23 @@ def build(
     elif isinstance(d, CoreEvent):
         _core_event(ev, d)
         when = d.time
-    ev.attributes.update(change.attributes)
     _set_time(ev.time, when, now_ns)
     return ev
 
 
+@lru_cache(maxsize=16384)
+def _pod_context(cluster: str, namespace: str, node: str, labels: Pairs, owners: tuple[Ref, ...]) -> bytes:
+    """The context pods of one workload on one node share, serialized once (labels and owners are
+    the costly part of building an event)."""
+    ctx = events_pb2.Context(cluster=cluster, namespace=namespace, node=node, labels=dict(labels))
+    _owners(ctx, owners)
+    return ctx.SerializeToString()
+
+
 def _pod(ev: events_pb2.Event, d: Pod, change: Change, owners: tuple[Ref, ...]) -> str:
     ctx, k = ev.context, ev.k8s
-    ctx.node, ctx.namespace, ctx.pod, ctx.pod_uid = d.node, d.namespace, d.name, d.uid
-    ctx.labels.update(d.labels)
-    _owners(ctx, owners)
+    ctx.MergeFromString(_pod_context(ctx.cluster, d.namespace, d.node, d.labels, owners))
+    ctx.pod, ctx.pod_uid = d.name, d.uid
     k.phase, k.ready = d.phase, d.ready
     k.pod_ips.extend(d.pod_ips)
     k.host_ip = d.host_ip
