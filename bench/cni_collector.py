@@ -170,6 +170,35 @@ def frames_sent() -> int:
         route.close()
 
 
+def decoding_costs(reps: int = 3) -> dict[str, float]:
+    """CPU ms (median of `reps`) of one dump of the node namespace: pyroute2's generic message
+    parser (`get_links`, what the collector does not use on its hot path) vs the collector's
+    decoders (RTM_GETSTATS, RTM_GETQDISC each sample; RTM_GETLINK when interfaces change)."""
+    from pyroute2 import NetNS
+
+    def cpu_ms(fn: Any) -> float:
+        runs = []
+        for _ in range(reps):
+            t = time.process_time()
+            fn()
+            runs.append((time.process_time() - t) * 1000)
+        return sorted(runs)[len(runs) // 2]
+
+    route = RouteSocket(f"/run/netns/{NODE}")
+    ipr = NetNS(NODE)
+    try:
+        into: dict[int, Any] = {}
+        return {
+            "pyroute2_get_links": cpu_ms(ipr.get_links),
+            "stats": cpu_ms(lambda: route.stats(into)),
+            "qdiscs": cpu_ms(lambda: route.qdiscs(into)),
+            "links": cpu_ms(lambda: route.links(into)),
+        }
+    finally:
+        ipr.close()
+        route.close()
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="bench/cni_collector.py",
@@ -212,6 +241,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         with tempfile.TemporaryDirectory(prefix="tcni-bench-") as tmp:
             r = measure(args, Path(tmp), down)
+        c = decoding_costs()
+        traffic.terminate()  # its own report goes out before the result lines
+        traffic.wait()
+        traffic = None
+        print(
+            f"one dump of {r['interfaces']:.0f} links, CPU ms: pyroute2 get_links {c['pyroute2_get_links']:.0f}; "
+            f"collector RTM_GETSTATS {c['stats']:.1f} + RTM_GETQDISC {c['qdiscs']:.1f} per sample, "
+            f"RTM_GETLINK {c['links']:.1f} when interfaces change"
+        )
         print(
             f"traffic: {r['frames_per_second']:.0f} frames/s through the host ends; samples={r['samples']:.0f} "
             f"events={r['events']} (about {r['expected_events']:.0f} expected: one packet_loss per down peer per window)"

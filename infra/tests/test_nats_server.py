@@ -289,3 +289,23 @@ async def test_exporter_sink_consumers_and_alert_read_back(
         await expect_denied(
             errors, "$JS.API.CONSUMER.MSG.NEXT.TAPIO_EVENTS.correlator", psub.fetch(1, timeout=0.5)
         )
+
+
+async def test_pipeline_follows_pod_events_with_an_ordered_consumer(
+    cluster: LocalCluster, identities: dict[str, Identity]
+) -> None:
+    """The pipeline's pod-index follower: an ordered consumer over the pod subjects, as its own user."""
+    marker = event_id().encode()
+    async with connected(cluster, identities["tapio-k8s-collector"]) as up:
+        await up.jetstream(timeout=2).publish("tapio.events.k8s.shop.pods.updated", marker)
+    errors: list[str] = []
+    async with connected(cluster, identities["tapio-pipeline"], errors) as nc:
+        js = nc.jetstream(timeout=2)
+        sub = await js.subscribe("tapio.events.k8s.*.pods.*", stream="TAPIO_EVENTS", ordered_consumer=True)
+        with anyio.fail_after(20):
+            while (await sub.next_msg(timeout=10)).data != marker:
+                pass
+        await sub.unsubscribe()
+        request = b'{"stream_name":"TAPIO_EVENTS","config":{"durable_name":"mine","ack_policy":"explicit"}}'
+        reply = await nc.request("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS", request, timeout=2)
+        assert b"consumer expected to be ephemeral" in reply.data, reply.data

@@ -6,9 +6,8 @@ import pytest
 
 from tapio_collector_systemd.cli import CLI as SYSTEMD
 from tapio_common.cli import PendingComponent
-from tapio_pipeline.cli import CLI as PIPELINE
 
-CLIS = [SYSTEMD, PIPELINE]
+CLIS = [SYSTEMD]
 
 
 @pytest.mark.parametrize("cli", CLIS, ids=lambda c: c.prog)

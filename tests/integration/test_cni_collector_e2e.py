@@ -140,6 +140,7 @@ def test_loss_and_config_changes_reach_jetstream(
     assert 291 <= drops <= 300
     assert all(e.action == "packet_loss" and e.network.direction == "egress" for e in loss)
     assert loss[0].context.node == "tcni-node"
+    assert loss[0].attributes["cni_plugin"] == "bridge"  # the configuration in force then
     assert loss[0].network.loss_ratio == pytest.approx(1.0)
     configs = [e for s, e in got if s == config_subject]
     assert [e.action for e in configs] == ["detected", "changed"]

@@ -214,7 +214,7 @@ async def test_hec_gzip_token_channel_and_acks() -> None:
         await sink.close()
     assert hec.requests > 1  # batched by size
     assert hec.acked_polls >= 1
-    assert sorted(hec.keys()) == sorted(("a1b2c3", r, "firing") for r in range(20))
+    assert sorted(hec.arrivals()) == sorted(("a1b2c3", r, "firing") for r in range(20))
     assert hec.alerts()[0]["description"] == alerts[0].description
 
 
@@ -231,7 +231,7 @@ async def test_hec_busy_is_retried_and_bad_token_is_held() -> None:
         await wrong.start()
         with pytest.raises(SinkError, match="HTTP 403"):
             await wrong.deliver([tricky()])
-    assert hec.keys() == {("a1b2c3", 2, "firing"): 1}
+    assert hec.arrivals() == {("a1b2c3", 2, "firing"): 1}
 
 
 async def test_hec_receiver_down_then_back() -> None:
@@ -267,7 +267,7 @@ async def test_hec_invalid_event_goes_alone_to_the_dead_letters() -> None:
         with pytest.raises(RejectedError) as info:
             await sink.deliver([tricky(revision=r) for r in range(5, 10)])
     assert info.value.alert_ids == ("a1b2c3",)
-    assert sorted(r for _, r, _ in srv.inner.keys().elements()) == [5, 6, 8, 9]
+    assert sorted(r for _, r, _ in srv.inner.arrivals().elements()) == [5, 6, 8, 9]
 
 
 # --- Elasticsearch _bulk ----------------------------------------------------------------------

@@ -273,8 +273,22 @@ def test_image_pull_failure_of_the_new_replicaset_is_a_deployment_failure() -> N
     new = c.pod("shop", "orders", "n2", rs="orders-rs2")
     update = c.deployment(100, "shop", "orders", "updated", "TemplateChanged")
     events = [update, c.created(104, new), c.fail(110, new, "unhealthy", reason="ErrImagePull")]
+    assert significant(final(events)) == []  # the rollout is not failing (yet)
+    events.append(c.deployment(400, "shop", "orders", "updated", "MinimumReplicasUnavailable", 2, 1))
     corr = one(final(events), "deployment_failure")
     assert corr.root_cause_event_id == update.id
+    assert corr.confidence is Confidence.HIGH
+
+
+def test_a_single_readiness_failure_during_a_stalled_rollout_is_a_deployment_failure() -> None:
+    c = Cluster()
+    new = c.pod("shop", "orders", "n2", rs="orders-rs2")
+    update = c.deployment(100, "shop", "orders", "updated", "TemplateChanged")
+    stalled = c.deployment(300, "shop", "orders", "updated", "ProgressDeadlineExceeded", 3, 2)
+    events = [update, c.created(104, new), c.fail(150, new, "unhealthy"), stalled]
+    corr = one(final(events), "deployment_failure")
+    assert corr.root_cause_event_id == update.id
+    assert stalled.id in corr.event_ids
 
 
 def test_crash_loop_of_an_old_replicaset_pod_during_a_rollout_stays_a_crash_loop() -> None:

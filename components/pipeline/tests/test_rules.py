@@ -144,8 +144,8 @@ def test_without_default_an_event_is_unrouted() -> None:
         ),
         ("destinations: [Siem!]\n", "routes.yaml:1: destination 'Siem!' must match"),
         ("destinations: []\n", "routes.yaml:1: 'destinations' must name at least one"),
-        ("destinations: [siem]\nrules: [\n", "routes.yaml:3: not valid YAML"),
-        ("- just a list\n", "routes.yaml:1: expected a mapping"),
+        ("destinations: [siem]\nrules: [\n", "malformed YAML in routes.yaml at line 3"),
+        ("- just a list\n", "rule file routes.yaml must hold a mapping at the top, not list"),
         ("destinations: [siem]\nroutes: []\n", "routes.yaml:1: unknown top-level key 'routes'"),
     ],
 )

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import anyio
 import attrs
@@ -32,13 +33,17 @@ the durable pull consumers correlator and pipeline (on TAPIO_EVENTS) and siem-ex
 TAPIO_CORRELATIONS), explicit ack, max_deliver 5.
 
 commands:
+  up               the whole product on this machine, on an embedded JetStream (make run)
   streams apply    create missing streams/consumers, update changed limits (idempotent)
   streams status   messages, bytes and consumer backlogs of every stream"""
 
 EPILOG = """\
-tapio-admin manages a real server: it needs NATS_URL or --nats-url (it never starts an embedded one).
+`streams` manages a real server: it needs NATS_URL or --nats-url (it never starts an embedded one).
+`up` starts its own embedded JetStream and every component that can run here.
 
 examples:
+  tapio-admin up                                                          # make run
+  tapio-admin up --only correlator,pipeline,siem-exporter
   tapio-admin streams apply --nats-url nats://nats:4222 --replicas 3     # 3-node cluster
   NATS_URL=nats://127.0.0.1:4222 tapio-admin streams apply --dry-run      # show the plan only
   tapio-admin streams status --nats-url nats://nats:4222 --nats-creds admin.creds
@@ -49,6 +54,15 @@ APPLY_HELP = """\
 Create the five streams and the standard durable consumers, or bring their limits up to date.
 Running it again changes nothing. An incompatible change (storage type, retention, ack policy)
 is refused with an explanation and nothing is applied."""
+
+UP_HELP = """\
+Starts an embedded JetStream under <data dir>/jetstream (streams provisioned) and, each as its own
+process against it: the correlator, the pipeline, the SIEM exporter with a console sink (alerts are
+printed as they fire, update and resolve), and the collectors that can run on this host: eBPF and
+CNI as root (bcc for eBPF), systemd when PID 1 is systemd, Kubernetes when a kubeconfig is found.
+Each one left out is named with the reason. Prints where everything listens and where each log
+goes (<data dir>/logs). Ctrl-C stops the collectors, then the consumers, then the server; state
+(streams, snapshots, spools) stays in the data dir, so the next `up` carries on."""
 
 STATUS_HELP = "Show every stream's messages and bytes, and each consumer's pending / ack pending counts."
 
@@ -80,6 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )  # fmt: skip
     add_common_arguments(status)
+    upp = groups.add_parser(
+        "up", help="run the whole product on this machine (embedded JetStream)", description=UP_HELP,
+        epilog=SUB_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    upp.add_argument(
+        "--rules", metavar="FILE", help="the pipeline's rule file (default: the shipped up_rules.yaml)"
+    )
+    upp.add_argument(
+        "--nats-port", type=int, default=4222, metavar="PORT",
+        help="port of the embedded JetStream (default 4222; taken: any free port)",
+    )  # fmt: skip
+    upp.add_argument(
+        "--only", metavar="NAMES", default="",
+        help="start only these components (comma-separated: correlator, pipeline, siem-exporter, "
+        "ebpf-collector, cni-collector, systemd-collector, k8s-collector)",
+    )  # fmt: skip
+    add_common_arguments(upp)
     return parser
 
 
@@ -105,6 +136,8 @@ async def _run(args: argparse.Namespace, cfg: CommonConfig) -> int:
 def _main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
     cfg = load_common(args, COMPONENT)
+    if args.group == "up":
+        return _up(args, cfg)
     if not cfg.nats.urls:
         raise ConfigError(
             f"{PROG} manages a real NATS server: set NATS_URL or --nats-url (e.g. nats://nats:4222)"
@@ -120,6 +153,21 @@ def _main(argv: Sequence[str]) -> int:
     code: int = anyio.run(_run, args, cfg, backend="asyncio")
     sys.stdout.flush()
     return code
+
+
+def _up(args: argparse.Namespace, cfg: CommonConfig) -> int:
+    from tapio_admin.up import DEFAULT_RULES, up
+
+    explicit = args.log_level or os.environ.get("TAPIO_LOG_LEVEL")
+    configure_logging(cfg.log_level if explicit else "warning", cfg.log_format)  # the console is for alerts
+    rules = Path(args.rules) if args.rules else DEFAULT_RULES
+    if not rules.is_file():
+        raise ConfigError(f"--rules {rules}: no such file")
+    if not 0 <= args.nats_port <= 65535:
+        raise ConfigError(f"--nats-port must be 0..65535, not {args.nats_port}")
+    only = tuple(n.strip() for n in args.only.split(",") if n.strip())
+    anyio.run(lambda: up(cfg, rules=rules.resolve(), nats_port=args.nats_port, only=only))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

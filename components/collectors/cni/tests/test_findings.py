@@ -54,7 +54,7 @@ def test_event_of_a_finding_with_its_peer() -> None:
     peer = Peer(
         "net:[4026532999]", 4242, "nginx", "containerd://" + "ab" * 32, "8f2c4a1e-1b2c-4d5e-9f00-123456789abc"
     )
-    ev = finding_event(f, "node-1", link, peer, cluster="prod", plugin="calico")
+    ev = finding_event(f, "node-1", link, peer, cluster="prod", plugin="calico", role="pod")
     assert (ev.source, ev.type, ev.action, ev.severity) == (
         Source.CNI,
         "interface",
@@ -75,6 +75,7 @@ def test_event_of_a_finding_with_its_peer() -> None:
     assert ev.attributes["device_drops"] == "50"
     assert ev.attributes["peer_ifindex"] == "2"
     assert ev.attributes["cni_plugin"] == "calico"
+    assert ev.attributes["role"] == "pod"
     assert ev.time == 1_700_000_000_000_000_000
     assert event_subject(ev) == "tapio.events.cni.veth1a2b.egress"
     assert event_subject(event_to_proto(ev)) == "tapio.events.cni.veth1a2b.egress"

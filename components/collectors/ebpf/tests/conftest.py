@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,22 @@ def anyio_backend() -> str:
 def jetstream_engine() -> EngineChoice:
     """The nats-server binary (these tests are about the kernel side, not the engine)."""
     return choose_engine("binary")
+
+
+@pytest.fixture
+def make_watcher() -> Iterator[Callable[..., Watcher]]:
+    """Watchers with settings of the test's own (programs loaded again), closed afterwards."""
+    reason = bpf_unavailable()
+    if reason:
+        pytest.skip(reason)
+    made: list[Watcher] = []
+
+    def make(**settings: Any) -> Watcher:
+        made.append(Watcher(EbpfSettings(**settings)))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for w in made:
+            w.collector.close()

@@ -34,6 +34,7 @@ def test_exec_and_nonzero_exit_have_pid_comm_and_code(watcher: Any) -> None:
     assert {e.kernel.exit_code for e in exits} == {7}
     assert {e.kernel.signal for e in exits} == {0}
     assert exits[-1].kernel.pid == child.pid  # the last process of the window
+    assert exits[-1].kernel.ppid == os.getpid()
     assert exits[-1].action == "failed"
     assert exits[-1].severity == events_pb2.SEVERITY_WARNING
     assert exits[-1].context.node == "test-node"
@@ -222,3 +223,22 @@ def test_reset_received_by_an_accepted_socket_belongs_to_the_listener(watcher: A
     # Attributed to the listener's process (the reset arrived in softirq); the peer's port dropped.
     assert (ev.kernel.pid, ev.kernel.dport, ev.kernel.count) == (os.getpid(), 0, 1)
     assert ev.context.cgroup_id > 0
+
+
+def test_a_full_map_loses_samples_counted_and_reported(make_watcher: Any) -> None:
+    # Programs of their own with room for 4 flows per window: 20 refused ports make 60.
+    tiny = make_watcher(interval_ns=10 * 10**9, flow_entries=4, programs=("tcp_connect", "tcp_reset"))
+    ports = [_closed_port() for _ in range(20)]
+    for port in ports:
+        with socket.socket() as c, pytest.raises(ConnectionRefusedError):
+            c.connect(("127.0.0.1", port))
+    tiny.poll(force_drain=True)
+    lost = tiny.collector.lost_total
+    mine = [e for e in tiny.seen if e.kernel.dport in ports or e.kernel.sport in ports]
+    observed = sum(e.kernel.count for e in mine if e.type in ("tcp_reset", "tcp_connect"))
+    assert lost > 0
+    assert observed + lost >= 3 * len(ports)  # nothing unaccounted for (others' traffic may add to both)
+    assert all(e.attributes["kernel_lost_samples"] == str(lost) for e in tiny.seen)
+    text = tiny.metrics.exposition().decode()
+    assert 'kernel_samples_lost_total{reason="flow_map_full"}' in text
+    assert 'events_dropped_total{reason="kernel_flow_map_full"}' in text

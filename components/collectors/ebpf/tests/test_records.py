@@ -13,7 +13,7 @@ def _proc(
     kind: int, status: int, comm: bytes = b"nginx", filename: bytes = b"/usr/sbin/nginx"
 ) -> tuple[bytes, bytes]:
     key = struct.pack("<IiQ16s", kind, status, 4242, comm)
-    value = struct.pack("<QQQII", 3, 100, 900, 77, 0) + filename.ljust(64, b"\0")
+    value = struct.pack("<QQQII", 3, 100, 900, 77, 1) + filename.ljust(64, b"\0")
     return key, value
 
 
@@ -98,3 +98,19 @@ def test_bad_map_entries_are_decode_errors() -> None:
         r.decode_proc(struct.pack("<IiQ16s", r.KIND_RETRANSMIT, 0, 0, b""), value)
     with pytest.raises(r.DecodeError):
         r.decode_flow(key, value)
+
+
+def test_per_cpu_values_are_merged() -> None:
+    key = struct.pack("<IiQ16s", r.KIND_EXEC, 0, 1, b"sh")
+    cpu0 = struct.pack("<QQQII", 2, 50, 60, 10, 1) + b"/bin/sh".ljust(64, b"\0")
+    cpu1 = struct.pack("<QQQII", 0, 0, 0, 0, 0) + bytes(64)  # nothing on this CPU
+    cpu2 = struct.pack("<QQQII", 3, 40, 90, 11, 2) + bytes(64)
+    a = r.decode_proc(key, cpu0 + cpu1 + cpu2, len(cpu0))
+    assert (a.count, a.first_ns, a.last_ns, a.pid, a.ppid, a.filename) == (5, 40, 90, 11, 2, "/bin/sh")
+
+
+def test_ipv4_mapped_addresses_read_as_ipv4() -> None:
+    mapped = bytes(10) + b"\xff\xff" + bytes([10, 1, 2, 3])
+    key = struct.pack("<IHHHHIQ16s16s", r.KIND_CONNECT, r.AF_INET6, 0, 80, 0, 0, 9, mapped, mapped)
+    val = struct.pack("<QQQQQII16s", 1, 1, 1, 5, 5, 1, 0, b"x")
+    assert r.decode_flow(key, val).raddr == "10.1.2.3"

@@ -245,11 +245,15 @@ class Consumer(Generic[T]):
         except Exception as e:  # noqa: BLE001 - as in process(): the retry path for every message
             outcomes = [e] * len(deliveries)
         self._current = None
+        logged: set[int] = set()  # one failure shared by many messages is logged once
         for (msg, delivery, meta, keys), outcome in zip(ready, outcomes, strict=True):
             failure = (
                 outcome if isinstance(outcome, Exception) or outcome is None else RuntimeError(str(outcome))
             )
-            await self._finish(msg, meta, delivery, keys, failure)
+            quiet = failure is not None and id(failure) in logged
+            if failure is not None:
+                logged.add(id(failure))
+            await self._finish(msg, meta, delivery, keys, failure, quiet=quiet)
         self.metrics.processing.observe(time.perf_counter() - started)
 
     async def _prepare(self, msg: Msg) -> tuple[Delivery[T], AckMeta, list[str]] | None:
@@ -290,10 +294,20 @@ class Consumer(Generic[T]):
         return delivery, meta, keys
 
     async def _finish(
-        self, msg: Msg, meta: AckMeta, delivery: Delivery[T], keys: list[str], failure: Exception | None
+        self,
+        msg: Msg,
+        meta: AckMeta,
+        delivery: Delivery[T],
+        keys: list[str],
+        failure: Exception | None,
+        *,
+        quiet: bool = False,
     ) -> None:
         if failure is not None:
-            self._failed(failure, meta)
+            if quiet:
+                self.metrics.error(decisions.stage_of(failure))
+            else:
+                self._failed(failure, meta)
             decision = decisions.on_failure(
                 meta.num_delivered, self.max_deliver, decisions.describe(failure), self.backoff
             )

@@ -11,6 +11,7 @@ least recently seen forgotten first; `state()`/`restore()` give a plain-data sna
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from tapio.events.v1 import events_pb2
@@ -18,6 +19,8 @@ from tapio.events.v1 import events_pb2
 POD_TYPE = "pods"
 SOURCE_K8S = events_pb2.SOURCE_K8S
 STATE_VERSION = 1
+# Context fields of one container or process, not of the pod: never copied onto other events.
+_NOT_OF_THE_POD = ("container", "container_id", "pid", "comm", "cgroup_id", "service")
 
 
 def bare_container_id(value: str) -> str:
@@ -33,6 +36,7 @@ class PodIndex:
         self._containers: dict[str, str] = {}  # container id -> pod uid
         self._pod_containers: dict[str, set[str]] = {}  # pod uid -> its container ids
         self._names: dict[tuple[str, str], str] = {}  # (namespace, pod) -> pod uid
+        self._raw: dict[str, bytes] = {}  # pod uid -> the serialized context it was learnt from
         self._cgroups: OrderedDict[int, str] = OrderedDict()  # cgroup id -> container id
         self.evicted = 0
 
@@ -53,35 +57,41 @@ class PodIndex:
     def _learn_pod(self, event: events_pb2.Event) -> None:
         src = event.context
         uid = src.pod_uid
+        raw = src.SerializeToString()
+        if self._raw.get(uid) == raw:  # most pod events repeat the context: seen again, nothing new
+            self._pods.move_to_end(uid)
+            if event.k8s.container_ids:
+                self._own(uid, event.k8s.container_ids)
+            return
+        self._raw[uid] = raw
         known = self._pods.get(uid)
-        ctx = events_pb2.Context(
-            cluster=src.cluster,
-            node=src.node,
-            namespace=src.namespace,
-            pod=src.pod,
-            pod_uid=uid,
-            workload=src.workload,
-            owners=src.owners,
-            labels=src.labels,
-        )
+        ctx = events_pb2.Context()
+        ctx.CopyFrom(src)  # C-speed copy, then keep only what describes the pod itself
+        for name in _NOT_OF_THE_POD:
+            ctx.ClearField(name)
         if known is not None and not ctx.node:
             ctx.node = known.node  # a pending pod's later events may not repeat it
         self._pods[uid] = ctx
         self._pods.move_to_end(uid)
         self._names[(src.namespace, src.pod)] = uid
-        ids = list(event.k8s.container_ids) if event.HasField("k8s") else []
+        ids = list(event.k8s.container_ids)
         if src.container_id:
             ids.append(src.container_id)
-        owned = self._pod_containers.setdefault(uid, set())
-        for raw in ids:
-            cid = bare_container_id(raw)
-            self._containers[cid] = uid
-            owned.add(cid)
+        self._own(uid, ids)
         while len(self._pods) > self.max_pods:
             self._forget(next(iter(self._pods)))
             self.evicted += 1
 
+    def _own(self, uid: str, ids: Iterable[str]) -> None:
+        owned = self._pod_containers.setdefault(uid, set())
+        for raw in ids:
+            cid = bare_container_id(raw)
+            if cid not in owned:
+                self._containers[cid] = uid
+                owned.add(cid)
+
     def _forget(self, uid: str) -> None:
+        self._raw.pop(uid, None)
         ctx = self._pods.pop(uid)
         if self._names.get((ctx.namespace, ctx.pod)) == uid:
             del self._names[(ctx.namespace, ctx.pod)]

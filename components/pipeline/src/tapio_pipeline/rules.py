@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-import yaml
 
 from tapio.events.v1 import events_pb2
+from tapio_common.config.yamldoc import Section, parse_yaml
+from tapio_common.errors import ConfigError
 from tapio_pipeline.errors import RuleFileError
 
 REDACTED = "[redacted]"
@@ -49,9 +50,22 @@ class Rule:
     redact: tuple[str, ...] = ()
     route: tuple[str, ...] = ()
     final: bool = False
+    applies: Matcher = attrs.field(init=False, eq=False, repr=False)
 
-    def applies(self, event: events_pb2.Event) -> bool:
-        return all(m(event) for m in self.matches)
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "applies", _all_of(self.matches))
+
+
+def _all_of(matches: tuple[Matcher, ...]) -> Matcher:
+    """One callable for a rule's conditions (the hot path calls it once per rule and event)."""
+    if not matches:
+        return lambda e: True
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) == 2:
+        first, second = matches
+        return lambda e: first(e) and second(e)
+    return lambda e: all(m(e) for m in matches)
 
 
 @attrs.frozen
@@ -59,6 +73,8 @@ class RuleSet:
     destinations: tuple[str, ...]
     default: tuple[str, ...]
     rules: tuple[Rule, ...]
+    # Decisions are immutable: one per distinct set of destinations, made once.
+    decisions: dict[tuple[str, ...], Decision] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -71,6 +87,9 @@ class Decision:
     redacted: tuple[str, ...] = ()  # attribute keys replaced
 
 
+_UNROUTED = Decision(dropped="unrouted")
+
+
 def keep_sample(event_id: str, rule: str, every: int) -> bool:
     """Deterministic 1-in-`every` choice by event id (same answer on every replay and process)."""
     if every <= 1:
@@ -81,75 +100,61 @@ def keep_sample(event_id: str, rule: str, every: int) -> bool:
 
 def decide(rules: RuleSet, event: events_pb2.Event) -> Decision:
     """Applies the rules to `event` (redactions are made in place on the message)."""
-    routes: list[str] = []
-    redacted: list[str] = []
+    routes: tuple[str, ...] = ()
+    redacted: tuple[str, ...] = ()
     for rule in rules.rules:
         if not rule.applies(event):
             continue
         if rule.drop:
-            return Decision(dropped="rule", rule=rule.name, redacted=tuple(redacted))
+            return Decision(dropped="rule", rule=rule.name, redacted=redacted)
         if rule.sample and not keep_sample(event.id, rule.name, rule.sample):
-            return Decision(dropped="sampled", rule=rule.name, redacted=tuple(redacted))
-        for key in rule.redact:
-            if key in event.attributes and event.attributes[key] != REDACTED:
-                event.attributes[key] = REDACTED
-                redacted.append(key)
-        for dest in rule.route:
-            if dest not in routes:
-                routes.append(dest)
+            return Decision(dropped="sampled", rule=rule.name, redacted=redacted)
+        if rule.redact:
+            attributes = event.attributes
+            for key in rule.redact:
+                if key in attributes and attributes[key] != REDACTED:
+                    attributes[key] = REDACTED
+                    redacted += (key,)
+        if rule.route:
+            routes = rule.route if not routes else routes + tuple(d for d in rule.route if d not in routes)
         if rule.final:
             break
     if not routes:
         if not rules.default:
-            return Decision(dropped="unrouted", redacted=tuple(redacted))
-        routes = list(rules.default)
-    return Decision(destinations=tuple(routes), redacted=tuple(redacted))
+            return _UNROUTED if not redacted else Decision(dropped="unrouted", redacted=redacted)
+        routes = rules.default
+    if not redacted:
+        cached = rules.decisions.get(routes)
+        if cached is None:
+            cached = rules.decisions[routes] = Decision(destinations=routes)
+        return cached
+    return Decision(destinations=routes, redacted=redacted)
 
 
 # ---------------------------------------------------------------- parsing, with line numbers
 
 
-class _LineLoader(yaml.SafeLoader):
-    """A safe loader whose mappings remember the line they start on (1-based)."""
-
-
-class _LineDict(dict[str, Any]):
-    line = 0
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _LineDict:
-    out = _LineDict({str(k): v for k, v in loader.construct_mapping(node, deep=True).items()})
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_rules(text: str, source: str = "<rules>") -> RuleSet:
     """Parses and validates a rule file; RuleFileError names the file and the line."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise RuleFileError(f"{where}: not valid YAML: {getattr(e, 'problem', None) or e}") from e
-    if not isinstance(doc, _LineDict):
-        raise RuleFileError(f"{source}:1: expected a mapping with keys {', '.join(TOP_KEYS)}")
-    _unknown(doc, TOP_KEYS, source, doc.line, "top-level key")
-    destinations = _names(doc.get("destinations"), source, doc.line, "destinations")
+        doc = parse_yaml(text, source, "rule file")
+    except ConfigError as e:
+        raise RuleFileError(str(e)) from e
+    line = doc.line or 1
+    _unknown(doc, TOP_KEYS, source, line, "top-level key")
+    destinations = _names(doc.get("destinations"), source, line, "destinations")
     if not destinations:
-        raise RuleFileError(f"{source}:{doc.line}: 'destinations' must name at least one destination")
+        raise RuleFileError(f"{source}:{line}: 'destinations' must name at least one destination")
     known = set(destinations)
-    default = _names(doc.get("default", []), source, doc.line, "default")
-    _known(default, known, source, doc.line, "default")
+    default = _names(doc.get("default", []), source, line, "default")
+    _known(default, known, source, line, "default")
     raw_rules = doc.get("rules", [])
     if not isinstance(raw_rules, list):
-        raise RuleFileError(f"{source}:{doc.line}: 'rules' must be a list")
+        raise RuleFileError(f"{source}:{doc.lines.get('rules', line)}: 'rules' must be a list")
     rules: list[Rule] = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_rules):
-        rule = _rule(raw, i, source, doc.line, known)
+        rule = _rule(raw, i, source, doc.lines.get("rules", line), known)
         if rule.name in seen:
             raise RuleFileError(f"{source}:{rule.line}: rule name {rule.name!r} is used twice")
         seen.add(rule.name)
@@ -158,9 +163,9 @@ def load_rules(text: str, source: str = "<rules>") -> RuleSet:
 
 
 def _rule(raw: Any, index: int, source: str, parent_line: int, known: set[str]) -> Rule:
-    if not isinstance(raw, _LineDict):
+    if not isinstance(raw, Section):
         raise RuleFileError(f"{source}:{parent_line}: rule {index + 1} must be a mapping")
-    line = raw.line
+    line = raw.line or parent_line
     _unknown(raw, RULE_KEYS, source, line, "rule key")
     name = raw.get("name", f"rule-{index + 1}")
     if not isinstance(name, str) or not name:

@@ -87,8 +87,8 @@ class Cluster:
         payload = K8sEvent(kind="Pod", name=pod.name, uid=pod.uid, **k8s)
         return self._ev(t, Source.K8S, "pods", action, sev, pod.context(), k8s=payload)
 
-    def created(self, t: float, pod: Pod) -> Event:
-        return self.pod_event(t, pod, "created", phase="Pending")
+    def created(self, t: float, pod: Pod, ip: str = "") -> Event:
+        return self.pod_event(t, pod, "created", phase="Pending", pod_ips=(ip,) if ip else ())
 
     def restart(self, t: float, pod: Pod, count: int, exit_code: int = 1, crash: bool = False) -> Event:
         action = "crash_loop" if crash else "restarted"
@@ -125,9 +125,15 @@ class Cluster:
     def fail(self, t: float, pod: Pod, action: str, reason: str = "") -> Event:
         return self.pod_event(t, pod, action, Severity.WARNING, ready=False, reason=reason)
 
-    def service(self, t: float, ns: str, name: str, app: str, ready: int = 2) -> Event:
+    def service(self, t: float, ns: str, name: str, app: str, ready: int = 2, cluster_ip: str = "") -> Event:
         ctx = Context(cluster="test", namespace=ns, service=name)
-        k8s = K8sEvent(kind="Service", name=name, selector={"app": app}, ready_endpoints=ready)
+        k8s = K8sEvent(
+            kind="Service",
+            name=name,
+            selector={"app": app},
+            ready_endpoints=ready,
+            cluster_ips=(cluster_ip,) if cluster_ip else (),
+        )
         return self._ev(t, Source.K8S, "services", "created", Severity.INFO, ctx, k8s=k8s)
 
     def service_down(self, t: float, ns: str, name: str, app: str) -> Event:
@@ -141,11 +147,14 @@ class Cluster:
         sev = Severity.WARNING if ready == 0 else Severity.INFO
         return self._ev(t, Source.K8S, "endpoints", "updated", sev, ctx, k8s=k8s)
 
-    def unit(self, t: float, node: str, unit: str, state: str = "failed") -> Event:
+    def unit(
+        self, t: float, node: str, unit: str, state: str = "failed", sev: Severity | None = None
+    ) -> Event:
         sd = SystemdEvent(
             unit=f"{unit}.service", active_state=state, result="exit-code" if state == "failed" else "success"
         )
-        sev = Severity.CRITICAL if state == "failed" else Severity.INFO
+        if sev is None:
+            sev = Severity.CRITICAL if state == "failed" else Severity.INFO
         return self._ev(
             t,
             Source.SYSTEMD,
@@ -193,8 +202,23 @@ class Cluster:
             kernel=KernelEvent(count=count),
         )
 
-    def latency(self, t: float, pod: Pod, ms: float) -> Event:
-        kernel = KernelEvent(latency_ns=round(ms * 1_000_000), dport=5432)
+    def reset(self, t: float, pod: Pod, daddr: str, count: int = 3) -> Event:
+        """TCP resets seen by the pod's sockets toward `daddr` (kernel connection evidence)."""
+        kernel = KernelEvent(daddr=daddr, dport=8080, count=count)
+        return self._ev(t, Source.EBPF, "tcp_reset", "reset", Severity.WARNING, pod.context(), kernel=kernel)
+
+    def core_event(self, t: float, pod: Pod, reason: str, sev: Severity = Severity.ERROR) -> Event:
+        """A core Kubernetes Event (`events`) about a pod."""
+        k8s = K8sEvent(kind="Event", name=f"{pod.name}.1", reason=reason)
+        return self._ev(t, Source.K8S, "events", "created", sev, pod.context(), k8s=k8s)
+
+    def process_exit(self, t: float, pod: Pod, signal: int) -> Event:
+        kernel = KernelEvent(pid=4242, comm=pod.app, signal=signal)
+        sev = Severity.ERROR if signal else Severity.INFO
+        return self._ev(t, Source.EBPF, "process_exit", "killed", sev, pod.context(), kernel=kernel)
+
+    def latency(self, t: float, pod: Pod, ms: float, daddr: str = "") -> Event:
+        kernel = KernelEvent(latency_ns=round(ms * 1_000_000), dport=5432, daddr=daddr)
         sev = Severity.WARNING if ms >= 200 else Severity.INFO
         return self._ev(
             t, Source.EBPF, "tcp_connect_latency", "high_latency", sev, pod.context(), kernel=kernel

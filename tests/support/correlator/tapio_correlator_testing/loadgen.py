@@ -279,6 +279,16 @@ class Mix:
         for i in range(3):
             at = t + (20 + 20 * i) * SECOND
             self.later(at, self.pod_ev(at, new, "crash_loop", ERROR, restart_count=i + 1, exit_code=2))
+        stalled = K8sEvent(
+            kind="Deployment",
+            name=d.name,
+            uid=d.uid,
+            desired_replicas=10,
+            available_replicas=9,
+            reason="ProgressDeadlineExceeded",
+        )
+        at = t + 90 * SECOND
+        self.later(at, self.ev(at, K8S, "deployments", "updated", WARNING, ctx, k8s=stalled))
 
 
 def to_pb(ev: Event) -> events_pb2.Event:

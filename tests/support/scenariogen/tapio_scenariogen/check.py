@@ -19,6 +19,7 @@ from tapio_common.cli import run_cli
 from tapio_common.errors import ContractError
 from tapio_common.model import Event, Source
 from tapio_common.model.convert import event_from_json
+from tapio_scenariogen.check_depend import dependency_shape, is_evidence, link, stray_dependencies
 from tapio_scenariogen.check_index import (
     Index,
     is_cause,
@@ -96,12 +97,17 @@ def _shape(idx: Index, keys: list[Event], exp: Mapping[str, Any]) -> list[str]:
         "node_failure": _node,
         "resource_pressure": _pressure,
         "cascading_failure": _cascade,
+        "service_dependency_failure": _dependency,
     }
     if kind not in checks:
         return [f"unknown expected type {kind}"]
     if any(idx.t(k) < idx.t(root) for k in keys):
         return ["a key event precedes the root cause"]
     return checks[kind](idx, root, keys[1:], level, span)
+
+
+def _dependency(idx: Index, root: Event, rest: list[Event], level: str, span: float) -> list[str]:
+    return dependency_shape(idx, root, rest, level)
 
 
 def _crash_loop(idx: Index, root: Event, rest: list[Event], level: str, span: float) -> list[str]:
@@ -180,11 +186,20 @@ def _cascade(idx: Index, root: Event, rest: list[Event], level: str, span: float
         return ["root is no cascade cause, or the chain is longer than 5 min"]
     node, own = idx.node(root), idx.workload(root)
     failures = [e for e in rest if is_pod_failure(e)]
-    unlinked = [e for e in failures if idx.node(e) != node and idx.workload(e) != own]
+    impacts = [s for s in rest if is_service_impact(s)]
+    unlinked = [
+        e
+        for e in failures
+        if idx.node(e) != node and idx.workload(e) != own and not any(link(idx, s, e) for s in impacts)
+    ]
+    callers = {
+        idx.workload(e) for e in failures if e not in unlinked and any(link(idx, s, e) for s in impacts)
+    }
     if unlinked or not failures:
         return ["failures missing or not linked to the cause by node or workload"]
     failed = {idx.workload(e) for e in failures}
     impact = [s for s in rest if is_service_impact(s) and any(idx.service_selects(s, w) for w in failed)]
+    failed -= callers - {own} if impact else set()
     if level == "high":
         return [] if impact else ["high without a Service selecting the failed pods"]
     return [] if len(failed - {own}) >= 2 else ["medium without >= 2 other failed workloads"]
@@ -234,6 +249,7 @@ def absent_patterns(idx: Index, evs: list[Event]) -> list[str]:
             out += _stray_cascade(idx, e, [x for x in after if idx.t(x) - t <= 300])
     out += _stray_perf(idx, evs)
     out += _stray_rollout(idx, evs)
+    out += stray_dependencies(idx, evs)
     return out
 
 
@@ -304,10 +320,14 @@ def stray_failures(idx: Index, events: Sequence[Event], keys: set[str]) -> list[
     key_events = [e for e in events if e.id in keys]
     nodes = {idx.node(e) for e in key_events} - {""}
     workloads = {idx.workload(e) for e in key_events} - {""}
+    impacts = [e for e in key_events if is_service_impact(e)]
     return [
         f"stray failure {e.type}/{e.action} {e.id} on an incident's node or workload"
         for e in events
-        if e.id not in keys and is_failure(e) and (idx.node(e) in nodes or idx.workload(e) in workloads)
+        if e.id not in keys
+        and is_failure(e)
+        and (idx.node(e) in nodes or idx.workload(e) in workloads)
+        and not is_evidence(idx, e, impacts)
     ]
 
 

@@ -11,6 +11,7 @@ from tapio_common.model import Event, Source
 CRITICAL_UNITS = frozenset({"kubelet", "containerd", "crio", "docker"})
 POD_FAILURES = frozenset({"restarted", "crash_loop", "unhealthy", "oom_killed", "evicted", "not_ready"})
 PRESSURES = ("MemoryPressure", "DiskPressure", "PIDPressure")
+CONNECTIONS = frozenset({"tcp_reset", "tcp_connect_latency", "tcp_connect"})
 
 
 @attrs.frozen
@@ -28,6 +29,9 @@ class Index:
     base: int
     pods: dict[tuple[str, str], PodInfo] = attrs.field(factory=dict)
     services: dict[tuple[str, str], Mapping[str, str]] = attrs.field(factory=dict)
+    pod_ips: dict[str, tuple[str, str]] = attrs.field(factory=dict)  # IP -> (namespace, pod)
+    cluster_ips: dict[tuple[str, str], str] = attrs.field(factory=dict)  # Service -> its cluster IP
+    connections: list[Event] = attrs.field(factory=list)  # kernel events naming a destination
 
     @classmethod
     def build(cls, events: Sequence[Event]) -> Index:
@@ -39,6 +43,8 @@ class Index:
                 idx.pods[(c.namespace, c.pod)] = PodInfo(
                     c.node, f"{c.namespace}/{c.workload.name}", rs, c.labels
                 )
+                for ip in e.k8s.pod_ips if e.k8s is not None else ():
+                    idx.pod_ips[ip] = (c.namespace, c.pod)
             if (
                 e.source is Source.K8S
                 and e.type == "services"
@@ -46,6 +52,10 @@ class Index:
                 and e.k8s is not None
             ):
                 idx.services[(c.namespace, c.service)] = e.k8s.selector
+                if e.k8s.cluster_ips:
+                    idx.cluster_ips[(c.namespace, c.service)] = e.k8s.cluster_ips[0]
+            if e.source is Source.EBPF and e.kernel is not None and e.kernel.daddr and e.type in CONNECTIONS:
+                idx.connections.append(e)
         return idx
 
     def t(self, e: Event) -> float:

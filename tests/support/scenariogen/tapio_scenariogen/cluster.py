@@ -38,6 +38,11 @@ class Pod:
         """`namespace/deployment`, the workload this pod belongs to."""
         return f"{self.namespace}/{self.app}"
 
+    @property
+    def ip(self) -> str:
+        """The pod's IP (status.podIPs), derived from its uid."""
+        return names.address_of(self.uid)
+
 
 @attrs.frozen
 class Service:
@@ -45,6 +50,11 @@ class Service:
     name: str
     uid: str
     selector: dict[str, str] = attrs.field(hash=False)
+
+    @property
+    def cluster_ip(self) -> str:
+        """The Service's cluster IP, derived from its uid."""
+        return names.address_of(self.uid, service=True)
 
 
 @attrs.define

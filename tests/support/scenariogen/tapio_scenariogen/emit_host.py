@@ -191,6 +191,47 @@ class Emitter(K8sFailures):
             kernel=kernel,
         )
 
+    def connection_trouble(self, t: float, pod: Pod, daddr: str, dport: int, kind: str) -> Event:
+        """Kernel evidence that `pod` connects to `daddr`: resets ("reset") or a slow connect ("slow")."""
+        if kind == "reset":
+            kernel = KernelEvent(
+                saddr=pod.ip,
+                daddr=daddr,
+                sport=self.rng.randrange(32768, 61000),
+                dport=dport,
+                count=self.rng.randint(1, 12),
+                window_ns=10_000_000_000,
+            )
+            return self.record(
+                t,
+                Source.EBPF,
+                "tcp_reset",
+                "reset",
+                Severity.WARNING,
+                "tcp resets",
+                self._pod_ctx(pod, True),
+                kernel=kernel,
+            )
+        latency_ms = self.rng.uniform(250, 3000)
+        kernel = KernelEvent(
+            saddr=pod.ip,
+            daddr=daddr,
+            sport=self.rng.randrange(32768, 61000),
+            dport=dport,
+            latency_ns=round(latency_ms * 1_000_000),
+            pid=self.rng.randrange(100, 32768),
+        )
+        return self.record(
+            t,
+            Source.EBPF,
+            "tcp_connect_latency",
+            "high_latency",
+            Severity.WARNING,
+            f"tcp connect took {latency_ms:.0f} ms",
+            self._pod_ctx(pod, True),
+            kernel=kernel,
+        )
+
     # --- CNI ------------------------------------------------------------------------------
 
     def cni_stats(self, t: float, node: str, iface: str) -> Event:

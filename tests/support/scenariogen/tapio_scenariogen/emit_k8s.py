@@ -14,6 +14,7 @@ from tapio_common.model import (
     KernelEvent,
     NetworkEvent,
     OwnerRef,
+    ServicePort,
     Severity,
     Source,
     SystemdEvent,
@@ -151,7 +152,9 @@ class K8sEmitter(Recorder):
 
     def pod_created(self, t: float, pod: Pod, short: bool = False) -> Event:
         msg = "pod created" if short else f"pod {pod.namespace}/{pod.name} created"
-        return self._pod(t, pod, "created", Severity.INFO, msg, phase="Pending", restart_count=0)
+        return self._pod(
+            t, pod, "created", Severity.INFO, msg, phase="Pending", restart_count=0, pod_ips=(pod.ip,)
+        )
 
     def pod_ready(self, t: float, pod: Pod) -> Event:
         return self._pod(
@@ -163,12 +166,19 @@ class K8sEmitter(Recorder):
             phase="Running",
             ready=True,
             restart_count=0,
+            pod_ips=(pod.ip,),
         )
 
     def service_created(self, t: float, svc: Service, ready: int) -> Event:
         ctx = Context(cluster=self.cluster, namespace=svc.namespace, service=svc.name)
         k8s = K8sEvent(
-            kind="Service", name=svc.name, uid=svc.uid, selector=svc.selector, ready_endpoints=ready
+            kind="Service",
+            name=svc.name,
+            uid=svc.uid,
+            selector=svc.selector,
+            ready_endpoints=ready,
+            cluster_ips=(svc.cluster_ip,),
+            ports=(ServicePort("http", 80, "TCP", "8080"),),
         )
         return self._k8s(
             t, "services", "created", Severity.INFO, f"service {svc.namespace}/{svc.name} created", ctx, k8s
@@ -188,7 +198,16 @@ class K8sEmitter(Recorder):
     # --- normal lifecycle -----------------------------------------------------------------
 
     def pod_updated(self, t: float, pod: Pod) -> Event:
-        return self._pod(t, pod, "updated", Severity.INFO, "pod status updated", ready=True, phase="Running")
+        return self._pod(
+            t,
+            pod,
+            "updated",
+            Severity.INFO,
+            "pod status updated",
+            ready=True,
+            phase="Running",
+            pod_ips=(pod.ip,),
+        )
 
     def pod_deleted(self, t: float, pod: Pod) -> Event:
         return self._pod(

@@ -187,3 +187,14 @@ def next_image(rng: random.Random, current: str) -> str:
 
 def pod_ip(rng: random.Random) -> str:
     return f"10.{rng.randrange(1, 250)}.{rng.randrange(0, 256)}.{rng.randrange(2, 255)}"
+
+
+def address_of(uid: str, service: bool = False) -> str:
+    """A pod IP (10.250-253.x.y) or Service cluster IP (10.254.x.y) derived from an object's uid.
+
+    Derived, not drawn, so adding addresses changes no random draw of a scenario; the ranges are
+    disjoint from `pod_ip`'s (second octet 1-249), so a random peer never hits a known object.
+    """
+    h = int(uid.replace("-", "")[:8], 16)
+    second = 254 if service else 250 + (h >> 24) % 4
+    return f"10.{second}.{(h >> 8) & 0xFF}.{max(2, h & 0xFF) % 255}"

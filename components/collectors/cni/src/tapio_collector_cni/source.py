@@ -178,12 +178,14 @@ class CniSource:
             found_n = sum(1 for n in nsids if n in peers)
             self._metrics(out).peers.labels(result="found").inc(found_n)
             self._metrics(out).peers.labels(result="unknown").inc(len(nsids) - found_n)
-        plugin = self._config.active.plugin if self._config is not None and self._config.active else ""
+        config = self._config
+        plugin = config.active.plugin if config is not None and config.active is not None else ""
         events = []
         for f in found:
             link = sample.links.get(f.window.index)
             peer = peers.get(link.peer_netnsid) if link is not None and link.kind == "veth" else None
-            events.append(finding_event(f, out.node_name, link, peer, self.cluster, plugin))
+            role = config.role(f.window.name) if config is not None else ""
+            events.append(finding_event(f, out.node_name, link, peer, self.cluster, plugin, role))
         return events
 
     # --- CNI configuration ------------------------------------------------------------------
@@ -207,7 +209,7 @@ class CniSource:
                     self.settings.cni_conf_dir,
                     self.cluster,
                 )
-                log.info("CNI configuration", action=action, message=event.message)
+                log.info("CNI configuration", action=action, summary=event.message)
                 await out.emit_many([event_to_proto(event)])
                 await anyio.to_thread.run_sync(_store_digest, state, current.digest)
                 previous = current.digest

@@ -7,7 +7,6 @@ directly.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import attrs
 from prometheus_client import Counter
@@ -19,6 +18,7 @@ from tapio_collector_ebpf.adapters.bcc_session import BccSession, build_text
 from tapio_collector_ebpf.adapters.cgroupfs import CgroupResolver
 from tapio_collector_ebpf.domain import records
 from tapio_collector_ebpf.domain.events import EventFactory
+from tapio_collector_ebpf.errors import EbpfError
 from tapio_collector_ebpf.settings import EbpfSettings
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
@@ -64,8 +64,6 @@ class KernelCollector:
                 tracepoint=f"{cat}:{ev}",
             )
         if not self.assembly.loaded:
-            from tapio_collector_ebpf.errors import EbpfError
-
             raise EbpfError(
                 "none of the selected programs can run: their tracepoints are missing on this kernel"
             )
@@ -147,6 +145,3 @@ class KernelCollector:
 
     def close(self) -> None:
         self.session.close()
-
-
-CollectorFactory = Callable[[], KernelCollector]

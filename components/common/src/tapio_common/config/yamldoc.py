@@ -95,10 +95,16 @@ def load_yaml(path: str) -> Section:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: str, what: str = "config file") -> Section:
+    """A YAML mapping from `text` (read from `path`, named in errors as `what`): Sections all the
+    way down, each knowing its line; ConfigError naming the file, the line and the problem."""
     try:
         data = yaml.load(text, Loader=_LineLoader)
     except ConfigError as e:
-        raise ConfigError(f"bad config file {path}, {e}") from e
+        raise ConfigError(f"bad {what} {path}, {e}") from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -107,6 +113,6 @@ def load_yaml(path: str) -> Section:
     if data is None:
         return Section(path=path)
     if not isinstance(data, Section):
-        raise ConfigError(f"config file {path} must hold a mapping at the top, not {type(data).__name__}")
+        raise ConfigError(f"{what} {path} must hold a mapping at the top, not {type(data).__name__}")
     _name_sections(data, "", path)
     return data

@@ -31,7 +31,7 @@ class CauseIncident(Incident):
     family = "cause"
     service_priority = 5
 
-    __slots__ = ("anchor", "critical", "kills", "kind", "node", "nodes", "not_ready", "workload")
+    __slots__ = ("anchor", "critical", "kills", "kind", "lost", "node", "nodes", "not_ready", "workload")
 
     def __init__(self, root: Event, kind: str, node: str, workload: str, window: int) -> None:
         super().__init__(root, root.time + window)
@@ -42,19 +42,21 @@ class CauseIncident(Incident):
         self.anchor = root.time  # latest cause-class event: failures count from here
         self.critical = False  # a node-critical unit failed
         self.not_ready: Event | None = None
-        # OOM kills per pod: [kernel oom_kill, pod oom_killed, OOMKilled restart] counts.
-        self.kills: dict[str, list[int]] = {}
+        # OOM kills per pod: the times seen by [kernel oom_kill, pod oom_killed, OOMKilled restart].
+        self.kills: dict[str, list[list[int]]] = {}
+        self.lost: set[str] = set()  # pods lost with the node (not_ready, evicted)
 
     def accepts_failure(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.anchor + window
+        return self.start <= t <= self.anchor + window
 
-    def add_kill(self, pod_uid: str, slot: int) -> None:
-        counts = self.kills.setdefault(pod_uid, [0, 0, 0])
-        counts[slot] += 1
+    def add_kill(self, pod_uid: str, slot: int, t: int) -> None:
+        slots = self.kills.setdefault(pod_uid, [[], [], []])
+        slots[slot].append(t)
 
-    def kill_count(self) -> int:
-        """Distinct kills: the kernel event, the pod event and the restart of one kill count once."""
-        return sum(max(c) for c in self.kills.values())
+    def kill_count(self, until: int) -> int:
+        """Distinct kills up to `until`: the kernel event, the pod event and the restart of one kill
+        count once (the most any of the three views of a pod saw)."""
+        return sum(max(sum(1 for x in s if x <= until) for s in slots) for slots in self.kills.values())
 
     def _cause_text(self) -> tuple[str, str]:
         """What happened first, and what to check."""
@@ -100,11 +102,19 @@ class CauseIncident(Incident):
                 summary,
                 text.scope(self.root, svc.namespace, self.node, svc.service, self.workload),
             )
-        if self.kind == NODE and self.critical and self.not_ready is not None:
-            after = text.duration(self.not_ready.time - self.root.time)
-            if failed:
-                score = 0.85 + (0.05 if len(failed) >= 3 else 0.0)
-                effect = f"{text.plural(len(failed), 'pod')} on it were lost ({pods})"
+        not_ready = self.not_ready
+        if (
+            self.kind == NODE
+            and self.critical
+            and not_ready is not None
+            and not_ready.time - self.root.time <= cfg.node_window_ns  # the window runs from the unit
+        ):
+            after = text.duration(not_ready.time - self.root.time)
+            lost = [p for uid, p in failed.items() if uid in self.lost]
+            if lost:
+                score = 0.85 + (0.05 if len(lost) >= 3 else 0.0)
+                names = text.listing(f"{p.namespace}/{p.name}" for p in lost)
+                effect = f"{text.plural(len(lost), 'pod')} on it were lost ({names})"
             else:
                 score, effect = 0.7, "no pod on it is affected yet"
             summary = f"Node failure: {cause}, the node went NotReady {after} later and {effect}. {hint}"
@@ -116,7 +126,7 @@ class CauseIncident(Incident):
                 f"({pods}); no Service lost all its endpoints. {hint}"
             )
             return Verdict(CASCADE, score, summary, text.scope(self.root, node=self.node))
-        kills = self.kill_count()
+        kills = self.kill_count(self.root.time + cfg.oom_repeat_window_ns)
         if self.kind == OOM and kills >= 2:
             span = text.duration(self.last_time - self.root.time)
             summary = (

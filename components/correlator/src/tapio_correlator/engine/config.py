@@ -7,6 +7,7 @@ from __future__ import annotations
 import attrs
 
 from tapio_common.config.schema import above, at_least, setting
+from tapio_common.errors import ConfigError
 
 MS = 1_000_000
 SECOND = 1_000_000_000
@@ -30,6 +31,30 @@ class EngineConfig:
         "how long (event time) the engine waits for out-of-order events before acting; adds to the latency of every correlation",
         check=at_least(0),
         unit="ns",
+    )
+    clock_skew_ns: int = setting(
+        SECOND,
+        "how far node clocks may disagree: a cause stamped up to this much after its effects is still their cause",
+        check=at_least(0),
+        unit="ns",
+    )
+    late_grace_ns: int = setting(
+        15 * MINUTE,
+        "how long after its windows closed an incident (and a failure that joined nothing) waits for late "
+        "events, e.g. a collector's spool after an outage (at most the incident max age)",
+        check=at_least(0),
+        unit="ns",
+    )
+    seen_ids_retention_ns: int = setting(
+        60 * MINUTE,
+        "how long (event time) the ids of the events the engine took are remembered, so a redelivery is a no-op",
+        check=above(0),
+        unit="ns",
+    )
+    max_seen_ids: int = setting(
+        500_000,
+        "most event ids remembered for redeliveries (memory bound: about 200 bytes each)",
+        check=above(0),
     )
     cascade_window_ns: int = setting(
         5 * MINUTE,
@@ -154,3 +179,10 @@ class EngineConfig:
         check=above(0),
         unit="ns",
     )
+
+    def __attrs_post_init__(self) -> None:
+        if self.late_grace_ns > self.incident_max_age_ns:
+            raise ConfigError(
+                f"correlator: late_grace_ns ({self.late_grace_ns}) must not exceed incident_max_age_ns "
+                f"({self.incident_max_age_ns})"
+            )

@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import heapq
 import pickle
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.model import Correlation, Event
 from tapio_correlator.engine.config import EngineConfig
-from tapio_correlator.engine.handlers import FAILURES, Handlers
+from tapio_correlator.engine.handlers import EventIn, Handler, Handlers
+from tapio_correlator.engine.incident import CAUSE_RANK, OTHER_RANK
 from tapio_correlator.engine.nodes import LOSS_ACTIONS
+from tapio_correlator.engine.routing import FAILURES
+from tapio_correlator.engine.state import SEVERE
 
 _NS = 1_000_000_000
 _SNAPSHOT_MAGIC = b"TAPIO-CORRELATOR-SNAPSHOT\x01"
@@ -45,28 +48,14 @@ _RELEVANT: dict[str, frozenset[str]] = {
     "oom_kill": frozenset(),
     "tcp_retransmit": frozenset(),
     "tcp_reset": frozenset(),
+    "tcp_connect": frozenset(),
     "tcp_connect_latency": frozenset(),
     "network": frozenset({"high_latency"}),
     "interface": LOSS_ACTIONS,
 }
 # Among events with the same timestamp, causes go before their effects.
-_RANK = {
-    "unit": 0,
-    "oom_kill": 1,
-    "nodes": 2,
-    "deployments": 3,
-    "replicasets": 4,
-    "interface": 5,
-    "pods": 6,
-    "tcp_connect_latency": 7,
-    "network": 7,
-    "tcp_retransmit": 8,
-    "tcp_reset": 8,
-    "services": 9,
-    "endpoints": 9,
-}
-
-Handler = Callable[[int, Any, list[Correlation]], None]
+_RANK = CAUSE_RANK
+_SEVERE_PB = frozenset(events_pb2.Severity.Value(s.value) for s in SEVERE)
 
 
 class Engine(Handlers):
@@ -75,7 +64,7 @@ class Engine(Handlers):
     def __init__(self, config: EngineConfig | None = None) -> None:
         super().__init__(config or EngineConfig())
         # Reorder buffer, a heap of (time, rank, id, arrival number, type, event).
-        self.buffer: list[tuple[int, int, str, int, str, Any]] = []
+        self.buffer: list[tuple[int, int, str, int, str, EventIn]] = []
         self.seq = 0
         self.max_time = -(2**62)  # latest event time seen
         self.next_sweep = 0
@@ -84,24 +73,8 @@ class Engine(Handlers):
         self.lifecycle = 0
         self.ignored = 0
         self.late = 0
-        self._dispatch: dict[str, Handler] = self._handlers()
-
-    def _handlers(self) -> dict[str, Handler]:
-        return {
-            "pods": self.on_pod,
-            "nodes": self.on_node,
-            "services": self.on_service,
-            "endpoints": self.on_endpoints,
-            "deployments": self.on_deployment,
-            "replicasets": self.on_replicaset,
-            "unit": self.on_unit,
-            "oom_kill": self.on_oom_kill,
-            "tcp_retransmit": self.on_retransmit,
-            "tcp_reset": self.on_retransmit,
-            "tcp_connect_latency": self.on_latency,
-            "network": self.on_latency,
-            "interface": self.on_interface,
-        }
+        self.duplicates = 0
+        self._dispatch: dict[str, Handler] = self.handlers()
 
     # --- input ------------------------------------------------------------------------------
 
@@ -113,10 +86,19 @@ class Engine(Handlers):
             if action not in FAILURES:  # lifecycle: topology only, applied on arrival
                 t = event.time
                 self.topo.pod_event(t, event, action)
-                return self._lifecycle(t)
+                if event.severity not in SEVERE:
+                    return self._lifecycle(t)
+                typ = "lone"  # e.g. a pod that cannot be scheduled, reported as an error
         actions = _RELEVANT.get(typ)
-        if actions is None or (actions and event.action not in actions):
-            self.ignored += 1  # used by no rule: it does not even move the watermark
+        if typ == "lone":
+            pass
+        elif actions is None or (actions and event.action not in actions):
+            if event.severity not in SEVERE:
+                self.ignored += 1  # used by no rule: it does not even move the watermark
+                return []
+            typ = "lone"  # a lone error: potential_issue if nothing explains it
+        elif typ == "endpoints" and (event.k8s is None or event.k8s.ready_endpoints != 0):
+            self.ignored += 1
             return []
         self._push(event.time, typ, event)
         buf = self.buffer
@@ -132,9 +114,18 @@ class Engine(Handlers):
                 ts = message.time
                 t = ts.seconds * _NS + ts.nanos
                 self.topo.pod_event(t, message, action)
-                return self._lifecycle(t)
+                if message.severity not in _SEVERE_PB:
+                    return self._lifecycle(t)
+                typ = "lone"
         actions = _RELEVANT.get(typ)
-        if actions is None or (actions and message.action not in actions):
+        if typ == "lone":
+            pass
+        elif actions is None or (actions and message.action not in actions):
+            if message.severity not in _SEVERE_PB:
+                self.ignored += 1
+                return []
+            typ = "lone"
+        elif typ == "endpoints" and message.k8s.ready_endpoints != 0:
             self.ignored += 1
             return []
         ts = message.time
@@ -168,7 +159,7 @@ class Engine(Handlers):
                     return self._release(watermark)
         return []
 
-    def _push(self, t: int, typ: str, ev: Any) -> None:
+    def _push(self, t: int, typ: str, ev: EventIn) -> None:
         """Buffers an event in (time, cause-before-effect rank, id) order: a heap, so arrivals far
         out of order (batches of one subject interleaving with others) cost O(log n), not O(n)."""
         self.accepted += 1
@@ -177,21 +168,26 @@ class Engine(Handlers):
         elif t < self.clock:
             self.late += 1
         self.seq += 1
-        heapq.heappush(self.buffer, (t, _RANK.get(typ, 10), ev.id, self.seq, typ, ev))
+        heapq.heappush(self.buffer, (t, _RANK.get(typ, OTHER_RANK), ev.id, self.seq, typ, ev))
 
     def _release(self, watermark: int) -> list[Correlation]:
         out: list[Correlation] = []
         buf = self.buffer
         dispatch = self._dispatch
         pop = heapq.heappop
+        seen = self.seen
         while buf and buf[0][0] <= watermark:
-            t, _rank, _id, _seq, typ, ev = pop(buf)
+            t, _rank, event_id, _seq, typ, ev = pop(buf)
+            if event_id in seen:
+                self.duplicates += 1  # redelivered (or replayed after a restart): already taken
+                continue
             if t >= self.next_sweep:
                 self.sweep(t, out)
                 self.next_sweep = t + self.cfg.sweep_interval_ns
             if t > self.clock:
                 self.clock = t
-            dispatch[typ](t, ev, out)
+            if dispatch[typ](t, ev, out):
+                self.took(event_id, t)
         return out
 
     # --- time -------------------------------------------------------------------------------
@@ -232,6 +228,7 @@ class Engine(Handlers):
             "lifecycle": self.lifecycle,
             "ignored": self.ignored,
             "late": self.late,
+            "duplicates": self.duplicates,
             "buffered": len(self.buffer),
         }
 
@@ -268,4 +265,4 @@ class Engine(Handlers):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._dispatch = self._handlers()
+        self._dispatch = self.handlers()

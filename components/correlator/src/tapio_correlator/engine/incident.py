@@ -18,6 +18,8 @@ SAME_OWNER = "same_owner"
 SAME_NODE = "same_node"
 NEW_REPLICASET = "new_replicaset"
 SELECTED_BY_SERVICE = "selected_by_service"
+DEPENDS_ON = "depends_on"  # a caller of a Service that went down
+CONNECTS_TO = "connects_to"  # kernel evidence that a caller connects to that Service
 WEIGHTS = {
     ROOT_CAUSE: 1.0,
     CAUSED: 0.9,
@@ -26,8 +28,29 @@ WEIGHTS = {
     SELECTED_BY_SERVICE: 0.8,
     SAME_OWNER: 0.8,
     SAME_NODE: 0.7,
+    DEPENDS_ON: 0.7,
+    CONNECTS_TO: 0.6,
     FOLLOWED: 0.6,
 }
+
+# Among events of one incident stamped within the clock skew of each other, the cause-class one is
+# the root: a failed unit before a node, a kernel OOM kill before the pod's view of it, ...
+CAUSE_RANK = {
+    "unit": 0,
+    "oom_kill": 1,
+    "nodes": 2,
+    "deployments": 3,
+    "replicasets": 4,
+    "interface": 5,
+    "pods": 6,
+    "tcp_connect_latency": 7,
+    "network": 7,
+    "tcp_retransmit": 8,
+    "tcp_reset": 8,
+    "services": 9,
+    "endpoints": 9,
+}
+OTHER_RANK = 10
 
 POTENTIAL_ISSUE = "potential_issue"
 _SEVERE = frozenset({Severity.ERROR, Severity.CRITICAL})
@@ -121,6 +144,7 @@ class Incident:
         "serial",
         "services",
         "signature",
+        "start",
     )
 
     def __init__(self, root: Event, expires_at: int) -> None:
@@ -130,6 +154,7 @@ class Incident:
         self.last_time = root.time
         self.expires_at = expires_at
         self.deadline = 2**63  # set when opened: root time + max age
+        self.start = root.time  # earliest time an event may have and join (root time - clock skew)
         self.failed: dict[str, FailedPod] = {}
         self.services: list[Event] = []
         self.cid: str | None = None
@@ -156,6 +181,32 @@ class Incident:
             self.members.append(Member(ev, relation))
         return True
 
+    def reroot(self, ev: Event, relation: str, skew: int, max_age: int) -> None:
+        """`ev` (arrived late, or stamped within the clock skew) is the true cause: it becomes the root.
+
+        The former root stays a member with `relation`; the id (fixed at the first publication)
+        does not change, so the next revision of the same incident names the new root.
+        """
+        old = self.members[0]
+        old.relation = relation
+        old.weight = WEIGHTS.get(relation, 0.5)
+        self.members.insert(0, Member(ev, ROOT_CAUSE))
+        self.ids.add(ev.id)
+        self.root = ev
+        self.start = min(self.start, ev.time - skew)
+        self.deadline = min(self.deadline, ev.time + max_age)
+
+    def displaced_by(self, ev: Event, window: int, skew: int) -> bool:
+        """Whether `ev` is this incident's true cause rather than a member: stamped before its root
+        (it arrived late) within `window`, or within the clock skew of it and of a cause class."""
+        root = self.root
+        if root.time - skew > ev.time:
+            return root.time - ev.time <= window
+        if ev.time - root.time <= skew:
+            mine = (CAUSE_RANK.get(ev.type, OTHER_RANK), ev.time, ev.id)
+            return mine < (CAUSE_RANK.get(root.type, OTHER_RANK), root.time, root.id)
+        return False
+
     def full(self, cap: int) -> bool:
         return len(self.members) >= cap
 
@@ -170,11 +221,13 @@ class Incident:
         elif pod.last_fail > known.last_fail:
             known.last_fail = pod.last_fail
 
-    def service_match(self, ev: Event, namespace: str, selector: dict[str, str], window: int) -> bool:
+    def service_match(
+        self, ev: Event, namespace: str, selector: dict[str, str], window: int, skew: int
+    ) -> bool:
         """Whether a Service impact at ev.time selects a pod that failed here within `window` before."""
         t = ev.time
         return any(
-            p.last_fail <= t <= p.last_fail + window and p.selected_by(namespace, selector)
+            p.last_fail - skew <= t <= p.last_fail + window and p.selected_by(namespace, selector)
             for p in self.failed.values()
         )
 

@@ -28,7 +28,7 @@ class PressureIncident(Incident):
         self.evicted: list[str] = []
 
     def accepts(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.root.time + window
+        return self.start <= t <= self.root.time + window
 
     def potential_at_close(self) -> bool:
         return True  # "a pressure condition with no eviction is only potential_issue"
@@ -72,7 +72,7 @@ class NetworkIncident(Incident):
         self.pods: set[str] = set()
 
     def accepts(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.anchor + window
+        return self.start <= t <= self.anchor + window
 
     def potential_at_close(self) -> bool:
         return False  # already published as a low network_degradation

@@ -48,10 +48,10 @@ class PerfIncident(Incident):
         self.extend(self.last_latency + max(cfg.perf_window_ns, cfg.latency_window_ns))
 
     def accepts_latency(self, t: int, cfg: EngineConfig) -> bool:
-        return self.root.time <= t <= self.last_latency + cfg.latency_window_ns
+        return self.start <= t <= self.last_latency + cfg.latency_window_ns
 
     def accepts_unhealthy(self, t: int, cfg: EngineConfig) -> bool:
-        return self.root.time <= t <= self.last_latency + cfg.perf_window_ns
+        return self.start <= t <= self.last_latency + cfg.perf_window_ns
 
     def verdict(self, cfg: EngineConfig) -> Verdict | None:
         if not self.unhealthy:

@@ -76,7 +76,7 @@ class CrashIncident(Incident):
         self.extend(ev.time + window)
 
     def accepts(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.last_restart + window
+        return self.start <= t <= self.last_restart + window
 
     def _by_counter(self, window: int) -> int:
         """The most restarts any window of restart events shows (counting counter jumps)."""
@@ -139,7 +139,7 @@ class DeployIncident(Incident):
         return pod_seen >= self.root.time
 
     def accepts(self, t: int, window: int) -> bool:
-        return self.root.time <= t <= self.root.time + window
+        return self.start <= t <= self.root.time + window
 
     def failure(self, ev: Event, pod_name: str) -> None:
         self.failures += 1
@@ -156,9 +156,11 @@ class DeployIncident(Incident):
             self.strong = True
 
     def verdict(self, cfg: EngineConfig) -> Verdict | None:
-        if not self.failures or not (self.strong or self.stalled is not None):
+        # The rollout must be failing: new pods fail AND the Deployment reports fewer available
+        # than desired (or ProgressDeadlineExceeded); then a single readiness failure is enough.
+        if not self.failures or self.stalled is None:
             return None
-        score = 0.7 + (0.1 if self.strong else 0.0) + (0.1 if self.stalled is not None else 0.0)
+        score = 0.8 + (0.1 if self.strong else 0.0)
         root = self.root
         ns, name = root.context.namespace, (root.k8s.name if root.k8s is not None else "")
         image = root.attributes.get("image", "")

@@ -66,6 +66,12 @@ class EngineState:
         self.latency_track: dict[str, list[Event]] = {}  # workload -> slow connects
         self.orphans: deque[tuple[int, Event]] = deque()  # (deadline, event) severe, joined nothing
         self.orphan_ids: set[str] = set()
+        # Failures and Service impacts that joined nothing, kept for a cause arriving late (or
+        # stamped up to the clock skew after them): it takes them when it opens its incident.
+        self.loose: deque[Event] = deque()
+        # Ids of the events taken (id -> event time), oldest first: a redelivery is a no-op.
+        self.seen: dict[str, int] = {}
+        self.seen_order: deque[str] = deque()
         self.clock = 0  # time of the latest processed event
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
 
@@ -73,6 +79,7 @@ class EngineState:
 
     def open(self, inc: Incident) -> None:
         inc.deadline = inc.root.time + self.cfg.incident_max_age_ns
+        inc.start = inc.root.time - self.cfg.clock_skew_ns
         inc.expires_at = min(inc.expires_at, inc.deadline)
         self.serial += 1
         inc.serial = self.serial
@@ -139,22 +146,46 @@ class EngineState:
     def adopt(self, ev: Event) -> None:
         self.orphan_ids.discard(ev.id)
 
+    # --- delivery: ids already taken ------------------------------------------------------------
+
+    def took(self, event_id: str, t: int) -> None:
+        """Remembers an event id the engine acted on (bounded by age and by count)."""
+        self.seen[event_id] = t
+        order = self.seen_order
+        order.append(event_id)
+        if len(order) > self.cfg.max_seen_ids:
+            self.seen.pop(order.popleft(), None)
+
+    def _forget_seen(self, horizon: int) -> None:
+        order, seen = self.seen_order, self.seen
+        while order and seen.get(order[0], -1) < horizon:
+            seen.pop(order.popleft(), None)
+
     # --- time ----------------------------------------------------------------------------------
 
     def sweep(self, now: int, out: list[Correlation]) -> None:
         """Closes what can no longer grow at `now`; reports orphans whose window passed."""
+        grace = self.cfg.late_grace_ns
         if self.incidents:
-            for inc in [i for i in self.incidents.values() if i.expires_at < now]:
+            closing = now - grace
+            for inc in [i for i in self.incidents.values() if i.expires_at < closing]:
                 self.close(inc, out)
         if self.crash_track:
-            horizon = now - self.cfg.crash_window_ns
+            horizon = now - self.cfg.crash_window_ns - grace
             for uid in [u for u, evs in self.crash_track.items() if evs[-1].time < horizon]:
                 del self.crash_track[uid]
         if self.latency_track:
-            horizon = now - self.cfg.latency_window_ns
+            horizon = now - self.cfg.latency_window_ns - grace
             for w in [w for w, evs in self.latency_track.items() if evs[-1].time < horizon]:
                 del self.latency_track[w]
         self.topo.bury(now - max(2 * self.cfg.reorder_slack_ns, 10 * 1_000_000_000))
+        loose = self.loose
+        if loose:
+            horizon = now - grace - max(self.cfg.cascade_window_ns, self.cfg.perf_window_ns)
+            while loose and loose[0].time < horizon:
+                loose.popleft()
+        if self.seen_order:
+            self._forget_seen(now - self.cfg.seen_ids_retention_ns)
         orphans = self.orphans
         while orphans and orphans[0][0] < now:
             _, ev = orphans.popleft()
@@ -190,5 +221,7 @@ class EngineState:
             crash_trackers=sum(len(v) for v in self.crash_track.values()),
             latency_trackers=sum(len(v) for v in self.latency_track.values()),
             orphans=len(self.orphans),
+            loose=len(self.loose),
+            seen_ids=len(self.seen),
         )
         return sizes

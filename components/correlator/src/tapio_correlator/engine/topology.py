@@ -23,9 +23,11 @@ class PodInfo:
     """What the engine knows about one pod."""
 
     __slots__ = (
+        "cgroup",
         "cid",
         "deleted",
         "deployment",
+        "ips",
         "labels",
         "name",
         "namespace",
@@ -47,6 +49,8 @@ class PodInfo:
         self.deployment = ""  # "namespace/name" of its Deployment, if any
         self.workload = ""  # "namespace/Kind/name" of its top owner (the pod itself without one)
         self.cid = ""
+        self.cgroup = 0  # cgroup id (eBPF events may carry only that)
+        self.ips: tuple[str, ...] = ()  # pod IPs (status.podIPs)
         self.seen = t  # first seen (event time)
         self.updated = t  # time of the latest event applied (older ones do not overwrite)
         self.deleted = 0  # deletion time, while it is a tombstone
@@ -85,6 +89,11 @@ class Topology:
         self.pod_names: dict[str, str] = {}  # "namespace/name" -> uid
         self.containers: dict[str, str] = {}  # container id -> uid
         self.services: dict[str, dict[str, str]] = {}  # "namespace/name" -> selector
+        self.cgroups: dict[int, str] = {}  # cgroup id -> uid
+        self.pod_ips: dict[str, str] = {}  # pod IP -> uid
+        self.service_ips: dict[str, str] = {}  # cluster IP -> "namespace/name"
+        self.cluster_ips: dict[str, tuple[str, ...]] = {}  # "namespace/name" -> its cluster IPs
+        self.service_workloads: dict[str, str] = {}  # "namespace/name" -> workload of its pods (cache)
         self.deployments: dict[str, DeploymentInfo] = {}  # "namespace/name"
         # Deleted pods, kept a little while: events up to the reorder slack late still resolve.
         self.graveyard: dict[str, PodInfo] = {}
@@ -97,6 +106,9 @@ class Topology:
             "pods": len(self.pods),
             "pod_names": len(self.pod_names),
             "containers": len(self.containers),
+            "cgroups": len(self.cgroups),
+            "pod_ips": len(self.pod_ips),
+            "service_ips": len(self.service_ips),
             "services": len(self.services),
             "deployments": len(self.deployments),
             "nodes": len(self.nodes),
@@ -165,6 +177,14 @@ class Topology:
             cid = ctx.container_id
             if cid and cid != rec.cid:
                 self._set_container(rec, cid)
+            cg = ctx.cgroup_id
+            if cg and cg != rec.cgroup:
+                self._set_cgroup(rec, cg)
+            k = ev.k8s if k8s is None else k8s
+            if k is not None:
+                ips = k.pod_ips
+                if ips and tuple(ips) != rec.ips:
+                    self._set_ips(rec, tuple(ips))
             if not rec.workload:
                 self._owners(rec, ctx, t)
         return rec
@@ -193,6 +213,10 @@ class Topology:
             self.pod_names[f"{rec.namespace}/{name}"] = uid
         if ctx.container_id:
             self._set_container(rec, ctx.container_id)
+        if ctx.cgroup_id:
+            self._set_cgroup(rec, ctx.cgroup_id)
+        if k8s is not None and k8s.pod_ips:
+            self._set_ips(rec, tuple(k8s.pod_ips))
         self._owners(rec, ctx, t)
         return rec
 
@@ -230,6 +254,20 @@ class Topology:
         rec.cid = cid
         self.containers[cid] = rec.uid
 
+    def _set_cgroup(self, rec: PodInfo, cgroup: int) -> None:
+        if rec.cgroup and self.cgroups.get(rec.cgroup) == rec.uid:
+            del self.cgroups[rec.cgroup]
+        rec.cgroup = cgroup
+        self.cgroups[cgroup] = rec.uid
+
+    def _set_ips(self, rec: PodInfo, ips: tuple[str, ...]) -> None:
+        for ip in rec.ips:
+            if self.pod_ips.get(ip) == rec.uid:
+                del self.pod_ips[ip]
+        rec.ips = ips
+        for ip in ips:
+            self.pod_ips[ip] = rec.uid
+
     def _remove(self, rec: PodInfo) -> None:
         self.pods.pop(rec.uid, None)
         key = f"{rec.namespace}/{rec.name}"
@@ -237,9 +275,14 @@ class Topology:
             del self.pod_names[key]
         if rec.cid and self.containers.get(rec.cid) == rec.uid:
             del self.containers[rec.cid]
+        if rec.cgroup and self.cgroups.get(rec.cgroup) == rec.uid:
+            del self.cgroups[rec.cgroup]
+        for ip in rec.ips:
+            if self.pod_ips.get(ip) == rec.uid:
+                del self.pod_ips[ip]
 
     def resolve_pod(self, ctx: Any) -> PodInfo | None:
-        """The pod an event's context points at: by uid, namespace/name, or container id."""
+        """The pod an event's context points at: by uid, namespace/name, container id or cgroup id."""
         uid = ctx.pod_uid
         if uid:
             rec = self.pods.get(uid) or self.graveyard.get(uid)
@@ -253,7 +296,45 @@ class Topology:
             uid = self.containers.get(ctx.container_id)
             if uid is not None:
                 return self.pods.get(uid)
+        if ctx.cgroup_id:
+            uid = self.cgroups.get(ctx.cgroup_id)
+            if uid is not None:
+                return self.pods.get(uid)
         return None
+
+    def pod_at(self, ip: str) -> PodInfo | None:
+        """The live pod with this IP."""
+        uid = self.pod_ips.get(ip)
+        return self.pods.get(uid) if uid is not None else None
+
+    def has_addresses(self) -> bool:
+        """Whether any pod or Service IP is known (else connection events cannot be placed)."""
+        return bool(self.pod_ips or self.service_ips)
+
+    def workload_at(self, ip: str) -> str:
+        """The workload behind an address: the pod with that IP, or the pods of the Service."""
+        p = self.pod_at(ip)
+        if p is not None:
+            return p.workload
+        key = self.service_ips.get(ip)
+        if key is None:
+            return ""
+        known = self.service_workloads.get(key)
+        if known is None:
+            ns = key.partition("/")[0]
+            pods = self.pods_selected(ns, self.services.get(key) or {})
+            known = self.service_workloads[key] = pods[0].workload if pods else ""
+        return known
+
+    def pods_selected(self, namespace: str, selector: Mapping[str, str]) -> list[PodInfo]:
+        """The known pods a Service selector picks (a scan: for rare events only)."""
+        if not selector:
+            return []
+        return [
+            p
+            for p in self.pods.values()
+            if p.namespace == namespace and all(p.labels.get(k) == v for k, v in selector.items())
+        ]
 
     # --- services, deployments, nodes ---------------------------------------------------------
 
@@ -264,9 +345,21 @@ class Topology:
         if not name:
             return
         key = f"{ctx.namespace}/{name}"
+        self.service_workloads.pop(key, None)
         if ev.action == "deleted":
             self.services.pop(key, None)
+            for ip in self.cluster_ips.pop(key, ()):
+                if self.service_ips.get(ip) == key:
+                    del self.service_ips[ip]
             return
+        ips = tuple(ip for ip in k8s.cluster_ips if ip and ip != "None") if k8s is not None else ()
+        if ips and ips != self.cluster_ips.get(key):
+            for ip in self.cluster_ips.get(key, ()):
+                if self.service_ips.get(ip) == key:
+                    del self.service_ips[ip]
+            self.cluster_ips[key] = ips
+            for ip in ips:
+                self.service_ips[ip] = key
         selector = k8s.selector if k8s is not None else None
         if selector:
             known = self.services.get(key)

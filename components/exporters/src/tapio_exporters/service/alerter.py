@@ -13,6 +13,7 @@ from the alerts stream (`restore_from_stream`); a quiet input lets event time fo
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -139,5 +140,6 @@ class Alerter:
         self.unconfirmed = []
         self.published += len(todo)
         self.metrics.published.inc(len(todo))
-        for alert in todo:
-            self.metrics.alerts.labels(state=alert.state.token, severity=alert.severity.token).inc()
+        counts = Counter((a.state.token, a.severity.token) for a in todo)
+        for (state, severity), n in counts.items():
+            self.metrics.alerts.labels(state=state, severity=severity).inc(n)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tapio_scenariogen.families import mixed, nearmiss_links, nearmiss_windows, quiet
+from tapio_scenariogen.families import dependency, mixed, nearmiss_links, nearmiss_windows, quiet
 from tapio_scenariogen.families.common import Builder
 from tapio_scenariogen.families.positive import POSITIVE
 
 FAMILIES: dict[str, dict[str, Builder]] = {
     **POSITIVE,
     "potential_issue": quiet.VARIANTS,
-    "near_miss": {**nearmiss_links.VARIANTS, **nearmiss_windows.VARIANTS},
+    "near_miss": {**nearmiss_links.VARIANTS, **nearmiss_windows.VARIANTS, **dependency.NEAR_MISSES},
     "mixed": mixed.VARIANTS,
 }
 # Families whose scenarios must give no medium/high correlation at all.

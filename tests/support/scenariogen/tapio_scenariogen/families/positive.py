@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tapio_scenariogen.families import cascade, crash, deploy, network, node, perf, pressure
+from tapio_scenariogen.families import cascade, crash, dependency, deploy, network, node, perf, pressure
 from tapio_scenariogen.families.common import Builder
 
 POSITIVE: dict[str, dict[str, Builder]] = {
@@ -13,4 +13,5 @@ POSITIVE: dict[str, dict[str, Builder]] = {
     "network_degradation": network.VARIANTS,
     "performance_degradation": perf.VARIANTS,
     "deployment_failure": deploy.VARIANTS,
+    "service_dependency_failure": dependency.VARIANTS,
 }

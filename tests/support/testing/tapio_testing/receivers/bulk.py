@@ -127,7 +127,7 @@ class BulkReceiver(Receiver):
         return {**base, "_version": version, "result": "updated" if current else "created",
                 "status": 200 if current else 201}  # fmt: skip
 
-    def keys(self) -> Counter[tuple[str, int, str]]:
+    def arrivals(self) -> Counter[tuple[str, int, str]]:
         """How often each (alert id, revision, state) was indexed."""
         with self.lock:
             return Counter(

@@ -108,7 +108,7 @@ class HecReceiver(Receiver):
         with self.lock:
             return [ev["event"] for _, ev in self.events]
 
-    def keys(self) -> Counter[tuple[str, int, str]]:
+    def arrivals(self) -> Counter[tuple[str, int, str]]:
         """How often each (alert id, revision, state) arrived."""
         return Counter((a["id"], int(a["revision"]), a["state"]) for a in self.alerts())
 

@@ -49,7 +49,9 @@ def finding_event(
     peer: Peer | None = None,
     cluster: str = "",
     plugin: str = "",
+    role: str = "",
 ) -> Event:
+    """`plugin` and `role` (pod | cni, from the node's CNI configuration) go into attributes."""
     w, d = f.window, f.delta
     total = d.offered if f.action == PACKET_LOSS else d.packets + d.errors
     verb = "dropped" if f.action == PACKET_LOSS else "had errors on"
@@ -65,6 +67,8 @@ def finding_event(
         attributes["qdisc_drops"] = str(d.qdisc_drops)
     if plugin:
         attributes["cni_plugin"] = plugin
+    if role:
+        attributes["role"] = role
     ctx = Context(cluster=cluster, node=node)
     if peer is not None:
         attributes["peer_netns"] = peer.netns

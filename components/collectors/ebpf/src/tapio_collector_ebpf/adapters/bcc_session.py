@@ -103,9 +103,14 @@ def build_text(programs: Sequence[Program], limits: KernelLimits) -> Assembly:
         for tp, t in kernel.tracepoint_formats(tps).items()
     }
     defines = limits.defines()
-    offset = kernel.btf_member_offset("task_struct", "exit_code")
-    if offset is not None:
-        defines["TASK_EXIT_CODE_OFFSET"] = offset
+    for member, name in (
+        ("exit_code", "TASK_EXIT_CODE_OFFSET"),
+        ("real_parent", "TASK_REAL_PARENT_OFFSET"),
+        ("tgid", "TASK_TGID_OFFSET"),
+    ):
+        offset = kernel.btf_member_offset("task_struct", member)
+        if offset is not None:
+            defines[name] = offset
     return assemble(programs, read_sources(), formats, defines)
 
 

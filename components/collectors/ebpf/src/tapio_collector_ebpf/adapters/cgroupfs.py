@@ -3,7 +3,8 @@
 The id bpf_get_current_cgroup_id() returns is the inode number of the cgroup's directory in the
 cgroup2 file system. Paths are cached. Ids of new cgroups only grow, so an unknown id above the
 largest one of the last scan (a cgroup created since) triggers a rescan at once, each such id
-once; other unknown ids (a cgroup removed already) at most once per `rescan_interval_s`.
+once (at most every `new_rescan_gap_s`); other unknown ids (a cgroup removed already) at most
+once per `rescan_interval_s`.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ class CgroupResolver:
         root: Path | None = None,
         default_runtime: str = "containerd",
         rescan_interval_s: float = 1.0,
+        new_rescan_gap_s: float = 0.05,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root if root is not None else cgroup2_mount()
         self.default_runtime = default_runtime
         self.rescan_interval_s = rescan_interval_s
+        self.new_rescan_gap_s = new_rescan_gap_s
         self._clock = clock
         self._paths: dict[int, str] = {}
         self._last_scan = float("-inf")
@@ -59,12 +62,13 @@ class CgroupResolver:
         p = self._paths.get(cgroup_id)
         if p is not None or self.root is None:
             return p
-        stale = self._clock() - self._last_scan >= self.rescan_interval_s
-        if stale or (cgroup_id > self._max_id and cgroup_id not in self._missed):
+        since = self._clock() - self._last_scan
+        new = cgroup_id > self._max_id and cgroup_id not in self._missed
+        if since >= self.rescan_interval_s or (new and since >= self.new_rescan_gap_s):
             self.rescan()
             p = self._paths.get(cgroup_id)
-        if p is None:
-            self._missed.add(cgroup_id)
+            if p is None:
+                self._missed.add(cgroup_id)
         return p
 
     def container(self, cgroup_id: int) -> tuple[str, str]:

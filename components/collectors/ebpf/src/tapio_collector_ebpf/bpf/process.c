@@ -13,13 +13,24 @@ struct proc_val {
     u64 first_ns;
     u64 last_ns;
     u32 pid;           // the last process seen
-    u32 ppid_unused;
+    u32 ppid;          // its parent (0 when the kernel's BTF does not say where to read it)
     char filename[FILENAME_LEN];  // exec: the first file executed in the window
 };
 
 BPF_PERCPU_HASH(proc_a, struct proc_key, struct proc_val, PROC_ENTRIES);
 BPF_PERCPU_HASH(proc_b, struct proc_key, struct proc_val, PROC_ENTRIES);
 BPF_ARRAY_OF_MAPS(proc_active, "proc_a", 1);
+
+static __always_inline u32 current_ppid(void) {
+    u32 ppid = 0;
+#if defined(TASK_REAL_PARENT_OFFSET) && defined(TASK_TGID_OFFSET)
+    u64 task = bpf_get_current_task(), parent = 0;
+    bpf_probe_read_kernel(&parent, sizeof(parent), (void *)(task + TASK_REAL_PARENT_OFFSET));
+    if (parent)
+        bpf_probe_read_kernel(&ppid, sizeof(ppid), (void *)(parent + TASK_TGID_OFFSET));
+#endif
+    return ppid;
+}
 
 static __always_inline void proc_add(struct proc_key *key, struct proc_val *init, u32 pid, u64 now) {
     int zero = 0;
@@ -36,6 +47,7 @@ static __always_inline void proc_add(struct proc_key *key, struct proc_val *init
     v->count++;
     v->last_ns = now;
     v->pid = pid;
+    v->ppid = current_ppid();
 }
 
 #ifdef PROG_EXEC

@@ -91,7 +91,7 @@ class EventFactory:
             )
         self._context(ev, a.cgroup_id, a.pid, a.comm)
         k = ev.kernel
-        k.pid, k.comm, k.count, k.window_ns = a.pid, a.comm, a.count, window_ns
+        k.pid, k.comm, k.count, k.window_ns, k.ppid = a.pid, a.comm, a.count, window_ns, a.ppid
         if a.kind == r.KIND_EXEC:
             k.filename = a.filename
         else:

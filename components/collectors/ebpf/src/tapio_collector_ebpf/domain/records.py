@@ -59,6 +59,8 @@ class ProcAggregate:
     pid: int
     """The last process seen in the window."""
     filename: str
+    ppid: int = 0
+    """The parent of `pid` (0 when unknown)."""
 
     @property
     def exit_code(self) -> int:
@@ -137,8 +139,11 @@ def _cstr(raw: bytes) -> str:
 
 
 def _addr(family: int, raw: bytes) -> str:
+    """Text form; an IPv4-mapped IPv6 address (a v4 peer of a dual-stack socket) as plain IPv4,
+    so it matches pod and Service IPs."""
     if family == AF_INET6:
-        return str(ipaddress.IPv6Address(raw[:16]))
+        v6 = ipaddress.IPv6Address(raw[:16])
+        return str(v6.ipv4_mapped or v6)
     if family == AF_INET:
         return str(ipaddress.IPv4Address(raw[:4]))
     return ""
@@ -162,17 +167,17 @@ def decode_proc(key: bytes, value: bytes, value_size: int | None = None) -> Proc
     size = value_size or len(value)
     if size < _PROC_VAL.size:
         raise DecodeError(f"process value of {size} bytes, expected at least {_PROC_VAL.size}")
-    count, first, last, pid, filename = 0, 0, 0, 0, ""
+    count, first, last, pid, ppid, filename = 0, 0, 0, 0, 0, ""
     for chunk in _chunks(value, size, "process"):
-        c, f, la, p, _ = _PROC_VAL.unpack_from(chunk)
+        c, f, la, p, pp = _PROC_VAL.unpack_from(chunk)
         if not c:
             continue
         count += c
         first = f if not first or f < first else first
         if la >= last:
-            last, pid = la, p
+            last, pid, ppid = la, p, pp
         filename = filename or _cstr(chunk[_PROC_VAL.size :])
-    return ProcAggregate(kind, status, cgroup_id, _cstr(comm), count, first, last, pid, filename)
+    return ProcAggregate(kind, status, cgroup_id, _cstr(comm), count, first, last, pid, filename, ppid)
 
 
 _FLOW_KINDS = frozenset(

@@ -1,0 +1,72 @@
+"""Feeds the pod index from every pod event in TAPIO_EVENTS, so each pipeline replica knows all pods.
+
+The durable consumer `pipeline` is shared by the replicas (each gets a share of the messages), so
+the index cannot learn from it alone. This follower reads the pod subjects
+(`tapio.events.k8s.*.pods.*`) with an ordered, ephemeral consumer (server-named, no ack, flow
+control), starting `history` seconds back (0 = the whole stream): a restarted pipeline rebuilds
+its index from the stream. `caught_up` is set once it has read what the stream held at start, so
+the processor starts with the index warm.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import anyio
+import nats.errors
+from nats.js import JetStreamContext, api
+
+from tapio_common.logging import get_logger
+from tapio_common.metrics import ComponentMetrics
+from tapio_jetstream import DecodeError, decode_events
+from tapio_jetstream.layout import EVENTS
+from tapio_pipeline.enrich import PodIndex
+
+log = get_logger(__name__)
+
+POD_SUBJECT = "tapio.events.k8s.*.pods.*"
+QUIET = 1.0  # seconds without a message that mean "read everything the stream had"
+
+
+async def follow_pods(
+    js: JetStreamContext,
+    index: PodIndex,
+    metrics: ComponentMetrics,
+    *,
+    history: float,
+    caught_up: anyio.Event,
+) -> None:
+    """Runs until cancelled; the index learns every pod event as it is stored."""
+    config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
+    if history > 0:
+        config = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_TIME,
+            opt_start_time=datetime.fromtimestamp(time.time() - history, tz=UTC),
+        )
+    sub = await js.subscribe(POD_SUBJECT, stream=EVENTS, ordered_consumer=True, config=config)
+    learnt = 0
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=QUIET)
+            except nats.errors.TimeoutError:
+                if not caught_up.is_set():
+                    log.info("pod index warm", pods=len(index), pod_events=learnt)
+                    caught_up.set()
+                continue
+            try:
+                events = decode_events(msg.headers, msg.data)
+            except DecodeError as e:
+                metrics.error("pod_feed_decode")  # the durable consumer dead-letters it; here it is skipped
+                log.warning("pod event not decodable, skipped by the pod index", error=str(e))
+                continue
+            for event in events:
+                index.learn(event)
+            learnt += len(events)
+            if not caught_up.is_set() and msg.metadata.num_pending == 0:
+                log.info("pod index warm", pods=len(index), pod_events=learnt)
+                caught_up.set()
+    finally:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+            await sub.unsubscribe()

@@ -1,0 +1,234 @@
+"""The pipeline processor on a real JetStream, as its own process: enrichment and routes of the
+public scenarios' events, kill -9 and restart without loss or duplicates, and a bad rule file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+from nats.aio.client import Client
+from nats.js.errors import NotFoundError
+
+from tapio.events.v1 import events_pb2
+from tapio_common.config import NatsConfig
+from tapio_common.model.convert import event_from_json, event_to_proto
+from tapio_common.nats.connect import connect
+from tapio_jetstream import decode_events
+from tapio_jetstream.streams import apply_layout
+from tapio_publisher import Publisher, PublisherSettings
+from tapio_testing.jetstream import JetStreamServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "public"
+RULES = """\
+destinations: [siem, archive]
+default: [archive]
+rules:
+  - name: no-debug
+    match: {severity: debug}
+    drop: true
+  - name: security
+    match: {min_severity: warning}
+    route: [siem, archive]
+"""
+
+
+def scenario_events() -> list[events_pb2.Event]:
+    out = []
+    for path in sorted(SCENARIOS.glob("*/events.jsonl")):
+        out += [
+            event_to_proto(event_from_json(line)) for line in path.read_text(encoding="utf-8").splitlines()
+        ]
+    return out
+
+
+def expected_routes(events: list[events_pb2.Event]) -> Counter[tuple[str, str]]:
+    """(event id, destination) the rules above give, computed by hand from the rule text."""
+    want: Counter[tuple[str, str]] = Counter()
+    for e in events:
+        if e.severity == events_pb2.SEVERITY_DEBUG:
+            continue
+        dests = ("siem", "archive") if e.severity >= events_pb2.SEVERITY_WARNING else ("archive",)
+        for d in dests:
+            want[(e.id, d)] += 1
+    return want
+
+
+class PipelineProcess:
+    def __init__(self, url: str, workdir: Path, rules: str) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.rules = workdir / "routes.yaml"
+        self.rules.write_text(rules)
+        self.log = workdir / "pipeline.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = [sys.executable, "-m", "tapio_pipeline", "--nats-url", self.url, "--provision",
+                "--rules", str(self.rules), "--metrics-port", "0", "--data-dir", str(self.workdir / "data")]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            return self.proc.wait(30)
+        return int(self.proc.returncode)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+async def publish(url: str, events: list[events_pb2.Event], tmp: Path) -> None:
+    settings = PublisherSettings.from_section(
+        {"batch_max_events": 50}, str(tmp / "pub"), name="test-collector"
+    )
+    async with Publisher(settings, nats=NatsConfig(urls=(url,))) as pub:
+        await pub.publish_many(events)
+        await pub.flush()
+
+
+async def wait_drained(nc: Client, proc: PipelineProcess, within: float = 90.0) -> None:
+    js = nc.jetstream()
+    events_seq = (await js.stream_info("TAPIO_EVENTS")).state.last_seq
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise AssertionError(f"pipeline exited: {proc.log.read_text()[-3000:]}")
+        try:
+            info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
+        except NotFoundError:
+            info = None
+        if info is not None and info.ack_floor.stream_seq >= events_seq and info.num_ack_pending == 0:
+            return
+        await anyio.sleep(0.2)
+    raise AssertionError(f"pipeline did not drain TAPIO_EVENTS in {within}s: {proc.log.read_text()[-3000:]}")
+
+
+async def processed(nc: Client) -> list[tuple[str, events_pb2.Event]]:
+    """Every event of TAPIO_PROCESSED with its subject, in stream order."""
+    js = nc.jetstream()
+    info = await js.stream_info("TAPIO_PROCESSED")
+    out = []
+    if info.state.messages:
+        for seq in range(info.state.first_seq, info.state.last_seq + 1):
+            msg = await js.get_msg("TAPIO_PROCESSED", seq)
+            out += [(msg.subject or "", e) for e in decode_events(msg.headers, msg.data or b"")]
+    return out
+
+
+def routes_of(stored: list[tuple[str, events_pb2.Event]]) -> Counter[tuple[str, str]]:
+    return Counter((e.id, subject.rsplit(".", 1)[1]) for subject, e in stored)
+
+
+async def test_public_scenarios_are_enriched_and_routed(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    events = scenario_events()
+    proc = PipelineProcess(jetstream.url, tmp_path, RULES)
+    nc = await connect(NatsConfig(), "test", urls=(jetstream.url,))
+    try:
+        await apply_layout(nc.jetstream(), 1)
+        proc.start()
+        await publish(jetstream.url, events, tmp_path)
+        await wait_drained(nc, proc)
+        stored = await processed(nc)
+        assert routes_of(stored) == expected_routes(events)
+        for subject, e in stored:
+            source = {1: "k8s", 2: "systemd", 3: "ebpf", 4: "cni"}[e.source]
+            assert subject.startswith(f"tapio.processed.{source}.")
+        # Kernel events that name a pod the pod events described carry its workload and uid now.
+        pods = {(e.context.namespace, e.context.pod): e.context for e in events if e.type == "pods"}
+        kernel = [
+            e
+            for _, e in stored
+            if e.source == events_pb2.SOURCE_EBPF and (e.context.namespace, e.context.pod) in pods
+        ]
+        assert kernel, "the public scenarios hold kernel events of known pods"
+        for e in kernel:
+            known = pods[(e.context.namespace, e.context.pod)]
+            assert e.context.pod_uid == known.pod_uid
+            assert e.context.workload.name == known.workload.name
+        assert proc.stop() == 0
+    finally:
+        if proc.alive():
+            proc.stop()
+        await nc.close()
+
+
+async def test_kill_9_and_restart_lose_and_duplicate_nothing(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    events = scenario_events() * 1  # the scenarios' events; published in two halves around the kill
+    half = len(events) // 2
+    proc = PipelineProcess(jetstream.url, tmp_path, RULES)
+    nc = await connect(NatsConfig(), "test", urls=(jetstream.url,))
+    try:
+        await apply_layout(nc.jetstream(), 1)
+        proc.start()
+        await publish(jetstream.url, events[:half], tmp_path)
+        # Kill it while it works through the first half (some outputs published, their inputs not acked).
+        js = nc.jetstream()
+        with anyio.fail_after(60):
+            while True:
+                try:
+                    info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
+                    if info.delivered.stream_seq > 0:
+                        break
+                except NotFoundError:
+                    pass
+                await anyio.sleep(0.05)
+        proc.signal(signal.SIGKILL)
+        assert proc.proc is not None
+        proc.proc.wait(10)
+        await publish(jetstream.url, events[half:], tmp_path)
+        proc.start()
+        await wait_drained(nc, proc)
+        assert routes_of(await processed(nc)) == expected_routes(events)  # each (event, destination) once
+        assert proc.stop() == 0
+    finally:
+        if proc.alive():
+            proc.stop()
+        await nc.close()
+
+
+def test_a_bad_rule_file_fails_at_start_naming_the_line(tmp_path: Path) -> None:
+    rules = tmp_path / "routes.yaml"
+    rules.write_text(
+        "destinations: [siem]\nrules:\n  - name: a\n    match: {severity: loud}\n    route: [siem]\n"
+    )
+    for argv in (["--check", str(rules)], ["--rules", str(rules), "--nats-url", "nats://127.0.0.1:1"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "tapio_pipeline", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 2, out
+        lines = out.stderr.strip().splitlines()
+        assert lines == [
+            f"tapio-pipeline: error: {rules}:4: severity 'loud' is not one of debug, info, warning, error, critical"
+        ]
+    good = tmp_path / "good.yaml"
+    good.write_text(RULES)
+    out = subprocess.run(
+        [sys.executable, "-m", "tapio_pipeline", "--check", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"{good}: valid: 2 rules, destinations siem, archive, default archive"
