@@ -1,4 +1,4 @@
-# Tapio: `make run` runs the correlator on an embedded JetStream; `make test` runs every test.
+# Tapio: `make run` runs the whole product on an embedded JetStream; `make test` runs every test.
 # Both install what is missing first (tools/setup/bootstrap.sh) and are safe to repeat.
 SHELL := /bin/bash
 VENV  := .venv
@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 .PHONY: help setup run test lint unit integration bench lock clean
 
 help:
-	@echo "make run          bootstrap, then run the correlator on an embedded JetStream (Ctrl-C stops)"
+	@echo "make run          bootstrap, then run the product on an embedded JetStream (tapio-admin up; Ctrl-C stops)"
 	@echo "make test         bootstrap, then ruff, mypy --strict, import contracts, bazel test //..., integration"
 	@echo "make lint | unit | integration    one part of make test"
 	@echo "make bench        run the benchmarks (BENCH_SECONDS=$(BENCH_SECONDS))"
@@ -19,8 +19,11 @@ help:
 setup:
 	@tools/setup/bootstrap.sh
 
+# The whole product (tapio-admin up): every component that can run on this host, each its own
+# process, on one embedded JetStream; alerts print as they fire. `bazel run //components/correlator`
+# runs the correlator alone. Extra flags: make run ARGS="--only correlator,pipeline,siem-exporter".
 run: setup
-	$(BAZEL) run //components/correlator
+	$(PY) -m tapio_admin up $(ARGS)
 
 # A skip for a missing tool or privilege fails make test (docs/DEVELOPING.md, "Skips").
 test: export TAPIO_STRICT_SKIPS = 1

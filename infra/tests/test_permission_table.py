@@ -12,12 +12,14 @@ from __future__ import annotations
 import shutil
 import ssl
 import subprocess
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import nats
 import nats.errors
 import pytest
+from nats.aio.client import Client
 
 from infra.tests.livecluster import Identity, LocalCluster, Secrets
 from infra.tests.natsflow import connected, nack_identity
@@ -78,10 +80,12 @@ def people(
     return out
 
 
-async def _violations(cluster: LocalCluster, ident: Identity, act: object) -> list[str]:
+async def _violations(
+    cluster: LocalCluster, ident: Identity, act: Callable[[Client], Awaitable[None]]
+) -> list[str]:
     errors: list[str] = []
     async with connected(cluster, ident, errors) as nc:
-        await act(nc)  # type: ignore[operator]
+        await act(nc)
         await nc.flush()
         await anyio.sleep(0.4)  # the server's -ERR for a refused operation arrives asynchronously
     return [e for e in errors if "permissions violation" in e.lower()]
@@ -93,7 +97,7 @@ async def test_publish_table(
 ) -> None:
     for user, ident in people.items():
 
-        async def act(nc: nats.NATS, subject: str = subject) -> None:
+        async def act(nc: Client, subject: str = subject) -> None:
             await nc.publish(subject, b"{}")
 
         refused = await _violations(cluster, ident, act)
@@ -106,7 +110,7 @@ async def test_subscribe_table(
 ) -> None:
     for user, ident in people.items():
 
-        async def act(nc: nats.NATS, subject: str = subject) -> None:
+        async def act(nc: Client, subject: str = subject) -> None:
             await nc.subscribe(subject)
 
         refused = await _violations(cluster, ident, act)
@@ -115,7 +119,10 @@ async def test_subscribe_table(
 
 def _other_ca(root: Path) -> TlsConfig:
     """A client certificate signed by a CA the servers do not trust."""
-    run = lambda *a: subprocess.run(["openssl", *a], check=True, capture_output=True)  # noqa: E731
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=evil-ca",
         "-keyout", str(root / "ca.key"), "-out", str(root / "ca.crt"))  # fmt: skip
     run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tapio-client",
@@ -142,11 +149,10 @@ async def test_transport_without_the_design_is_refused(
             pass
     # Plain text (no TLS): the servers require TLS.
     with pytest.raises((ssl.SSLError, ConnectionError, nats.errors.Error, OSError)):
-        nc = await nats.connect(
+        await nats.connect(
             servers=cluster.urls, user=good.user, password=good.password, allow_reconnect=False,
             max_reconnect_attempts=0, connect_timeout=3,
         )  # fmt: skip
-        await nc.close()
     # The right certificate with the right password still works.
     async with connected(cluster, good) as nc:
         assert nc.is_connected

@@ -39,3 +39,17 @@ def test_two_generators_do_not_collide() -> None:
     now = 1_700_000_000_000_000_000
     a, b = IdGenerator(clock_ns=lambda: now), IdGenerator(clock_ns=lambda: now)
     assert not {a() for _ in range(5000)} & {b() for _ in range(5000)}
+
+
+def test_stable_id_is_deterministic_time_ordered_uuid7() -> None:
+    import uuid
+
+    from tapio_publisher.ids import stable_id
+
+    a = stable_id(1_700_000_000_000, "node", "kubelet.service", "failed")
+    assert a == stable_id(1_700_000_000_000, "node", "kubelet.service", "failed")
+    assert a != stable_id(1_700_000_000_000, "node", "kubelet.service", "active")
+    assert uuid.UUID(a).version == 7
+    assert uuid.UUID(a).variant == uuid.RFC_4122
+    assert a.startswith("018bcfe5-6800-")  # the 48-bit milliseconds lead, as in new_id()
+    assert stable_id(1_700_000_000_001, "x") > stable_id(1_700_000_000_000, "x")

@@ -35,11 +35,13 @@ class JsonlTail:
         except OSError as e:
             raise SourceError(f"cannot read {self.path}: {e.strerror}") from e
         async with f:
-            pending = ""
+            pending, caught_up = "", False
             while True:
                 chunk = await f.read()
                 if not chunk:
-                    out.set_ready(True, f"tailing {self.path}")
+                    if not caught_up:  # once: the test may say otherwise afterwards
+                        out.set_ready(True, f"tailing {self.path}")
+                        caught_up = True
                     await anyio.sleep(self.poll)
                     continue
                 pending += chunk

@@ -22,7 +22,7 @@ from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_testing.k8s_api import K8sApiServer
 
-FAST_LEASE = {"lease_duration": 3.0, "renew_interval": 0.5, "renew_deadline": 2.0}
+FAST_LEASE = {"lease_duration": 4.0, "renew_interval": 0.5, "renew_deadline": 3.0}
 
 
 async def provision(url: str) -> None:

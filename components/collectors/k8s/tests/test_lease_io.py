@@ -14,6 +14,7 @@ import anyio
 import pytest
 from k8s_helpers import actions, collector, leads, provision, wait_for
 
+from tapio.events.v1 import events_pb2
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import ApiError, K8sApiServer
 from tapio_testing.k8s_api import objects as o
@@ -29,6 +30,10 @@ def seed(api: K8sApiServer) -> o.Obj:
     api.store.apply(o.pod("cart", 1, rs=rs, node=o.NODE))
     api.store.apply(o.pod("cart", 2, rs=rs, node=NODE_B))
     return node_b
+
+
+def created_ids(events: list[tuple[str, events_pb2.Event]], type_: str) -> set[str]:
+    return {e.id for _, e in events if e.type == type_ and e.action == "created"}
 
 
 def holder(api: K8sApiServer) -> str:
@@ -57,9 +62,7 @@ async def test_two_collectors_never_both_lead_and_hand_over_on_stop(
             for _ in range(40):  # 4 s: renewals happen, the leader never changes, never two
                 both += bool(leads(src_a) and leads(src_b))
                 await anyio.sleep(0.1)
-            events = await wait_for(
-                jetstream.url, lambda ev: len(actions(ev, "pods")) == 2 and len(actions(ev, "nodes")) == 2
-            )
+            events = await wait_for(jetstream.url, lambda ev: len(created_ids(ev, "nodes")) == 2)
             first = holder(k8s_api)
             leader_src = src_a if first == o.NODE else src_b
             assert leads(leader_src)
@@ -70,8 +73,11 @@ async def test_two_collectors_never_both_lead_and_hand_over_on_stop(
         k8s_api.store.apply(o.node_condition(node_b, "Ready", "False"))
         events = await wait_for(jetstream.url, lambda ev: ("not_ready", NODE_B) in actions(ev, "nodes"))
     assert both == 0
-    nodes = actions(events, "nodes")
-    assert sorted(nodes) == sorted([("created", o.NODE), ("created", NODE_B), ("not_ready", NODE_B)])
+    # Each cluster object once; a repeat (a hand-over under load) would carry the same id.
+    assert sorted(set(actions(events, "nodes"))) == sorted(
+        [("created", o.NODE), ("created", NODE_B), ("not_ready", NODE_B)]
+    )
+    assert len(created_ids(events, "nodes")) == 2
     assert sorted(e.context.node for _, e in events if e.type == "pods") == sorted([o.NODE, NODE_B])
     assert holder(k8s_api) == ""  # B handed over too on its way out
 
@@ -86,7 +92,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
     proc = await anyio.to_thread.run_sync(lambda: subprocess.Popen(
         [sys.executable, "-m", "tapio_collector_k8s", "--kubeconfig", str(kc), "--node-name", o.NODE,
          "--nats-url", jetstream.url, "--metrics-port", "0", "--data-dir", str(tmp_path / "a"),
-         "--lease-duration", "3", "--renew-interval", "0.5", "--renew-deadline", "2"],
+         "--lease-duration", "4", "--renew-interval", "0.5", "--renew-deadline", "3"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     ))  # fmt: skip
     try:
@@ -99,7 +105,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
             proc.send_signal(signal.SIGKILL)
             await anyio.to_thread.run_sync(proc.wait, 10)
             killed = time.monotonic()
-            with anyio.fail_after(3 + 0.5 + 2):  # lease duration + one renew interval + slack
+            with anyio.fail_after(4 + 0.5 + 2):  # lease duration + one renew interval + slack
                 while not leads(src_b):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             took = time.monotonic() - killed
@@ -109,7 +115,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert took <= 5.5
+    assert took <= 6.5
     pressure = [e for _, e in events if e.type == "nodes" and e.k8s.reason == "MemoryPressure"]
     assert len(pressure) == 1
     assert pressure[0].k8s.conditions["MemoryPressure"] == "True"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -51,3 +52,16 @@ class IdGenerator:
 
 new_id = IdGenerator()
 """A process-wide generator for callers on the event loop thread."""
+
+
+def stable_id(time_ms: int, *parts: str) -> str:
+    """A deterministic UUIDv7-shaped id: the 48-bit Unix milliseconds of the observation, then 74
+    bits of a BLAKE2b hash of `parts` (what identifies it). The same observation always gets the
+    same id, so a collector re-emitting it after a restart is dropped by JetStream dedup
+    (`Nats-Msg-Id`) and by consumers' dedup windows; ids still sort by time like `new_id()`'s."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=10).digest()
+    rnd = int.from_bytes(digest, "big")
+    h = f"{time_ms & ((1 << 48) - 1):012x}"
+    rand_a = rnd & 0xFFF
+    rand_b = rnd >> 12  # 68 bits, 62 used
+    return f"{h[:8]}-{h[8:12]}-7{rand_a:03x}-{0x8000 | ((rand_b >> 48) & 0x3FFF):04x}-{rand_b & 0xFFFFFFFFFFFF:012x}"

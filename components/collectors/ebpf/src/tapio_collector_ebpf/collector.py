@@ -67,6 +67,12 @@ class KernelCollector:
             raise EbpfError(
                 "none of the selected programs can run: their tracepoints are missing on this kernel"
             )
+        loaded = {p.name for p in self.assembly.loaded}
+        if loaded & {"tcp_retransmit", "tcp_reset"} and "tcp_connect" not in loaded:
+            log.warning(
+                "tcp_retransmit/tcp_reset without tcp_connect: socket owners are not tracked, so "
+                "their events carry cgroup 0 and no container"
+            )
         self.resolver = CgroupResolver(default_runtime=settings.default_runtime)
         self.session = BccSession(self.assembly)
         self.factory = EventFactory(

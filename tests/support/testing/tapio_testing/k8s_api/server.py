@@ -13,6 +13,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,10 @@ class K8sApiServer:
         self.token = token
         self.bookmark_interval = bookmark_interval
         self.requests: list[tuple[str, str]] = []  # (method, path?query) of every request served
+        self.request_times: list[float] = []  # time.monotonic() of each, same order
+        # resource -> generator of watch stream chunks after a resourceVersion (benchmarks: a
+        # synthetic stream as fast as the client reads, instead of the event log)
+        self.storms: dict[str, Callable[[int], Iterator[bytes]]] = {}
         self._port = port
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -130,6 +135,7 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self, method: str) -> None:
             api.requests.append((method, self.path))
+            api.request_times.append(time.monotonic())
             try:
                 self._auth()
                 resource, ns, name, prefix, query = self._route()
@@ -215,6 +221,14 @@ def _make_handler(api: K8sApiServer) -> type[BaseHTTPRequestHandler]:
                 after = int(rv_text) if rv_text not in ("", "0") else store.rv
                 initial = [] if rv_text not in ("", "0") else list(store.objects[resource].values())
             try:
+                storm = api.storms.get(resource)
+                if storm is not None:
+                    for chunk in storm(after):
+                        if api._generation != generation or time.monotonic() >= deadline:
+                            break
+                        self._chunk(chunk)
+                    self.wfile.write(b"0\r\n\r\n")
+                    return
                 for s in initial:
                     self._chunk(b'{"type":"ADDED","object":' + s.data + b"}\n")
                 last_bookmark = time.monotonic()

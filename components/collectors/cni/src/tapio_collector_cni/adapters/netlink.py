@@ -23,6 +23,7 @@ from tapio_collector_cni.errors import SamplingError
 T = TypeVar("T")
 _RCVBUF = 4 * 1024 * 1024
 _MAX_INTERRUPTED_RETRIES = 5
+_DUMP_TIMEOUT = 10.0  # seconds the kernel may take to answer one datagram of a dump
 
 
 def _in_netns(path: str | None, fn: Callable[[], T]) -> T:
@@ -62,6 +63,7 @@ class RouteSocket:
             sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
             sock.bind((0, 0))
+            sock.settimeout(_DUMP_TIMEOUT)  # a dump that never ends is a failed sample, not a hang
         except OSError as e:
             raise SamplingError(f"cannot open a netlink route socket: {e.strerror}") from e
         return sock
@@ -94,6 +96,8 @@ class RouteSocket:
                         decode(payload, into)
             except wire.WireError as e:
                 raise SamplingError(f"netlink dump failed: {os.strerror(e.errno) if e.errno else e}") from e
+            except TimeoutError as e:
+                raise SamplingError(f"netlink dump unanswered for {_DUMP_TIMEOUT:g} s") from e
             except OSError as e:
                 raise SamplingError(f"netlink dump failed: {e.strerror}") from e
             if not interrupted:

@@ -144,6 +144,8 @@ class BccSession:
         self._window_start = time.monotonic_ns()
         # bpf_prog_info.recursion_misses (5.12+), its offset from this kernel's BTF.
         self._misses_offset = kernel.btf_member_offset("bpf_prog_info", "recursion_misses")
+        self._time_offset = kernel.btf_member_offset("bpf_prog_info", "run_time_ns")
+        self._cnt_offset = kernel.btf_member_offset("bpf_prog_info", "run_cnt")
 
     def _on_sample(self, _ctx: Any, data: Any, size: int) -> int:
         self._records.append(ctypes.string_at(data, size))
@@ -184,14 +186,29 @@ class BccSession:
     def _recursion_misses(self, prog_fd: int) -> int:
         if self._misses_offset is None:
             return 0
-        size = self._misses_offset + 8
+        return self._prog_info_u64(prog_fd, self._misses_offset)
+
+    def run_stats(self) -> tuple[int, int]:
+        """(run_time_ns, run_cnt) of all programs since load; counted only while the sysctl
+        kernel.bpf_stats_enabled is 1 (the benchmark turns it on); (0, 0) where BTF lacks them."""
+        if self._time_offset is None or self._cnt_offset is None:
+            return 0, 0
+        fds = [f.fd for f in self._bpf.funcs.values()]
+        return (
+            sum(self._prog_info_u64(fd, self._time_offset) for fd in fds),
+            sum(self._prog_info_u64(fd, self._cnt_offset) for fd in fds),
+        )
+
+    def _prog_info_u64(self, prog_fd: int, offset: int) -> int:
+        """One u64 of the program's struct bpf_prog_info (BPF_OBJ_GET_INFO_BY_FD)."""
+        size = offset + 8
         info = ctypes.create_string_buffer(size)
         attr = struct.pack("<IIQ", prog_fd, size, ctypes.addressof(info)).ljust(128, b"\0")
         buf = ctypes.create_string_buffer(attr, len(attr))
         if _LIBC.syscall(_SYS_BPF, _BPF_OBJ_GET_INFO_BY_FD, buf, len(attr)) != 0:
             err = ctypes.get_errno()
-            raise EbpfError(f"cannot read the BPF program info (recursion misses): {os.strerror(err)}")
-        return int(struct.unpack_from("<Q", info.raw, self._misses_offset)[0])
+            raise EbpfError(f"cannot read the BPF program info: {os.strerror(err)}")
+        return int(struct.unpack_from("<Q", info.raw, offset)[0])
 
     def close(self) -> None:
         self._bpf.cleanup()

@@ -139,7 +139,8 @@ class Elector:
         body = self._obj
         body.setdefault("spec", {})["holderIdentity"] = ""
         body["spec"]["renewTime"] = micro_time(time.time())
-        self._set(False)
+        self.leader = False
+        self.on_leader(False)
         try:
             with anyio.move_on_after(3):
                 await anyio.to_thread.run_sync(

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import urllib3
+from anyio.streams.memory import MemoryObjectSendStream
 
 from tapio_collector_k8s.adapters.client import Api
 from tapio_collector_k8s.adapters.health import ApiHealth
@@ -27,6 +28,7 @@ from tapio_common.metrics import ComponentMetrics
 log = get_logger(__name__)
 
 Pair = tuple[Digest | None, Digest | None]
+Page = tuple[str, str | None, list[Digest], dict[str, int]]  # list rv, continue, digests, drops
 OnChanges = Callable[[str, list[Pair]], Awaitable[None]]
 _END = ("END", None)
 
@@ -99,31 +101,36 @@ class Reflector:
         self.rv = None
         self.relists += 1
         seen: set[str] = set()
-        cont: str | None = None
         list_rv = ""
-        while True:
-            try:
-                page = await anyio.to_thread.run_sync(self._fetch_page, cont)
-            except GoneError:  # the continue token expired mid-list: start over
-                seen.clear()
-                cont = None
-                continue
-            self.health.ok(self.resource)
-            list_rv, cont, digests, bad = page
-            for reason, n in bad.items():
-                self.metrics.drop(reason, n)
-            pairs: list[Pair] = []
-            for d in digests:
-                seen.add(d.uid)
-                old = self.known.get(d.uid)
-                if old is None or old[1:] != d[1:]:
-                    pairs.append((old, d))
-                self.known[d.uid] = d
-            if pairs:
-                async with self.gate:
-                    await self.on_changes(self.resource, pairs)
-            if not cont:
-                break
+        # One page is fetched (and parsed, in a worker thread) while the previous one is processed.
+        send, recv = anyio.create_memory_object_stream[Page | ApiUnavailableError | None](1)
+        failure: ApiUnavailableError | None = None
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._pages, send)
+            async with recv:
+                async for page in recv:
+                    if page is None:  # the continue token expired mid-list: it starts over
+                        seen.clear()
+                        continue
+                    if isinstance(page, ApiUnavailableError):
+                        failure = page  # the fetcher has ended; raised outside the task group
+                        break
+                    self.health.ok(self.resource)
+                    list_rv, _, digests, bad = page
+                    for reason, n in bad.items():
+                        self.metrics.drop(reason, n)
+                    pairs: list[Pair] = []
+                    for d in digests:
+                        seen.add(d.uid)
+                        old = self.known.get(d.uid)
+                        if old is None or old[1:] != d[1:]:
+                            pairs.append((old, d))
+                        self.known[d.uid] = d
+                    if pairs:
+                        async with self.gate:
+                            await self.on_changes(self.resource, pairs)
+        if failure is not None:
+            raise failure
         gone = [d for uid, d in self.known.items() if uid not in seen]
         for d in gone:
             del self.known[d.uid]
@@ -141,7 +148,25 @@ class Reflector:
             rv=list_rv,
         )
 
-    def _fetch_page(self, cont: str | None) -> tuple[str, str | None, list[Digest], dict[str, int]]:
+    async def _pages(self, send: MemoryObjectSendStream[Page | ApiUnavailableError | None]) -> None:
+        async with send:
+            cont: str | None = None
+            while True:
+                try:
+                    page = await anyio.to_thread.run_sync(self._fetch_page, cont)
+                except GoneError:
+                    await send.send(None)
+                    cont = None
+                    continue
+                except ApiUnavailableError as e:
+                    await send.send(e)
+                    return
+                await send.send(page)
+                cont = page[1]
+                if not cont:
+                    return
+
+    def _fetch_page(self, cont: str | None) -> Page:
         data = self.api.list_page(
             self.resource, field_selector=self.field_selector, limit=self.page_size, cont=cont
         )
@@ -165,8 +190,9 @@ class Reflector:
         self.health.ok(self.resource)
         self._synced()
         q: queue.Queue[list[tuple[str, Any]]] = queue.Queue(maxsize=64)
+        stop = threading.Event()
         reader = threading.Thread(
-            target=self._read, args=(resp, q), name=f"watch-{self.resource}", daemon=True
+            target=self._read, args=(resp, q, stop), name=f"watch-{self.resource}", daemon=True
         )
         reader.start()
         try:
@@ -175,6 +201,7 @@ class Reflector:
                 if batch and not await self._apply(batch):
                     return
         finally:
+            stop.set()
             _close(resp)
 
     def _open_watch(self, rv: str) -> urllib3.HTTPResponse:
@@ -225,24 +252,37 @@ class Reflector:
             raise GoneError(gone)
         return more
 
-    def _read(self, resp: urllib3.HTTPResponse, q: queue.Queue[list[tuple[str, Any]]]) -> None:
-        """Reader thread: splits the chunked stream into lines, parses and digests them."""
+    def _read(
+        self, resp: urllib3.HTTPResponse, q: queue.Queue[list[tuple[str, Any]]], stop: threading.Event
+    ) -> None:
+        """Reader thread: splits the chunked stream into lines, parses and digests them. Ends with
+        the stream, or soon after `stop` is set (the loop then shuts the response down)."""
+
+        def put(items: list[tuple[str, Any]]) -> None:
+            while not stop.is_set():
+                try:
+                    q.put(items, timeout=0.5)
+                    return
+                except queue.Full:
+                    continue
+
         pending = b""
         try:
             for chunk in resp.stream(256 * 1024, decode_content=True):
                 pending += chunk
                 if b"\n" not in chunk:
                     if len(pending) > self.max_object_bytes * 2:
-                        q.put([("oversized", f"{len(pending)} bytes without a line end")])
+                        put([("oversized", f"{len(pending)} bytes without a line end")])
                         pending = b""
                     continue
                 *complete, pending = pending.split(b"\n")
                 items = [self._parse(line) for line in complete if line.strip()]
                 if items:
-                    q.put(items)
-            q.put([_END])
-        except (urllib3.exceptions.HTTPError, OSError, ValueError) as e:
-            q.put([("END", str(e) or type(e).__name__)])
+                    put(items)
+            put([_END])
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as e:
+            # AttributeError: urllib3 reading a response the loop has just shut down
+            put([("END", "" if stop.is_set() else (str(e) or type(e).__name__))])
 
     def _parse(self, line: bytes) -> tuple[str, Any]:
         if len(line) > self.max_object_bytes:

@@ -46,12 +46,17 @@ class StateStore:
 
     def save(self, resource: str, rv: str, known: Mapping[str, Digest]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        doc = {"format": FORMAT, "resource": resource, "rv": rv, "objects": dict(known)}
-        data = msgpack.packb(doc, use_bin_type=True)
         path = self._path(resource)
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
+        packer = msgpack.Packer(use_bin_type=True)
+        pack = packer.pack
+        with open(tmp, "wb", buffering=1 << 20) as f:  # streamed: no second copy of the state in memory
+            f.write(packer.pack_map_header(4))
+            for key, value in (("format", FORMAT), ("resource", resource), ("rv", rv)):
+                f.write(pack(key) + pack(value))
+            f.write(pack("objects") + packer.pack_map_header(len(known)))
+            for uid, d in known.items():
+                f.write(pack(uid) + pack(d))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

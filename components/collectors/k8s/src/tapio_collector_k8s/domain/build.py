@@ -5,6 +5,7 @@ K8sEvent payload with the addresses the correlator matches connections by. Pure.
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -15,6 +16,7 @@ from tapio_collector_k8s.domain.digest import (
     Deployment,
     Digest,
     Node,
+    Pairs,
     Pod,
     Ref,
     ReplicaSet,
@@ -136,11 +138,19 @@ def build(
     return ev
 
 
+@lru_cache(maxsize=16384)
+def _pod_context(cluster: str, namespace: str, node: str, labels: Pairs, owners: tuple[Ref, ...]) -> bytes:
+    """The context pods of one workload on one node share, serialized once (labels and owners are
+    the costly part of building an event)."""
+    ctx = events_pb2.Context(cluster=cluster, namespace=namespace, node=node, labels=dict(labels))
+    _owners(ctx, owners)
+    return ctx.SerializeToString()
+
+
 def _pod(ev: events_pb2.Event, d: Pod, change: Change, owners: tuple[Ref, ...]) -> str:
     ctx, k = ev.context, ev.k8s
-    ctx.node, ctx.namespace, ctx.pod, ctx.pod_uid = d.node, d.namespace, d.name, d.uid
-    ctx.labels.update(d.labels)
-    _owners(ctx, owners)
+    ctx.MergeFromString(_pod_context(ctx.cluster, d.namespace, d.node, d.labels, owners))
+    ctx.pod, ctx.pod_uid = d.name, d.uid
     k.phase, k.ready = d.phase, d.ready
     k.pod_ips.extend(d.pod_ips)
     k.host_ip = d.host_ip

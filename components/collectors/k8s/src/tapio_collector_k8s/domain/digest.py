@@ -145,19 +145,32 @@ def _meta(obj: Any) -> Obj:
     return meta
 
 
+_SHARED: dict[Any, Any] = {}  # equal label sets and owner refs share one tuple (pods of a ReplicaSet)
+_SHARED_MAX = 100_000
+
+
+def _share(value: Any) -> Any:
+    found = _SHARED.get(value)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[value] = value
+    return value
+
+
 def _pairs(d: Any) -> Pairs:
     if not d:
         return ()
     if not isinstance(d, dict):
         raise MalformedObject(f"expected a string map, got {type(d).__name__}")
-    return tuple(sorted((_intern(str(k)), _intern(str(v))) for k, v in d.items()))
+    return _share(tuple(sorted((_intern(str(k)), _intern(str(v))) for k, v in d.items())))  # type: ignore[no-any-return]
 
 
 def _controller(meta: Obj) -> Ref | None:
     refs = meta.get("ownerReferences") or ()
     for ref in refs:
         if isinstance(ref, dict) and ref.get("controller"):
-            return (_intern(ref.get("kind", "")), ref.get("name", ""), ref.get("uid", ""))
+            return _share((_intern(ref.get("kind", "")), ref.get("name", ""), ref.get("uid", "")))  # type: ignore[no-any-return]
     return None
 
 
