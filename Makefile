@@ -36,6 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_layers.py
 	tools/check_infra.sh
 
 unit: setup
