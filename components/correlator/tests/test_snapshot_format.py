@@ -12,7 +12,7 @@ import pytest
 from tapio_correlator.engine import Engine
 from tapio_correlator.engine import snapshot as fmt
 from tapio_correlator.engine.snapshot import MAGIC, VERSION, SnapshotRefused, fingerprint
-from tapio_correlator.loadgen import Mix, to_pb
+from tapio_correlator_testing.loadgen import Mix, to_pb
 
 
 class Marker:
