@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -145,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = proc.wait(60)
         server.stop()
         api.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     watch_rate = (c2 - c1) / (t2 - t1)
     cpu = (cpu2 - cpu1) / (t2 - t1) * 100
     rss_mb = sampler.peak / 2**20

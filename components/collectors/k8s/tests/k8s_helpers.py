@@ -73,8 +73,8 @@ def leads(source: K8sSource) -> bool:
 
 def source_for(api: K8sApiServer, tmp: Path, **settings: object) -> K8sSource:
     kc = api.kubeconfig(tmp / "kubeconfig.json")
-    s = K8sSettings(kubeconfig=str(kc), checkpoint_interval=0.5, **{**FAST_LEASE, **settings})  # type: ignore[arg-type]
-    cfg, ns = load_config(s.kubeconfig, None)
+    s = K8sSettings(kubeconfig=str(kc), **{"checkpoint_interval": 0.5, **FAST_LEASE, **settings})  # type: ignore[arg-type]
+    cfg, ns = load_config(s.kubeconfig or None, None)
     return K8sSource(s, Api(cfg), s.lease_namespace or ns)
 
 

@@ -142,3 +142,15 @@ def test_lease_decisions() -> None:
     assert renewed.observed.at == 114.0
     assert still_leader(100.0, 109.9, 10.0)
     assert not still_leader(100.0, 110.0, 10.0)
+
+
+def test_event_time_parsing_matches_protobuf() -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from tapio_collector_k8s.domain.build import _parse_time
+
+    for text in ("2026-11-30T08:21:00Z", "2026-12-01T09:30:00.123456Z", "2026-11-30T08:21:00+01:00"):
+        ts = Timestamp()
+        ts.FromJsonString(text)
+        assert _parse_time(text) == (ts.seconds, ts.nanos)
+    assert _parse_time("yesterday") is None

@@ -105,7 +105,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
             proc.send_signal(signal.SIGKILL)
             await anyio.to_thread.run_sync(proc.wait, 10)
             killed = time.monotonic()
-            with anyio.fail_after(4 + 0.5 + 2):  # lease duration + one renew interval + slack
+            with anyio.fail_after(4 + 2 * 0.5 + 2):  # lease duration + two renew intervals + slack
                 while not leads(src_b):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             took = time.monotonic() - killed
@@ -115,7 +115,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert took <= 6.5
+    assert took <= 7.0
     pressure = [e for _, e in events if e.type == "nodes" and e.k8s.reason == "MemoryPressure"]
     assert len(pressure) == 1
     assert pressure[0].k8s.conditions["MemoryPressure"] == "True"

@@ -232,3 +232,23 @@ async def test_unreachable_api_server_backs_off_not_ready_one_line(
     assert "127.0.0.1" in str(down[0].__dict__.get("error"))
     assert [r for r in caplog.records if r.getMessage() == "API server reachable again"]
     assert len(pods) == 3
+
+
+@pytest.mark.anyio
+async def test_service_losing_its_endpoints_right_after_a_restart_is_unhealthy(
+    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    await provision(jetstream.url)
+    pods = seed(k8s_api)
+    data = tmp_path / "a"
+    async with collector(k8s_api, jetstream.url, o.NODE, data):
+        await wait_for(jetstream.url, lambda ev: ("created", "checkout") in actions(ev, "services"))
+    # The restored state knows the slice had ready endpoints: losing them now is a transition.
+    async with collector(k8s_api, jetstream.url, o.NODE, data):
+        k8s_api.store.apply(o.endpointslice("checkout", pods, ready=False))
+        events = await wait_for(
+            jetstream.url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
+        )
+    svc = next(e for _, e in events if e.type == "services" and e.action == "unhealthy")
+    assert svc.k8s.ready_endpoints == 0
+    assert list(svc.k8s.cluster_ips) == ["172.20.141.83"]

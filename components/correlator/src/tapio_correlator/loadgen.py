@@ -287,7 +287,7 @@ class Mix:
             available_replicas=9,
             reason="ProgressDeadlineExceeded",
         )
-        at = t + 90 * SECOND
+        at = t + 65 * SECOND  # the rollout stalls: available < desired
         self.later(at, self.ev(at, K8S, "deployments", "updated", WARNING, ctx, k8s=stalled))
 
 

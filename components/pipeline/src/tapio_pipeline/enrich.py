@@ -21,6 +21,8 @@ SOURCE_K8S = events_pb2.SOURCE_K8S
 STATE_VERSION = 1
 # Context fields of one container or process, not of the pod: never copied onto other events.
 _NOT_OF_THE_POD = ("container", "container_id", "pid", "comm", "cgroup_id", "service")
+# Scalar context fields both an event and its pod may carry: the event's own value wins.
+_EVENT_WINS = ("cluster", "node", "namespace", "pod", "pod_uid")
 
 
 def bare_container_id(value: str) -> str:
@@ -119,14 +121,24 @@ class PodIndex:
         pod = self.pod_of(ctx)
         if pod is None:
             return False
-        merged = events_pb2.Context()
-        merged.CopyFrom(pod)
-        if ctx.owners:
-            del merged.owners[:]  # the event's own owner chain wins whole
-        merged.MergeFrom(ctx)  # the event's own set fields win
-        if merged == ctx:
-            return False
-        event.context.CopyFrom(merged)
+        if ctx.owners:  # rare: the event's own owner chain wins whole, and MergeFrom would append
+            merged = events_pb2.Context()
+            merged.CopyFrom(pod)
+            del merged.owners[:]
+            merged.MergeFrom(ctx)
+            if merged == ctx:
+                return False
+            ctx.CopyFrom(merged)
+            return True
+        # The common case in C: the pod's fields into the event, then the event's own scalars back
+        # (MergeFrom lets the source win); labels the event has keep their values.
+        own = [(f, getattr(ctx, f)) for f in _EVENT_WINS if getattr(ctx, f)]
+        own_labels = dict(ctx.labels) if ctx.labels else None
+        ctx.MergeFrom(pod)
+        for f, v in own:
+            setattr(ctx, f, v)
+        if own_labels:
+            ctx.labels.update(own_labels)
         return True
 
     # ------------------------------------------------------------------ snapshot (plain data)

@@ -84,9 +84,25 @@ def _quiet_deployments(world: World) -> list[Deployment]:
     ]
 
 
+def _services_down(world: World, t: float) -> set[str]:
+    """Namespaces where a Service lost its endpoints shortly before (or just after) `t`.
+
+    A restart there would make those pods callers of that Service (service_dependency_failure).
+    """
+    out: set[str] = set()
+    for when, _, ev in world.emit.records:
+        down = (ev.type == "services" and ev.action == "unhealthy") or (
+            ev.type == "endpoints" and ev.k8s is not None and ev.k8s.ready_endpoints == 0
+        )
+        if down and when - 30 <= t <= when + 360:
+            out.add(ev.context.namespace)
+    return out
+
+
 def _single_restart(world: World, t: float) -> None:
     """One restart of a healthy pod (exit code != 0) that recovers: joins nothing."""
-    deps = _quiet_deployments(world)
+    busy = _services_down(world, t)
+    deps = [d for d in _quiet_deployments(world) if d.namespace not in busy]
     if not deps:
         return
     dep = world.rng.choice(deps)

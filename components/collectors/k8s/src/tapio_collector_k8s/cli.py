@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from tapio_collector import CollectorSpec, Source, collector_main
 from tapio_collector.cli import build_parser as harness_parser
-from tapio_common.config import CommonConfig
+from tapio_collector_k8s.settings import PUBLISHER_SECTION, K8sSettings
+from tapio_common.config import CommonConfig, add_settings_arguments, load_settings
 
 DESCRIPTION = """\
 Kubernetes collector (runs on every node, as a DaemonSet). Watches the API server with the
@@ -36,18 +37,17 @@ deployments.apps, replicasets.apps, jobs.batch; get/create/update leases.coordin
 
 def make_source(args: argparse.Namespace, cfg: CommonConfig) -> Source:
     from tapio_collector_k8s.adapters.client import Api, load_config
-    from tapio_collector_k8s.settings import load_settings
     from tapio_collector_k8s.source import K8sSource
 
-    settings = load_settings(args, cfg.section)
-    client_cfg, namespace = load_config(settings.kubeconfig, settings.context)
+    settings = load_settings(
+        K8sSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,), name="k8s-collector"
+    )
+    client_cfg, namespace = load_config(settings.kubeconfig or None, settings.context or None)
     return K8sSource(settings, Api(client_cfg), settings.lease_namespace or namespace)
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    from tapio_collector_k8s.settings import add_arguments
-
-    add_arguments(parser)
+    add_settings_arguments(parser, K8sSettings, "kubernetes options (YAML: the k8s-collector: section)")
 
 
 SPEC = CollectorSpec(

@@ -33,6 +33,19 @@ class Processor:
         self.services: dict[tuple[str, str], Service] = {}
         self.slices: dict[tuple[str, str], dict[str, int]] = {}  # (ns, service) -> slice uid -> ready
         self.emitted_by_action: dict[str, int] = {}
+        # (owner, namespace, labels, the owner's known controller) -> chain: pods of a workload share it
+        self._chains: dict[tuple[object, ...], tuple[Ref, ...]] = {}
+
+    def seed(self, known: dict[str, Digest]) -> None:
+        """Learns what a restored watch state already holds (Services, their slices' ready
+        endpoints, ReplicaSet owners), so the first change after a restart compares with it."""
+        for d in known.values():
+            if isinstance(d, Service):
+                self.services[(d.namespace, d.name)] = d
+            elif isinstance(d, Slice):
+                self.slices.setdefault((d.namespace, d.service), {})[d.uid] = d.ready
+            elif isinstance(d, ReplicaSet):
+                self.owners[("ReplicaSet", d.namespace, d.name)] = d.owner
 
     async def on_changes(self, resource: str, pairs: list[Pair]) -> None:
         now = time.time_ns()
@@ -68,13 +81,22 @@ class Processor:
 
     async def _chain(self, d: Pod) -> tuple[Ref, ...]:
         owner = d.owner
-        if owner is not None and owner[0] in CHAINED:
-            key = (owner[0], d.namespace, owner[1])
+        if owner is None:
+            return ()
+        key = (owner[0], d.namespace, owner[1])
+        memo_key = (owner, d.namespace, d.labels, self.owners.get(key))
+        chain = self._chains.get(memo_key)
+        if chain is not None:
+            return chain
+        if owner[0] in CHAINED and key not in self.owners:
             h = dict(d.labels).get("pod-template-hash", "")
-            heuristic = owner[0] == "ReplicaSet" and h and owner[1].endswith("-" + h)
-            if key not in self.owners and not heuristic:
+            if not (owner[0] == "ReplicaSet" and h and owner[1].endswith("-" + h)):
                 await self._fetch_owner(key)
-        return owner_chain(owner, d.namespace, d.labels, self._lookup)
+        chain = owner_chain(owner, d.namespace, d.labels, self._lookup)
+        if len(self._chains) >= OWNER_CACHE:
+            self._chains.clear()
+        self._chains[(owner, d.namespace, d.labels, self.owners.get(key))] = chain
+        return chain
 
     async def _fetch_owner(self, key: tuple[str, str, str]) -> None:
         kind, ns, name = key

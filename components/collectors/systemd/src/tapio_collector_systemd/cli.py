@@ -20,7 +20,7 @@ initial=true); after a restart or reconnect only what changed meanwhile."""
 
 EXAMPLES = f"""\
   tapio-collector-systemd --nats-url nats://nats:4222
-  tapio-collector-systemd --unit 'kube*.service' --unit containerd.service --exclude-unit kube-proxy.service
+  tapio-collector-systemd --unit 'kube*.service,containerd.service' --exclude-unit kube-proxy.service
   {ENV_BUS}=unix:path=/host/run/dbus/system_bus_socket tapio-collector-systemd --journal-root /host"""
 
 

@@ -53,7 +53,7 @@ class EngineConfig:
     )
     max_seen_ids: int = setting(
         500_000,
-        "most event ids remembered for redeliveries (memory bound: about 200 bytes each)",
+        "most event ids remembered for redeliveries (memory bound: about 170 bytes each)",
         check=above(0),
     )
     cascade_window_ns: int = setting(

@@ -39,13 +39,14 @@ class DependencyIncident(Incident):
         score = 0.85 + (0.05 if len(self.connected) >= 2 else 0.0) if strong else 0.6
         workloads = text.listing(text.workload_name(w) for w in self.callers)
         how = (
-            "connect to it (kernel connection evidence)"
+            "that connect to it (kernel connection evidence)"
             if strong
-            else "run in its namespace and failed right after it (timing only)"
+            else "in its namespace (timing only, no connection evidence)"
         )
         summary = (
             f"Service dependency failure: Service {self.service} lost its ready endpoints, then pods "
-            f"of {text.plural(len(self.callers), 'workload')} that {how} failed: {workloads} "
+            f"of {text.plural(len(self.callers), 'workload')} {how} failed within "
+            f"{text.duration(self.last_time - self.root.time)}: {workloads} "
             f"({text.listing(self.callers.values())}). Fix {self.service} first; its callers follow."
         )
         ns, _, name = self.service.partition("/")

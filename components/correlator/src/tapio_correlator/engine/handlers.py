@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tapio.events.v1 import events_pb2
 from tapio_common.model import Correlation, Event
 from tapio_correlator.engine import cause, text
 from tapio_correlator.engine.cause import CauseIncident
@@ -20,11 +19,9 @@ from tapio_correlator.engine.nodes import PRESSURE_CONDITIONS, NetworkIncident, 
 from tapio_correlator.engine.perf import PerfIncident
 from tapio_correlator.engine.rollout import STALL_REASONS, DeployIncident
 from tapio_correlator.engine.routing import FAILURES, ROLLOUT_SKEW_NS, Routing, transient_pod
-from tapio_correlator.engine.state import as_event, k8s_payload
+from tapio_correlator.engine.state import EventIn, as_event, k8s_payload
 from tapio_correlator.engine.topology import PodInfo
 
-# What a handler is given: the attrs model or the protobuf message of one event.
-EventIn = Event | events_pb2.Event
 Handler = Callable[[int, EventIn, list[Correlation]], bool]
 
 NOT_READY = frozenset({"False", "Unknown"})

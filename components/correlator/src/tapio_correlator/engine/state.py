@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from tapio_common.model import Correlation, Event, Severity
+from tapio.events.v1 import events_pb2
+from tapio_common.model import Correlation, Event, K8sEvent, Severity
 from tapio_common.model.fast import event_from_pb
 from tapio_correlator.engine import text
 from tapio_correlator.engine.cause import CauseIncident
@@ -33,14 +34,18 @@ STAT_NAMES = (
 )
 
 
-def as_event(ev: Any) -> Event:
+# What the engine takes: the attrs model or the decoded protobuf message of one event.
+EventIn = Event | events_pb2.Event
+
+
+def as_event(ev: EventIn) -> Event:
     """The attrs Event of an attrs or protobuf event (converted only when a rule needs all of it)."""
-    return ev if type(ev) is Event else event_from_pb(ev)
+    return ev if isinstance(ev, Event) else event_from_pb(ev)
 
 
-def k8s_payload(ev: Any) -> Any:
+def k8s_payload(ev: EventIn) -> K8sEvent | events_pb2.K8sEvent | None:
     """The k8s payload of an attrs or protobuf event, None when it has another (or none)."""
-    if type(ev) is Event:
+    if isinstance(ev, Event):
         return ev.k8s
     return ev.k8s if ev.HasField("k8s") else None
 

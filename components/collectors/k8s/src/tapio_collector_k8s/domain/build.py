@@ -4,7 +4,9 @@ K8sEvent payload with the addresses the correlator matches connections by. Pure.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -48,14 +50,26 @@ def event_id(uid: str, rv: str, action: str, container: str = "") -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@lru_cache(maxsize=65536)
+def _parse_time(text: str) -> tuple[int, int] | None:
+    """(seconds, nanos) of an RFC 3339 time as the API server writes it, or None when unreadable
+    (datetime.fromisoformat: ~50x faster than Timestamp.FromJsonString's strptime)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    seconds = calendar.timegm(when.utctimetuple())
+    return seconds, when.microsecond * 1000
+
+
 def _set_time(ts: Timestamp, text: str, now_ns: int) -> None:
-    if text:
-        try:
-            ts.FromJsonString(text)
-            return
-        except ValueError:
-            pass
-    ts.FromNanoseconds(now_ns)
+    parsed = _parse_time(text) if text else None
+    if parsed is None:
+        ts.FromNanoseconds(now_ns)
+    else:
+        ts.seconds, ts.nanos = parsed
 
 
 def _owners(ctx: events_pb2.Context, chain: tuple[Ref, ...]) -> None:
@@ -89,6 +103,7 @@ def build(
         action=change.action,
         severity=SEVERITY[change.severity],
         message=change.message,
+        attributes=dict(change.attributes),
     )
     ctx = ev.context
     ctx.cluster = cluster
@@ -133,7 +148,6 @@ def build(
     elif isinstance(d, CoreEvent):
         _core_event(ev, d)
         when = d.time
-    ev.attributes.update(change.attributes)
     _set_time(ev.time, when, now_ns)
     return ev
 

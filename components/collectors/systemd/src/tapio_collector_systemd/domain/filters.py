@@ -47,7 +47,11 @@ DEFAULT_INCLUDE: tuple[str, ...] = (
 )
 
 
-def _check_globs(_inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+def check_globs(_inst: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+    if attribute.name == "include" and not value:
+        raise ConfigError(
+            "include names no unit glob: nothing would be followed (e.g. --unit 'kube*.service')"
+        )
     for glob in value:
         if not glob or not glob.strip() or any(c in glob for c in "\n/"):
             raise ConfigError(
@@ -64,8 +68,8 @@ def globs(value: Iterable[str]) -> tuple[str, ...]:
 class UnitFilter:
     """`include` globs (a unit must match one) minus `exclude` globs (it must match none)."""
 
-    include: tuple[str, ...] = attrs.field(default=DEFAULT_INCLUDE, converter=globs, validator=_check_globs)
-    exclude: tuple[str, ...] = attrs.field(default=(), converter=globs, validator=_check_globs)
+    include: tuple[str, ...] = attrs.field(default=DEFAULT_INCLUDE, converter=globs, validator=check_globs)
+    exclude: tuple[str, ...] = attrs.field(default=(), converter=globs, validator=check_globs)
 
     def __call__(self, unit: str) -> bool:
         return _matches(self.include, self.exclude, unit)
