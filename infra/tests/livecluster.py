@@ -91,7 +91,7 @@ def workload_identity(name: str, secrets: Secrets, root: Path) -> Identity:
     """A workload's identity as its manifest says: its own Secret's certificate and NATS_IDENTITY,
     no NATS_USER or NATS_PASSWORD (the certificate is the identity)."""
     env = workload_env(name, secrets, root)
-    assert "NATS_USER" not in env and "NATS_PASSWORD" not in env, f"{name} must not send a user or password"
+    assert not {"NATS_USER", "NATS_PASSWORD"} & set(env), f"{name} must not send a user or password"
     tls = TlsConfig(cert=env["NATS_TLS_CERT"], key=env["NATS_TLS_KEY"], ca=env["NATS_TLS_CA"])
     return Identity(env["NATS_IDENTITY"], tls)
 
@@ -103,7 +103,9 @@ def client_identity(secrets: Secrets, client: str, user: str, root: Path) -> Ide
     root.mkdir(parents=True, exist_ok=True)
     for key in ("ca.crt", "tls.crt", "tls.key"):
         (root / key).write_bytes(creds[key])
-    return Identity(user, TlsConfig(cert=str(root / "tls.crt"), key=str(root / "tls.key"), ca=str(root / "ca.crt")))
+    return Identity(
+        user, TlsConfig(cert=str(root / "tls.crt"), key=str(root / "tls.key"), ca=str(root / "ca.crt"))
+    )
 
 
 def replace_exactly(text: str, old: str, new: str, count: int = 1) -> str:

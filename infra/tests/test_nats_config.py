@@ -36,7 +36,8 @@ def test_server_settings_follow_the_seed(conf: dict[str, Any]) -> None:
         "max_memory_store": 1 * contract.GB,
     }
     # Clients: verified and mapped to the user their certificate names (verify_and_map); routes: verified.
-    assert conf["tls"]["verify_and_map"] is True and "verify" not in conf["tls"]
+    assert conf["tls"]["verify_and_map"] is True
+    assert "verify" not in conf["tls"]
     assert conf["cluster"]["tls"]["verify"] is True
     for block in (conf["tls"], conf["cluster"]["tls"]):
         assert {block["cert_file"], block["key_file"], block["ca_file"]} == {

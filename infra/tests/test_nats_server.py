@@ -227,7 +227,7 @@ async def test_each_workloads_certificate_acts_as_its_own_user_only(
     correlator's cannot publish events, and each receives replies on its own user's inbox only."""
     user = m.WORKLOADS[workload][1]
     ident = identities[workload]
-    assert ident.user == user and ident.password is None
+    assert (ident.user, ident.password) == (user, None)
     errors: list[str] = []
     async with connected(cluster, ident, errors) as nc:
         js = nc.jetstream(timeout=2)
@@ -355,6 +355,6 @@ async def test_components_connect_with_their_manifest_environment(
         stream = "TAPIO_CORRELATIONS" if workload == "tapio-siem-exporter" else "TAPIO_EVENTS"
         # An API request: its answer comes back on _INBOX.<user>, the only inbox the user may read.
         assert (await nc.jetstream(timeout=2).stream_info(stream)).config.name == stream
-        assert nc._inbox_prefix.decode() == f"_INBOX.{cfg.identity}"  # noqa: SLF001 - what nats-py uses
+        assert nc._inbox_prefix.decode() == f"_INBOX.{cfg.identity}"  # what nats-py uses
     finally:
         await nc.close()

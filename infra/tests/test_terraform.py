@@ -211,7 +211,8 @@ def test_terraform_issues_the_client_certificates_of_make_secrets(tmp_path: Path
         ).stdout  # fmt: skip
         cn = re.search(r"subject=CN=(\S+)", out)
         san = re.search(r"DNS:(\S+)", out)
-        assert cn and san, crt
+        assert cn, crt
+        assert san, crt
         script[crt.stem] = {"common_name": cn.group(1), "user": san.group(1)}
     assert terraform_clients() == script
     assert "dns_names = [c.user]" in source_text(MODULES["nats"])

@@ -114,7 +114,9 @@ def test_identity_names_the_inbox_without_sending_a_user(tmp_path: Path) -> None
     conf = tmp_path / "t.yaml"
     conf.write_text("nats:\n  identity: tapio-correlation\n")
     env.pop("NATS_IDENTITY")
-    assert load_common(parse("--config", str(conf)), "correlator", env=env).nats.identity == "tapio-correlation"
+    assert (
+        load_common(parse("--config", str(conf)), "correlator", env=env).nats.identity == "tapio-correlation"
+    )
 
 
 @pytest.mark.parametrize(
