@@ -7,12 +7,13 @@ BAZEL ?= bazel
 BENCH_SECONDS ?= 30
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup run test lint unit integration bench lock clean
+.PHONY: help setup run test lint unit integration e2e bench lock clean
 
 help:
 	@echo "make run          bootstrap, then run the product on an embedded JetStream (tapio-admin up; Ctrl-C stops)"
 	@echo "make test         bootstrap, then ruff, mypy --strict, import contracts, bazel test //..., integration"
 	@echo "make lint | unit | integration    one part of make test"
+	@echo "make e2e          the end-to-end suite alone (tests/integration/e2e); writes e2e-report.json"
 	@echo "make bench        run the benchmarks (BENCH_SECONDS=$(BENCH_SECONDS))"
 	@echo "make lock         re-pin requirements.lock from requirements.in (needs PyPI)"
 
@@ -35,6 +36,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) tools/check_layers.py
 	tools/check_infra.sh
 
 unit: setup
@@ -42,6 +44,12 @@ unit: setup
 
 integration: setup
 	tools/setup/integration.sh
+
+# The end-to-end suite alone (also part of `make integration`): the product as real processes on
+# real JetStream, faults included; writes e2e-report.json (docs/E2E.md). Extra pytest flags: ARGS=.
+e2e: export TAPIO_STRICT_SKIPS = 1
+e2e: setup
+	TAPIO_TEST_PATH=tests/integration/e2e tools/setup/integration.sh $(ARGS)
 
 bench: setup
 	$(BAZEL) run //bench:publisher -- --seconds $(BENCH_SECONDS)

@@ -1,7 +1,7 @@
 """End-to-end correlator benchmark: events through a local JetStream into the NATS runner.
 
 A producer process (its own core share, like a collector) publishes the synthetic cluster of
-`tapio_correlator.loadgen` (100,000 pods) through the publisher (batched, compressed) into
+`tapio_correlator_testing.loadgen` (100,000 pods) through the publisher (batched, compressed) into
 TAPIO_EVENTS on a local nats-server (file store). This process runs the correlator's Runner (the
 code `tapio-correlator serve` runs: pull, decode, engine, publish correlations, ack).
 
@@ -36,10 +36,10 @@ from tapio_common.config import NatsConfig
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
-from tapio_correlator.loadgen import Mix, to_pb
 from tapio_correlator.service.runner import Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
+from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import varint

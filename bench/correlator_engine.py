@@ -4,7 +4,7 @@ Two paths (model by default), each on a fresh engine that first loads the cluste
 - model: attrs Events in (`Engine.process`), the engine's own speed;
 - pb: serialized protobuf Events in, decoded and fed to `Engine.process_pb` (what the NATS
   runner does per event).
-Events are generated in chunks outside the timed part (tapio_correlator.loadgen); only the engine
+Events are generated in chunks outside the timed part (tapio_correlator_testing.loadgen); only the engine
 (and, for pb, decoding) is timed, in wall time. CPU time is printed too: on a busy machine the two
 differ. Last line: `engine_events_per_second=N [pb_events_per_second=N] rss_mb=N` (rss_mb: peak
 RSS of the whole process, generator included).
@@ -27,7 +27,7 @@ from tapio.events.v1 import events_pb2
 from tapio_common.model.convert import event_from_proto
 from tapio_common.model.fast import event_from_pb
 from tapio_correlator.engine import Engine, EngineConfig
-from tapio_correlator.loadgen import Mix, to_pb
+from tapio_correlator_testing.loadgen import Mix, to_pb
 
 CHUNK = 20_000
 

@@ -83,7 +83,7 @@ def template() -> correlations_pb2.Correlation:
 async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, float]:
     """Publishes correlations at `rate` for `seconds`; returns (count, first publish wall time)."""
     base = template()
-    settings = PublisherSettings.from_section({}, spool, batch_max_events=1)
+    settings = PublisherSettings.from_section({}, spool, batch_max_events=1, max_inflight=4096)
     sent = 0
     async with Publisher(settings, nats=NatsConfig(urls=(url,))) as pub:
         start = time.time()

@@ -34,7 +34,7 @@ from nats.aio.msg import Msg
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
-from tapio_correlator.loadgen import Mix, to_pb
+from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher.codec import (
     ENCODING_BATCH,

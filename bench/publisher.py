@@ -24,11 +24,11 @@ from pathlib import Path
 import anyio
 import attrs
 import nats
-from google.protobuf import json_format
 from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.nats.embedded import EmbeddedNats
+from tapio_common.scenarios import all_events
 from tapio_jetstream.layout import EVENTS, production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
@@ -40,21 +40,8 @@ from tapio_publisher.subjects import event_subject
 Group = tuple[str, list[bytes]]
 
 
-def scenarios_dir() -> Path:
-    roots = [Path(os.environ.get("RUNFILES_DIR", "")) / "tapio_monorepo", Path.cwd()]
-    roots += [Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", "")), *Path(__file__).resolve().parents]
-    for root in roots:
-        cand = root / "tests" / "scenarios" / "public"
-        if cand.is_dir():
-            return cand
-    raise SystemExit("bench: tests/scenarios/public not found (run from the repository or with bazel run)")
-
-
 def templates() -> list[events_pb2.Event]:
-    out = []
-    for path in sorted(scenarios_dir().glob("*/events.jsonl")):
-        out += [json_format.Parse(line, events_pb2.Event()) for line in path.read_text().splitlines() if line]
-    return out
+    return all_events()
 
 
 def vary(ev: events_pb2.Event, rnd: random.Random) -> None:

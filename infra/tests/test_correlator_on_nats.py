@@ -23,7 +23,6 @@ from nats.aio.client import Client
 from nats.js.client import JetStreamContext
 
 from infra.tests import contract
-from infra.tests import manifests as m
 from infra.tests.livecluster import Identity, LocalCluster, Secrets
 from infra.tests.natsflow import (
     connected,
@@ -37,7 +36,8 @@ from infra.tests.natsflow import (
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.metrics import ComponentMetrics
-from tapio_correlator.demo import load_scenarios, shift
+from tapio_common.scenarios import load_scenarios
+from tapio_correlator.demo import shift
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import HEAD, StateStore, StateStoreError
@@ -50,7 +50,6 @@ pytestmark = [
 
 BUCKET = contract.STATE_BUCKETS["tapio-correlation"]
 KV_STREAM = contract.KV_STREAMS["tapio-correlation"]
-SCENARIOS = m.INFRA.parent / "tests" / "scenarios" / "public"
 NS = 1_000_000_000
 LEVEL = {
     correlations_pb2.CONFIDENCE_HIGH: "high",
@@ -69,7 +68,7 @@ def scenario_parts() -> tuple[list[list[events_pb2.Event]], list[dict[str, objec
     parts: list[list[events_pb2.Event]] = [[], [], []]
     expected: list[dict[str, object]] = []
     t = 0
-    for i, sc in enumerate(load_scenarios(SCENARIOS)):
+    for i, sc in enumerate(load_scenarios()):
         t = shift(sc.events, t or sc.events[0].time.seconds * NS) + 30 * 60 * NS
         parts[0 if i == 0 else 1 if i <= 2 else 2].extend(sc.events)
         expected.extend(sc.expected)

@@ -20,11 +20,11 @@ from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.model.fast import correlation_to_pb
 from tapio_common.nats.connect import connect
-from tapio_correlator.demo import load_scenarios, shift
+from tapio_common.scenarios import load_scenarios
+from tapio_correlator.demo import shift
 from tapio_correlator.engine import EngineConfig
 from tapio_correlator.replay import ReplayStats, replay
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "public"
 NS = 1_000_000_000
 SLACK_S = 0.5
 
@@ -34,7 +34,7 @@ def scenario_events() -> tuple[list[events_pb2.Event], list[dict[str, object]]]:
     events: list[events_pb2.Event] = []
     expected: list[dict[str, object]] = []
     t = 0
-    for sc in load_scenarios(SCENARIOS):
+    for sc in load_scenarios():
         last = shift(sc.events, t or sc.events[0].time.seconds * NS)
         t = last + 30 * 60 * NS
         events += sc.events

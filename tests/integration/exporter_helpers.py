@@ -58,7 +58,7 @@ def exporter_config(url: str, tmp: Path) -> CommonConfig:
 
 
 def exporter_settings(sinks: Sequence[Mapping[str, Any]], **section: Any) -> ExporterSettings:
-    return ExporterSettings.from_section({"provision": True, **section}, "test", {"sinks": list(sinks)})
+    return ExporterSettings.load({"provision": True, **section}, extra_sinks=sinks)
 
 
 @asynccontextmanager

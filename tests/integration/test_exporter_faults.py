@@ -63,7 +63,7 @@ async def test_receivers_down_and_restarted_lose_and_duplicate_nothing(
                 async def feed() -> None:
                     for i in range(0, len(corrs), 500):
                         await publish_correlations(nc, corrs[i : i + 500])
-                        await anyio.sleep(0.2)
+                        await anyio.sleep(1.0)  # 10 s of flow: both faults fall inside it
 
                 tg.start_soon(feed)
                 await eventually(lambda: hec.count >= 1_000, "HEC receiving", within=120)

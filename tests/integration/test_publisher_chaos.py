@@ -8,12 +8,12 @@ from pathlib import Path
 
 import anyio
 import pytest
-from google.protobuf import json_format
 from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import connect
+from tapio_common.scenarios import all_events
 from tapio_jetstream import decode_events
 from tapio_jetstream.layout import EVENTS, production_layout
 from tapio_jetstream.streams import apply_layout
@@ -25,17 +25,10 @@ pytestmark = [pytest.mark.anyio, pytest.mark.integration]
 
 TOTAL = 200_000
 CHUNK = 500
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "public"
 
 
 def templates() -> list[events_pb2.Event]:
-    out = []
-    for path in sorted(SCENARIOS.glob("*/events.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.append(json_format.Parse(line, events_pb2.Event()))
-    assert out, f"no scenario events under {SCENARIOS}"
-    return out
+    return all_events()
 
 
 def chunk(tmpl: list[events_pb2.Event], start: int) -> list[events_pb2.Event]:

@@ -82,6 +82,7 @@ fi
   [ -d components ] && find "$root/components" -mindepth 2 -maxdepth 3 -type d -name src | sort
   echo "$root/tests/support/testing"
   echo "$root/tests/support/scenariogen"
+  echo "$root/tests/support/correlator"
 } >"$site/tapio-dev.pth.new"
 if ! cmp -s "$site/tapio-dev.pth.new" "$site/tapio-dev.pth"; then mv "$site/tapio-dev.pth.new" "$site/tapio-dev.pth"; else rm "$site/tapio-dev.pth.new"; fi
 

@@ -6,6 +6,7 @@
 # (TAPIO_NATS_ENGINE=auto falls back; TAPIO_NATS_ENGINE=container would then fail, as asked).
 # The podman service is always stopped at exit (leftover test containers removed), and the exit
 # code is pytest's. Extra arguments go to pytest:  tools/setup/integration.sh -k cluster -x
+# TAPIO_TEST_PATH narrows what runs (make e2e: tests/integration/e2e).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -47,4 +48,4 @@ if ((engine_up)); then
 fi
 export TAPIO_NATS_ENGINE="${TAPIO_NATS_ENGINE:-auto}"
 
-"$ROOT/.venv/bin/pytest" tests/integration -v "$@"
+"$ROOT/.venv/bin/pytest" "${TAPIO_TEST_PATH:-tests/integration}" -v "$@"

@@ -44,3 +44,12 @@ def test_the_exporter_prints_to_the_console_and_the_pipeline_gets_the_rules() ->
     assert by["pipeline"].args == ("--rules", "/r.yaml")
     assert by["k8s-collector"].args == ("--kubeconfig", "/k")
     assert not any(x.console for n, x in by.items() if n != "siem-exporter")
+
+
+def test_exporter_sinks_are_added_beside_the_console() -> None:
+    facts = HostFacts(root=False, bcc=False, pid1="", kubeconfig=None)
+    launches, _ = plan(facts, "/r.yaml", ("hec=http://127.0.0.1:8088?token=t", "alertmanager=http://am:9093"))
+    exporter = next(x for x in launches if x.name == "siem-exporter")
+    assert exporter.args == (
+        "--sink", "console", "--sink", "hec=http://127.0.0.1:8088?token=t", "--sink", "alertmanager=http://am:9093",
+    )  # fmt: skip

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,14 +21,11 @@ from tapio_common.model import (
     Source,
     convert,
 )
-
-SCENARIOS = Path("tests/scenarios/public")
-if not SCENARIOS.is_dir():  # running from the venv at the repository root or elsewhere
-    SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "scenarios" / "public"
+from tapio_common.scenarios import event_lines
 
 
 def scenario_lines() -> list[str]:
-    lines = [line for f in sorted(SCENARIOS.glob("*/events.jsonl")) for line in f.read_text().splitlines()]
+    lines = event_lines()
     assert len(lines) > 400, "the public scenarios are part of the repository"
     return lines
 

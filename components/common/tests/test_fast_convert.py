@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from google.protobuf import json_format
 
@@ -11,14 +9,11 @@ from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.model import Context, Workload, convert
 from tapio_common.model.fast import event_from_pb, event_time_ns
-
-SCENARIOS = Path("tests/scenarios/public")
-if not SCENARIOS.is_dir():  # running from the venv at the repository root or elsewhere
-    SCENARIOS = Path(__file__).resolve().parents[3] / "tests" / "scenarios" / "public"
+from tapio_common.scenarios import event_lines
 
 
 def _lines() -> list[str]:
-    lines = [line for f in sorted(SCENARIOS.glob("*/events.jsonl")) for line in f.read_text().splitlines()]
+    lines = event_lines()
     assert len(lines) > 400, "the public scenarios are part of the repository"
     return lines
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from tapio_common.model import Event
 from tapio_correlator.engine import Engine, EngineConfig
-from tapio_correlator.testing import BASE, Cluster, Pod, S, final
+from tapio_correlator_testing import BASE, Cluster, Pod, S, final
 
 HOURS = 8
 CHECK_EVERY = 1800.0  # seconds of event time

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tapio_common.model import Confidence, Context, Event, KernelEvent, Severity, Source
-from tapio_correlator.testing import Cluster, Pod, at, final, one, significant
+from tapio_correlator_testing import Cluster, Pod, at, final, one, significant
 
 
 def _world(c: Cluster) -> tuple[list[Pod], list[Pod], list[Pod], list[Event]]:

@@ -12,18 +12,18 @@ from tapio_common.config import load_settings
 from tapio_common.errors import ConfigError, ContractError
 from tapio_common.model import Correlation, Event
 from tapio_common.model.convert import event_from_json, event_to_proto
+from tapio_common.scenarios import load_scenarios
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.engine.incident import correlation_id, scope_key
-from tapio_correlator.testing import Cluster, run, scenarios_dir
+from tapio_correlator_testing import Cluster, run
 
 SECOND = 1_000_000_000
 
 
 def _public_events() -> list[tuple[str, list[Event]]]:
     out = []
-    for folder in sorted(p.parent for p in scenarios_dir().glob("*/events.jsonl")):
-        lines = (folder / "events.jsonl").read_text().splitlines()
-        out.append((folder.name, [event_from_json(line) for line in lines if line.strip()]))
+    for sc in load_scenarios():
+        out.append((sc.name, [event_from_json(line) for line in sc.lines]))
     assert len(out) >= 5
     return out
 

@@ -12,10 +12,10 @@ import zstandard
 from tapio_common.errors import ContractError
 from tapio_common.model import Correlation, Event
 from tapio_common.model.convert import event_from_json
+from tapio_common.scenarios import load_scenarios
 from tapio_correlator.engine import Engine
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.forksnap import ForkedSnapshot
-from tapio_correlator.testing import scenarios_dir
 
 pytestmark = pytest.mark.anyio
 
@@ -26,8 +26,7 @@ def anyio_backend() -> str:
 
 
 def _cascade() -> list[Event]:
-    path = sorted(scenarios_dir().glob("cascade*/events.jsonl"))[0]
-    return [event_from_json(line) for line in path.read_text().splitlines() if line.strip()]
+    return [event_from_json(line) for line in load_scenarios(pattern="cascade*")[0].lines]
 
 
 def _reaped(pid: int) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from tapio_common.model import Confidence, Correlation, Event
 from tapio_correlator.engine import Engine, EngineConfig
 from tapio_correlator.replay import final_revisions
-from tapio_correlator.testing import Cluster, Pod, S, at, one
+from tapio_correlator_testing import Cluster, Pod, S, at, one
 
 
 def _setup(c: Cluster, pods: list[Pod], t: float = 0.0) -> list[Event]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tapio_common.model.fast import event_from_pb
 from tapio_correlator.engine import Engine
-from tapio_correlator.loadgen import Mix, to_pb
+from tapio_correlator_testing.loadgen import Mix, to_pb
 
 
 def test_the_mix_is_ordered_encodes_losslessly_and_its_incidents_are_found() -> None:

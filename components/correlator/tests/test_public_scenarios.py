@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from tapio_common.model import Correlation
 from tapio_common.model.convert import correlation_from_json, correlation_to_json
-from tapio_correlator.replay import ReplayStats, read_events, replay
-from tapio_correlator.testing import scenarios_dir
+from tapio_common.scenarios import Scenario, load_scenarios
+from tapio_correlator.replay import replay
 
-SCENARIOS = sorted(p.parent for p in scenarios_dir().glob("*/events.jsonl"))
+SCENARIOS = load_scenarios()
 
 
-def _replay(folder: Path) -> list[Correlation]:
-    with (folder / "events.jsonl").open(encoding="utf-8") as f:
-        return replay(read_events(f, str(folder), ReplayStats())).correlations
+def _replay(scenario: Scenario) -> list[Correlation]:
+    return replay(iter(scenario.events)).correlations
 
 
 def test_the_public_scenarios_are_there() -> None:
     assert len(SCENARIOS) >= 5
 
 
-@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
-def test_public_scenario(folder: Path) -> None:
-    expected = [
-        json.loads(line) for line in (folder / "expected.jsonl").read_text().splitlines() if line.strip()
-    ]
+@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda s: s.name)
+def test_public_scenario(folder: Scenario) -> None:
+    expected = folder.expected
     # What the CLI writes is canonical proto3 JSON that reads back to the same correlations.
     result = [correlation_from_json(correlation_to_json(c)) for c in _replay(folder)]
     matched: set[str] = set()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tapio_common.model import Confidence, Event
-from tapio_correlator.testing import Cluster, Pod, final, one, significant
+from tapio_correlator_testing import Cluster, Pod, final, one, significant
 
 
 def _setup(c: Cluster, pods: list[Pod], t: float = 0.0) -> list[Event]:
@@ -98,7 +98,7 @@ def test_node_failure_reaching_a_service_becomes_a_cascade_in_place() -> None:
     unit = c.unit(100, "n1", "kubelet")
     events = [*_setup(c, [p1]), c.service(1, "a", "web", "web"), unit, c.node_not_ready(150, "n1")]
     events += [c.fail(160, p1, "not_ready"), c.service_down(200, "a", "web", "web")]
-    from tapio_correlator.testing import run
+    from tapio_correlator_testing import run
 
     revisions = [r for r in run(events) if r.score >= 0.5]
     assert [r.type for r in revisions] == ["node_failure", "node_failure", "cascading_failure"]

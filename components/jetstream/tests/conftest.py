@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from google.protobuf import json_format
 
 from tapio.events.v1 import events_pb2
-
-
-def scenarios_dir() -> Path:
-    """tests/scenarios/public of the repository (also under Bazel, where it is a data dependency)."""
-    for base in (Path(os.environ.get("TEST_SRCDIR", "")) / os.environ.get("TEST_WORKSPACE", ""), Path.cwd()):
-        cand = base / "tests" / "scenarios" / "public"
-        if cand.is_dir():
-            return cand
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent / "tests" / "scenarios" / "public"
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("tests/scenarios/public not found")
+from tapio_common.scenarios import all_events
 
 
 def scenario_events() -> list[events_pb2.Event]:
-    out = []
-    for path in sorted(scenarios_dir().glob("*/events.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                out.append(json_format.Parse(line, events_pb2.Event()))
-    return out
+    return all_events()
 
 
 _CACHE: list[events_pb2.Event] = []

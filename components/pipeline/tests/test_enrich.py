@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tapio.events.v1 import events_pb2
 from tapio_common.model.convert import event_from_json, event_to_proto
+from tapio_common.scenarios import load_scenarios
 from tapio_pipeline.enrich import PodIndex
-
-PUBLIC = Path(__file__).parents[3] / "tests" / "scenarios" / "public"
 
 
 def pod_event(uid: str, name: str, *, node: str = "node-1", cids: tuple[str, ...] = ()) -> events_pb2.Event:
@@ -99,9 +96,9 @@ def test_snapshot_restores_the_same_answers() -> None:
 def test_public_scenarios_kernel_events_meet_their_pods() -> None:
     """Every kernel event of the public scenarios that names a pod known from pod events gets its workload."""
     enriched = 0
-    for path in sorted(PUBLIC.glob("*/events.jsonl")):
+    for scenario in load_scenarios():
         index = PodIndex()
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in scenario.lines:
             e = event_to_proto(event_from_json(line))
             index.learn(e)
             known = index.pod_of(e.context)

@@ -44,6 +44,7 @@ EPILOG = """\
 examples:
   tapio-admin up                                                          # make run
   tapio-admin up --only correlator,pipeline,siem-exporter
+  HEC_TOKEN=... tapio-admin up --exporter-sink 'hec=https://splunk:8088?token_env=HEC_TOKEN&ack=true'
   tapio-admin streams apply --nats-url nats://nats:4222 --replicas 3     # 3-node cluster
   NATS_URL=nats://127.0.0.1:4222 tapio-admin streams apply --dry-run      # show the plan only
   tapio-admin streams status --nats-url nats://nats:4222 --nats-creds admin.creds
@@ -110,6 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="start only these components (comma-separated: correlator, pipeline, siem-exporter, "
         "ebpf-collector, cni-collector, systemd-collector, k8s-collector)",
     )  # fmt: skip
+    upp.add_argument(
+        "--exporter-sink", action="append", default=[], metavar="SPEC",
+        help="one more sink of the SIEM exporter beside the console, repeatable; SPEC as its --sink "
+        "(see tapio-siem-exporter --help), e.g. 'hec=http://127.0.0.1:8088?token_env=HEC_TOKEN'",
+    )  # fmt: skip
     add_common_arguments(upp)
     return parser
 
@@ -166,7 +172,14 @@ def _up(args: argparse.Namespace, cfg: CommonConfig) -> int:
     if not 0 <= args.nats_port <= 65535:
         raise ConfigError(f"--nats-port must be 0..65535, not {args.nats_port}")
     only = tuple(n.strip() for n in args.only.split(",") if n.strip())
-    anyio.run(lambda: up(cfg, rules=rules.resolve(), nats_port=args.nats_port, only=only))
+    sinks = tuple(spec.strip() for spec in args.exporter_sink)
+    if not all(sinks):  # the exporter itself checks each spec at start (up then names its error)
+        raise ConfigError(
+            "--exporter-sink needs a sink spec, e.g. 'hec=https://splunk:8088?token_env=HEC_TOKEN'"
+        )
+    anyio.run(
+        lambda: up(cfg, rules=rules.resolve(), nats_port=args.nats_port, only=only, exporter_sinks=sinks)
+    )
     return 0
 
 

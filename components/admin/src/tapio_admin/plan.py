@@ -3,11 +3,13 @@
 Fed by `up.py` with the facts it read off the host (`HostFacts`: root or not, bcc importable,
 PID 1's name, a kubeconfig); returns one `Launch` per component that can run here and one `Skip`
 with the reason for each that cannot. The consumers (correlator, pipeline, SIEM exporter with a
-console sink) always run; the collectors run where their source exists: eBPF and CNI as root (bcc
+console sink, plus the sinks given with --exporter-sink) always run; the collectors run where their source exists: eBPF and CNI as root (bcc
 for eBPF), systemd when PID 1 is systemd, Kubernetes when a kubeconfig is found.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import attrs
 
@@ -34,11 +36,15 @@ class Skip:
     reason: str
 
 
-def plan(facts: HostFacts, rules_file: str) -> tuple[list[Launch], list[Skip]]:
+def plan(
+    facts: HostFacts, rules_file: str, exporter_sinks: Sequence[str] = ()
+) -> tuple[list[Launch], list[Skip]]:
+    """`exporter_sinks`: further `--sink` specs of the SIEM exporter, beside the console."""
+    sinks = tuple(arg for spec in exporter_sinks for arg in ("--sink", spec))
     launches = [
         Launch("correlator", "tapio_correlator", ("serve",)),
         Launch("pipeline", "tapio_pipeline", ("--rules", rules_file)),
-        Launch("siem-exporter", "tapio_exporters", ("--sink", "console"), console=True),
+        Launch("siem-exporter", "tapio_exporters", ("--sink", "console", *sinks), console=True),
     ]
     skips: list[Skip] = []
     if not facts.root:

@@ -98,12 +98,13 @@ async def up(
     rules: Path = DEFAULT_RULES,
     nats_port: int = 4222,
     only: Sequence[str] = (),
+    exporter_sinks: Sequence[str] = (),
     facts: HostFacts | None = None,
     handle_signals: bool = True,
     task_status: TaskStatus[Product] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     data = Path(cfg.data_dir)
-    launches, skips = plan(facts or host_facts(), str(rules))
+    launches, skips = plan(facts or host_facts(), str(rules), exporter_sinks)
     if only:
         unknown = set(only) - {launch.name for launch in launches} - {s.name for s in skips}
         if unknown:

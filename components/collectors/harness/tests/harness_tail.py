@@ -4,7 +4,6 @@ proto3 JSON, e.g. tests/scenarios/public/*/events.jsonl) and emits each line, as
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import anyio
@@ -14,17 +13,12 @@ from tapio.events.v1 import events_pb2
 from tapio_collector import CollectorSpec, Output, SourceError
 from tapio_common.config import CommonConfig
 from tapio_common.errors import ConfigError
+from tapio_common.scenarios import public_root
 
 
 def scenarios_dir() -> Path:
-    """tests/scenarios/public of the repository (also under Bazel, where it is a data dependency)."""
-    bases = [Path(os.environ.get("TEST_SRCDIR", "")) / os.environ.get("TEST_WORKSPACE", ""), Path.cwd()]
-    bases += list(Path(__file__).resolve().parents)
-    for base in bases:
-        cand = base / "tests" / "scenarios" / "public"
-        if cand.is_dir():
-            return cand
-    raise FileNotFoundError("tests/scenarios/public not found")
+    """tests/scenarios/public (the one scenario loader finds it)."""
+    return public_root()
 
 
 class JsonlTail:

@@ -87,11 +87,12 @@ def run_serve(args: argparse.Namespace) -> int:
 
 
 def run_demo_command(args: argparse.Namespace) -> int:
-    from tapio_correlator.demo import default_scenarios, run_demo
+    from tapio_common.scenarios import public_root
+    from tapio_correlator.demo import run_demo
 
     configure_logging(args.log_level)
     if args.speed <= 0:
         raise CorrelatorError(f"--speed must be > 0, got {args.speed}")
-    root = Path(args.scenarios) if args.scenarios else default_scenarios()
+    root = Path(args.scenarios) if args.scenarios else public_root()
     missed = anyio.run(run_demo, root, args.speed)
     return 1 if missed else 0

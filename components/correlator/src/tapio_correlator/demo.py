@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -11,52 +10,19 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
-import attrs
-from google.protobuf import json_format
 from nats.aio.msg import Msg
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.connect import connect
-from tapio_correlator.errors import CorrelatorError
+from tapio_common.scenarios import Scenario, load_scenarios
 from tapio_correlator.service.app import serve
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_publisher import Publisher, PublisherSettings
 
 NS = 1_000_000_000
 GAP_NS = 30 * 60 * NS  # scenarios are played one after the other, 30 minutes of event time apart
-
-
-def default_scenarios() -> Path:
-    """tests/scenarios/public of this checkout (or of the Bazel runfiles)."""
-    return Path(__file__).resolve().parents[4] / "tests" / "scenarios" / "public"
-
-
-@attrs.define
-class Scenario:
-    name: str
-    events: list[events_pb2.Event]
-    expected: list[dict[str, object]]
-
-
-def load_scenarios(root: Path) -> list[Scenario]:
-    dirs = sorted(d for d in root.iterdir() if (d / "events.jsonl").is_file()) if root.is_dir() else []
-    if not dirs:
-        raise CorrelatorError(f"no scenarios under {root} (folders with events.jsonl)")
-    out = []
-    for d in dirs:
-        events = [
-            json_format.Parse(line, events_pb2.Event())
-            for line in (d / "events.jsonl").open()
-            if line.strip()
-        ]
-        expected_file = d / "expected.jsonl"
-        expected = (
-            [json.loads(x) for x in expected_file.open() if x.strip()] if expected_file.is_file() else []
-        )
-        out.append(Scenario(d.name, events, expected))
-    return out
 
 
 def shift(events: list[events_pb2.Event], start_ns: int) -> int:

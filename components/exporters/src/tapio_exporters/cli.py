@@ -8,8 +8,14 @@ from collections.abc import Sequence
 import anyio
 
 from tapio_common.cli import make_parser, run_cli
-from tapio_common.config import add_common_arguments, load_common
+from tapio_common.config import (
+    add_common_arguments,
+    add_settings_arguments,
+    describe_settings,
+    load_common,
+)
 from tapio_common.logging import configure_logging
+from tapio_exporters.service.settings import SECTION, ExporterSettings
 from tapio_exporters.service.sinkspec import SINK_HELP, parse_flag
 
 PROG = "tapio-siem-exporter"
@@ -34,18 +40,8 @@ tapio.dlq.siem-exporter. State (open alerts) is rebuilt from TAPIO_ALERTS on sta
 EPILOG = f"""\
 {SINK_HELP}
 
-exporter settings (the `siem-exporter:` section of --config; a flag wins):
-  sinks               list of sink mappings (keys as above), e.g.
-                        sinks: [{{type: hec, name: splunk, url: "https://splunk:8088", token_env: HEC_TOKEN, ack: true}}]
-  runbook_template    e.g. https://runbooks.example.com/tapio/{{type}}?ns={{namespace}}
-                      fields: type, component, namespace, severity, alert_id, correlation_id
-  labels              extra labels put on every alert (mapping)
-  resolve_after       seconds without a new member before an incident resolves: one number for every
-                      type, or a mapping of type -> seconds plus `default` (defaults: the correlator's
-                      windows, 2-10 min; 600 for other types)
-  state_lookback      seconds of TAPIO_ALERTS read back on start (86400; at least the longest window)
-  fetch_batch (500), fetch_timeout (1.0 s), idle_advance (2.0 s: a quiet input lets event time follow
-  the clock), retry_max (30 s between attempts of a failing sink), provision, replicas, publisher
+{describe_settings(ExporterSettings, SECTION)}
+  (the --sink flags add to `sinks:`; `publisher:` holds the publisher's own settings)
 
 examples:
   tapio-siem-exporter --sink console                         # embedded JetStream, print alerts
@@ -64,33 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TYPE[:NAME]=URL[?KEY=VALUE&...]",
         help="a sink, repeatable (see sinks below); adds to the sinks of --config",
     )
-    g.add_argument("--runbook-template", metavar="URL", help="runbook URL template (see below)")
-    g.add_argument("--resolve-after", type=float, metavar="SECONDS", help="one resolve window for every type")
-    g.add_argument(
-        "--provision", action="store_true", default=None, help="create/update the streams on start"
-    )
-    g.add_argument("--replicas", type=int, metavar="N", help="stream replicas when provisioning (default 1)")
+    add_settings_arguments(parser, ExporterSettings, "exporter settings")
     add_common_arguments(parser)
     return parser
 
 
 def _main(argv: Sequence[str]) -> int:
     from tapio_exporters.service.app import serve
-    from tapio_exporters.service.settings import ExporterSettings
 
     args = build_parser().parse_args(argv)
     cfg = load_common(args, COMPONENT)
     configure_logging(cfg.log_level, cfg.log_format)
-    section = dict(cfg.section)
-    sinks = list(section.get("sinks") or []) + [parse_flag(s) for s in args.sink or []]
-    overrides = {
-        "sinks": sinks,
-        "runbook_template": args.runbook_template,
-        "resolve_after": args.resolve_after,
-        "provision": args.provision,
-        "replicas": args.replicas,
-    }
-    settings = ExporterSettings.from_section(section, getattr(args, "config", None) or "config", overrides)
+    extra = [parse_flag(s) for s in args.sink or []]
+    settings = ExporterSettings.load(cfg.section, args=args, extra_sinks=extra)
     anyio.run(serve, cfg, settings)
     return 0
 

@@ -194,16 +194,27 @@ class Consumer(Generic[T]):
                         await self.on_idle()
                     continue
             if self._batch:
-                await anyio.lowlevel.checkpoint()  # let messages already read off the socket join
-                msgs = [msg]
-                while len(msgs) < self.settings.batch:
-                    try:
-                        msgs.append(receive.receive_nowait())
-                    except anyio.WouldBlock:
-                        break
-                await self.process_batch(msgs)
+                await self.process_batch(await self._gather(msg, receive))
             else:
                 await self.process(msg)
+
+    async def _gather(self, first: Msg, receive: Any) -> list[Msg]:
+        """Batch mode: the first message and what follows within `linger` seconds, up to `batch`."""
+        await anyio.lowlevel.checkpoint()  # let messages already read off the socket join
+        msgs = [first]
+        deadline = time.monotonic() + self.settings.linger
+        while len(msgs) < self.settings.batch:
+            try:
+                msgs.append(receive.receive_nowait())
+                continue
+            except anyio.WouldBlock:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._stopping:
+                break
+            with anyio.move_on_after(remaining):
+                msgs.append(await receive.receive())
+        return msgs
 
     async def process(self, msg: Msg) -> None:
         """One message: decode, dedup, handler, then ack / nak / dead-letter."""

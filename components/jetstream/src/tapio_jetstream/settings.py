@@ -27,6 +27,13 @@ class ConsumerSettings:
         check=above(0),
         flag="",
     )
+    linger: float = setting(
+        0.0,
+        "batch mode only: seconds to wait for more messages after the first, up to `batch` "
+        "(fewer, larger deliveries to sinks that confirm a batch at a time; 0 = take what is there)",
+        check=at_least(0),
+        flag="",
+    )
     backoff_first: float = setting(
         1.0, "seconds before the first redelivery of a failed message", check=at_least(0), flag=""
     )

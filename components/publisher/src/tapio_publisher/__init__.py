@@ -12,11 +12,11 @@ from tapio_publisher.errors import (
     SpoolError,
     TooLargeError,
 )
+from tapio_publisher.message import Ack
 from tapio_publisher.publisher import Publisher
 from tapio_publisher.receipts import Receipt
 from tapio_publisher.settings import PublisherSettings
 from tapio_publisher.spool import FsyncPolicy
-from tapio_publisher.window import Ack
 
 __all__ = [
     "Ack",

@@ -9,9 +9,9 @@ from tapio_publisher import codec
 from tapio_publisher.batching import Batcher, SealedBatch
 from tapio_publisher.codec import Compression, Compressor
 from tapio_publisher.errors import EncodeError, TooLargeError
+from tapio_publisher.message import Outgoing
 from tapio_publisher.settings import PublisherSettings
 from tapio_publisher.subjects import event_subject
-from tapio_publisher.window import Outgoing
 
 HEADER_RESERVE = 256
 """Bytes kept for headers (Nats-Msg-Id, Tapio-Encoding, Tapio-Compression) below max_msg_size."""

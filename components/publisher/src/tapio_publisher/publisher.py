@@ -28,11 +28,12 @@ from tapio_publisher.errors import (
     TooLargeError,
 )
 from tapio_publisher.ids import IdGenerator
+from tapio_publisher.message import Ack, Failure, Outgoing
 from tapio_publisher.metrics import PublisherMetrics
 from tapio_publisher.receipts import Receipt, Receipts
 from tapio_publisher.settings import PublisherSettings
 from tapio_publisher.spooler import Spooler
-from tapio_publisher.window import Ack, Failure, Outgoing, Window
+from tapio_publisher.window import Window
 
 log = get_logger(__name__)
 

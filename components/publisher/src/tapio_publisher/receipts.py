@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 
 from tapio_publisher.errors import PublisherError
-from tapio_publisher.window import Ack
+from tapio_publisher.message import Ack
 
 
 class Receipt:

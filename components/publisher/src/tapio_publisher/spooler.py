@@ -10,10 +10,10 @@ import anyio
 
 from tapio_common.logging import get_logger
 from tapio_publisher.errors import PublisherError, SpoolError
+from tapio_publisher.message import Outgoing
 from tapio_publisher.metrics import PublisherMetrics
 from tapio_publisher.settings import PublisherSettings
 from tapio_publisher.spool import Position, Spool, SpoolRecord
-from tapio_publisher.window import Outgoing
 
 log = get_logger(__name__)
 

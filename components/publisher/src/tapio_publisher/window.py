@@ -5,55 +5,19 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import anyio
-import attrs
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
 from tapio_publisher.errors import PublisherError
+from tapio_publisher.message import Ack, AckCallback, FailCallback, Failure, Outgoing
 
 # JetStream API error codes worth a retry (the server is recovering, a leader is being elected...).
 RETRYABLE_CODES = frozenset({408, 503})
 NO_RESPONDERS = "503"
-
-
-@attrs.define(eq=False, slots=True)
-class Outgoing:
-    """One message on its way: what goes on the wire, how many events it carries, who waits for it."""
-
-    subject: str
-    payload: bytes
-    headers: dict[str, str]
-    msg_id: str
-    events: int
-    want_ack: bool = False  # parse the ack fully (a Receipt waits for stream and sequence)
-    replay: Any = None  # the replay round this message belongs to, when re-published from the spool
-    token: str = ""
-    sent_at: float = 0.0
-
-
-@attrs.frozen
-class Ack:
-    stream: str = ""
-    seq: int = 0
-    duplicate: bool = False
-
-
-@attrs.frozen
-class Failure:
-    """Why JetStream did not take a message; `retryable` failures go to the spool."""
-
-    reason: str  # metric label: no_responders, timeout, disconnected, api_<code>, publish_error
-    detail: str
-    retryable: bool
-
-
-AckCallback = Callable[[Outgoing, Ack], None]
-FailCallback = Callable[[Outgoing, Failure], None]
 
 
 class Window:

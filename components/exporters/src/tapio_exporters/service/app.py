@@ -33,6 +33,8 @@ from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
 
+PUBLISH_INFLIGHT = 4096
+
 
 class Exporter:
     """What a running exporter exposes (tests and the benchmark read it)."""
@@ -70,6 +72,8 @@ async def serve(
     metrics = ExporterMetrics()
     health = Health()
     async with AsyncExitStack() as stack:
+        metrics_server = MetricsServer(metrics, health, cfg.metrics_port).start()  # a port in use fails first
+        stack.callback(metrics_server.stop)
         urls = cfg.nats.urls
         provision = settings.provision
         if not urls:
@@ -94,8 +98,10 @@ async def serve(
             except LayoutError as e:
                 raise ExporterError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
+        # One alert a message: many in flight (the publisher's default of 32 suits batches of events).
+        inflight = {} if "max_inflight" in settings.publisher else {"max_inflight": PUBLISH_INFLIGHT}
         pub_settings = PublisherSettings.from_section(
-            settings.publisher, str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
+            settings.publisher, str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1, **inflight
         )
         publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
         for sink, _ in sinks:
@@ -120,7 +126,7 @@ async def serve(
         for sink, batch in sinks:
             handler = SinkDelivery(publisher, sink, metrics, retry_max=settings.retry_max)
             deliveries.append(handler)
-            sink_settings = attrs.evolve(base, batch=batch)
+            sink_settings = attrs.evolve(base, batch=batch, linger=settings.linger)
             sink_consumer_: Consumer[alerts_pb2.Alert] = Consumer(
                 nc,
                 sink_consumer(sink.name),
@@ -138,8 +144,6 @@ async def serve(
         for d in deliveries:
             health.ready_checks[f"sink {d.sink.name}"] = d.status
         exporter = Exporter(alerter, consumers, deliveries, urls[0])
-        metrics_server = MetricsServer(metrics, health, cfg.metrics_port).start()
-        stack.callback(metrics_server.stop)
         try:
             await alerter.restore_from_stream()
             async with anyio.create_task_group() as tg:

@@ -1,115 +1,132 @@
-"""Settings of the exporter service (the `siem-exporter:` section of --config, or flags), validated."""
+"""Settings of the exporter service: the `siem-exporter:` section of --config and the flags, built by
+the house loader (`tapio_common.config.load_settings`); sinks are listed under `sinks:` (sinkspec.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import argparse
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from tapio_common.config import above, at_least, load_settings, setting
 from tapio_common.errors import ConfigError
 from tapio_exporters.domain.alerts import AlertTemplate, check_runbook_template
 from tapio_exporters.domain.lifecycle import DEFAULT_WINDOW_NS, DEFAULT_WINDOWS_NS, LifecycleSettings
 
 NS = 1_000_000_000
-KEYS = ("sinks", "runbook_template", "labels", "resolve_after", "state_lookback", "fetch_batch", "fetch_timeout",
-        "idle_advance", "provision", "replicas", "retry_max", "publisher")  # fmt: skip
+SECTION = "siem-exporter"
+PUBLISHER_SECTION = "publisher"
 
 
-@attrs.frozen
+def _runbook(_inst: Any, _field: Any, value: str) -> None:
+    try:
+        check_runbook_template(value)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def _windows(_inst: Any, _field: Any, value: Mapping[str, float]) -> None:
+    for key, seconds in value.items():
+        if seconds <= 0:
+            raise ConfigError(f"{key}: must be more than 0 seconds, not {seconds}")
+
+
+@attrs.frozen(kw_only=True)
 class ExporterSettings:
-    sinks: tuple[Mapping[str, Any], ...] = ()
-    lifecycle: LifecycleSettings = LifecycleSettings()  # noqa: RUF009 - frozen, safe to share
-    state_lookback: float = 24 * 3600.0  # seconds of alerts read back on start
-    fetch_batch: int = 500
-    fetch_timeout: float = 1.0
-    idle_advance: float = 2.0  # quiet input for this long: event time follows the wall clock
-    retry_max: float = 30.0  # longest pause between delivery attempts of a failing sink
-    provision: bool = False
-    replicas: int = 1
-    publisher: Mapping[str, Any] = attrs.field(factory=dict)  # the publisher's own settings
+    """How the exporter turns correlations into alerts and feeds its sinks."""
 
-    @classmethod
-    def from_section(
-        cls, section: Mapping[str, Any], where: str, overrides: Mapping[str, Any]
-    ) -> ExporterSettings:
-        """From the YAML section; `overrides` (flags) win. Errors name the key and the file."""
-        doc = {**section, **{k: v for k, v in overrides.items() if v is not None}}
-        unknown = sorted(set(doc) - set(KEYS))
-        if unknown:
+    runbook_template: str = setting(
+        "",
+        "runbook URL of every alert; fields {type} {component} {namespace} {severity} {alert_id} "
+        "{correlation_id}, e.g. https://runbooks.example.com/tapio/{type}",
+        check=_runbook,
+        metavar="URL",
+    )
+    resolve_after: float = setting(
+        0.0,
+        "seconds without a new member before an incident of any type resolves "
+        "(0: per type, the correlator's windows, 120-600 s; see resolve_after_by_type)",
+        check=at_least(0),
+        metavar="SECONDS",
+    )
+    resolve_after_by_type: Mapping[str, float] = setting(
+        factory=dict, help="seconds per correlation type, e.g. {crash_loop: 900}", check=_windows, flag=""
+    )
+    labels: Mapping[str, str] = setting(factory=dict, help="extra labels put on every alert", flag="")
+    state_lookback: float = setting(
+        86400.0,
+        "seconds of TAPIO_ALERTS read back on start to rebuild the open alerts (at least the longest window)",
+        check=above(0),
+        flag="",
+    )
+    fetch_batch: int = setting(500, "correlations handled together at most", check=at_least(1), flag="")
+    fetch_timeout: float = setting(1.0, "seconds a pull waits on a quiet stream", check=above(0), flag="")
+    idle_advance: float = setting(
+        2.0,
+        "quiet input for this many seconds: event time follows the clock (resolves)",
+        check=above(0),
+        flag="",
+    )
+    retry_max: float = setting(
+        30.0, "longest pause between delivery attempts of a failing sink", check=above(0), flag=""
+    )
+    linger: float = setting(
+        0.05,
+        "seconds a sink waits for more alerts to fill a batch after the first",
+        check=at_least(0),
+        flag="",
+    )
+    provision: bool = setting(False, "create/update the streams on start (always with the embedded server)")
+    replicas: int = setting(1, "stream replicas when provisioning (3 in a cluster)", check=at_least(1))
+    sinks: tuple[Mapping[str, Any], ...] = setting(
+        (), "the sinks, one mapping each (see sinks above)", flag=""
+    )
+    publisher: Mapping[str, Any] = setting(factory=dict, help="the publisher's own settings", flag="")
+
+    def __attrs_post_init__(self) -> None:
+        longest = self.lifecycle.max_window_ns
+        if self.state_lookback * NS < longest:
             raise ConfigError(
-                f"unknown key {unknown[0]!r} in {where}: siem-exporter (known: {', '.join(KEYS)})"
+                f"state_lookback ({self.state_lookback:.0f}s) must be at least the longest resolve window ({longest / NS:.0f}s)"
             )
-        sinks = doc.get("sinks") or []
-        if not isinstance(sinks, list) or not all(isinstance(s, Mapping) for s in sinks):
-            raise ConfigError(f"{where}: siem-exporter.sinks must be a list of mappings (one per sink)")
-        template = str(doc.get("runbook_template") or "")
-        try:
-            check_runbook_template(template)
-        except ValueError as e:
-            raise ConfigError(f"{where}: siem-exporter.runbook_template: {e}") from e
-        labels = doc.get("labels") or {}
-        if not isinstance(labels, Mapping):
-            raise ConfigError(f"{where}: siem-exporter.labels must be a mapping of strings")
-        windows, default = _windows(doc.get("resolve_after"), where)
-        lookback = _number(doc, "state_lookback", 24 * 3600.0, where)
-        lifecycle = LifecycleSettings(
+
+    @property
+    def lifecycle(self) -> LifecycleSettings:
+        if self.resolve_after:
+            windows: dict[str, int] = {}
+            default = int(self.resolve_after * NS)
+        else:
+            windows, default = dict(DEFAULT_WINDOWS_NS), DEFAULT_WINDOW_NS
+        windows.update({k: int(v * NS) for k, v in self.resolve_after_by_type.items()})
+        return LifecycleSettings(
             windows_ns=windows,
             default_window_ns=default,
             retain_ns=max(3600 * NS, 2 * max([default, *windows.values()])),
-            template=AlertTemplate(template, {str(k): str(v) for k, v in labels.items()}),
-        )
-        if lookback * NS < lifecycle.max_window_ns:
-            raise ConfigError(
-                f"{where}: siem-exporter.state_lookback ({lookback:.0f}s) must be at least the longest "
-                f"resolve_after window ({lifecycle.max_window_ns / NS:.0f}s)"
-            )
-        return cls(
-            sinks=tuple(dict(s) for s in sinks),
-            lifecycle=lifecycle,
-            state_lookback=lookback,
-            fetch_batch=int(_number(doc, "fetch_batch", 500, where, minimum=1)),
-            fetch_timeout=_number(doc, "fetch_timeout", 1.0, where, minimum=0.05),
-            idle_advance=_number(doc, "idle_advance", 2.0, where, minimum=0.1),
-            retry_max=_number(doc, "retry_max", 30.0, where, minimum=0.1),
-            provision=bool(doc.get("provision", False)),
-            replicas=int(_number(doc, "replicas", 1, where, minimum=1)),
-            publisher=dict(doc.get("publisher") or {}),
+            template=AlertTemplate(self.runbook_template, dict(self.labels)),
         )
 
-
-def _number(doc: Mapping[str, Any], key: str, default: float, where: str, minimum: float = 0.0) -> float:
-    raw = doc.get(key, default)
-    try:
-        value = float(raw)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"{where}: siem-exporter.{key} must be a number, not {raw!r}") from e
-    if value < minimum:
-        raise ConfigError(f"{where}: siem-exporter.{key} must be at least {minimum}, not {value}")
-    return value
-
-
-def _windows(raw: Any, where: str) -> tuple[dict[str, int], int]:
-    """`resolve_after`: seconds for every type (a number), or a mapping of type -> seconds with
-    an optional `default`."""
-    windows = dict(DEFAULT_WINDOWS_NS)
-    default = DEFAULT_WINDOW_NS
-    if raw is None:
-        return windows, default
-    if not isinstance(raw, Mapping):
-        raw = {"default": raw}
-        windows = {}
-    for key, value in raw.items():
-        try:
-            ns = int(float(value) * NS)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(
-                f"{where}: siem-exporter.resolve_after.{key} must be seconds, not {value!r}"
-            ) from e
-        if ns <= 0:
-            raise ConfigError(f"{where}: siem-exporter.resolve_after.{key} must be positive")
-        if key == "default":
-            default = ns
-        else:
-            windows[str(key)] = ns
-    return windows, default
+    @classmethod
+    def load(
+        cls,
+        section: Mapping[str, Any] | None,
+        *,
+        args: argparse.Namespace | None = None,
+        extra_sinks: Sequence[Mapping[str, Any]] = (),
+        overrides: Mapping[str, Any] | None = None,
+    ) -> ExporterSettings:
+        """From the section (a Section of the --config file, or a mapping), flags in `args`, the
+        environment; `extra_sinks` (the --sink flags) come after the file's sinks."""
+        doc = dict(section or {})
+        sinks = doc.get("sinks") or []
+        if not isinstance(sinks, list) or not all(isinstance(s, Mapping) for s in sinks):
+            raise ConfigError(f"{SECTION}.sinks must be a list of mappings (one per sink)")
+        all_sinks = tuple(dict(s) for s in [*sinks, *extra_sinks])
+        return load_settings(
+            cls,
+            section,
+            args=args,
+            overrides={"sinks": all_sinks, **(overrides or {})},
+            allow=(PUBLISHER_SECTION,),
+            name=SECTION,
+        )

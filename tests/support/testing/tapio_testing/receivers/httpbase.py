@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,7 +87,7 @@ class Receiver:
 
         for attempt in range(50):  # the port of a stopped receiver may linger briefly
             try:
-                self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+                self._server = _Server((self.host, self.port), Handler)
                 break
             except OSError:
                 if attempt == 49:
@@ -128,3 +129,12 @@ class Receiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A connection cut by stop() (or by the client) is expected here, not worth a traceback."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)

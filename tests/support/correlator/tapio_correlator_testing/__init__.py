@@ -1,10 +1,10 @@
-"""Event builders for tests and examples: a tiny cluster and events shaped like the public scenarios."""
+"""Correlator test support: event builders of a tiny cluster, shaped like the public scenarios, and
+helpers that run them through the engine (`run`, `final`). Runtime code never imports this package."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -27,14 +27,6 @@ from tapio_correlator.replay import final_revisions
 
 BASE = 1_795_176_000 * 1_000_000_000
 S = 1_000_000_000
-
-
-def scenarios_dir() -> Path:
-    """tests/scenarios/public (Bazel runfiles, or the repository when run from the venv)."""
-    here = Path("tests/scenarios/public")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[3] / "tests" / "scenarios" / "public"
 
 
 def at(seconds: float) -> int:
