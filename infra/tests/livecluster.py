@@ -66,14 +66,17 @@ def env_values(container: dict[str, Any], secrets: Secrets, pod_name: str) -> di
 
 @attrs.frozen
 class Identity:
-    """How a workload connects: its NATS user, password and TLS client files (from its manifest)."""
+    """How a client connects: the NATS user its certificate maps to (verify_and_map), its TLS
+    client files, and a password only where a test sends one (the servers must refuse it)."""
 
     user: str
-    password: str
     tls: TlsConfig
+    password: str | None = None
 
 
-def workload_identity(name: str, secrets: Secrets, root: Path) -> Identity:
+def workload_env(name: str, secrets: Secrets, root: Path) -> dict[str, str]:
+    """A workload container's environment, its Secret volume written under root and the
+    /etc/nats-creds paths pointing there."""
     kind = m.WORKLOADS[name][0]
     doc = m.find(m.base_docs(), kind, name)
     (container,) = m.pod_spec(doc)["containers"]
@@ -81,12 +84,28 @@ def workload_identity(name: str, secrets: Secrets, root: Path) -> Identity:
     mount = m.mounts_of(container)["/etc/nats-creds"]
     volume = m.volumes_of(doc)[mount["name"]]
     local = mount_secret(secrets[volume["secret"]["secretName"]], volume, root / name)
+    return {k: v.replace("/etc/nats-creds", str(local)) for k, v in env.items()}
 
-    def path(var: str) -> str:
-        return env[var].replace("/etc/nats-creds", str(local))
 
-    tls = TlsConfig(cert=path("NATS_TLS_CERT"), key=path("NATS_TLS_KEY"), ca=path("NATS_TLS_CA"))
-    return Identity(env["NATS_USER"], env["NATS_PASSWORD"], tls)
+def workload_identity(name: str, secrets: Secrets, root: Path) -> Identity:
+    """A workload's identity as its manifest says: its own Secret's certificate and NATS_IDENTITY,
+    no NATS_USER or NATS_PASSWORD (the certificate is the identity)."""
+    env = workload_env(name, secrets, root)
+    assert not {"NATS_USER", "NATS_PASSWORD"} & set(env), f"{name} must not send a user or password"
+    tls = TlsConfig(cert=env["NATS_TLS_CERT"], key=env["NATS_TLS_KEY"], ca=env["NATS_TLS_CA"])
+    return Identity(env["NATS_IDENTITY"], tls)
+
+
+def client_identity(secrets: Secrets, client: str, user: str, root: Path) -> Identity:
+    """A client of make-secrets.sh that is no workload (nack, readers, admin): Secret
+    nats-client-<client>, its files written under root."""
+    creds = secrets[f"nats-client-{client}"]
+    root.mkdir(parents=True, exist_ok=True)
+    for key in ("ca.crt", "tls.crt", "tls.key"):
+        (root / key).write_bytes(creds[key])
+    return Identity(
+        user, TlsConfig(cert=str(root / "tls.crt"), key=str(root / "tls.key"), ca=str(root / "ca.crt"))
+    )
 
 
 def replace_exactly(text: str, old: str, new: str, count: int = 1) -> str:

@@ -27,6 +27,13 @@ WORKLOADS: dict[str, tuple[str, str, str]] = {
     "tapio-pipeline": ("Deployment", "tapio-pipeline", "tapio/pipeline"),
     "tapio-siem-exporter": ("Deployment", "tapio-siem-exporter", "tapio/siem-exporter"),
 }
+
+
+def client_secret(workload: str) -> str:
+    """The Secret holding a workload's own client certificate (make-secrets.sh, Terraform)."""
+    return "nats-client-" + workload.removeprefix("tapio-")
+
+
 CRD_KINDS = {"Stream", "Consumer", "Account", "NatsCluster"}
 
 Doc = dict[str, Any]

@@ -17,35 +17,34 @@ from nats.js import api
 
 from infra.tests import contract
 from infra.tests import manifests as m
-from infra.tests.livecluster import Identity, LocalCluster, Secrets
-from tapio_common.config import NatsConfig, TlsConfig
+from infra.tests.livecluster import Identity, LocalCluster, Secrets, client_identity
+from tapio_common.config import NatsConfig
 from tapio_common.nats.connect import inbox_prefix, tls_context
 
 
 def nack_identity(secrets: Secrets, root: Path) -> Identity:
-    """NACK's connection (Secret nats-nack-creds), its TLS files written under root."""
-    creds = secrets["nats-nack-creds"]
-    root.mkdir(parents=True, exist_ok=True)
-    for key in ("ca.crt", "tls.crt", "tls.key"):
-        (root / key).write_bytes(creds[key])
-    tls = TlsConfig(cert=str(root / "tls.crt"), key=str(root / "tls.key"), ca=str(root / "ca.crt"))
-    return Identity(creds["user"].decode(), creds["password"].decode(), tls)
+    """NACK's connection (Secret nats-client-nack, the Account resource's), its TLS files under root."""
+    account = m.find(m.base_docs(), "Account", "tapio")["spec"]
+    assert account["tls"]["secret"]["name"] == "nats-client-nack"
+    assert "user" not in account, "NACK sends no user: its certificate maps to user nack"
+    return client_identity(secrets, "nack", "nack", root)
 
 
 @asynccontextmanager
 async def connected(
     cluster: LocalCluster, ident: Identity, errors: list[str] | None = None
 ) -> AsyncIterator[Client]:
-    """A client connected as `ident`; the server's asynchronous errors (permission violations) go to `errors`."""
+    """A client connected as `ident` (its certificate; a user and password only if the identity has a
+    password); the server's asynchronous errors (permission violations) go to `errors`."""
 
     async def on_error(e: Exception) -> None:
         if errors is not None:
             errors.append(str(e))
 
     nc = await nats.connect(
-        servers=cluster.urls, user=ident.user, password=ident.password, tls=tls_context(NatsConfig(tls=ident.tls)),
-        error_cb=on_error, allow_reconnect=False, connect_timeout=5, name=ident.user,
-        inbox_prefix=inbox_prefix(NatsConfig(user=ident.user)),  # as every Tapio client does
+        servers=cluster.urls, user=ident.user if ident.password else None, password=ident.password,
+        tls=tls_context(NatsConfig(tls=ident.tls)), error_cb=on_error, allow_reconnect=False, connect_timeout=5,
+        name=ident.user, inbox_prefix=inbox_prefix(NatsConfig(identity=ident.user)),  # as every Tapio client does
     )  # fmt: skip
     try:
         yield nc

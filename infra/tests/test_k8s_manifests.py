@@ -148,7 +148,14 @@ def test_consumers_are_durable_pull_with_explicit_ack() -> None:
 def test_account_reaches_the_client_service_with_nack_credentials() -> None:
     account = m.find(m.base_docs(), "Account", "tapio")["spec"]
     assert account["servers"] == ["nats://tapio-nats:4222"]
-    assert account["tls"]["secret"]["name"] == account["user"]["secret"]["name"] == "nats-nack-creds"
+    # NACK's own certificate is its identity (mapped to user nack): no user or password.
+    assert account["tls"] == {
+        "secret": {"name": "nats-client-nack"},
+        "ca": "ca.crt",
+        "cert": "tls.crt",
+        "key": "tls.key",
+    }
+    assert "user" not in account
 
 
 @pytest.mark.parametrize("name", sorted(m.WORKLOADS))
@@ -161,8 +168,10 @@ def test_workload_is_wired_to_nats_and_monitoring(name: str) -> None:
     assert env["NATS_URL"]["value"] == "nats://tapio-nats:4222"
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert env["TAPIO_METRICS_PORT"]["value"] == "7777"
-    assert env["NATS_USER"]["value"] == user
-    assert env["NATS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "nats-user-creds", "key": user}
+    # The certificate is the identity (verify_and_map): no user or password is sent, and
+    # NATS_IDENTITY names the user it maps to, for the reply inbox _INBOX.<user>.
+    assert not {"NATS_USER", "NATS_PASSWORD"} & set(env)
+    assert env["NATS_IDENTITY"] == {"name": "NATS_IDENTITY", "value": user}
     assert container["image"] == f"{image}:latest"
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 7777}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": 7777}
@@ -173,10 +182,11 @@ def test_workload_is_wired_to_nats_and_monitoring(name: str) -> None:
         "prometheus.io/port": "7777",
         "prometheus.io/path": "/metrics",
     }
-    # Seed: Secret nats-user-creds mounted at /etc/nats-creds; the TLS variables point at its files.
+    # Seed: mounted at /etc/nats-creds, from the workload's own Secret; the TLS variables point at its files.
     mounts = m.mounts_of(container)
     creds = m.volumes_of(doc)[mounts["/etc/nats-creds"]["name"]]
-    assert creds["secret"]["secretName"] == "nats-user-creds"
+    assert creds["secret"]["secretName"] == m.client_secret(name)
+    assert m.secret_refs(doc) == {(m.client_secret(name), k) for k in ("ca.crt", "tls.crt", "tls.key")}
     files = {f"/etc/nats-creds/{i['path']}" for i in creds["secret"]["items"]}
     assert {env[v]["value"] for v in ("NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY")} == files
     # The spool/state directory is a volume, not the (read-only) image filesystem.
@@ -254,7 +264,7 @@ needs_kubectl = pytest.mark.skipif(
 @pytest.mark.parametrize("overlay", m.OVERLAYS)
 def test_overlay_renders_and_validates(overlay: str) -> None:
     docs = m.render(m.K8S / "overlays" / overlay)
-    secrets = {"nats-user-creds", "nats-nack-creds", "nats-server-tls", "nats-clients-auth"}
+    secrets = {"nats-server-tls", "nats-clients-auth", "nats-operator-passwords"}
     for doc in docs:
         if doc["kind"] in m.CRD_KINDS:
             jsonschema.validate(doc, crd_schemas.BY_KIND[doc["kind"]])
@@ -265,9 +275,10 @@ def test_overlay_renders_and_validates(overlay: str) -> None:
                 f"{overlay}: {doc['kind']}/{doc['metadata']['name']}"
             )
         if doc["kind"] in ("DaemonSet", "Deployment", "StatefulSet"):
-            # the operators' credentials: only the NATS servers read them (the admin password)
-            allowed = secrets | ({"nats-admin-creds"} if doc["kind"] == "StatefulSet" else set())
-            assert {name for name, _ in m.secret_refs(doc)} <= allowed
+            # a workload reads its own client certificate only; the operators' is read by nobody
+            name = doc["metadata"]["name"]
+            own = {m.client_secret(name)} if name in m.WORKLOADS else set()
+            assert {secret for secret, _ in m.secret_refs(doc)} <= secrets | own, (overlay, name)
     names = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert {(kind, name) for name, (kind, _, _) in m.WORKLOADS.items()} <= names
     # Exactly one NATS: the StatefulSet, the NatsCluster, or none (installed by Terraform's Helm release).

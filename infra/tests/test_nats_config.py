@@ -35,8 +35,11 @@ def test_server_settings_follow_the_seed(conf: dict[str, Any]) -> None:
         "max_file_store": 10 * contract.GB,
         "max_memory_store": 1 * contract.GB,
     }
+    # Clients: verified and mapped to the user their certificate names (verify_and_map); routes: verified.
+    assert conf["tls"]["verify_and_map"] is True
+    assert "verify" not in conf["tls"]
+    assert conf["cluster"]["tls"]["verify"] is True
     for block in (conf["tls"], conf["cluster"]["tls"]):
-        assert block["verify"] is True
         assert {block["cert_file"], block["key_file"], block["ca_file"]} == {
             "/etc/nats-certs/server-cert.pem", "/etc/nats-certs/server-key.pem", "/etc/nats-certs/ca-cert.pem",
         }  # fmt: skip
@@ -162,19 +165,15 @@ def stream_filter(stream: str) -> str:
     return subject
 
 
-def test_every_password_comes_from_the_statefulset_environment(users: dict[str, dict[str, Any]]) -> None:
+def test_no_user_has_a_password_the_certificate_is_the_identity(users: dict[str, dict[str, Any]]) -> None:
+    """verify_and_map: each user is the DNS SAN of a client certificate; a password would be a
+    second way in (and nats-server refuses a client that sends one), so no user has one, and the
+    NATS servers get no password from any Secret."""
+    for name, user in users.items():
+        assert set(user) == {"user", "permissions"}, name
     sts = m.find(m.base_docs(), "StatefulSet", "nats-jetstream")
     env = m.env_of(m.pod_spec(sts)["containers"][0])
-    for name, user in users.items():
-        var = user["password"]
-        assert isinstance(var, natsconf.Var), f"{name}: the password must come from the environment"
-        ref = env[var.name]["valueFrom"]["secretKeyRef"]
-        own = {"nack": "nats-nack-creds", "tapio-admin": "nats-admin-creds"}
-        assert ref == (
-            {"name": own[name], "key": "password"}
-            if name in own
-            else {"name": "nats-user-creds", "key": name}
-        )
+    assert not [e for e in env.values() if "secretKeyRef" in e.get("valueFrom", {})]
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 

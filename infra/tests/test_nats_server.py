@@ -1,12 +1,13 @@
 """A real 3-node nats-server cluster runs the production config: streams from the manifests, each user's flow.
 
-Every workload connects the way its manifest says (user, password and TLS client files from the
-Secrets make-secrets.sh writes), so a permission a component really needs but auth.conf forgot, or
-a grant it must not have, shows up here as a failure.
+Every workload connects the way its manifest says (its own TLS client certificate from the Secrets
+make-secrets.sh writes, mapped by the servers to its NATS user; no password), so a permission a
+component really needs but auth.conf forgot, or a grant it must not have, shows up here as a failure.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import ssl
 import uuid
@@ -19,7 +20,8 @@ import pytest
 from nats.js import api
 
 from infra.tests import contract
-from infra.tests.livecluster import Identity, LocalCluster, Secrets
+from infra.tests import manifests as m
+from infra.tests.livecluster import Identity, LocalCluster, Secrets, client_identity, workload_env
 from infra.tests.natsflow import (
     connected,
     consumer_config,
@@ -29,7 +31,8 @@ from infra.tests.natsflow import (
     nack_identity,
     violation,
 )
-from tapio_common.config import TlsConfig
+from tapio_common.config import TlsConfig, load_common
+from tapio_common.nats.connect import connect
 
 pytestmark = [
     pytest.mark.anyio,
@@ -172,14 +175,10 @@ async def test_readers_get_alerts_but_not_the_exporters_messages(
     cluster: LocalCluster, secrets: Secrets, tmp_path: Path
 ) -> None:
     marker = event_id().encode()
-    admin = Identity(
-        "tapio-admin",
-        secrets["nats-admin-creds"]["password"].decode(),
-        nack_identity(secrets, tmp_path).tls,
-    )
+    admin = client_identity(secrets, "admin", "tapio-admin", tmp_path / "admin")
     async with connected(cluster, admin) as nc:
         await nc.jetstream(timeout=2).publish("tapio.alerts.warning.checkout", marker)
-    reader = Identity("tapio-consumers", secrets["nats-user-creds"]["tapio-consumers"].decode(), admin.tls)
+    reader = client_identity(secrets, "readers", "tapio-consumers", tmp_path / "readers")
     errors: list[str] = []
     async with connected(cluster, reader, errors) as nc:
         js = nc.jetstream(timeout=2)
@@ -197,25 +196,60 @@ async def test_readers_get_alerts_but_not_the_exporters_messages(
             await expect_denied(errors, subject, js.publish(subject, b"{}", timeout=0.5))
 
 
-async def test_tls_client_certificate_and_password_are_required(
+async def test_the_client_certificate_is_the_identity(
     cluster: LocalCluster, identities: dict[str, Identity]
 ) -> None:
+    """verify_and_map: a certificate is required, it alone says who the client is, and no password
+    (the workload's own user's, or another user's name with any password) gets past it."""
     good = identities["tapio-pipeline"]
-    without_cert = Identity(good.user, good.password, TlsConfig(ca=good.tls.ca))
+    without_cert = Identity(good.user, TlsConfig(ca=good.tls.ca))
     # With TLS 1.3 the client learns of the refusal as an alert or as a reset; the server says why.
     with pytest.raises((ssl.SSLError, ConnectionError)):
         async with connected(cluster, without_cert):
             pass
     refused = "client didn't provide a certificate"
     await eventually(lambda: any(refused in cluster.log(n) for n in cluster.nodes), f"server log: {refused}")
-    wrong_password = Identity(good.user, "p" + "x" * 40, good.tls)
-    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
-        async with connected(cluster, wrong_password):
-            pass
+    collector = identities["tapio-ebpf-collector"]
+    for who, cert in (
+        ("tapio-pipeline", good.tls),  # its own user and a password: a password is no identity
+        ("tapio-correlation", collector.tls),  # a collector's certificate claiming the correlator's user
+        ("tapio-admin", collector.tls),
+    ):
+        with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+            async with connected(cluster, Identity(who, cert, password="p" + "x" * 40)):
+                pass
     async with connected(cluster, good) as nc:
         assert nc.is_connected
         assert nc.connected_url is not None
         assert nc.connected_url.scheme == "nats"
+
+
+@pytest.mark.parametrize("workload", sorted(m.WORKLOADS))
+async def test_each_workloads_certificate_acts_as_its_own_user_only(
+    cluster: LocalCluster, identities: dict[str, Identity], workload: str
+) -> None:
+    """The server maps each workload's certificate to the user its manifest names, and to nothing
+    else: the ebpf collector's certificate publishes events but cannot publish correlations, the
+    correlator's cannot publish events, and each receives replies on its own user's inbox only."""
+    user = m.WORKLOADS[workload][1]
+    ident = identities[workload]
+    assert (ident.user, ident.password) == (user, None)
+    errors: list[str] = []
+    async with connected(cluster, ident, errors) as nc:
+        js = nc.jetstream(timeout=2)
+        own = {
+            "tapio-collectors": ("tapio.events.k8s.ident.pods.created", "tapio.correlations.high.forged"),
+            "tapio-correlation": ("tapio.correlations.high.ident", "tapio.events.k8s.forged.pods.created"),
+            "tapio-pipeline": ("tapio.processed.k8s.ident", "tapio.correlations.high.forged"),
+            "tapio-siem-exporter": ("tapio.alerts.critical.ident", "tapio.correlations.high.forged"),
+        }
+        allowed, forbidden = own[user]
+        assert (await js.publish(allowed, b"{}")).stream.startswith("TAPIO_")  # a reply in _INBOX.<user>
+        await expect_denied(errors, forbidden, js.publish(forbidden, b"{}", timeout=0.5))
+        other = "_INBOX.tapio-correlation.>" if user != "tapio-correlation" else "_INBOX.tapio-collectors.>"
+        errors.clear()
+        await nc.subscribe(other)
+        await violation(errors, "subscription", other)
 
 
 async def test_no_user_reads_another_users_replies(
@@ -240,11 +274,7 @@ async def test_no_user_reads_another_users_replies(
 async def test_readers_cannot_leave_durable_consumers(
     cluster: LocalCluster, secrets: Secrets, tmp_path: Path
 ) -> None:
-    reader = Identity(
-        "tapio-consumers",
-        secrets["nats-user-creds"]["tapio-consumers"].decode(),
-        nack_identity(secrets, tmp_path).tls,
-    )
+    reader = client_identity(secrets, "readers", "tapio-consumers", tmp_path / "readers")
     errors: list[str] = []
     async with connected(cluster, reader, errors) as nc:
         jsm = nc.jsm()
@@ -315,3 +345,22 @@ async def test_pipeline_follows_pod_events_with_an_ordered_consumer(
         request = b'{"stream_name":"TAPIO_EVENTS","config":{"durable_name":"mine","ack_policy":"explicit"}}'
         reply = await nc.request("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS", request, timeout=2)
         assert b"consumer expected to be ephemeral" in reply.data, reply.data
+
+
+@pytest.mark.parametrize("workload", sorted(m.WORKLOADS))
+async def test_components_connect_with_their_manifest_environment(
+    cluster: LocalCluster, secrets: Secrets, tmp_path: Path, workload: str
+) -> None:
+    """The component's own config loader and connect (tapio_common) with the manifest's environment:
+    the certificate of its Secret, NATS_IDENTITY for the inbox, nothing sent but the certificate."""
+    env = {**workload_env(workload, secrets, tmp_path), "NATS_URL": ",".join(cluster.urls)}
+    cfg = load_common(argparse.Namespace(), workload, env=env).nats
+    assert (cfg.user, cfg.password, cfg.identity) == (None, None, m.WORKLOADS[workload][1])
+    nc = await connect(cfg, workload)
+    try:
+        stream = "TAPIO_CORRELATIONS" if workload == "tapio-siem-exporter" else "TAPIO_EVENTS"
+        # An API request: its answer comes back on _INBOX.<user>, the only inbox the user may read.
+        assert (await nc.jetstream(timeout=2).stream_info(stream)).config.name == stream
+        assert nc._inbox_prefix.decode() == f"_INBOX.{cfg.identity}"  # what nats-py uses
+    finally:
+        await nc.close()

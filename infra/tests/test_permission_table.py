@@ -21,8 +21,8 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from infra.tests.livecluster import Identity, LocalCluster, Secrets
-from infra.tests.natsflow import connected, nack_identity
+from infra.tests.livecluster import Identity, LocalCluster, Secrets, client_identity
+from infra.tests.natsflow import connected
 from tapio_common.config import TlsConfig
 
 pytestmark = [
@@ -74,10 +74,9 @@ SUBSCRIBE = [
 def people(
     identities: dict[str, Identity], secrets: Secrets, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, Identity]:
-    tls = nack_identity(secrets, tmp_path_factory.mktemp("table-tls")).tls
     out = {user: identities[w] for user, w in USERS.items() if w in identities}
-    out[K] = Identity(K, secrets["nats-user-creds"][K].decode(), tls)
-    out[A] = Identity(A, secrets["nats-admin-creds"]["password"].decode(), tls)
+    out[K] = client_identity(secrets, "readers", K, tmp_path_factory.mktemp("table-readers"))
+    out[A] = client_identity(secrets, "admin", A, tmp_path_factory.mktemp("table-admin"))
     return out
 
 
@@ -126,9 +125,10 @@ def _other_ca(root: Path) -> TlsConfig:
 
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=evil-ca",
         "-keyout", str(root / "ca.key"), "-out", str(root / "ca.crt"))  # fmt: skip
-    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tapio-client",
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=tapio-pipeline",
         "-keyout", str(root / "c.key"), "-out", str(root / "c.csr"))  # fmt: skip
-    (root / "c.ext").write_text("extendedKeyUsage=clientAuth\n")
+    # It names a real user, as a forged certificate would.
+    (root / "c.ext").write_text("extendedKeyUsage=clientAuth\nsubjectAltName=DNS:tapio-pipeline\n")
     run("x509", "-req", "-in", str(root / "c.csr"), "-CA", str(root / "ca.crt"), "-CAkey", str(root / "ca.key"),
         "-CAcreateserial", "-days", "2", "-extfile", str(root / "c.ext"), "-out", str(root / "c.crt"))  # fmt: skip
     return TlsConfig(cert=str(root / "c.crt"), key=str(root / "c.key"), ca=str(root / "ca.crt"))
@@ -140,20 +140,19 @@ async def test_transport_without_the_design_is_refused(
     good = people[P]
     # A certificate from another CA: the client's own CA file is the servers' one, its cert is not.
     evil = _other_ca(tmp_path)
-    forged = Identity(good.user, good.password, TlsConfig(cert=evil.cert, key=evil.key, ca=good.tls.ca))
+    forged = Identity(good.user, TlsConfig(cert=evil.cert, key=evil.key, ca=good.tls.ca))
     with pytest.raises((ssl.SSLError, ConnectionError, nats.errors.Error)):
         async with connected(cluster, forged):
             pass
     # No certificate at all.
     with pytest.raises((ssl.SSLError, ConnectionError, nats.errors.Error)):
-        async with connected(cluster, Identity(good.user, good.password, TlsConfig(ca=good.tls.ca))):
+        async with connected(cluster, Identity(good.user, TlsConfig(ca=good.tls.ca))):
             pass
     # Plain text (no TLS): the servers require TLS.
     with pytest.raises((ssl.SSLError, ConnectionError, nats.errors.Error, OSError)):
         await nats.connect(
-            servers=cluster.urls, user=good.user, password=good.password, allow_reconnect=False,
-            max_reconnect_attempts=0, connect_timeout=3,
+            servers=cluster.urls, user=good.user, allow_reconnect=False, max_reconnect_attempts=0, connect_timeout=3,
         )  # fmt: skip
-    # The right certificate with the right password still works.
+    # The workload's own certificate, sending nothing else, works.
     async with connected(cluster, good) as nc:
         assert nc.is_connected

@@ -18,6 +18,7 @@ import yaml
 
 from infra.tests import manifests as m
 from infra.tests import natsconf
+from infra.tests.livecluster import make_secrets
 
 TF = m.INFRA / "terraform"
 MODULES = {p.name: p for p in sorted((TF / "modules").iterdir()) if p.is_dir()}
@@ -177,18 +178,44 @@ def test_terraform_finds_the_users_of_auth_conf() -> None:
     assert sorted(re.findall(pattern, auth)) == sorted(u["user"] for u in parsed)
 
 
+def terraform_clients() -> dict[str, dict[str, str]]:
+    """local.clients of modules/nats: Secret nats-client-<id> -> common name and NATS user."""
+    (clients,) = [b["clients"] for b in load_dir(MODULES["nats"])["locals"] if "clients" in b]
+    return {unquote(k): {f: unquote(v) for f, v in c.items()} for k, c in clients.items()}
+
+
 def test_secrets_are_those_the_manifests_use() -> None:
     resources = typed(load_dir(MODULES["nats"])["resource"])
-    names = {
-        unquote(body["metadata"][0]["name"])
-        for (kind, _), body in resources.items()
-        if kind == "kubernetes_secret"
-    }
+    names = set()
+    for (kind, _), body in resources.items():
+        if kind == "kubernetes_secret":
+            name = unquote(body["metadata"][0]["name"])
+            keys = terraform_clients() if "${each.key}" in name else {"": None}
+            names |= {name.replace("${each.key}", k) for k in keys}
     referenced = {name for d in m.base_docs() if d["kind"] in ("DaemonSet", "Deployment", "StatefulSet")
                   for name, _ in m.secret_refs(d)}  # fmt: skip
     account = m.find(m.base_docs(), "Account", "tapio")["spec"]
-    referenced |= {account["tls"]["secret"]["name"], account["user"]["secret"]["name"], "nats-clients-auth"}
-    assert names == referenced
+    referenced |= {account["tls"]["secret"]["name"], "nats-clients-auth", "nats-operator-passwords"}
+    # and the readers' and operators' certificates, which no manifest mounts
+    assert names == referenced | {"nats-client-readers", "nats-client-admin"}
+
+
+def test_terraform_issues_the_client_certificates_of_make_secrets(tmp_path: Path) -> None:
+    """One certificate per workload, with the common name and NATS user (DNS SAN) make-secrets.sh gives it."""
+    make_secrets(tmp_path)
+    script = {}
+    for crt in sorted((tmp_path / "clients").glob("*.crt")):
+        out = subprocess.run(
+            ["openssl", "x509", "-in", str(crt), "-noout", "-subject", "-nameopt", "RFC2253", "-ext", "subjectAltName"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        cn = re.search(r"subject=CN=(\S+)", out)
+        san = re.search(r"DNS:(\S+)", out)
+        assert cn, crt
+        assert san, crt
+        script[crt.stem] = {"common_name": cn.group(1), "user": san.group(1)}
+    assert terraform_clients() == script
+    assert "dns_names = [c.user]" in source_text(MODULES["nats"])
 
 
 def test_helm_values_configure_nats_like_the_statefulset() -> None:
@@ -197,7 +224,7 @@ def test_helm_values_configure_nats_like_the_statefulset() -> None:
     assert config["cluster"]["enabled"] is True
     assert config["cluster"]["replicas"] == 3
     assert config["cluster"]["merge"]["name"] == "tapio-nats"
-    assert config["nats"]["tls"]["merge"]["verify"] is True
+    assert config["nats"]["tls"]["merge"]["verify_and_map"] is True
     assert config["nats"]["tls"]["secretName"] == config["cluster"]["tls"]["secretName"] == "nats-server-tls"
     assert values["tlsCA"] == {"enabled": True, "secretName": "nats-server-tls", "key": "ca.crt"}
     js = config["jetstream"]
@@ -208,7 +235,7 @@ def test_helm_values_configure_nats_like_the_statefulset() -> None:
     sts = m.find(m.base_docs(), "StatefulSet", "nats-jetstream")
     nats = m.pod_spec(sts)["containers"][0]
     assert values["container"]["merge"]["resources"] == nats["resources"]
-    # The same auth.conf, with the same password variables from the same Secrets.
+    # The same auth.conf (no passwords: the certificates are the identities).
     include = config["merge"]["$include"]
     mount = values["container"]["patch"][0]["value"]
     assert (Path("/etc/nats-config") / include).resolve() == Path(mount["mountPath"]) / "auth.conf"
@@ -219,12 +246,8 @@ def test_helm_values_configure_nats_like_the_statefulset() -> None:
         unquote(config_maps[("kubernetes_config_map", "auth")]["metadata"][0]["name"])
         == volume["configMap"]["name"]
     )
-    sts_env = {
-        e["name"]: {"valueFrom": e["valueFrom"]}
-        for e in nats["env"]
-        if "secretKeyRef" in e.get("valueFrom", {})
-    }
-    assert values["container"]["env"] == sts_env
+    assert not [e for e in nats["env"] if "secretKeyRef" in e.get("valueFrom", {})]
+    assert "env" not in values["container"]
 
 
 @pytest.mark.skipif(

@@ -96,3 +96,42 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
     conf.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_common(parse("--config", str(conf)), "correlator", env={})
+
+
+def test_identity_names_the_inbox_without_sending_a_user(tmp_path: Path) -> None:
+    """With a certificate mapped to its user (verify_and_map) a client sends no user, yet keeps `_INBOX.<user>`."""
+    from tapio_common.nats.connect import inbox_prefix
+
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("x")
+    key.write_text("x")
+    env = {"NATS_IDENTITY": "tapio-collectors", "NATS_TLS_CERT": str(cert), "NATS_TLS_KEY": str(key)}
+    cfg = load_common(parse(), "correlator", env=env)
+    assert (cfg.nats.identity, cfg.nats.user, cfg.nats.password) == ("tapio-collectors", None, None)
+    assert inbox_prefix(cfg.nats) == "_INBOX.tapio-collectors"
+    cfg = load_common(parse("--nats-identity", "tapio-pipeline"), "correlator", env=env)
+    assert inbox_prefix(cfg.nats) == "_INBOX.tapio-pipeline"
+    conf = tmp_path / "t.yaml"
+    conf.write_text("nats:\n  identity: tapio-correlation\n")
+    env.pop("NATS_IDENTITY")
+    assert (
+        load_common(parse("--config", str(conf)), "correlator", env=env).nats.identity == "tapio-correlation"
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"NATS_IDENTITY": "tapio-collectors"}, "set NATS_TLS_CERT and NATS_TLS_KEY"),
+        ({"NATS_IDENTITY": "a.b"}, "bad NATS identity 'a.b'"),
+        ({"NATS_IDENTITY": "tapio-collectors", "NATS_USER": "tapio-admin"}, "differ"),
+    ],
+)
+def test_bad_identity_is_refused(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_text("x")
+    key.write_text("x")
+    if "a.b" in env.values() or "NATS_USER" in env:
+        env = {**env, "NATS_TLS_CERT": str(cert), "NATS_TLS_KEY": str(key)}
+    with pytest.raises(ConfigError, match=message):
+        load_common(parse(), "correlator", env=env)

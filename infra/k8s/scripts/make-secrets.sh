@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates the Secrets Tapio's NATS deployment needs (they are never committed): a CA, the NATS
-# server certificate, client certificates, one password per NATS user. Files are kept in --out, so
-# running it again reuses the same identities. Writes secrets.yaml there; --apply applies it.
+# server certificate and one client certificate per workload, whose DNS subjectAltName is the NATS
+# user the servers map it to (verify_and_map, see auth.conf). Files are kept in --out, so running it
+# again reuses the same identities. Writes secrets.yaml there; --apply applies it.
 set -euo pipefail
 
 usage() {
@@ -13,22 +14,31 @@ Generates (only what is missing in DIR):
   server.crt server.key         NATS server + route certificate (client and server use), SANs for the
                                 Services of the StatefulSet (tapio-nats, nats-jetstream), the Helm chart
                                 (tapio-nats-headless) and nats-operator (tapio-nats-mgmt), localhost
-  client.crt client.key         client certificate of the Tapio workloads (the server verifies clients)
-  nack.crt nack.key             client certificate of the NACK controller
-  admin.crt admin.key           client certificate of operators (tapio-admin CLI)
-  passwords/<user>              one password per NATS user of infra/k8s/base/nats/auth.conf
+  clients/<id>.crt <id>.key     one client certificate per workload: CN = the workload, DNS SAN = the
+                                NATS user the servers map it to (verify_and_map):
+                                  k8s-collector, systemd-collector, ebpf-collector, cni-collector
+                                                -> tapio-collectors
+                                  correlator    -> tapio-correlation
+                                  pipeline      -> tapio-pipeline
+                                  siem-exporter -> tapio-siem-exporter
+                                  readers       -> tapio-consumers   (dashboards, debugging)
+                                  nack          -> nack              (the NACK controller)
+                                  admin         -> tapio-admin       (operators, tapio-admin CLI)
+  passwords/<user>              only with --operator: one password per NATS user of auth.conf
 and writes DIR/secrets.yaml with the Secrets:
-  nats-server-tls    ca.crt tls.crt tls.key                 (NATS pods)
-  nats-user-creds    ca.crt tls.crt tls.key + <user>=<password> for every Tapio user (workloads, NATS)
-  nats-nack-creds    ca.crt tls.crt tls.key user password  (NACK Account resource, NATS)
-  nats-admin-creds   ca.crt tls.crt tls.key user password  (operators only: mounted by no workload)
-  nats-clients-auth  clients-auth.json                      (only with --operator: nats-operator users)
+  nats-server-tls          ca.crt tls.crt tls.key  (NATS pods)
+  nats-client-<id>         ca.crt tls.crt tls.key  one per client above, its own key only
+                                                   (nats-client-admin: operators, mounted by no workload)
+  nats-clients-auth        clients-auth.json       (only with --operator: nats-operator's users)
+  nats-operator-passwords  <user>: password        (only with --operator: nats-operator cannot map a
+                                                   certificate to a user, so there clients send passwords;
+                                                   tapio-admin's is in passwords/ only)
 
 options:
   --out DIR        where keys, certificates, passwords and secrets.yaml live (created; keep it private)
   --namespace NS   namespace of the Secrets and of the DNS names in the certificate (default: tapio)
   --apply          kubectl apply -f DIR/secrets.yaml (current kubectl context)
-  --operator       also write the nats-operator clients-auth.json (needs python3)
+  --operator       also write nats-operator's clients-auth.json and the passwords (needs python3)
 
 example:
   infra/k8s/scripts/make-secrets.sh --out ~/.tapio/local-secrets --apply
@@ -56,39 +66,62 @@ auth_conf="$here/../base/nats/auth.conf"
 permissions_json="$here/../base/nats/permissions.json"
 [ -f "$auth_conf" ] || die "cannot find $auth_conf"
 
-mkdir -p "$out/passwords"
-chmod 700 "$out/passwords"
-chmod 700 "$out"
+mkdir -p "$out/clients"
+chmod 700 "$out" "$out/clients"
 cd "$out"
 
-# Users are read from auth.conf ("user: NAME" lines), so a new user there gets a password here.
+# Users are read from auth.conf ("user: NAME" lines); every client below maps to one of them.
 mapfile -t users < <(sed -n 's/^[[:space:]]*user:[[:space:]]*\([A-Za-z0-9_-]*\)[[:space:]]*$/\1/p' "$auth_conf")
 ((${#users[@]})) || die "no users found in $auth_conf"
 
-# A password nats-server reads from the environment must parse as a string: letters first, then
-# letters and digits only (see auth.conf).
-new_password() {
-  local p
-  p=$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 40)
-  printf 'p%s' "$p"
-}
-for u in "${users[@]}"; do
-  [ -s "passwords/$u" ] || { new_password >"passwords/$u"; chmod 600 "passwords/$u"; }
+# Client certificates: id (Secret nats-client-<id>), common name (the workload), NATS user (DNS SAN).
+clients=(
+  "k8s-collector tapio-k8s-collector tapio-collectors"
+  "systemd-collector tapio-systemd-collector tapio-collectors"
+  "ebpf-collector tapio-ebpf-collector tapio-collectors"
+  "cni-collector tapio-cni-collector tapio-collectors"
+  "correlator tapio-correlator tapio-correlation"
+  "pipeline tapio-pipeline tapio-pipeline"
+  "siem-exporter tapio-siem-exporter tapio-siem-exporter"
+  "readers tapio-readers tapio-consumers"
+  "nack nack nack"
+  "admin tapio-admin tapio-admin"
+)
+for c in "${clients[@]}"; do
+  read -r _ _ user <<<"$c"
+  printf '%s\n' "${users[@]}" | grep -qx -- "$user" || die "client user $user is not a user of $auth_conf"
 done
 
+if ((operator)); then
+  mkdir -p passwords
+  chmod 700 passwords
+  # nats-server parses a password like a config value: letters first, then letters and digits only.
+  new_password() {
+    local p
+    p=$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 40)
+    printf 'p%s' "$p"
+  }
+  for u in "${users[@]}"; do
+    [ -s "passwords/$u" ] || { new_password >"passwords/$u"; chmod 600 "passwords/$u"; }
+  done
+fi
+
 if [ ! -s ca.crt ]; then
-  openssl req -x509 -newkey rsa:3072 -nodes -days 3650 -subj "/CN=tapio-nats-ca" \
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj "/CN=tapio-nats-ca" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout ca.key -out ca.crt 2>/dev/null
 fi
 
-sign() { # sign NAME CN EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
+sign() { # sign PATH CN EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
   local name=$1 cn=$2 eku=$3 san=${4:-}
-  [ -s "$name.crt" ] && return 0
-  openssl req -newkey rsa:3072 -nodes -subj "/CN=$cn" -keyout "$name.key" -out "$name.csr" 2>/dev/null
+  # An existing certificate is reused while it still names its workload and user.
+  if [ -s "$name.crt" ] && [ -s "$name.key" ] && [ "$(names "$name.crt")" = "CN=$cn $san" ]; then
+    return 0
+  fi
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$cn" -keyout "$name.key" -out "$name.csr" 2>/dev/null
   {
     echo "basicConstraints=CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "keyUsage=critical,digitalSignature"
     echo "extendedKeyUsage=$eku"
     [ -z "$san" ] || echo "subjectAltName=$san"
   } >"$name.ext"
@@ -98,6 +131,14 @@ sign() { # sign NAME CN EXTENDED_KEY_USAGE [SUBJECT_ALT_NAMES]
   chmod 600 "$name.key"
 }
 
+names() { # "CN=<cn> <SANs as written to sign>" of a certificate
+  local subject san
+  subject=$(openssl x509 -in "$1" -noout -subject -nameopt RFC2253 | sed 's/^subject=//')
+  san=$(openssl x509 -in "$1" -noout -ext subjectAltName 2>/dev/null | tail -n +2 |
+    sed -e 's/^[[:space:]]*//' -e 's/, /,/g' -e 's/IP Address:/IP:/g')
+  printf '%s %s' "$subject" "$san"
+}
+
 sans="DNS:localhost,IP:127.0.0.1"
 for svc in tapio-nats nats-jetstream tapio-nats-headless tapio-nats-mgmt; do
   for suffix in "" ".$namespace" ".$namespace.svc" ".$namespace.svc.cluster.local"; do
@@ -105,12 +146,12 @@ for svc in tapio-nats nats-jetstream tapio-nats-headless tapio-nats-mgmt; do
   done
 done
 sign server tapio-nats serverAuth,clientAuth "$sans"
-sign client tapio-client clientAuth
-sign nack nack clientAuth
-sign admin tapio-admin clientAuth
+for c in "${clients[@]}"; do
+  read -r id cn user <<<"$c"
+  sign "clients/$id" "$cn" clientAuth "DNS:$user"
+done
 
 b64() { base64 -w0 <"$1"; }
-b64s() { printf '%s' "$1" | base64 -w0; }
 
 {
   cat <<EOF
@@ -125,50 +166,26 @@ data:
   ca.crt: $(b64 ca.crt)
   tls.crt: $(b64 server.crt)
   tls.key: $(b64 server.key)
+EOF
+  # One Secret per client, holding its own certificate and key only.
+  for c in "${clients[@]}"; do
+    read -r id cn user <<<"$c"
+    cat <<EOF
 ---
 apiVersion: v1
 kind: Secret
 metadata:
-  name: nats-user-creds
+  name: nats-client-$id
   namespace: $namespace
+  annotations:
+    tapio.io/nats-user: $user
 type: Opaque
 data:
   ca.crt: $(b64 ca.crt)
-  tls.crt: $(b64 client.crt)
-  tls.key: $(b64 client.key)
+  tls.crt: $(b64 "clients/$id.crt")
+  tls.key: $(b64 "clients/$id.key")
 EOF
-  for u in "${users[@]}"; do
-    # NACK's and the operators' passwords live in Secrets of their own, which no workload mounts.
-    [ "$u" = nack ] || [ "$u" = tapio-admin ] || echo "  $u: $(b64 "passwords/$u")"
   done
-  cat <<EOF
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: nats-nack-creds
-  namespace: $namespace
-type: Opaque
-data:
-  ca.crt: $(b64 ca.crt)
-  tls.crt: $(b64 nack.crt)
-  tls.key: $(b64 nack.key)
-  user: $(b64s nack)
-  password: $(b64 passwords/nack)
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: nats-admin-creds
-  namespace: $namespace
-type: Opaque
-data:
-  ca.crt: $(b64 ca.crt)
-  tls.crt: $(b64 admin.crt)
-  tls.key: $(b64 admin.key)
-  user: $(b64s tapio-admin)
-  password: $(b64 passwords/tapio-admin)
-EOF
 } >secrets.yaml.new
 mv secrets.yaml.new secrets.yaml
 chmod 600 secrets.yaml
@@ -196,10 +213,22 @@ PY
     echo "type: Opaque"
     echo "data:"
     echo "  clients-auth.json: $(b64 clients-auth.json)"
+    echo "---"
+    echo "apiVersion: v1"
+    echo "kind: Secret"
+    echo "metadata:"
+    echo "  name: nats-operator-passwords"
+    echo "  namespace: $namespace"
+    echo "type: Opaque"
+    echo "data:"
+    for u in "${users[@]}"; do
+      # the operators' password stays out of every Secret a workload may read
+      [ "$u" = tapio-admin ] || echo "  $u: $(b64 "passwords/$u")"
+    done
   } >>secrets.yaml
 fi
 
-echo "make-secrets: wrote $out/secrets.yaml (users: ${users[*]})"
+echo "make-secrets: wrote $out/secrets.yaml (clients: ${#clients[@]}; users: ${users[*]})"
 if ((apply)); then
   command -v kubectl >/dev/null || die "--apply needs kubectl"
   kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "$namespace"

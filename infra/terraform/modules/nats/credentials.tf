@@ -1,12 +1,28 @@
 # NATS identities, generated here and stored only in Kubernetes Secrets (and the Terraform state:
-# keep the state private). The users are read from auth.conf, the file the servers load, so every
-# user there gets a password and a new user needs no change here.
+# keep the state private). Each workload has a client certificate of its own (CN = the workload,
+# DNS SAN = its NATS user): the servers map it to that user (verify_and_map), so the certificate is
+# the identity and no password is sent. Same names as infra/k8s/scripts/make-secrets.sh.
 locals {
   auth_conf = "${var.k8s_dir}/base/nats/auth.conf"
   users     = toset(flatten(regexall("(?m)^\\s*user:\\s*([A-Za-z0-9_-]+)\\s*$", file(local.auth_conf))))
 
-  # nats-server reads a password from the environment like a config value: it must parse as a
-  # string, hence a leading letter and only letters and digits (see auth.conf).
+  # Secret nats-client-<id>: common name (the workload) and NATS user (the DNS SAN).
+  clients = {
+    "k8s-collector"     = { common_name = "tapio-k8s-collector", user = "tapio-collectors" }
+    "systemd-collector" = { common_name = "tapio-systemd-collector", user = "tapio-collectors" }
+    "ebpf-collector"    = { common_name = "tapio-ebpf-collector", user = "tapio-collectors" }
+    "cni-collector"     = { common_name = "tapio-cni-collector", user = "tapio-collectors" }
+    "correlator"        = { common_name = "tapio-correlator", user = "tapio-correlation" }
+    "pipeline"          = { common_name = "tapio-pipeline", user = "tapio-pipeline" }
+    "siem-exporter"     = { common_name = "tapio-siem-exporter", user = "tapio-siem-exporter" }
+    "readers"           = { common_name = "tapio-readers", user = "tapio-consumers" }
+    "nack"              = { common_name = "nack", user = "nack" }
+    "admin"             = { common_name = "tapio-admin", user = "tapio-admin" }
+  }
+
+  # Passwords only for mode = "operator": nats-operator cannot map certificates to users, so there
+  # the clients send one (operator.tf). nats-server parses a password like a config value: a
+  # leading letter and only letters and digits.
   passwords = { for u in local.users : u => "p${random_password.nats[u].result}" }
 
   # DNS names of the servers: the chart's Services (release tapio-nats), the StatefulSet of
@@ -19,12 +35,10 @@ locals {
     ]
   ])
 
-  leaf_certs = {
-    server = { common_name = "tapio-nats", dns_names = concat(["localhost"], local.server_dns_names), uses = ["server_auth", "client_auth"] }
-    client = { common_name = "tapio-client", dns_names = [], uses = ["client_auth"] }
-    nack   = { common_name = "nack", dns_names = [], uses = ["client_auth"] }
-    admin  = { common_name = "tapio-admin", dns_names = [], uses = ["client_auth"] }
-  }
+  leaf_certs = merge(
+    { server = { common_name = "tapio-nats", dns_names = concat(["localhost"], local.server_dns_names), uses = ["server_auth", "client_auth"] } },
+    { for id, c in local.clients : "client-${id}" => { common_name = c.common_name, dns_names = [c.user], uses = ["client_auth"] } },
+  )
 }
 
 resource "random_password" "nats" {
@@ -89,46 +103,17 @@ resource "kubernetes_secret" "server_tls" {
   }
 }
 
-resource "kubernetes_secret" "user_creds" {
+# One Secret per client, holding its own certificate and key only.
+resource "kubernetes_secret" "client" {
+  for_each = local.clients
   metadata {
-    name      = "nats-user-creds"
-    namespace = kubernetes_namespace.this.metadata[0].name
-  }
-  data = merge(
-    {
-      "ca.crt"  = tls_self_signed_cert.ca.cert_pem
-      "tls.crt" = tls_locally_signed_cert.leaf["client"].cert_pem
-      "tls.key" = tls_private_key.leaf["client"].private_key_pem
-    },
-    # NACK's and the operators' passwords are in Secrets of their own, which no workload mounts.
-    { for u in local.users : u => local.passwords[u] if !contains(["nack", "tapio-admin"], u) },
-  )
-}
-
-resource "kubernetes_secret" "nack_creds" {
-  metadata {
-    name      = "nats-nack-creds"
-    namespace = kubernetes_namespace.this.metadata[0].name
+    name        = "nats-client-${each.key}"
+    namespace   = kubernetes_namespace.this.metadata[0].name
+    annotations = { "tapio.io/nats-user" = each.value.user }
   }
   data = {
     "ca.crt"  = tls_self_signed_cert.ca.cert_pem
-    "tls.crt" = tls_locally_signed_cert.leaf["nack"].cert_pem
-    "tls.key" = tls_private_key.leaf["nack"].private_key_pem
-    user      = "nack"
-    password  = local.passwords["nack"]
-  }
-}
-
-resource "kubernetes_secret" "admin_creds" {
-  metadata {
-    name      = "nats-admin-creds"
-    namespace = kubernetes_namespace.this.metadata[0].name
-  }
-  data = {
-    "ca.crt"  = tls_self_signed_cert.ca.cert_pem
-    "tls.crt" = tls_locally_signed_cert.leaf["admin"].cert_pem
-    "tls.key" = tls_private_key.leaf["admin"].private_key_pem
-    user      = "tapio-admin"
-    password  = local.passwords["tapio-admin"]
+    "tls.crt" = tls_locally_signed_cert.leaf["client-${each.key}"].cert_pem
+    "tls.key" = tls_private_key.leaf["client-${each.key}"].private_key_pem
   }
 }

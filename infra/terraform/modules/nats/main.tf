@@ -55,9 +55,7 @@ resource "helm_release" "nats" {
 
   depends_on = [
     kubernetes_secret.server_tls,
-    kubernetes_secret.user_creds,
-    kubernetes_secret.nack_creds,
-    kubernetes_secret.admin_creds,
+    kubernetes_secret.client,
     kubernetes_config_map.auth,
   ]
 }

@@ -57,6 +57,17 @@ resource "kubernetes_secret" "clients_auth" {
   }
 }
 
+# The workloads' passwords for nats-operator (overlays/nats-operator/passwords.yaml reads them); the
+# operators' password stays out of it.
+resource "kubernetes_secret" "operator_passwords" {
+  count = local.operator ? 1 : 0
+  metadata {
+    name      = "nats-operator-passwords"
+    namespace = kubernetes_namespace.this.metadata[0].name
+  }
+  data = { for u in local.users : u => local.passwords[u] if u != "tapio-admin" }
+}
+
 resource "kustomization_resource" "natscluster" {
   count = local.operator ? 1 : 0
   manifest = jsonencode(merge(local.natscluster, {
@@ -66,5 +77,6 @@ resource "kustomization_resource" "natscluster" {
     kustomization_resource.operator_tier1,
     kubernetes_secret.server_tls,
     kubernetes_secret.clients_auth,
+    kubernetes_secret.operator_passwords,
   ]
 }

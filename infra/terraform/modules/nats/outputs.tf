@@ -9,8 +9,8 @@ output "client_url" {
 }
 
 output "secret_names" {
-  description = "Secrets created here: server TLS, Tapio users (passwords + client TLS), NACK."
-  value       = [kubernetes_secret.server_tls.metadata[0].name, kubernetes_secret.user_creds.metadata[0].name, kubernetes_secret.nack_creds.metadata[0].name]
+  description = "Secrets created here: server TLS and one client certificate per workload, the readers, NACK and operators."
+  value       = concat([kubernetes_secret.server_tls.metadata[0].name], [for s in kubernetes_secret.client : s.metadata[0].name])
 }
 
 output "ready" {
@@ -22,8 +22,12 @@ output "ready" {
   ))
 }
 
-output "admin_password" {
-  description = "Password of the NATS user tapio-admin (operators, tapio-admin CLI)."
-  value       = local.passwords["tapio-admin"]
-  sensitive   = true
+output "admin_tls" {
+  description = "Client certificate, key and CA of the NATS user tapio-admin (operators, tapio-admin CLI): the certificate is the identity."
+  value = {
+    ca   = tls_self_signed_cert.ca.cert_pem
+    cert = tls_locally_signed_cert.leaf["client-admin"].cert_pem
+    key  = tls_private_key.leaf["client-admin"].private_key_pem
+  }
+  sensitive = true
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ environment (a flag wins over its variable, a variable over the --config file):
   NATS_URL            comma-separated NATS URLs; unset = start an embedded JetStream server
   NATS_CREDS          NATS .creds file (JWT + nkey)         NATS_NKEY   nkey seed file
   NATS_USER, NATS_PASSWORD                                  user/password authentication
+  NATS_IDENTITY       the NATS user a client certificate maps to (server verify_and_map): names
+                      the reply inbox _INBOX.<identity> without sending a user or password
   NATS_TLS_CERT, NATS_TLS_KEY, NATS_TLS_CA                  TLS client cert/key and CA to verify the server
   NODE_NAME           this node's name (collectors; default: the host name)
   TAPIO_METRICS_PORT  port of /metrics, /healthz, /readyz (default 7777; 0 = any free port)
@@ -58,6 +61,9 @@ class NatsConfig:
     nkey: str | None = None
     user: str | None = None
     password: str | None = None
+    # The NATS user this client is when the server maps its TLS certificate to a user
+    # (verify_and_map) and no user is sent: it only names the reply inbox (_INBOX.<identity>).
+    identity: str | None = None
     tls: TlsConfig = TlsConfig()
     connect_timeout: float = 5.0
     reconnect_wait: float = 2.0
@@ -94,6 +100,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--nats-creds", metavar="FILE", help="NATS credentials file (env NATS_CREDS)")
     g.add_argument("--nats-nkey", metavar="FILE", help="nkey seed file (env NATS_NKEY)")
     g.add_argument("--nats-user", metavar="USER", help="user for user/password auth (env NATS_USER)")
+    g.add_argument(
+        "--nats-identity",
+        metavar="USER",
+        help="NATS user the TLS client certificate maps to (server verify_and_map); names the reply "
+        "inbox _INBOX.<USER>, sends no user or password (env NATS_IDENTITY)",
+    )
     g.add_argument("--tls-cert", metavar="FILE", help="TLS client certificate (env NATS_TLS_CERT)")
     g.add_argument("--tls-key", metavar="FILE", help="TLS client key (env NATS_TLS_KEY)")
     g.add_argument("--tls-ca", metavar="FILE", help="CA bundle verifying the server (env NATS_TLS_CA)")
@@ -149,6 +161,7 @@ def load_common(
         nkey=pick("nats_nkey", "NATS_NKEY", ydoc_nats.get("nkey")),
         user=pick("nats_user", "NATS_USER", ydoc_nats.get("user")),
         password=pick(None, "NATS_PASSWORD", ydoc_nats.get("password")),
+        identity=pick("nats_identity", "NATS_IDENTITY", ydoc_nats.get("identity")),
         tls=tls,
     )
     port_raw = pick("metrics_port", "TAPIO_METRICS_PORT", doc.get("metrics_port"))
@@ -194,6 +207,19 @@ def validate(cfg: CommonConfig) -> None:
         raise ConfigError("choose one NATS authentication: credentials file, nkey seed or user/password")
     if cfg.nats.password and not cfg.nats.user:
         raise ConfigError("NATS_PASSWORD is set but no NATS user: set NATS_USER or --nats-user")
+    if cfg.nats.identity is not None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", cfg.nats.identity):
+            raise ConfigError(
+                f"bad NATS identity {cfg.nats.identity!r}: a NATS user name (letters, digits, '-', '_')"
+            )
+        if not cfg.nats.tls.cert:
+            raise ConfigError(
+                "NATS_IDENTITY names the user of a TLS client certificate: set NATS_TLS_CERT and NATS_TLS_KEY"
+            )
+        if cfg.nats.user and cfg.nats.user != cfg.nats.identity:
+            raise ConfigError(
+                f"NATS_USER {cfg.nats.user!r} and NATS_IDENTITY {cfg.nats.identity!r} differ: set one of them"
+            )
     if cfg.log_level not in LOG_LEVELS:
         raise ConfigError(f"bad log level {cfg.log_level!r}: choose one of {', '.join(LOG_LEVELS)}")
     if cfg.log_format not in FORMATS:

@@ -21,9 +21,10 @@ INITIAL_ATTEMPTS = 1  # nats-py: each server is tried INITIAL_ATTEMPTS + 1 times
 
 
 def inbox_prefix(cfg: NatsConfig) -> str:
-    """The reply inbox of this client: `_INBOX.<user>` for a named user, so that a user granted only
-    its own inbox (infra/k8s/base/nats/auth.conf) never sees another user's replies; `_INBOX` else."""
-    user = re.sub(r"[^A-Za-z0-9_-]", "_", cfg.user or "")
+    """The reply inbox of this client: `_INBOX.<user>` for a named user (the user it sends, or the
+    identity its certificate maps to), so that a user granted only its own inbox
+    (infra/k8s/base/nats/auth.conf) never sees another user's replies; `_INBOX` else."""
+    user = re.sub(r"[^A-Za-z0-9_-]", "_", cfg.user or cfg.identity or "")
     return f"{DEFAULT_INBOX}.{user}" if user else DEFAULT_INBOX
 
 
