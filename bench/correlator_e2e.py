@@ -1,25 +1,33 @@
 """End-to-end correlator benchmark: events through a local JetStream into the NATS runner.
 
-A producer process (its own core share, like a collector) publishes the synthetic cluster of
+A producer process (its own core share, like a collector fleet) publishes the synthetic cluster of
 `tapio_correlator_testing.loadgen` (100,000 pods) through the publisher (batched, compressed) into
 TAPIO_EVENTS on a local nats-server (file store). This process runs the correlator's Runner (the
-code `tapio-correlator serve` runs: pull, decode, engine, publish correlations, ack).
+code `tapio-correlator serve` runs: pull on its durable consumer with its filter subjects, decode,
+engine, publish correlations, wait for their acks, ack the input).
 
-- throughput: the producer first preloads the stream (untimed); then the runner drains it. Rate =
-  events consumed / wall time from the first pull to the last event processed and acked.
-- latency: the producer publishes at a steady --rate with event times = wall clock; for every
-  medium/high correlation revision received on tapio.correlations.>, latency = receive time -
-  publish time of the newest event it covers (its `last_seen`: in this phase an event's time is
-  the producer's wall clock when it hands the event to the publisher).
-  The engine waits `reorder_slack` of event time before it acts (out-of-order tolerance), so that
-  slack is part of the latency.
+- drain: the producer first preloads the stream (untimed); then the runner drains it. Rate =
+  events published into the stream / wall time from the first pull until the runner passed the
+  last message (the events its filter subjects leave out never reach it: also printed, the
+  events it was given per second).
+- sustained: the producer publishes at a steady rate with event times = its wall clock while the
+  runner consumes, in steps of `step_seconds`; a step is sustained when the runner's lag (wall
+  clock - the newest event time it processed; the producer's 200 ms batch linger is part of it)
+  stays below `max_lag` over the step's second half without growing (slope <= 0.05 s/s), and the
+  producer reached the rate asked. The rate goes up by 20% after a sustained step and halfway back
+  after a failed one: the figure is the highest sustained step, with the p99 latency of that step:
+  for every medium/high correlation revision received on tapio.correlations.>, receive time -
+  the publish time of the newest event it covers (`last_seen`). The engine waits
+  `reorder_slack` of event time before it acts (out-of-order tolerance): part of the latency.
 A pool of generated events is replayed with fresh ids and times (the serialized event with its id
 and time fields re-appended: protobuf keeps the last value), so generation does not bound the rate.
 """
 
 from __future__ import annotations
 
+import cProfile
 import multiprocessing as mp
+import pstats
 import resource
 import statistics
 import tempfile
@@ -29,7 +37,9 @@ from multiprocessing.connection import Connection
 
 import anyio
 import attrs
+from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio_common.config import NatsConfig
@@ -40,6 +50,7 @@ from tapio_correlator.service.runner import Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
 from tapio_correlator_testing.loadgen import Mix, to_pb
+from tapio_jetstream.layout import EVENTS
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import varint
@@ -49,6 +60,7 @@ NS = 1_000_000_000
 CHUNK = 4_000
 LINGER = 0.2  # seconds a collector lets a batch fill: at 100k events/s spread over many subjects,
 # the publisher default (20 ms) makes batches of ~10 events; 200 ms gives ~100 (latency budget 1 s)
+SLOPE = 0.05  # lag growth (s/s) over a step's second half above which the rate is not sustained
 
 
 def restamp(data: bytes, event_id: str, t_ns: int) -> bytes:
@@ -99,6 +111,7 @@ async def _produce(url: str, data_dir: str, conn: Connection, pods: int, pool_si
     setup, pool, span = build_pool(pods, pool_size, seed)
     nc = await connect(NatsConfig(urls=(url,)), "bench-producer")
     settings = PublisherSettings.from_section({"batch_linger": LINGER}, data_dir)
+    lap = 1_000_000
     async with Publisher(settings, nc=nc) as pub:
         for subject, data in setup:
             await pub.publish_encoded(subject, data)
@@ -117,17 +130,20 @@ async def _produce(url: str, data_dir: str, conn: Connection, pods: int, pool_si
                 conn.send(("preloaded",))
             elif cmd[0] == "steady":
                 rate, seconds = cmd[1], cmd[2]
-                gen = stream_of(pool, span, time.time_ns(), first_lap=1_000_000)
+                lap += 1_000_000
+                gen = stream_of(pool, span, time.time_ns(), first_lap=lap)
                 started = time.monotonic()
                 total = 0
+                step = max(250, min(CHUNK, rate // 100))  # ~10 ms of events per hand-over
                 while time.monotonic() - started < seconds:
                     due = started + total / rate
                     if due > time.monotonic():
                         await anyio.sleep(due - time.monotonic())
-                    await _publish_chunk(pub, gen, CHUNK // 4, live=True)
-                    total += CHUNK // 4
+                    await _publish_chunk(pub, gen, step, live=True)
+                    total += step
+                elapsed = time.monotonic() - started
                 await pub.flush()
-                conn.send(("sent", total))
+                conn.send(("sent", total, elapsed))
             else:
                 break
     await nc.close()
@@ -155,21 +171,83 @@ def producer_main(url: str, data_dir: str, conn: Connection, pods: int, pool_siz
 
 
 @attrs.frozen
-class E2EResult:
-    events_per_second: float
-    drained_events: int
-    p99_ms: float
+class Step:
+    """One steady step: the rate asked, the rate the producer reached, and what the runner did."""
+
+    asked: int
+    rate: float  # events/s the producer published
+    sustained: bool
+    lag_s: float  # the most lag over the step's second half
+    slope: float  # lag growth over the second half, s/s
     p50_ms: float
-    max_ms: float
-    latency_samples: int
-    steady_rate: float
+    p99_ms: float
+    samples: int
+    cpu_us_per_event: float  # CPU of this (the correlator's) process per event it was given
+    by_type: dict[str, tuple[int, float]] = attrs.field(factory=dict)  # type -> (revisions, p50 ms)
+
+    def describe(self) -> str:
+        verdict = "sustained" if self.sustained else "NOT sustained"
+        return (
+            f"step {self.asked:,}/s asked, {self.rate:,.0f}/s published: {verdict} (lag at most "
+            f"{self.lag_s:.2f} s, growing {self.slope:+.3f} s/s over the second half); latency p50 "
+            f"{self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms over {self.samples} medium/high revisions; "
+            f"{self.cpu_us_per_event:.1f} us CPU per event given to the correlator"
+        )
+
+
+@attrs.frozen
+class E2EResult:
+    drain_events_per_second: float  # events of the stream passed per second (filtered ones included)
+    delivered_per_second: float  # events the runner was given per second
+    drained_events: int
+    delivered_events: int
+    drain_cpu_us_per_event: float  # per event of the stream
+    steps: tuple[Step, ...]
+    best: Step | None
+    producer_bound: bool
     rss_mb: int
     snapshots: int
     snapshot_child_mb: int
-    p50_by_type: dict[str, tuple[int, float]]  # type -> (revisions, p50 ms)
+    p50_by_type: dict[str, tuple[int, float]]  # type -> (revisions, p50 ms) in the best step
+    unfiltered: tuple[float, float] | None  # (events/s, CPU us per event) of the drain without filters
 
 
-async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: int, preload: int) -> E2EResult:
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    if len(points) < 3:
+        return 0.0
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else 0.0
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
+async def run_e2e(
+    *,
+    seconds: float,
+    pods: int,
+    pool_size: int,
+    seed: int,
+    preload: int,
+    step_seconds: float,
+    max_steps: int,
+    start_rate: int,
+    max_lag: float,
+    compare_filter: bool = False,
+    profile: str = "",
+) -> E2EResult:
     with tempfile.TemporaryDirectory(prefix="tapio-bench-") as tmp, EmbeddedNats(tmp + "/js") as server:
         nc = await connect(NatsConfig(urls=(server.url,)), "bench-correlator")
         js = nc.jetstream()
@@ -184,15 +262,16 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
         setup_count = (await anyio.to_thread.run_sync(parent.recv))[1]
         parent.send(("preload", preload))
         await anyio.to_thread.run_sync(parent.recv)
-        last = (await js.stream_info("TAPIO_EVENTS")).state.last_seq
-        print(f"bench: preloaded {setup_count + preload:,} events ({last:,} messages)", flush=True)
+        last = (await js.stream_info(EVENTS)).state.last_seq
+        stream_events = setup_count + preload
+        print(f"bench: preloaded {stream_events:,} events ({last:,} messages)", flush=True)
         metrics = ComponentMetrics("correlator")
         settings = RunnerSettings()  # what `serve` runs: snapshots every 30 s / 2M events, slack 0.5 s
         received: list[tuple[int, str, int]] = []  # (receive time, type, last_seen) of medium/high
-        steady_from: list[int] = []  # set when the steady phase starts: record from then on
+        recording: list[bool] = []
 
         async def on_corr(msg: Msg) -> None:
-            if not steady_from:
+            if not recording:
                 return
             c = correlations_pb2.Correlation()
             c.ParseFromString(msg.data)
@@ -201,45 +280,198 @@ async def run_e2e(seconds: float, rate: int, pods: int, pool_size: int, seed: in
 
         await nc.subscribe("tapio.correlations.>", cb=on_corr)
         pub_settings = PublisherSettings.from_section({}, tmp + "/correlator", batch_max_events=1)
+        steps: list[Step] = []
         async with Publisher(pub_settings, nc=nc, registry=metrics.registry) as pub:
             store = await StateStore.open(js, settings.state_bucket)
             runner = Runner(nc, pub, store, settings, metrics)
             await runner.recover()
+
+            async def passed() -> bool:  # nothing else is published meanwhile
+                info = await js.consumer_info(EVENTS, runner.consumer.spec.durable)
+                return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.run)
-                started = time.perf_counter()
-                while runner.last_seq < last:  # noqa: ASYNC110 - polls the runner task's progress
+                prof = cProfile.Profile() if profile else None
+                cpu0, started = _cpu(), time.perf_counter()
+                if prof is not None:
+                    prof.enable()
+                while not await passed():  # noqa: ASYNC110 - polls the server
                     await anyio.sleep(0.05)
                 drain = time.perf_counter() - started
-                drained = runner.events_in
-                print(f"bench: drained {drained:,} events in {drain:.1f}s", flush=True)
-                steady_from.append(time.time_ns())
-                parent.send(("steady", rate, seconds))
-                _, total = await anyio.to_thread.run_sync(parent.recv)
-                await anyio.sleep(2.0)
+                if prof is not None:
+                    prof.disable()
+                    _report_profile(prof, profile, runner.events_in)
+                drain_cpu = _cpu() - cpu0
+                delivered = runner.events_in
+                print(
+                    f"bench: drained {stream_events:,} events of the stream in {drain:.1f}s; the runner was "
+                    f"given {delivered:,} of them (its filter subjects take the rest out); "
+                    f"{drain_cpu / stream_events * 1e6:.1f} us CPU of this process per stream event",
+                    flush=True,
+                )
+                rate = start_rate or max(20_000, int(stream_events / drain * 0.8) // 10_000 * 10_000)
+                failed_at = 0
+                for n in range(max_steps):
+                    prof = cProfile.Profile() if profile and n == 0 else None
+                    events0 = runner.events_in
+                    if prof is not None:
+                        prof.enable()
+                    step = await _step(runner, parent, rate, step_seconds, max_lag, received, recording)
+                    if prof is not None:
+                        prof.disable()
+                        _report_profile(prof, profile + ".step", runner.events_in - events0)
+                    steps.append(step)
+                    print("bench: " + step.describe(), flush=True)
+                    reached = step.rate >= 0.95 * rate
+                    if step.sustained and not reached:
+                        break  # producer-bound: the correlator kept up with all it could send
+                    if step.sustained:
+                        rate = int((rate + failed_at) / 2) if failed_at else int(rate * 1.2)
+                    else:
+                        failed_at = rate
+                        good = [s.asked for s in steps if s.sustained]
+                        rate = int((max(good) + rate) / 2) if good else int(rate * 0.7)
+                    if failed_at and rate >= failed_at * 0.97:
+                        break
+                    if any(s.asked == rate for s in steps):
+                        break
+                    await _catch_up(runner, js, max_wait=30.0)
                 runner.stopping = True
             rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+            unfiltered = None
+            if compare_filter:
+                unfiltered = await _drain_unfiltered(nc, pub, settings, last, stream_events)
             parent.send(("stop",))
         proc.join(30)
         await nc.close()
-    latencies = []
-    by_type: dict[str, list[float]] = {}
-    for at, typ, last_seen in received:
-        if last_seen >= steady_from[0]:  # completed by an event of the steady phase
-            latencies.append((at - last_seen) / 1e6)
-            by_type.setdefault(typ, []).append(latencies[-1])
-    latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] if latencies else float("nan")
+    sustained = [s for s in steps if s.sustained]
+    best = max(sustained, key=lambda s: s.rate) if sustained else None
     return E2EResult(
-        events_per_second=drained / drain,
-        drained_events=drained,
-        p99_ms=p99,
-        p50_ms=statistics.median(latencies) if latencies else float("nan"),
-        max_ms=latencies[-1] if latencies else float("nan"),
-        latency_samples=len(latencies),
-        steady_rate=total / seconds,
+        drain_events_per_second=stream_events / drain,
+        delivered_per_second=delivered / drain,
+        drained_events=stream_events,
+        delivered_events=delivered,
+        drain_cpu_us_per_event=drain_cpu / stream_events * 1e6,
+        steps=tuple(steps),
+        best=best,
+        producer_bound=best is not None and best.rate < 0.95 * best.asked,
         rss_mb=rss_mb,
         snapshots=runner.snapshots,
         snapshot_child_mb=runner.snapshot_child_mb,
-        p50_by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
+        p50_by_type=best.by_type if best is not None else {},
+        unfiltered=unfiltered,
     )
+
+
+async def _step(
+    runner: Runner,
+    parent: Connection,
+    rate: int,
+    seconds: float,
+    max_lag: float,
+    received: list[tuple[int, str, int]],
+    recording: list[bool],
+) -> Step:
+    """One steady step at `rate`: lag sampled every 0.25 s, latencies of the revisions it completed."""
+    start_ns = time.time_ns()
+    first = len(received)
+    recording.append(True)
+    events0, cpu0 = runner.events_in, _cpu()
+    parent.send(("steady", rate, seconds))
+    lags: list[tuple[float, float]] = []
+    t0 = time.monotonic()
+    answer: list[tuple[str, int, float]] = []
+
+    async def wait_answer() -> None:
+        answer.append(await anyio.to_thread.run_sync(parent.recv))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait_answer)
+        while not answer:
+            await anyio.sleep(0.25)
+            now = time.monotonic() - t0
+            if runner.last_event_ns >= start_ns:
+                lags.append((now, time.time_ns() / NS - runner.last_event_ns / NS))
+            elif now > 1.0:
+                lags.append((now, now))  # nothing of this step processed yet
+    cpu = _cpu() - cpu0
+    given = runner.events_in - events0
+    _, total, elapsed = answer[0]
+    await anyio.sleep(1.0)  # revisions of the step's last events
+    recording.clear()
+    by_type: dict[str, list[float]] = {}
+    latencies: list[float] = []
+    for at, typ, seen in received[first:]:
+        if seen >= start_ns:  # completed by an event of this step
+            latencies.append((at - seen) / 1e6)
+            by_type.setdefault(typ, []).append(latencies[-1])
+    second_half = [p for p in lags if p[0] >= elapsed / 2]
+    worst = max((lag for _, lag in second_half), default=float("inf"))
+    slope = _slope(second_half)
+    return Step(
+        asked=rate,
+        rate=total / elapsed,
+        sustained=worst <= max_lag and slope <= SLOPE,
+        lag_s=worst,
+        slope=slope,
+        p50_ms=statistics.median(latencies) if latencies else float("nan"),
+        p99_ms=_pct(latencies, 0.99),
+        samples=len(latencies),
+        cpu_us_per_event=cpu / given * 1e6 if given else float("nan"),
+        by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
+    )
+
+
+async def _catch_up(runner: Runner, js: JetStreamContext, max_wait: float) -> None:
+    """Until the runner has passed everything published (after a step it could not sustain)."""
+    deadline = time.monotonic() + max_wait
+    info = await js.stream_info(EVENTS)
+    target = info.state.last_seq
+    while time.monotonic() < deadline:
+        c = await js.consumer_info(EVENTS, runner.consumer.spec.durable)
+        if c.delivered.stream_seq >= target and c.num_ack_pending == 0:
+            return
+        await anyio.sleep(0.1)
+
+
+async def _drain_unfiltered(
+    nc: Client, pub: Publisher, settings: RunnerSettings, last: int, stream_events: int
+) -> tuple[float, float]:
+    """The same preloaded stream drained again by a second runner on a durable without filter
+    subjects (every event reaches it): events of the stream per second and CPU us per event."""
+    from tapio_jetstream.layout import ConsumerSpec
+    from tapio_jetstream.streams import consumer_config
+
+    spec = ConsumerSpec(EVENTS, "correlator-unfiltered", "tapio.events.>", description="bench")
+    js = nc.jetstream()
+    await js.add_consumer(EVENTS, consumer_config(spec))
+    store = await StateStore.open(js, settings.state_bucket + "_UNFILTERED")
+    runner = Runner(nc, pub, store, settings, ComponentMetrics("correlator_unfiltered"), spec=spec)
+    await runner.recover()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(runner.run)
+        cpu0, started = _cpu(), time.perf_counter()
+        while True:  # every message up to `last` acked (the steady steps published more after it)
+            info = await js.consumer_info(EVENTS, spec.durable)
+            if info.ack_floor.stream_seq >= last:
+                break
+            await anyio.sleep(0.05)
+        drain = time.perf_counter() - started
+        cpu = _cpu() - cpu0
+        given = runner.events_in
+        runner.stopping = True
+    print(
+        f"bench: without filter subjects: drained {stream_events:,} events in {drain:.1f}s, all "
+        f"{given:,} given to the runner; {cpu / stream_events * 1e6:.1f} us CPU per stream event",
+        flush=True,
+    )
+    return stream_events / drain, cpu / stream_events * 1e6
+
+
+def _report_profile(prof: cProfile.Profile, path: str, events: int) -> None:
+    prof.dump_stats(path)
+    stats = pstats.Stats(prof)
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"bench: profile written to {path} ({total:.1f} s profiled, {events:,} events)")
+    stats.sort_stats("tottime").print_stats(20)

@@ -77,7 +77,7 @@ def consumer_config(spec: dict[str, Any]) -> api.ConsumerConfig:
         durable_name=spec["durableName"], name=spec["durableName"], description=spec.get("description"),
         deliver_policy=api.DeliverPolicy(spec["deliverPolicy"]), ack_policy=api.AckPolicy(spec["ackPolicy"]),
         ack_wait=contract.go_duration_s(spec["ackWait"]), max_deliver=spec["maxDeliver"],
-        max_ack_pending=spec["maxAckPending"], filter_subject=spec["filterSubject"],
+        max_ack_pending=spec["maxAckPending"], filter_subject=spec.get("filterSubject"), filter_subjects=spec.get("filterSubjects"),
         replay_policy=api.ReplayPolicy(spec["replayPolicy"]),
     )  # fmt: skip
 

@@ -141,7 +141,10 @@ def test_consumers_are_durable_pull_with_explicit_ack() -> None:
         assert contract.go_duration_s(spec["ackWait"]) > 0
         assert "deliverSubject" not in spec, f"{durable} must be a pull consumer"
         stream_subjects = contract.STREAMS[stream].subjects
-        assert any(contract.subject_matches(s, spec["filterSubject"]) for s in stream_subjects)
+        filters = spec.get("filterSubjects") or [spec["filterSubject"]]
+        assert ("filterSubject" in spec) != ("filterSubjects" in spec), f"{durable}: one filter form"
+        for f in filters:
+            assert any(contract.subject_matches(s, f) for s in stream_subjects), f"{durable}: {f}"
         assert spec["account"] == "tapio"
 
 
@@ -298,3 +301,13 @@ def test_prod_overlay_pins_nats_storage_and_spreads_servers() -> None:
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast-ssd"
     anti = m.pod_spec(sts)["affinity"]["podAntiAffinity"]
     assert list(anti) == ["requiredDuringSchedulingIgnoredDuringExecution"]
+
+
+def test_consumer_filters_are_those_of_the_stream_layout() -> None:
+    """NACK creates the durable consumers in a cluster; `tapio-admin streams apply` elsewhere: the same filters."""
+    from tapio_jetstream.layout import production_layout
+
+    consumers = {d["spec"]["durableName"]: d["spec"] for d in m.base_docs() if d["kind"] == "Consumer"}
+    for spec in production_layout().consumers:
+        manifest = consumers[spec.durable]
+        assert tuple(manifest.get("filterSubjects") or [manifest["filterSubject"]]) == spec.subjects, spec.durable

@@ -6,6 +6,9 @@ import pytest
 
 from tapio_jetstream.layout import (
     CORRELATIONS,
+    CORRELATOR,
+    CORRELATOR_EBPF_KINDS,
+    CORRELATOR_SUBJECTS,
     DAY,
     EVENTS,
     GB,
@@ -13,6 +16,7 @@ from tapio_jetstream.layout import (
     Change,
     plan,
     production_layout,
+    subject_matches,
 )
 
 
@@ -64,3 +68,34 @@ def test_plan_create_unchanged_update_refused() -> None:
 def test_report_summary() -> None:
     report = ApplyReport((Change("stream", "A", "create"), Change("stream", "B", "unchanged")), dry_run=True)
     assert report.summary() == "would create 1, unchanged 1"
+
+
+def test_subject_matching_follows_nats_wildcards() -> None:
+    assert subject_matches("tapio.events.>", "tapio.events.k8s.ns.pods.created")
+    assert not subject_matches("tapio.events.>", "tapio.events")
+    assert subject_matches("tapio.events.ebpf.*.error", "tapio.events.ebpf.process_exec.error")
+    assert not subject_matches("tapio.events.ebpf.*.error", "tapio.events.ebpf.process_exec.info")
+    assert not subject_matches("tapio.events.ebpf.oom_kill.info", "tapio.events.ebpf.oom_kill.info.x")
+
+
+def test_the_correlator_takes_what_its_rules_read_and_its_filters_do_not_overlap() -> None:
+    spec = next(c for c in production_layout().consumers if c.durable == CORRELATOR)
+    assert spec.subjects == CORRELATOR_SUBJECTS
+    assert spec.takes("tapio.events.k8s.default.events.warning")
+    assert spec.takes("tapio.events.systemd.kubelet.failed")
+    assert spec.takes("tapio.events.cni.eth0.egress")
+    assert spec.takes("tapio.events.ebpf.oom_kill.critical")
+    assert spec.takes("tapio.events.ebpf.tcp_retransmit.info")
+    assert spec.takes("tapio.events.ebpf.process_exit.error"), "a lone error of a kind no rule reads"
+    assert not spec.takes("tapio.events.ebpf.process_exec.debug"), "high-rate noise no rule reads"
+    assert not spec.takes("tapio.events.ebpf.process_exit.info")
+    # nats-server refuses overlapping filters of one consumer: no subject may match two of them.
+    probes = [
+        f"tapio.events.ebpf.{kind}.{sev}"
+        for kind in (*CORRELATOR_EBPF_KINDS, "process_exec", "dns")
+        for sev in ("debug", "info", "warning", "error", "critical")
+    ] + ["tapio.events.k8s.ns.pods.created", "tapio.events.systemd.a.failed", "tapio.events.cni.e.in"]
+    for subject in probes:
+        assert sum(subject_matches(f, subject) for f in spec.subjects) <= 1, subject
+    others = [c for c in production_layout().consumers if c.durable != CORRELATOR]
+    assert all(c.subjects == (c.filter_subject,) for c in others), "the others take all of their stream"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import attrs
 import nats
 import pytest
 from nats.aio.client import Client
@@ -89,3 +90,33 @@ async def test_status_shows_messages_bytes_and_backlogs(nc: Client) -> None:
 async def test_status_of_a_fresh_server_lists_missing_streams(nc: Client) -> None:
     rows = await layout_status(nc.jetstream())
     assert [r.exists for r in rows] == [False] * 5
+
+
+async def test_the_correlator_consumer_gets_its_filter_subjects_and_only_those_messages(nc: Client) -> None:
+    js = nc.jetstream()
+    layout = production_layout(1, scale=0.001)
+    spec = next(c for c in layout.consumers if c.durable == "correlator")
+    await apply_layout(js, 1, layout=layout)
+    consumer = await js.consumer_info(EVENTS, "correlator")
+    assert tuple(consumer.config.filter_subjects or ()) == spec.filter_subjects
+    for subject in ("tapio.events.ebpf.process_exec.debug", "tapio.events.ebpf.oom_kill.critical"):
+        await js.publish(subject, b"x")
+    consumer = await js.consumer_info(EVENTS, "correlator")
+    assert consumer.num_pending == 1, "process_exec never reaches the correlator"
+    assert (await js.consumer_info(EVENTS, "pipeline")).num_pending == 2
+
+
+async def test_a_correlator_consumer_of_the_single_filter_is_updated_to_the_filter_subjects(
+    nc: Client,
+) -> None:
+    js = nc.jetstream()
+    layout = production_layout(1, scale=0.001)
+    spec = next(c for c in layout.consumers if c.durable == "correlator")
+    old = attrs.evolve(spec, filter_subjects=())
+    await apply_layout(js, 1, layout=attrs.evolve(layout, consumers=(old,)))
+    report = await apply_layout(js, 1, layout=layout)
+    (change,) = [c for c in report.changes if c.action == "update"]
+    assert change.name == f"{EVENTS}/correlator"
+    consumer = await js.consumer_info(EVENTS, "correlator")
+    assert tuple(consumer.config.filter_subjects or ()) == spec.filter_subjects
+    assert not consumer.config.filter_subject

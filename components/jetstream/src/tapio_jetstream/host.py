@@ -1,8 +1,7 @@
 """What every long-running consumer component stands on: NATS (or an embedded JetStream with the
 streams provisioned), its metrics and health endpoint, and a stop on SIGTERM/SIGINT.
 
-Fed by a component's `serve` (the pipeline; the SIEM exporter and the correlator have the same
-shape): `async with component_host(prog, component, cfg, metrics, health) as host:` gives the
+Fed by a component's `serve` (the pipeline, the correlator; the SIEM exporter has the same shape): `async with component_host(prog, component, cfg, metrics, health) as host:` gives the
 connection and the URL; leaving it closes them in reverse order. `stop_on_signal(stop)` calls
 `stop()` on the first SIGTERM or SIGINT, so the consumer finishes what it pulled and returns.
 """
@@ -10,6 +9,7 @@ connection and the URL; leaving it closes them in reverse order. `stop_on_signal
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -52,14 +52,22 @@ async def component_host(
     *,
     provision: bool = False,
     replicas: int = 1,
+    embedded_port: int = 0,
 ) -> AsyncIterator[Host]:
-    """NATS at `cfg.nats.urls` (or an embedded JetStream under `<data dir>/jetstream`, provisioned),
-    the streams provisioned when `provision`, and /metrics /healthz /readyz on `cfg.metrics_port`."""
+    """NATS at `cfg.nats.urls` (or an embedded JetStream under `<data dir>/jetstream`, provisioned,
+    on `embedded_port` when that is free, else on any free port), the streams provisioned when
+    `provision`, and /metrics /healthz /readyz on `cfg.metrics_port`."""
     async with AsyncExitStack() as stack:
         urls = cfg.nats.urls
         embedded = not urls
         if embedded:
-            server = EmbeddedNats(Path(cfg.data_dir) / "jetstream", server_name=f"tapio-{component}")
+            port = embedded_port
+            if port and not port_free(port):
+                log.warning("port in use, the embedded JetStream takes a free one", port=port)
+                port = 0
+            server = EmbeddedNats(
+                Path(cfg.data_dir) / "jetstream", port=port, server_name=f"tapio-{component}"
+            )
             try:
                 await anyio.to_thread.run_sync(server.start)
             except EmbeddedServerError as e:
@@ -87,6 +95,16 @@ async def component_host(
             flush=True,
         )
         yield Host(nc=nc, url=urls[0], metrics_port=server_http.port, embedded=embedded)
+
+
+def port_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port`."""
+    try:
+        probe = socket.create_server(("127.0.0.1", port))
+    except OSError:
+        return False
+    probe.close()
+    return True
 
 
 async def stop_on_signal(stop: Callable[[], None], what: str = "stopping after the messages in hand") -> None:

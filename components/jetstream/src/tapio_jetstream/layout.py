@@ -67,10 +67,53 @@ class StreamSpec:
         }
 
 
+# What the correlator's rules read of TAPIO_EVENTS (its durable consumer's filter subjects): every
+# Kubernetes, systemd and CNI event (their subjects do not carry the severity, and any of them may be
+# a lone error), the eBPF kinds a rule or the topology uses at every severity, and every other eBPF
+# kind at error and critical only (a lone error becomes potential_issue). So the high-rate eBPF kinds
+# no rule reads (process_exec, ...) never reach it. Filters of one consumer may not overlap
+# (nats-server 2.10+), hence the kinds x severities below instead of `ebpf.*.>`. A test of the
+# correlator checks this list against the engine's relevant event types.
+CORRELATOR_EBPF_KINDS = (
+    "network",
+    "oom_kill",
+    "tcp_connect",
+    "tcp_connect_latency",
+    "tcp_reset",
+    "tcp_retransmit",
+)
+CORRELATOR_SUBJECTS = (
+    "tapio.events.k8s.>",
+    "tapio.events.systemd.>",
+    "tapio.events.cni.>",
+    *(
+        f"tapio.events.ebpf.{kind}.{sev}"
+        for kind in CORRELATOR_EBPF_KINDS
+        for sev in ("debug", "info", "warning")
+    ),
+    "tapio.events.ebpf.*.error",
+    "tapio.events.ebpf.*.critical",
+)
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS wildcard matching: `*` is one token, a trailing `>` one or more tokens."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(s) > i
+        if i >= len(s) or (tok != "*" and tok != s[i]):
+            return False
+    return len(p) == len(s)
+
+
 @attrs.frozen
 class ConsumerSpec:
     """A durable pull consumer with explicit ack; after `max_deliver` deliveries the consumer's
-    owner sends the message to `tapio.dlq.{component}` and terminates it (CONTRACT.md §3)."""
+    owner sends the message to `tapio.dlq.{component}` and terminates it (CONTRACT.md §3).
+
+    `filter_subject` is the one filter; `filter_subjects`, when set, are several (non-overlapping,
+    nats-server 2.10+) instead of it."""
 
     stream: str
     durable: str
@@ -81,10 +124,20 @@ class ConsumerSpec:
     ack_policy: str = "explicit"
     deliver_policy: str = "all"
     description: str = ""
+    filter_subjects: tuple[str, ...] = ()
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        """The subjects this consumer takes (its filters)."""
+        return self.filter_subjects or (self.filter_subject,)
+
+    def takes(self, subject: str) -> bool:
+        """Whether a message on `subject` reaches this consumer."""
+        return any(subject_matches(f, subject) for f in self.subjects)
 
     def comparable(self) -> dict[str, Any]:
         return {
-            "filter_subject": self.filter_subject,
+            "filter_subjects": tuple(sorted(self.subjects)),
             "ack_wait": float(self.ack_wait),
             "max_deliver": self.max_deliver,
             "max_ack_pending": self.max_ack_pending,
@@ -128,7 +181,13 @@ def production_layout(replicas: int = 1, scale: float = 1.0) -> Layout:
                    description="Messages a consumer could not handle (Tapio-Error, Tapio-Stream-Seq)"),
     )  # fmt: skip
     consumers = (
-        ConsumerSpec(EVENTS, CORRELATOR, "tapio.events.>", description="Correlation engine"),
+        ConsumerSpec(
+            EVENTS,
+            CORRELATOR,
+            "tapio.events.>",
+            description="Correlation engine",
+            filter_subjects=CORRELATOR_SUBJECTS,
+        ),
         ConsumerSpec(EVENTS, PIPELINE, "tapio.events.>", description="Pipeline processor"),
         ConsumerSpec(CORRELATIONS, SIEM_EXPORTER, "tapio.correlations.>", description="SIEM exporter"),
     )

@@ -73,7 +73,8 @@ def consumer_config(spec: ConsumerSpec) -> api.ConsumerConfig:
     return api.ConsumerConfig(
         durable_name=spec.durable,
         description=spec.description or None,
-        filter_subject=spec.filter_subject,
+        filter_subject=None if spec.filter_subjects else spec.filter_subject,
+        filter_subjects=list(spec.filter_subjects) or None,
         ack_policy=api.AckPolicy(spec.ack_policy),
         deliver_policy=api.DeliverPolicy(spec.deliver_policy),
         ack_wait=spec.ack_wait,
@@ -105,7 +106,9 @@ def _stream_current(cfg: api.StreamConfig) -> dict[str, Any]:
 
 def _consumer_current(cfg: api.ConsumerConfig) -> dict[str, Any]:
     return {
-        "filter_subject": cfg.filter_subject,
+        "filter_subjects": tuple(
+            sorted(cfg.filter_subjects or ([cfg.filter_subject] if cfg.filter_subject else []))
+        ),
         "ack_wait": float(cfg.ack_wait or 0.0),
         "max_deliver": cfg.max_deliver,
         "max_ack_pending": cfg.max_ack_pending,

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from typing import Any
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Correlation, Event
 from tapio_correlator.engine.config import EngineConfig
-from tapio_correlator.engine.handlers import EventIn, Handler, Handlers
+from tapio_correlator.engine.handlers import Handler, Handlers
 from tapio_correlator.engine.incident import CAUSE_RANK, OTHER_RANK
+from tapio_correlator.engine.inputs import EventIn
 from tapio_correlator.engine.nodes import LOSS_ACTIONS
 from tapio_correlator.engine.routing import FAILURES
 from tapio_correlator.engine.state import SEVERE
@@ -252,11 +252,11 @@ class Engine(Handlers):
             raise snapshot.SnapshotRefused("snapshot does not hold a correlator engine")
         return engine
 
-    def __getstate__(self) -> dict[str, Any]:
+    def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         del state["_dispatch"]
         return state
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
+    def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self._dispatch = self.handlers()

@@ -15,11 +15,12 @@ from tapio_common.model import Correlation, Event
 from tapio_correlator.engine import cause, text
 from tapio_correlator.engine.cause import CauseIncident
 from tapio_correlator.engine.incident import CAUSED, FOLLOWED, SAME_NODE, SAME_OWNER, SAME_POD
+from tapio_correlator.engine.inputs import EventIn
 from tapio_correlator.engine.nodes import PRESSURE_CONDITIONS, NetworkIncident, PressureIncident, is_loss
 from tapio_correlator.engine.perf import PerfIncident
 from tapio_correlator.engine.rollout import STALL_REASONS, DeployIncident
 from tapio_correlator.engine.routing import FAILURES, ROLLOUT_SKEW_NS, Routing, transient_pod
-from tapio_correlator.engine.state import EventIn, as_event, k8s_payload
+from tapio_correlator.engine.state import as_event, k8s_payload
 from tapio_correlator.engine.topology import PodInfo
 
 Handler = Callable[[int, EventIn, list[Correlation]], bool]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 from tapio_common.model import Confidence, Context, Correlation, Event, Evidence, Severity
 from tapio_correlator.engine.config import EngineConfig
@@ -164,8 +164,8 @@ class Incident:
         self.last_verdict: Verdict | None = None
         self.serial = 0
         # Index entries pointing at this incident (removed when it closes).
-        self.links: list[tuple[dict[str, Any], str]] = []
-        self.multi: list[tuple[dict[str, list[Any]], str]] = []
+        self.links: list[tuple[dict[str, object], str]] = []  # (index, key): index[key] is self
+        self.multi: list[tuple[dict[str, list[object]], str]] = []  # (index, key): self in index[key]
         self.namespaces: set[str] = set()
 
     def add(self, ev: Event, relation: str, cap: int) -> bool:
@@ -247,8 +247,8 @@ class Incident:
         root, *rest = self.members
         rest.sort(key=lambda m: m.event.time)
         ordered = [root, *rest]
-        ids: Any = tuple(m.event.id for m in ordered)  # Any: mypy cannot type attrs' converter=tuple
-        evidence: Any = tuple(Evidence(m.event.id, m.relation, m.weight) for m in ordered)
+        ids = tuple(m.event.id for m in ordered)
+        evidence = tuple(Evidence(m.event.id, m.relation, m.weight) for m in ordered)
         return Correlation(
             id=self.cid or "",
             type=v.type,
@@ -271,8 +271,8 @@ def potential_issue(members: list[Member], summary: str, scope: Context) -> Corr
     score = 0.3 if root.severity is Severity.CRITICAL else 0.2
     rest = sorted(members[1:], key=lambda m: m.event.time)
     ordered = [members[0], *rest]
-    ids: Any = tuple(m.event.id for m in ordered)
-    evidence: Any = tuple(Evidence(m.event.id, m.relation, m.weight) for m in ordered)
+    ids = tuple(m.event.id for m in ordered)
+    evidence = tuple(Evidence(m.event.id, m.relation, m.weight) for m in ordered)
     return Correlation(
         id=correlation_id(POTENTIAL_ISSUE, scope_key(root), root.id),
         type=POTENTIAL_ISSUE,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
+from typing import TypeVar, cast
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Correlation, Event, K8sEvent, Severity
@@ -20,10 +20,13 @@ from tapio_correlator.engine.incident import (
     potential_issue,
     scope_key,
 )
+from tapio_correlator.engine.inputs import EventIn
 from tapio_correlator.engine.nodes import NetworkIncident, PressureIncident
 from tapio_correlator.engine.perf import PerfIncident
 from tapio_correlator.engine.rollout import CrashIncident, DeployIncident
 from tapio_correlator.engine.topology import Topology
+
+IncidentT = TypeVar("IncidentT", bound=Incident)
 
 SEVERE = frozenset({Severity.ERROR, Severity.CRITICAL})
 STAT_NAMES = (
@@ -32,10 +35,6 @@ STAT_NAMES = (
     "incidents_opened",
     "incidents_closed",
 )
-
-
-# What the engine takes: the attrs model or the decoded protobuf message of one event.
-EventIn = Event | events_pb2.Event
 
 
 def as_event(ev: EventIn) -> Event:
@@ -91,13 +90,16 @@ class EngineState:
         self.incidents[inc.serial] = inc
         self.stats["incidents_opened"] += 1
 
-    def index_one(self, inc: Incident, index: dict[str, Any], key: str) -> None:
+    def index_one(self, inc: IncidentT, index: dict[str, IncidentT], key: str) -> None:
+        """`index[key] = inc`, undone when the incident closes."""
         index[key] = inc
-        inc.links.append((index, key))
+        # close() only compares identity and deletes: the element type does not matter there.
+        inc.links.append((cast("dict[str, object]", index), key))
 
-    def index_many(self, inc: Incident, index: dict[str, list[Any]], key: str) -> None:
+    def index_many(self, inc: IncidentT, index: dict[str, list[IncidentT]], key: str) -> None:
+        """`inc` appended to `index[key]`, removed when the incident closes."""
         index.setdefault(key, []).append(inc)
-        inc.multi.append((index, key))
+        inc.multi.append((cast("dict[str, list[object]]", index), key))
 
     def note_failure(self, inc: Incident, pod: FailedPod, until: int) -> None:
         """Records a failed pod (Service impacts are matched against it) and keeps the incident open."""

@@ -6,17 +6,12 @@ names are the same), so the protobuf entry point can keep the hot path free of m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from collections.abc import Mapping
+
+from tapio_correlator.engine.inputs import ContextIn, EventIn, K8sIn
 
 _INTERN_MAX = 200_000
 _MAX_REPLICASETS = 32
-
-
-class _Owner(Protocol):
-    kind: str
-    name: str
-    uid: str
 
 
 class PodInfo:
@@ -127,7 +122,7 @@ class Topology:
 
     # --- pods ------------------------------------------------------------------------------
 
-    def pod_event(self, t: int, ev: Any, action: str) -> PodInfo | None:
+    def pod_event(self, t: int, ev: EventIn, action: str) -> PodInfo | None:
         """Applies a `pods` event (attrs or protobuf Event); returns the pod (None if unidentifiable).
 
         Order-tolerant: the first-seen time is the earliest event's, an event older than the last
@@ -135,7 +130,7 @@ class Topology:
         """
         ctx = ev.context
         uid = ctx.pod_uid
-        k8s = None
+        k8s: K8sIn | None = None
         if not uid:
             k8s = ev.k8s
             uid = k8s.uid if k8s is not None else ""
@@ -199,7 +194,7 @@ class Topology:
         for uid in old:
             del self.graveyard[uid]
 
-    def _create(self, t: int, uid: str, ev: Any, ctx: Any, k8s: Any) -> PodInfo:
+    def _create(self, t: int, uid: str, ev: EventIn, ctx: ContextIn, k8s: K8sIn | None) -> PodInfo:
         if len(self.pods) >= self.max_pods:
             self._remove(self.pods[next(iter(self.pods))])
             self.evicted_over_cap += 1
@@ -220,11 +215,10 @@ class Topology:
         self._owners(rec, ctx, t)
         return rec
 
-    def _owners(self, rec: PodInfo, ctx: Any, t: int) -> None:
+    def _owners(self, rec: PodInfo, ctx: ContextIn, t: int) -> None:
         ns = rec.namespace
         rs = deployment = top_kind = top_name = ""
-        owners: Iterable[_Owner] = ctx.owners
-        for o in owners:
+        for o in ctx.owners:
             kind = o.kind
             if kind == "ReplicaSet" and not rs:
                 rs = o.uid or o.name
@@ -281,25 +275,26 @@ class Topology:
             if self.pod_ips.get(ip) == rec.uid:
                 del self.pod_ips[ip]
 
-    def resolve_pod(self, ctx: Any) -> PodInfo | None:
+    def resolve_pod(self, ctx: ContextIn) -> PodInfo | None:
         """The pod an event's context points at: by uid, namespace/name, container id or cgroup id."""
         uid = ctx.pod_uid
         if uid:
             rec = self.pods.get(uid) or self.graveyard.get(uid)
             if rec is not None:
                 return rec
+        known: str | None = None
         if ctx.pod:
-            uid = self.pod_names.get(f"{ctx.namespace}/{ctx.pod}")
-            if uid is not None:
-                return self.pods.get(uid)
+            known = self.pod_names.get(f"{ctx.namespace}/{ctx.pod}")
+            if known is not None:
+                return self.pods.get(known)
         if ctx.container_id:
-            uid = self.containers.get(ctx.container_id)
-            if uid is not None:
-                return self.pods.get(uid)
+            known = self.containers.get(ctx.container_id)
+            if known is not None:
+                return self.pods.get(known)
         if ctx.cgroup_id:
-            uid = self.cgroups.get(ctx.cgroup_id)
-            if uid is not None:
-                return self.pods.get(uid)
+            known = self.cgroups.get(ctx.cgroup_id)
+            if known is not None:
+                return self.pods.get(known)
         return None
 
     def pod_at(self, ip: str) -> PodInfo | None:
@@ -338,7 +333,7 @@ class Topology:
 
     # --- services, deployments, nodes ---------------------------------------------------------
 
-    def service_event(self, ev: Any) -> None:
+    def service_event(self, ev: EventIn) -> None:
         ctx = ev.context
         k8s = ev.k8s
         name = ctx.service or (k8s.name if k8s is not None else "")

@@ -7,7 +7,7 @@ could make a push consumer deliver into any subject, another stream's included).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from nats.aio.client import Client as NATS
 
@@ -27,11 +27,15 @@ class CatchUpError(CorrelatorError):
     """A stream range could not be read back."""
 
 
-async def replay_events(nc: NATS, first: int, last: int) -> AsyncIterator[Delivery[events_pb2.Event]]:
-    """The events messages `first..last` of TAPIO_EVENTS as deliveries (undecodable ones were
-    dead-lettered before the restart: skipped)."""
+async def replay_events(
+    nc: NATS, first: int, last: int, takes: Callable[[str], bool]
+) -> AsyncIterator[Delivery[events_pb2.Event]]:
+    """The events messages `first..last` of TAPIO_EVENTS that the durable consumer takes (`takes`:
+    its filter subjects) as deliveries (undecodable ones were dead-lettered before the restart: skipped)."""
     try:
         async for msg in read_range(nc, EVENTS, first, last):
+            if not takes(msg.subject):
+                continue
             try:
                 events = decode_events(msg.headers, msg.data)
             except DecodeError:

@@ -1,7 +1,8 @@
 """The correlator on the consumer runtime: events in, correlations published, then the message acked.
 
-Fed by `tapio_jetstream.Consumer` on the durable consumer `correlator` of TAPIO_EVENTS (one message
-at a time, in order); publishes through the Publisher and snapshots the engine to the KV bucket.
+Fed by `tapio_jetstream.Consumer` on the durable consumer `correlator` of TAPIO_EVENTS as a batch
+handler (the messages already pulled, in stream order, one engine pass and one publish wait for all
+of them); publishes through the Publisher and snapshots the engine to the KV bucket.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tapio_correlator.service.forksnap import ForkedSnapshot
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore, StateStoreError
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
-from tapio_jetstream.layout import CORRELATOR, EVENTS, production_layout
+from tapio_jetstream.layout import CORRELATOR, ConsumerSpec, production_layout
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
 
@@ -53,8 +54,8 @@ class EngineFailure(CorrelatorError):
 class Runner:
     """One engine fed by the durable consumer `correlator` on TAPIO_EVENTS.
 
-    Per message: engine -> publish its correlations -> wait for their acks -> return (the runtime
-    acks). An engine error on an event keeps what the events before it produced: those are in the
+    Per pulled batch: engine over every message -> publish their correlations -> wait for the acks
+    -> return one outcome per message (the runtime acks the good ones). An engine error on an event keeps what the events before it produced: those are in the
     engine and their correlations are published before the error is raised; the retry starts
     after them (`partial`). On the last delivery the failing events are skipped, the rest is
     processed and published, and the message goes to the dead-letter queue naming them.
@@ -74,6 +75,8 @@ class Runner:
         settings: RunnerSettings,
         metrics: ComponentMetrics,
         consumer_settings: ConsumerSettings | None = None,
+        *,
+        spec: ConsumerSpec = CONSUMER_SPEC,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -82,9 +85,10 @@ class Runner:
         self.settings = settings
         self.metrics = metrics
         self.engine = Engine(settings.engine)
+        self.spec = spec
         self.consumer = Consumer(
             nc,
-            CONSUMER_SPEC,
+            spec,
             EVENT_MESSAGES,
             self,
             component=COMPONENT,
@@ -147,7 +151,7 @@ class Runner:
             log.info("correlation revisions already published", count=len(self.suppress))
         if delivered > self.last_seq:
             log.info("replaying events seen before the restart", first=self.last_seq + 1, last=delivered)
-            async for delivery in replay_events(self.nc, self.last_seq + 1, delivered):
+            async for delivery in replay_events(self.nc, self.last_seq + 1, delivered, self.spec.takes):
                 try:
                     await self.handle(delivery)
                 except CorrelatorError as e:  # dead-lettered (or retried) before the restart
@@ -158,9 +162,11 @@ class Runner:
 
     async def _delivered_seq(self) -> int:
         try:
-            info = await self.js.consumer_info(EVENTS, CORRELATOR)
+            info = await self.js.consumer_info(self.spec.stream, self.spec.durable)
         except (NatsError, TimeoutError) as e:
-            raise CorrelatorError(f"consumer {CORRELATOR} on {EVENTS} is not available: {e}") from e
+            raise CorrelatorError(
+                f"consumer {self.spec.durable} on {self.spec.stream} is not available: {e}"
+            ) from e
         return int(info.delivered.stream_seq)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -174,17 +180,43 @@ class Runner:
             finally:
                 self._tg = None
 
-    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
-        """The consumer runtime's handler: returns once the message's correlations are stored."""
+    async def handle_batch(
+        self, deliveries: Sequence[Delivery[events_pb2.Event]]
+    ) -> list[BaseException | None]:
+        """The consumer runtime's batch handler: the messages already pulled go through the engine in
+        one pass, their correlations are published together, and it returns once the stream stored
+        all of them (one publish wait per pulled batch, not per message). Outcome per message: None
+        (acked) or the EngineFailure of the message the engine failed on (retried from that event)."""
         if self.unconfirmed:
-            await self._confirm()  # an earlier message's correlations first (their publish failed)
+            await self._confirm()  # an earlier batch's correlations first (their publish failed)
+        outcomes: list[BaseException | None] = [self._feed(d) for d in deliveries]
+        await self._confirm()
+        self._maybe_snapshot()
+        return outcomes
+
+    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
+        """One message (the restart catch-up): returns once its correlations are stored."""
+        if self.unconfirmed:
+            await self._confirm()
+        failure = self._feed(delivery)
+        await self._confirm()
+        if failure is not None:
+            raise failure
+        self._maybe_snapshot()
+
+    def _feed(self, delivery: Delivery[events_pb2.Event]) -> EngineFailure | None:
+        """Gives one message's events to the engine and queues their correlations in `unconfirmed`.
+
+        An engine error on an event keeps what the events before it produced (queued, published
+        with the rest) and remembers where the retry resumes (`partial`); on the last delivery the
+        failing events are skipped and the rest is processed. Returns the failure, or None."""
         seq = delivery.stream_seq
-        if seq <= self.last_seq:  # redelivered after we processed it (ack lost, or replayed at start)
-            return
+        if seq <= self.last_seq and seq not in self.partial:  # redelivered after we processed it
+            return None
         self.last_input = time.monotonic()
         events = delivery.items
         start = self._resume_at(seq, events)
-        out: list[Correlation] = []
+        out = self.unconfirmed
         failed: list[str] = []
         process = self.engine.process_pb
         i = start
@@ -200,21 +232,19 @@ class Runner:
                 if not delivery.last_delivery:
                     self._remember_partial(seq, j, events)
                     self._count(events, start, j)
-                    self.unconfirmed += out
-                    await self._confirm()
-                    raise EngineFailure(
+                    failure = EngineFailure(
                         f"engine failed on event {events[j].id} ({type(e).__name__}: {e})"
-                    ) from e
+                    )
+                    failure.__cause__ = e
+                    return failure
                 failed.append(events[j].id)
                 i = j + 1
         self.partial.pop(seq, None)
         self._count(events, start, n)
-        self.last_seq = seq
-        self.unconfirmed += out
-        await self._confirm()
+        self.last_seq = max(self.last_seq, seq)
         if failed:  # last delivery: the rest is in; the message goes to the dead-letter queue
-            raise EngineFailure(f"engine failed on events {', '.join(failed)}")
-        self._maybe_snapshot()
+            return EngineFailure(f"engine failed on events {', '.join(failed)}")
+        return None
 
     def _maybe_snapshot(self) -> None:
         """Starts a snapshot in the background when one is due (after a message, and when idle)."""
