@@ -166,7 +166,9 @@ async def test_consumer_workload_flow(
             await expect_denied(errors, next_msg, psub.fetch(1, timeout=0.5))
             other_spec = consumer_spec(other)
             one_filter = other_spec.get("filterSubject")
-            create = f"$JS.API.CONSUMER.CREATE.{other_stream}.{other}" + (f".{one_filter}" if one_filter else "")
+            create = f"$JS.API.CONSUMER.CREATE.{other_stream}.{other}" + (
+                f".{one_filter}" if one_filter else ""
+            )
             await expect_denied(
                 errors, create, nc.jsm().add_consumer(other_stream, consumer_config(other_spec), timeout=0.5)
             )
