@@ -136,9 +136,9 @@ async def _produce(url: str, data_dir: str, conn: Connection, pods: int, pool_si
                 total = 0
                 step = max(250, min(CHUNK, rate // 100))  # ~10 ms of events per hand-over
                 while time.monotonic() - started < seconds:
-                    due = started + total / rate
-                    if due > time.monotonic():
-                        await anyio.sleep(due - time.monotonic())
+                    delay = started + total / rate - time.monotonic()
+                    if delay > 0:
+                        await anyio.sleep(delay)
                     await _publish_chunk(pub, gen, step, live=True)
                     total += step
                 elapsed = time.monotonic() - started
@@ -292,7 +292,7 @@ async def run_e2e(
 
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.run)
-                prof = cProfile.Profile() if profile else None
+                prof = cProfile.Profile(time.process_time) if profile else None
                 cpu0, started = _cpu(), time.perf_counter()
                 if prof is not None:
                     prof.enable()
@@ -313,7 +313,7 @@ async def run_e2e(
                 rate = start_rate or max(20_000, int(stream_events / drain * 0.8) // 10_000 * 10_000)
                 failed_at = 0
                 for n in range(max_steps):
-                    prof = cProfile.Profile() if profile and n == 0 else None
+                    prof = cProfile.Profile(time.process_time) if profile and n == 0 else None
                     events0 = runner.events_in
                     if prof is not None:
                         prof.enable()

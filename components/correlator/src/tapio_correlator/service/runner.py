@@ -95,7 +95,9 @@ class Runner:
             publisher=publisher,
             metrics=metrics,
             settings=consumer_settings
-            or ConsumerSettings(batch=settings.fetch_batch, expires=settings.fetch_timeout),
+            or ConsumerSettings(
+                batch=settings.fetch_batch, expires=settings.fetch_timeout, linger=settings.batch_linger
+            ),
             on_idle=self._idle,
         )
         self.last_seq = 0  # last events-stream sequence wholly given to the engine

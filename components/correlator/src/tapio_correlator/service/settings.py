@@ -26,6 +26,13 @@ class RunnerSettings:
         metavar="SECONDS",
         check=above(0),
     )
+    batch_linger: float = setting(
+        0.02,
+        "seconds the runner waits for more pulled messages before an engine pass (one publish wait "
+        "and one snapshot check per pass: at a steady rate messages trickle in one by one)",
+        metavar="SECONDS",
+        check=at_least(0),
+    )
     idle_advance: float = setting(
         5.0,
         "wall seconds without events after which event time is advanced by the time that passed "
