@@ -12,7 +12,7 @@ import re
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ METRICS = {
 
 @contextmanager
 def collectors(
-    url: str, data: Path, wanted: dict[str, Sequence[str]], *, kubeconfig: Path | None = None
+    url: str, data: Path, wanted: Mapping[str, Sequence[str]], *, kubeconfig: Path | None = None
 ) -> Iterator[dict[str, Component]]:
     """The collectors named in `wanted` (tapio-admin's names) as their own processes against `url`,
     each with its launch line plus the extra flags given for it. Stopped with SIGTERM (they flush)."""
@@ -191,3 +191,8 @@ async def why(nc: Client, hec: HecReceiver) -> str:
     lines += [f"alert {a['id']} r{a['revision']} {a['state']} {a['labels'].get('type')} "
               f"{a['labels'].get('confidence')}: {a['description']}" for a in hec.alerts()]  # fmt: skip
     return "\n".join(lines)
+
+
+async def has(found: Awaitable[Sequence[object]]) -> bool:
+    """Whether an awaited look-up found anything (for `eventually`)."""
+    return bool(await found)

@@ -30,6 +30,7 @@ from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node, node_not_ready
 from tests.integration.e2e.product import HEC_TOKEN, components, hec_sink, stream_messages
+from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -60,7 +61,9 @@ def systemd() -> Iterator[NamespacedSystemd]:
 
 
 def unit_failed(events: list[events_pb2.Event]) -> list[events_pb2.Event]:
-    return [e for e in events if e.type == "unit" and e.action == "failed" and e.systemd.unit == "kubelet.service"]
+    return [
+        e for e in events if e.type == "unit" and e.action == "failed" and e.systemd.unit == "kubelet.service"
+    ]
 
 
 async def test_kubelet_failure_then_node_not_ready(
@@ -91,7 +94,7 @@ async def test_kubelet_failure_then_node_not_ready(
                 async def failure() -> list[events_pb2.Event]:
                     return unit_failed(real.events_of(await stream_messages(nc, EVENTS)))
 
-                await eventually(failure, "kubelet.service failed, in TAPIO_EVENTS", within=60)
+                await eventually(lambda: has(failure()), "kubelet.service failed, in TAPIO_EVENTS", within=60)
                 (root,) = await failure()
                 # The node controller's writes once the kubelet stopped posting status.
                 await anyio.sleep(1.0)
@@ -111,19 +114,25 @@ async def test_kubelet_failure_then_node_not_ready(
                 except AssertionError as e:
                     raise AssertionError(f"{e}\n{await real.why(nc, hec)}") from None
                 out = await real.outcome(nc, hec, cols)
-                assert all(c.alive() for c in consumers.values()), {n: c.log_tail() for n, c in consumers.items()}
+                assert all(c.alive() for c in consumers.values()), {
+                    n: c.log_tail() for n, c in consumers.items()
+                }
     finally:
         await nc.close()
-    entry = e2e_report.add(out.entry("kubelet failure, node NotReady (real collectors)", root_cause_event_id=root.id))
+    entry = e2e_report.add(
+        out.entry("kubelet failure, node NotReady (real collectors)", root_cause_event_id=root.id)
+    )
     assert not entry.problems(), entry
     assert len(out.events) == sum(out.published.values()), out.published
     assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
-    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("node_failure")}, out.hec_alerts
+    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("node_failure")}, (
+        out.hec_alerts
+    )
     firing = [a for a in out.hec_alerts if a["state"] == "firing"]
     assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
     last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
     assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last
-    assert root.source == events_pb2.SOURCE_SYSTEMD and root.context.node == node_name, root
+    assert (root.source, root.context.node) == (events_pb2.SOURCE_SYSTEMD, node_name), root
     k8s = {e.id: (e.type, e.action) for e in out.events if e.source == events_pb2.SOURCE_K8S}
     lost = {i for i, ta in k8s.items() if ta in {("nodes", "not_ready"), ("pods", "not_ready")}}
     assert {ta for i, ta in k8s.items() if i in lost} == {("nodes", "not_ready"), ("pods", "not_ready")}, k8s

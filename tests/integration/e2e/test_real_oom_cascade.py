@@ -32,6 +32,7 @@ from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node
 from tests.integration.e2e.product import HEC_TOKEN, components, hec_sink, stream_messages
+from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -53,7 +54,9 @@ def oom_kill(cg: ContainerCgroup) -> int:
     return victim.pid
 
 
-async def test_oom_cascade_from_the_kernel(jetstream: JetStreamServer, tmp_path: Path, e2e_report: Report) -> None:
+async def test_oom_cascade_from_the_kernel(
+    jetstream: JetStreamServer, tmp_path: Path, e2e_report: Report
+) -> None:
     node_name = f"te2r-node-{tag()}"
     nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
     try:
@@ -83,7 +86,9 @@ async def test_oom_cascade_from_the_kernel(jetstream: JetStreamServer, tmp_path:
                     evs = real.events_of(await stream_messages(nc, EVENTS))
                     return [e for e in evs if e.type == "oom_kill" and e.kernel.oom_victim_pid == victim]
 
-                await eventually(kernel_kill, "the kernel's oom_kill of the hog in TAPIO_EVENTS", within=60)
+                await eventually(
+                    lambda: has(kernel_kill()), "the kernel's oom_kill of the hog in TAPIO_EVENTS", within=60
+                )
                 (root,) = await kernel_kill()
                 # What the kubelet and the EndpointSlice controller write next.
                 app.oom_killed(killed_at)
@@ -97,14 +102,20 @@ async def test_oom_cascade_from_the_kernel(jetstream: JetStreamServer, tmp_path:
                     )
 
                 try:
-                    await eventually(cascade_fired, "a cascading_failure alert FIRING at the HEC receiver", 60)
+                    await eventually(
+                        cascade_fired, "a cascading_failure alert FIRING at the HEC receiver", 60
+                    )
                 except AssertionError as e:
                     raise AssertionError(f"{e}\n{await real.why(nc, hec)}") from None
                 out = await real.outcome(nc, hec, cols)
-                assert all(c.alive() for c in consumers.values()), {n: c.log_tail() for n, c in consumers.items()}
+                assert all(c.alive() for c in consumers.values()), {
+                    n: c.log_tail() for n, c in consumers.items()
+                }
     finally:
         await nc.close()
-    entry = e2e_report.add(out.entry("OOM cascade from the kernel (real collectors)", root_cause_event_id=root.id))
+    entry = e2e_report.add(
+        out.entry("OOM cascade from the kernel (real collectors)", root_cause_event_id=root.id)
+    )
     assert not entry.problems(), entry
     assert len(out.events) == sum(out.published.values()), out.published
     assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
@@ -119,6 +130,8 @@ async def test_oom_cascade_from_the_kernel(jetstream: JetStreamServer, tmp_path:
     k8s = {(e.type, e.action) for e in out.events if e.source == events_pb2.SOURCE_K8S}
     assert {("pods", "oom_killed"), ("pods", "restarted"), ("services", "unhealthy")} <= k8s, k8s
     last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
-    members = {e.id for e in out.events if (e.type, e.action) in {("pods", "oom_killed"), ("services", "unhealthy")}}
+    members = {
+        e.id for e in out.events if (e.type, e.action) in {("pods", "oom_killed"), ("services", "unhealthy")}
+    }
     assert set(last["event_ids"]) >= {root.id, *members}, last
     assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last
