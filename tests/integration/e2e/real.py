@@ -32,14 +32,6 @@ from tests.integration.e2e.flows import hec_arrivals, msg_ids, processed_events,
 from tests.integration.e2e.product import Component, drained, stream_messages
 from tests.integration.e2e.report import Entry
 
-# Component name (as tapio-admin names it) -> the prefix of its metrics.
-METRICS = {
-    "ebpf-collector": "tapio_ebpf_collector",
-    "k8s-collector": "tapio_k8s_collector",
-    "systemd-collector": "tapio_systemd_collector",
-    "cni-collector": "tapio_cni_collector",
-}
-
 
 @contextmanager
 def collectors(
@@ -85,7 +77,8 @@ def metric(c: Component, name: str) -> float:
     """The sum of every sample of `<prefix>_<name>` on the component's /metrics (0 when absent)."""
     code, text = _get(c.metrics_port, "/metrics")
     assert code == 200, f"{c.launch.name} /metrics answered {code}:\n{c.log_tail()}"
-    pattern = re.compile(rf"^{METRICS[c.launch.name]}_{name}(?:{{[^}}]*}})? (\S+)$", re.M)
+    prefix = "tapio_" + c.launch.name.replace("-", "_")  # component "ebpf-collector": tapio_ebpf_collector_*
+    pattern = re.compile(rf"^{prefix}_{name}(?:{{[^}}]*}})? (\S+)$", re.M)
     return sum(float(v) for v in pattern.findall(text))
 
 
