@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +26,12 @@ from tapio_admin.plan import HostFacts, plan
 from tapio_admin.up import DEFAULT_RULES
 from tapio_jetstream import decode_events
 from tapio_jetstream.layout import ALERTS, DLQ, EVENTS, PROCESSED
+from tapio_testing.receivers.alertmanager import Alertmanager
 from tapio_testing.receivers.hec import HecReceiver
+from tapio_testing.receivers.rsyslog import Rsyslog
 from tapio_testing.wait import eventually
 from tests.integration.e2e.flows import hec_arrivals, msg_ids, processed_events, routed
-from tests.integration.e2e.product import Component, drained, stream_messages
+from tests.integration.e2e.product import HEC_TOKEN, Component, drained, hec_sink, stream_messages
 from tests.integration.e2e.report import Entry
 
 
@@ -97,13 +99,59 @@ def events_of(msgs: Iterable[Msg]) -> list[events_pb2.Event]:
     return [e for m in msgs for e in decode_events(m.headers, m.data)]
 
 
-def by_source(events: Iterable[events_pb2.Event]) -> Counter[int]:
-    return Counter(e.source for e in events)
-
-
 def id_repeats(events: Iterable[events_pb2.Event]) -> int:
     """How many stored events repeat an id already stored."""
     return sum(n - 1 for n in Counter(e.id for e in events).values())
+
+
+_SD = re.compile(r'\bid="([0-9a-f]+)" state="(\w+)" revision="(\d+)"')
+_STATE_ORDER = {"firing": 0, "updated": 1, "resolved": 2}
+
+
+@attrs.frozen
+class Receivers:
+    """Where the SIEM exporter delivers: the HEC receiver (indexer acks), Debian's rsyslog (TCP),
+    Prometheus Alertmanager."""
+
+    hec: HecReceiver
+    rsyslog: Rsyslog
+    alertmanager: Alertmanager
+
+    def sinks(self) -> list[str]:
+        """The exporter's --sink specs for the three."""
+        return [hec_sink(self.hec.url), f"syslog=tcp://127.0.0.1:{self.rsyslog.tcp_port}",
+                f"alertmanager={self.alertmanager.url}"]  # fmt: skip
+
+    def at_syslog(self) -> Counter[str]:
+        """How often each alert (id:revision:state) arrived at rsyslog (its RFC 5424 structured data)."""
+        found = (_SD.search(str(line.get("raw", ""))) for line in self.rsyslog.lines())
+        return Counter(f"{m[1]}:{m[3]}:{m[2]}" for m in found if m)
+
+    def active(self) -> dict[str, str]:
+        """Alertmanager's active alerts: alert id -> revision."""
+        return {a["labels"]["alert_id"]: a["annotations"]["revision"] for a in self.alertmanager.alerts()}
+
+
+@contextmanager
+def receivers(data: Path) -> Iterator[Receivers]:
+    with ExitStack() as stack:
+        yield Receivers(
+            stack.enter_context(HecReceiver(token=HEC_TOKEN, ack=True)),
+            stack.enter_context(Rsyslog(data / "rsyslog")),
+            stack.enter_context(Alertmanager(data / "alertmanager")),
+        )
+
+
+def alertmanager_view(stored: Iterable[str]) -> dict[str, str]:
+    """What Alertmanager must show once every stored alert (id:revision:state) arrived: each alert id
+    whose last state is not resolved, active with its last revision."""
+    last: dict[str, tuple[int, int, str]] = {}
+    for key in stored:
+        alert_id, revision, state = key.split(":")
+        rank = (int(revision), _STATE_ORDER[state], state)
+        if alert_id not in last or rank > last[alert_id]:
+            last[alert_id] = rank
+    return {i: str(rev) for i, (rev, _, state) in last.items() if state != "resolved"}
 
 
 @attrs.frozen(kw_only=True)
@@ -119,11 +167,13 @@ class Outcome:
     backlog: dict[str, tuple[int, int]]
     at_hec: Counter[str]  # id:revision:state arrivals at the HEC receiver
     hec_alerts: list[dict[str, Any]]
+    at_syslog: Counter[str]  # id:revision:state arrivals at rsyslog
+    am_active: dict[str, str]  # Alertmanager's active alerts: id -> revision
 
     def entry(self, scenario: str, **detail: Any) -> Entry:
         """The report entry: lost counts confirmed events missing from the stream, routed events
-        missing from TAPIO_PROCESSED and stored alerts missing at HEC; duplicates counts repeats of
-        each of those."""
+        missing from TAPIO_PROCESSED, stored alerts missing at HEC or rsyslog and alerts Alertmanager
+        does not show at their last revision; duplicates counts repeats of each of those."""
         total = sum(self.published.values())
         expected_routes = routed(self.events)
         routes = {i for _, i in self.processed}
@@ -133,11 +183,14 @@ class Outcome:
             delivered=len(set(self.at_hec)),
             lost=max(0, total - len(self.events))
             + len(expected_routes - routes)
-            + len(set(self.stored_alerts) - set(self.at_hec)),
+            + len(set(self.stored_alerts) - set(self.at_hec))
+            + len(set(self.stored_alerts) - set(self.at_syslog))
+            + len(set(alertmanager_view(self.stored_alerts).items()) - set(self.am_active.items())),
             duplicates=id_repeats(self.events)
             + sum(n - 1 for n in self.processed.values())
             + sum(n - 1 for n in self.stored_alerts.values())
-            + sum(n - 1 for n in self.at_hec.values()),
+            + sum(n - 1 for n in self.at_hec.values())
+            + sum(n - 1 for n in self.at_syslog.values()),
             dlq=self.dlq,
             detail={
                 "confirmed_per_collector": self.published,
@@ -145,6 +198,8 @@ class Outcome:
                 "events_by_type": sorted({f"{e.type}/{e.action}" for e in self.events}),
                 "alerts_stored": len(self.stored_alerts),
                 "alerts_at_hec": sorted(self.at_hec),
+                "alerts_at_rsyslog": sorted(self.at_syslog),
+                "alertmanager_active": self.am_active,
                 "alert_titles": sorted({f"{a['labels'].get('type')}: {a['title']}" for a in self.hec_alerts}),
                 "backlogs": {k: list(v) for k, v in self.backlog.items()},
                 **detail,
@@ -155,16 +210,19 @@ class Outcome:
         return [a for a in self.hec_alerts if a["labels"].get("type") == type_]
 
 
-async def outcome(nc: Client, hec: HecReceiver, cols: dict[str, Component]) -> Outcome:
+async def outcome(nc: Client, rx: Receivers, cols: dict[str, Component]) -> Outcome:
     """Waits until every collector's emitted events are confirmed, the consumers drained and every
-    stored alert reached HEC; then reads the streams and the receiver."""
+    stored alert reached every receiver; then reads the streams and the receivers."""
     await eventually(
         lambda: all(confirmed(c) == emitted(c) for c in cols.values()), "every emitted event confirmed", 30
     )
     published = {name: confirmed(c) for name, c in cols.items()}
     backlog = await drained(nc)
     stored = msg_ids(await stream_messages(nc, ALERTS))
-    await eventually(lambda: set(hec_arrivals(hec)) >= set(stored), "every stored alert at HEC", 30)
+    await eventually(lambda: set(hec_arrivals(rx.hec)) >= set(stored), "every stored alert at HEC", 30)
+    await eventually(lambda: set(rx.at_syslog()) >= set(stored), "every stored alert at rsyslog", 30)
+    want = alertmanager_view(stored)
+    await eventually(lambda: rx.active() == want, f"Alertmanager showing {want}", 30)
     return Outcome(
         published=published,
         events=events_of(await stream_messages(nc, EVENTS)),
@@ -172,8 +230,10 @@ async def outcome(nc: Client, hec: HecReceiver, cols: dict[str, Component]) -> O
         processed=processed_events(await stream_messages(nc, PROCESSED)),
         dlq=len(await stream_messages(nc, DLQ)),
         backlog=backlog,
-        at_hec=hec_arrivals(hec),
-        hec_alerts=hec.alerts(),
+        at_hec=hec_arrivals(rx.hec),
+        hec_alerts=rx.hec.alerts(),
+        at_syslog=rx.at_syslog(),
+        am_active=rx.active(),
     )
 
 

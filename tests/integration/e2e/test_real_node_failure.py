@@ -24,12 +24,11 @@ from tapio_jetstream.streams import apply_layout
 from tapio_testing.cgroups import tag
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
-from tapio_testing.receivers.hec import HecReceiver
 from tapio_testing.systemd_ns import NamespacedSystemd
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node, node_not_ready
-from tests.integration.e2e.product import HEC_TOKEN, components, hec_sink, stream_messages
+from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
 
@@ -73,7 +72,7 @@ async def test_kubelet_failure_then_node_not_ready(
     nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
     try:
         await apply_layout(nc.jetstream(), 1)
-        with K8sApiServer(token="te2r-token") as api, HecReceiver(token=HEC_TOKEN, ack=True) as hec:
+        with K8sApiServer(token="te2r-token") as api, real.receivers(tmp_path) as rx:
             n = node(api, node_name)
             # A worker Deployment without a Service: its pods are lost with the node, no Service
             # loses all its endpoints (that would make it a cascading_failure).
@@ -85,7 +84,7 @@ async def test_kubelet_failure_then_node_not_ready(
                 "k8s-collector": ("--node-name", node_name, "--cluster", "te2r"),
             }  # fmt: skip
             with (
-                components(jetstream.url, tmp_path, exporter_sinks=[hec_sink(hec.url)]) as consumers,
+                components(jetstream.url, tmp_path, exporter_sinks=rx.sinks()) as consumers,
                 real.collectors(jetstream.url, tmp_path, wanted, kubeconfig=kubeconfig) as cols,
             ):
                 await eventually(lambda: all(real.ready(c) for c in cols.values()), "collectors ready", 120)
@@ -106,14 +105,14 @@ async def test_kubelet_failure_then_node_not_ready(
                     return any(
                         a["state"] in ("firing", "updated") and a["labels"].get("type") == "node_failure"
                         and a["labels"].get("confidence") == "high"
-                        for a in hec.alerts()
+                        for a in rx.hec.alerts()
                     )  # fmt: skip
 
                 try:
                     await eventually(node_failure_fired, "a high node_failure alert at the HEC receiver", 60)
                 except AssertionError as e:
-                    raise AssertionError(f"{e}\n{await real.why(nc, hec)}") from None
-                out = await real.outcome(nc, hec, cols)
+                    raise AssertionError(f"{e}\n{await real.why(nc, rx.hec)}") from None
+                out = await real.outcome(nc, rx, cols)
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
@@ -130,6 +129,8 @@ async def test_kubelet_failure_then_node_not_ready(
     )
     firing = [a for a in out.hec_alerts if a["state"] == "firing"]
     assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
+    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
+    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
     last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
     assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last
     assert (root.source, root.context.node) == (events_pb2.SOURCE_SYSTEMD, node_name), root

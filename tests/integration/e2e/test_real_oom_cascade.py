@@ -27,11 +27,10 @@ from tapio_testing.cgroupfs import ContainerCgroup, pod_container_cgroup
 from tapio_testing.cgroups import tag
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
-from tapio_testing.receivers.hec import HecReceiver
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node
-from tests.integration.e2e.product import HEC_TOKEN, components, hec_sink, stream_messages
+from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
 
@@ -64,7 +63,7 @@ async def test_oom_cascade_from_the_kernel(
         with (
             pod_container_cgroup("te2r-", memory_limit=LIMIT) as cg,
             K8sApiServer(token="te2r-token") as api,
-            HecReceiver(token=HEC_TOKEN, ack=True) as hec,
+            real.receivers(tmp_path) as rx,
         ):
             node(api, node_name)
             app = App.create(api, APP, namespace="te2r-shop", node=node_name, pod_uid=cg.pod_uid,
@@ -75,7 +74,7 @@ async def test_oom_cascade_from_the_kernel(
                 "k8s-collector": ("--node-name", node_name, "--cluster", "te2r"),
             }
             with (
-                components(jetstream.url, tmp_path, exporter_sinks=[hec_sink(hec.url)]) as consumers,
+                components(jetstream.url, tmp_path, exporter_sinks=rx.sinks()) as consumers,
                 real.collectors(jetstream.url, tmp_path, wanted, kubeconfig=kubeconfig) as cols,
             ):
                 await eventually(lambda: all(real.ready(c) for c in cols.values()), "collectors ready", 240)
@@ -98,7 +97,7 @@ async def test_oom_cascade_from_the_kernel(
                 def cascade_fired() -> bool:
                     return any(
                         a["state"] == "firing" and a["labels"].get("type") == "cascading_failure"
-                        for a in hec.alerts()
+                        for a in rx.hec.alerts()
                     )
 
                 try:
@@ -106,8 +105,8 @@ async def test_oom_cascade_from_the_kernel(
                         cascade_fired, "a cascading_failure alert FIRING at the HEC receiver", 60
                     )
                 except AssertionError as e:
-                    raise AssertionError(f"{e}\n{await real.why(nc, hec)}") from None
-                out = await real.outcome(nc, hec, cols)
+                    raise AssertionError(f"{e}\n{await real.why(nc, rx.hec)}") from None
+                out = await real.outcome(nc, rx, cols)
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
@@ -122,6 +121,8 @@ async def test_oom_cascade_from_the_kernel(
     assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("cascading_failure")}
     firing = [a for a in out.hec_alerts if a["state"] == "firing"]
     assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
+    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
+    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
     (alert,) = firing
     assert alert["labels"]["root_cause_event_id"] == root.id, alert
     assert root.source == events_pb2.SOURCE_EBPF
