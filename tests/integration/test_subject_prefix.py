@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -88,7 +89,7 @@ def _installation(stack: ExitStack, url: str, prefix: str, work: Path, sink: Bul
 
 def _check_alive(procs: list[subprocess.Popen[bytes]], work: Path) -> None:
     for p in procs:
-        assert p.returncode in (None, 0, -15), f"{p.args} exited {p.returncode}: {_logs(work)}"
+        assert p.returncode in (None, 0, -15), f"{p.args!r} exited {p.returncode}: {_logs(work)}"
 
 
 def _logs(work: Path) -> str:
@@ -123,7 +124,9 @@ async def test_two_installations_share_one_server_and_see_nothing_of_each_other(
     mine = {"tapio": scenarios[0::2], "blue": scenarios[1::2]}
     events = {p: _events(mine[p]) for p in PREFIXES}
     ids = {p: {e.id for e in events[p]} for p in PREFIXES}
-    expected = {p: {(x["type"], x["rootCauseEventId"]) for sc in mine[p] for x in sc.expected} for p in PREFIXES}
+    expected = {
+        p: {(x["type"], x["rootCauseEventId"]) for sc in mine[p] for x in sc.expected} for p in PREFIXES
+    }
     names = {p: Subjects(p) for p in PREFIXES}
     sinks = {p: BulkReceiver() for p in PREFIXES}
     with ExitStack() as stack:
@@ -139,9 +142,11 @@ async def test_two_installations_share_one_server_and_see_nothing_of_each_other(
                 return expected[p] <= have
 
             for p in PREFIXES:
-                await eventually(lambda p=p: found(p), f"{p}: every expected incident", within=90)
-                await eventually(lambda p=p: _dead_letters(nc, names[p], 2), f"{p}: its 2 dead letters", within=30)
-                await eventually(lambda p=p: bool(sinks[p].docs), f"{p}: alerts at its sink", within=30)
+                await eventually(partial(found, p), f"{p}: every expected incident", within=90)
+                await eventually(
+                    partial(_dead_letters, nc, names[p], 2), f"{p}: its 2 dead letters", within=30
+                )
+                await eventually(partial(_has_docs, sinks[p]), f"{p}: alerts at its sink", within=30)
             await anyio.sleep(2.0)  # anything that would leak across has had time to arrive
             await _assert_isolated(nc, names, ids, sinks)
         except BaseException:
@@ -162,6 +167,10 @@ async def _feed(
             await pub.flush()
         await nc.jetstream().publish(f"{subjects.events}.k8s.bad.pods.garbage", b"\xff\xfe not an event",
                                      headers={"Nats-Msg-Id": f"garbage-{p}"})  # fmt: skip
+
+
+def _has_docs(sink: BulkReceiver) -> bool:
+    return bool(sink.docs)
 
 
 async def _dead_letters(nc: Client, subjects: Subjects, count: int) -> bool:
@@ -195,12 +204,14 @@ async def _assert_isolated(
         processed = set()
         for _, headers, data in await _stored(nc, subjects.processed_stream):
             processed |= {e.id for e in decode_events(headers, data)}
-        assert processed and processed <= ids[p]
+        assert processed
+        assert processed <= ids[p]
         # Alerts, in its stream and at its sink: of its own correlations only.
         alerts = await _stored(nc, subjects.alerts_stream)
         assert alerts
         at_sink = {doc["tapio"]["correlation"]["id"] for _, doc in sinks[p].docs.values()}
-        assert at_sink and at_sink <= set(corrs)
+        assert at_sink
+        assert at_sink <= set(corrs)
         assert not at_sink & set(await _correlations(nc, names[other]))
         # Dead letters: its own garbage, from its own correlator and pipeline, on its own stream.
         letters = await _stored(nc, subjects.dlq_stream)
