@@ -29,7 +29,7 @@ from tapio_exporters.service.settings import ExporterSettings
 from tapio_exporters.service.sinkspec import build_sinks
 from tapio_jetstream import ALERT_MESSAGES, CORRELATION_MESSAGES, EVENT_MESSAGES, Consumer, ConsumerSettings
 from tapio_jetstream.host import component_host, stop_on_signal
-from tapio_jetstream.layout import SIEM_EXPORTER, production_layout
+from tapio_jetstream.layout import SIEM_EXPORTER
 from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
@@ -97,12 +97,14 @@ async def serve(
         pub_settings = PublisherSettings.from_section(
             settings.publisher, str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1, **inflight
         )
-        publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
+        publisher = await stack.enter_async_context(
+            Publisher(pub_settings, nc=nc, registry=metrics.registry, subjects=cfg.subjects)
+        )
         for sink, _ in sinks:
             await sink.start()
             stack.push_async_callback(sink.close)
         alerter = Alerter(nc.jetstream(), publisher, settings, metrics)
-        spec = next(c for c in production_layout().consumers if c.durable == SIEM_EXPORTER)
+        spec = host.layout.consumer(SIEM_EXPORTER)  # the installation's (NATS_SUBJECT_PREFIX)
         # linger: a batch waits that long for more after its first message, so a steady stream is
         # handled (published, delivered) many at a time rather than one by one.
         base = ConsumerSettings(
@@ -125,7 +127,7 @@ async def serve(
             events = EventInput(alerter, severity_at_least(settings.events_min_severity))
             event_consumer: Consumer[events_pb2.Event] = Consumer(
                 nc,
-                events_consumer(),
+                events_consumer(cfg.subjects),
                 EVENT_MESSAGES,
                 events,
                 component=COMPONENT,
@@ -141,7 +143,7 @@ async def serve(
             sink_settings = attrs.evolve(base, batch=batch)
             sink_consumer_: Consumer[alerts_pb2.Alert] = Consumer(
                 nc,
-                sink_consumer(sink.name),
+                sink_consumer(sink.name, cfg.subjects),
                 ALERT_MESSAGES,
                 handler,
                 component=COMPONENT,

@@ -1,5 +1,5 @@
 """The exporter's second input, when `events_min_severity` is set: events the pipeline routes to its
-`siem` destination (`tapio.processed.*.siem` on TAPIO_PROCESSED, durable `siem-exporter-events`),
+`siem` destination (`<prefix>.processed.*.siem` on <PREFIX>_PROCESSED, durable `siem-exporter-events`),
 those at or above that severity turned into alerts (domain/event_alerts.py) and published to
 `tapio.alerts.>` through the same lifecycle and publisher as the correlations' alerts.
 
@@ -20,19 +20,20 @@ from tapio_common.model.fast import event_from_pb
 from tapio_exporters.domain.event_alerts import build_event_alert
 from tapio_exporters.service.alerter import Alerter
 from tapio_jetstream import Delivery
-from tapio_jetstream.layout import PROCESSED, SIEM_EXPORTER, ConsumerSpec
-from tapio_publisher.subjects import PROCESSED_PREFIX
+from tapio_common.subjects import Subjects
+from tapio_jetstream.layout import SIEM_EXPORTER, ConsumerSpec
 
 EVENTS_DURABLE = f"{SIEM_EXPORTER}-events"
 SIEM_DESTINATION = "siem"
 
 
-def events_consumer() -> ConsumerSpec:
-    """The durable consumer of the events input (created by the exporter when missing)."""
+def events_consumer(subjects: Subjects) -> ConsumerSpec:
+    """The durable consumer of the events input on the installation's processed stream (created by
+    the exporter when missing)."""
     return ConsumerSpec(
-        PROCESSED,
+        subjects.processed_stream,
         EVENTS_DURABLE,
-        f"{PROCESSED_PREFIX}.*.{SIEM_DESTINATION}",
+        f"{subjects.processed}.*.{SIEM_DESTINATION}",
         description="SIEM exporter: events of the pipeline's siem destination",
     )
 
