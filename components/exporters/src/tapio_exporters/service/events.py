@@ -17,10 +17,10 @@ from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.model import Alert, Severity
 from tapio_common.model.fast import event_from_pb
+from tapio_common.subjects import Subjects
 from tapio_exporters.domain.event_alerts import build_event_alert
 from tapio_exporters.service.alerter import Alerter
 from tapio_jetstream import Delivery
-from tapio_common.subjects import Subjects
 from tapio_jetstream.layout import SIEM_EXPORTER, ConsumerSpec
 
 EVENTS_DURABLE = f"{SIEM_EXPORTER}-events"
