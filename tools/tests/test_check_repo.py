@@ -23,7 +23,8 @@ def _load() -> ModuleType:
 
 
 check_repo = _load()
-OUTSIDE = "../" + "shared/design/CONTRACT.md"  # spelled apart: this file is checked too
+SHARED = "sha" + "red"
+OUTSIDE = f"../{SHARED}/design/CONTRACT.md"  # spelled apart: this file is checked too
 
 
 def rules(path: str, text: str) -> list[str]:
@@ -32,7 +33,7 @@ def rules(path: str, text: str) -> list[str]:
 
 def test_outside_references_in_any_text_file() -> None:
     assert rules("docs/X.md", f"see {OUTSIDE}\n") == ["outside"]
-    assert rules("proto/a.proto", "// (see " + "shared/design/CONTRACT.md §1)\n") == ["outside"]
+    assert rules("proto/a.proto", f"// (see {SHARED}/design/CONTRACT.md §1)\n") == ["outside"]
     assert rules("docs/X.md", "a shared subscription, shared/ nothing else\n") == []
 
 
