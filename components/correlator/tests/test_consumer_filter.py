@@ -9,9 +9,8 @@ from tapio.events.v1 import events_pb2
 from tapio_common.model import Correlation
 from tapio_correlator.engine import Engine
 from tapio_correlator.engine.engine import _RELEVANT
-from tapio_correlator.service.runner import CONSUMER_SPEC
 from tapio_correlator_testing.loadgen import Mix, to_pb
-from tapio_jetstream.layout import CORRELATOR_EBPF_KINDS
+from tapio_jetstream.layout import CORRELATOR, CORRELATOR_EBPF_KINDS, production_layout
 from tapio_publisher.subjects import (
     SEVERITY_TOKENS,
     cni_subject,
@@ -20,6 +19,8 @@ from tapio_publisher.subjects import (
     k8s_subject,
     systemd_subject,
 )
+
+CONSUMER_SPEC = production_layout().consumer(CORRELATOR)
 
 # Kinds of the other sources: every Kubernetes, systemd and CNI subject reaches the correlator.
 OTHER_SOURCES = {"pods", "nodes", "services", "endpoints", "deployments", "replicasets", "unit", "interface"}

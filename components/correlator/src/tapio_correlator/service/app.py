@@ -53,7 +53,9 @@ async def serve(
             pub_settings = PublisherSettings.from_section(
                 cfg.section.child(PUBLISHER_SECTION), str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
             )
-            async with Publisher(pub_settings, nc=host.nc, registry=metrics.registry) as publisher:
+            async with Publisher(
+                pub_settings, nc=host.nc, registry=metrics.registry, subjects=cfg.subjects
+            ) as publisher:
                 store = await StateStore.open(host.nc.jetstream(), settings.state_bucket, settings.replicas)
                 runner = Runner(host.nc, publisher, store, settings, metrics)
                 runner.url = host.url

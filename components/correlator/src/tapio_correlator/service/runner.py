@@ -37,7 +37,6 @@ log = get_logger(__name__)
 COMPONENT = "correlator"
 NS = 1_000_000_000
 MAX_PARTIAL = 1024  # messages remembered as part-way in the engine (bounded: each retried soon)
-CONSUMER_SPEC = next(c for c in production_layout().consumers if c.durable == CORRELATOR)
 
 
 def correlation_msg_id(corr: Correlation) -> str:
@@ -76,7 +75,7 @@ class Runner:
         metrics: ComponentMetrics,
         consumer_settings: ConsumerSettings | None = None,
         *,
-        spec: ConsumerSpec = CONSUMER_SPEC,
+        spec: ConsumerSpec | None = None,
     ) -> None:
         self.nc = nc
         self.js = nc.jetstream()
@@ -85,10 +84,13 @@ class Runner:
         self.settings = settings
         self.metrics = metrics
         self.engine = Engine(settings.engine)
-        self.spec = spec
+        # The installation's names (NATS_SUBJECT_PREFIX) come with its publisher.
+        self.subjects = publisher.subjects
+        self._prefix = publisher.subjects.prefix
+        self.spec = spec or production_layout(subjects=self.subjects).consumer(CORRELATOR)
         self.consumer = Consumer(
             nc,
-            spec,
+            self.spec,
             EVENT_MESSAGES,
             self,
             component=COMPONENT,
@@ -147,13 +149,17 @@ class Runner:
             self.engine = Engine(self.engine.cfg)
             self.last_seq = self.correlations_seq = 0
         delivered = await self._delivered_seq()
-        revisions, self.correlations_seq = await stored_revisions(self.nc, self.correlations_seq)
+        revisions, self.correlations_seq = await stored_revisions(
+            self.nc, self.correlations_seq, self.subjects
+        )
         self.suppress |= revisions
         if self.suppress:
             log.info("correlation revisions already published", count=len(self.suppress))
         if delivered > self.last_seq:
             log.info("replaying events seen before the restart", first=self.last_seq + 1, last=delivered)
-            async for delivery in replay_events(self.nc, self.last_seq + 1, delivered, self.spec.takes):
+            async for delivery in replay_events(
+                self.nc, self.last_seq + 1, delivered, self.subjects, self.spec.takes
+            ):
                 try:
                     await self.handle(delivery)
                 except CorrelatorError as e:  # dead-lettered (or retried) before the restart
@@ -288,7 +294,7 @@ class Runner:
                 self.suppress.discard(msg_id)
                 continue
             payload = correlation_to_pb(corr).SerializeToString()
-            subject = correlation_subject(corr.confidence, corr.type)
+            subject = correlation_subject(corr.confidence, corr.type, self._prefix)
             receipts.append((corr, await self.publisher.publish_message(subject, payload, msg_id=msg_id)))
         try:
             for _corr, receipt in receipts:

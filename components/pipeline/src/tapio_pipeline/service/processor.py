@@ -29,10 +29,9 @@ from tapio_publisher.codec import (
     ENCODING_HEADER,
     Compression,
     Compressor,
-    batch_trailer,
-    event_field,
 )
 from tapio_publisher.subjects import processed_subject
+from tapio_publisher.wire import frame_batch
 
 log = get_logger(__name__)
 
@@ -86,6 +85,7 @@ class Processor:
         self._compressor = Compressor(compression)
         self.unrouted = 0
         self._subjects: dict[tuple[str, str], str] = {}
+        self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
         self._unrouted_logged = 0.0
 
     async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
@@ -94,7 +94,7 @@ class Processor:
         for subject, datas in groups.items():
             for part, chunk in enumerate(_chunks(datas)):
                 msg_id = f"pipeline:{delivery.stream}:{delivery.stream_seq}:{subject}:{part}"
-                payload = b"".join(event_field(d) for d in chunk) + batch_trailer(msg_id)
+                payload = frame_batch(chunk, msg_id)  # hand framing: tapio_publisher.wire has its figure
                 headers = {ENCODING_HEADER: ENCODING_BATCH}
                 if self.compression is not Compression.NONE:
                     payload = self._compressor.compress(payload)
@@ -137,7 +137,7 @@ class Processor:
             for dest in decision.destinations:
                 subject = self._subjects.get((source, dest))
                 if subject is None:
-                    subject = self._subjects[(source, dest)] = processed_subject(source, dest)
+                    subject = self._subjects[(source, dest)] = processed_subject(source, dest, self._prefix)
                 groups.setdefault(subject, []).append(data)
                 routed[dest] = routed.get(dest, 0) + 1
         if enriched:
