@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=float,
         default=20.0,
         help="scale of every phase: engine seconds/3 timed; preload seconds x 250,000 events; "
-        "steps of max(6, seconds/2) s (default 20)",
+        "a warm-up and steps of max(8, seconds/2) s each (default 20)",
     )
     p.add_argument("--pods", type=int, default=100_000, help="tracked pods (default 100000)")
     p.add_argument(
@@ -67,6 +67,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument(
         "--profile", default="", metavar="FILE", help="cProfile the drain phase into FILE (prints the top)"
+    )
+    p.add_argument(
+        "--batch-linger",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the runner's batch_linger (default: the serve default)",
     )
     p.add_argument("--skip-engine", action="store_true", help="leave out the engine phase")
     p.add_argument("--seed", type=int, default=1)
@@ -124,12 +131,13 @@ async def _e2e(args: argparse.Namespace) -> correlator_e2e.E2EResult:
         pool_size=args.pool,
         seed=args.seed,
         preload=int(args.seconds * 250_000),
-        step_seconds=max(6.0, args.seconds / 2),
+        step_seconds=max(8.0, args.seconds / 2),
         max_steps=args.steps,
         start_rate=args.start_rate,
         max_lag=args.max_lag,
         compare_filter=args.compare_filter,
         profile=args.profile,
+        batch_linger=args.batch_linger,
     )
 
 

@@ -32,8 +32,10 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import anyio
 import attrs
@@ -215,6 +217,26 @@ class E2EResult:
     unfiltered: tuple[float, float] | None  # (events/s, CPU us per event) of the drain without filters
 
 
+class ProducerDied(RuntimeError):
+    """The producer process ended before answering (its traceback is above)."""
+
+
+def _answers(conn: Connection, proc: BaseProcess) -> Callable[[], Awaitable[tuple[Any, ...]]]:
+    """Awaits the producer's next answer; raises ProducerDied when it ends instead of answering."""
+
+    def wait() -> tuple[Any, ...]:
+        while not conn.poll(1.0):
+            if not proc.is_alive():
+                raise ProducerDied(f"the producer process ended (exit code {proc.exitcode})")
+        answer: tuple[Any, ...] = conn.recv()
+        return answer
+
+    async def next_answer() -> tuple[Any, ...]:
+        return await anyio.to_thread.run_sync(wait)
+
+    return next_answer
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -250,6 +272,7 @@ async def run_e2e(
     max_lag: float,
     compare_filter: bool = False,
     profile: str = "",
+    batch_linger: float | None = None,
 ) -> E2EResult:
     with tempfile.TemporaryDirectory(prefix="tapio-bench-") as tmp, EmbeddedNats(tmp + "/js") as server:
         nc = await connect(NatsConfig(urls=(server.url,)), "bench-correlator")
@@ -262,14 +285,17 @@ async def run_e2e(
         )
         proc.start()
         print(f"bench: producer generating {pods:,} pods and a pool of {pool_size:,} events ...", flush=True)
-        setup_count = (await anyio.to_thread.run_sync(parent.recv))[1]
+        answer = _answers(parent, proc)
+        setup_count = (await answer())[1]
         parent.send(("preload", preload))
-        await anyio.to_thread.run_sync(parent.recv)
+        await answer()
         last = (await js.stream_info(EVENTS)).state.last_seq
         stream_events = setup_count + preload
         print(f"bench: preloaded {stream_events:,} events ({last:,} messages)", flush=True)
         metrics = ComponentMetrics("correlator")
         settings = RunnerSettings()  # what `serve` runs: snapshots every 30 s / 2M events, slack 0.5 s
+        if batch_linger is not None:
+            settings = attrs.evolve(settings, batch_linger=batch_linger)
         received: list[tuple[int, str, int]] = []  # (receive time, type, last_seen) of medium/high
         recording: list[bool] = []
 
@@ -315,12 +341,21 @@ async def run_e2e(
                 )
                 rate = start_rate or max(20_000, int(stream_events / drain * 0.8) // 10_000 * 10_000)
                 failed_at = 0
+                # Warm-up, not counted: event time jumps from the preload's to the wall clock, and
+                # incidents need tens of seconds of live events to reach medium/high revisions.
+                warm = await _step(
+                    runner, parent, answer, rate // 2, step_seconds, max_lag, received, recording
+                )
+                print("bench: warm-up " + warm.describe(), flush=True)
+                await _catch_up(runner, js, max_wait=30.0)
                 for n in range(max_steps):
                     prof = cProfile.Profile(time.process_time) if profile and n == 0 else None
                     events0 = runner.events_in
                     if prof is not None:
                         prof.enable()
-                    step = await _step(runner, parent, rate, step_seconds, max_lag, received, recording)
+                    step = await _step(
+                        runner, parent, answer, rate, step_seconds, max_lag, received, recording
+                    )
                     if prof is not None:
                         prof.disable()
                         _report_profile(prof, profile + ".step", runner.events_in - events0)
@@ -370,6 +405,7 @@ async def run_e2e(
 async def _step(
     runner: Runner,
     parent: Connection,
+    producer: Callable[[], Awaitable[tuple[Any, ...]]],
     rate: int,
     seconds: float,
     max_lag: float,
@@ -387,7 +423,7 @@ async def _step(
     answer: list[tuple[str, int, float]] = []
 
     async def wait_answer() -> None:
-        answer.append(await anyio.to_thread.run_sync(parent.recv))
+        answer.append(await producer())
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(wait_answer)
