@@ -13,7 +13,7 @@ from tapio_pipeline.enrich import PodIndex
 from tapio_pipeline.plans import Router
 from tapio_pipeline.routing import reference_route, route
 from tapio_pipeline.rules import REDACTED, load_rules
-from tapio_pipeline.wire import decode_routed
+from tapio_pipeline.views import decode_routed
 from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER
 from tapio_publisher.subjects import processed_subject
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tapio.events.v1 import events_pb2
-from tapio_pipeline.wire import context_field, parse_context
+from tapio_pipeline.views import context_field, parse_context
 
 POD_TYPE = "pods"
 SOURCE_K8S = events_pb2.SOURCE_K8S
@@ -34,7 +34,7 @@ def bare_container_id(value: str) -> str:
 
 class Entry:
     """What enrichment makes of one serialized context (cached by it): the pod it points at, the
-    bytes to put before the event (`wire.context_field` of the pod's context; empty: nothing to
+    bytes to put before the event (`views.context_field` of the pod's context; empty: nothing to
     add) and the enriched context (for rules on namespace, node and labels)."""
 
     __slots__ = ("context", "epoch", "pod", "prefix", "remaps", "uid")
@@ -89,7 +89,7 @@ class PodIndex:
         self._learn_cgroup(event.context)
 
     def learn_view(self, view: Any) -> None:
-        """Learns from a pod event's view (`wire.RouteEvent`: its context still serialized); a
+        """Learns from a pod event's view (`views.RouteEvent`: its context still serialized); a
         context seen before only marks the pod as recently seen. DecodeError for a bad context."""
         raw: bytes = view.context
         uid = self._by_raw.get(raw)

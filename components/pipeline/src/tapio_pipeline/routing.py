@@ -1,6 +1,6 @@
 """One message's events through the pipeline, on their bytes: learn, enrich, decide, group by subject.
 
-Fed by the processor with the (view, bytes) items of a message (`wire.decode_routed`, after the
+Fed by the processor with the (view, bytes) items of a message (`views.decode_routed`, after the
 runtime's dedup window). For every event: a pod event teaches the pod index (`learn_view`), any
 other event gets its pod's context (`PodIndex.enrichment`, cached by its serialized context), the
 compiled rules (`plans.Router`) decide; the event's bytes (behind its pod's context field when
@@ -21,7 +21,7 @@ from tapio.events.v1 import events_pb2
 from tapio_pipeline.enrich import POD_TYPE, SOURCE_K8S, Entry, PodIndex
 from tapio_pipeline.plans import SOURCE_TOKENS, Outcome, Router
 from tapio_pipeline.rules import REDACTED, RuleSet, decide
-from tapio_pipeline.wire import RouteItem
+from tapio_pipeline.views import RouteItem
 
 
 @attrs.define

@@ -29,7 +29,7 @@ from tapio_pipeline.enrich import PodIndex
 from tapio_pipeline.plans import Router
 from tapio_pipeline.routing import route
 from tapio_pipeline.rules import RuleSet
-from tapio_pipeline.wire import RouteItem, decode_routed, encode_batch
+from tapio_pipeline.views import RouteItem, decode_routed, encode_batch
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.codec import (
     COMPRESSION_HEADER,
@@ -77,6 +77,7 @@ class Processor:
         *,
         compression: Compression = Compression.ZSTD,
     ) -> None:
+        self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
         self.rules = rules  # replaced whole on reload, between two batches
         self.index = index
         self.publisher = publisher
@@ -94,10 +95,11 @@ class Processor:
 
     @rules.setter
     def rules(self, rules: RuleSet) -> None:
-        self.router = Router(rules, processed_subject)
+        prefix = self._prefix
+        self.router = Router(rules, lambda source, dest: processed_subject(source, dest, prefix))
 
     def decode(self, headers: Headers, data: bytes) -> list[RouteItem]:
-        """Views and bytes of a message's events (`wire.decode_routed`)."""
+        """Views and bytes of a message's events (`views.decode_routed`)."""
         return decode_routed(headers, data)
 
     async def handle(self, delivery: Delivery[RouteItem]) -> None:

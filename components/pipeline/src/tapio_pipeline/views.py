@@ -1,4 +1,4 @@
-"""The pipeline's hot path on the wire format: events read with their original bytes, written back as is.
+"""The pipeline's hot path on the wire: events read with their original bytes and written back as is.
 
 Fed by the consumer runtime (the pipeline's `Kind` decodes with `decode_routed`) and by the pod
 follower (`decode_view`). The events of a message are parsed twice by the C protobuf runtime, once
@@ -12,8 +12,9 @@ processor never serializes an event it did not change:
   winning for scalars and map keys, so the event's own context fields win over the pod's;
 - only a redacted event is parsed whole, changed and serialized again.
 
-The view messages are derived at import from the contract's own descriptors (`events.proto`), so a
-field added to `Event` is in the view too.
+Nothing here is encoded by hand (that is `tapio_publisher.wire` alone): the view messages are
+derived at import from the contract's own descriptors (`events.proto`), so a field added to
+`Event` is in the views too, and the C runtime parses and frames them (`RawBatch`, `ContextField`).
 """
 
 from __future__ import annotations
@@ -33,12 +34,10 @@ from tapio_publisher.codec import (
     ENCODING_BATCH,
     ENCODING_EVENT,
     ENCODING_HEADER,
-    length_prefix,
 )
 
-VIEW_FILE = "tapio/pipeline/wire_views.proto"
-VIEW_PACKAGE = "tapio.pipeline.wire"
-CONTEXT_TAG = b"\x42"  # Event.context: field 8, length-delimited
+VIEW_FILE = "tapio/pipeline/views.proto"
+VIEW_PACKAGE = "tapio.pipeline.views"
 _BYTES = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
 
 RouteItem = tuple[Any, bytes]
@@ -46,7 +45,7 @@ RouteItem = tuple[Any, bytes]
 attributes parsed; `context` as raw bytes) and its original serialized bytes."""
 
 
-def _views() -> tuple[Any, Any, Any]:
+def _views() -> tuple[Any, Any, Any, Any]:
     pool = descriptor_pool.Default()
     try:
         pool.FindFileByName(VIEW_FILE)
@@ -57,6 +56,7 @@ def _views() -> tuple[Any, Any, Any]:
         GetMessageClass(find(f"{VIEW_PACKAGE}.RouteEvent")),
         GetMessageClass(find(f"{VIEW_PACKAGE}.RouteBatch")),
         GetMessageClass(find(f"{VIEW_PACKAGE}.RawBatch")),
+        GetMessageClass(find(f"{VIEW_PACKAGE}.ContextField")),
     )
 
 
@@ -89,10 +89,14 @@ def _view_file() -> descriptor_pb2.FileDescriptorProto:
                 else:
                     field.type = _BYTES
                     field.ClearField("type_name")
+    only = fdp.message_type.add(name="ContextField")  # an Event with nothing but its context, raw
+    context = next(f for f in event.field if f.name == "context")
+    only.field.add().CopyFrom(context)
+    only.field[0].ClearField("oneof_index")
     return fdp
 
 
-RouteEvent, RouteBatch, RawBatch = _views()
+RouteEvent, RouteBatch, RawBatch, ContextField = _views()
 
 
 def decode_routed(headers: Headers, data: bytes) -> list[RouteItem]:
@@ -142,7 +146,7 @@ def parse_context(raw: bytes) -> events_pb2.Context:
 def context_field(context: bytes) -> bytes:
     """A serialized Context as an `Event.context` field: put before an event's bytes, it gives the
     event this context's fields wherever the event's own context has none."""
-    return CONTEXT_TAG + length_prefix(len(context)) + context
+    return ContextField(context=context).SerializeToString()  # type: ignore[no-any-return]
 
 
 def encode_batch(events: list[bytes], batch_id: str) -> bytes:
