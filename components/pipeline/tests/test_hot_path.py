@@ -167,10 +167,9 @@ def test_static_rules_make_constant_plans_and_context_rules_do_not() -> None:
     plan = simple.plan((events_pb2.SOURCE_CNI, "interface", events_pb2.SEVERITY_INFO))
     assert plan.constant is not None
     assert plan.constant.subjects == ("tapio.processed.cni.a",)
-    assert (
-        simple.plan((events_pb2.SOURCE_CNI, "interface", events_pb2.SEVERITY_ERROR)).constant.dropped
-        == "unrouted"
-    )  # type: ignore[union-attr]
+    error = simple.plan((events_pb2.SOURCE_CNI, "interface", events_pb2.SEVERITY_ERROR)).constant
+    assert error is not None
+    assert error.dropped == "unrouted"
 
 
 def test_a_malformed_context_is_undecodable() -> None:
