@@ -58,6 +58,10 @@ PUBLISH = [
     # forged-delivery hole of infra/README.md is closed
     ("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.table.tapio.events.>", {A}),
     ("$JS.API.DIRECT.GET.TAPIO_EVENTS", {R, A}),
+    # the SIEM exporter's events input: its own durable on the pipeline's output, by name only
+    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_PROCESSED.siem-exporter-events", {S, A}),
+    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_PROCESSED.siem-exporter-events", {S, A}),
+    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_PROCESSED.table", {A}),
 ]
 SUBSCRIBE = [
     ("tapio.events.>", {R, P, A}),
