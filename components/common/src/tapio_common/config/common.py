@@ -208,7 +208,9 @@ def load_common(
         subjects=Subjects(prefix),
         node_name=str(pick("node_name", "NODE_NAME", doc.get("node_name")) or _hostname()),
         metrics_port=_port(port_raw, where) if port_raw is not None else DEFAULT_METRICS_PORT,
-        log_level=str(pick("log_level", "TAPIO_LOG_LEVEL", ydoc_log.get("level")) or log_level_default).lower(),
+        log_level=str(
+            pick("log_level", "TAPIO_LOG_LEVEL", ydoc_log.get("level")) or log_level_default
+        ).lower(),
         log_format=str(pick("log_format", "TAPIO_LOG_FORMAT", ydoc_log.get("format")) or "text").lower(),
         data_dir=str(pick("data_dir", "TAPIO_DATA_DIR", doc.get("data_dir")) or default_data_dir()),
         section=doc.child(component),
