@@ -24,7 +24,6 @@ from pathlib import Path
 WIRE_MODULE = "components/publisher/src/tapio_publisher/wire.py"
 WIRE_IMPORTERS = (
     "components/publisher/",
-    "components/pipeline/src/tapio_pipeline/service/processor.py",
     "bench/",
 )
 SCENARIO_LOADER = (
