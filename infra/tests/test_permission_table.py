@@ -58,6 +58,18 @@ PUBLISH = [
     # forged-delivery hole of infra/README.md is closed
     ("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.table.tapio.events.>", {A}),
     ("$JS.API.DIRECT.GET.TAPIO_EVENTS", {R, A}),
+    ("$JS.API.STREAM.PURGE.TAPIO_TABLE_NOPE", {A}),  # stream admin
+    # consumer create, per stream and form: server-named ephemerals (readers, the pipeline's pod
+    # feed, the exporter's alert read-back); durables only the owner's, and the correlator none
+    ("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS", {P, A}),
+    ("$JS.API.CONSUMER.CREATE.TAPIO_CORRELATIONS", {K, A}),
+    ("$JS.API.CONSUMER.CREATE.TAPIO_ALERTS", {K, S, A}),
+    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.pipeline", {P, A}),
+    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.correlator", {A}),  # NACK makes it
+    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_ALERTS.siem-exporter-hec", {S, A}),
+    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_CORRELATIONS.table", {A}),
+    # KV: reading the correlator's state (direct get) is the correlator's
+    ("$JS.API.DIRECT.GET.KV_TAPIO_CORRELATOR_STATE.$KV.TAPIO_CORRELATOR_STATE.head", {R, A}),
 ]
 SUBSCRIBE = [
     ("tapio.events.>", {R, P, A}),
@@ -67,6 +79,7 @@ SUBSCRIBE = [
     ("_INBOX.tapio-siem-exporter.>", {S}),
     ("_INBOX.tapio-correlation.>", {R}),
     ("_INBOX.>", set()),
+    ("$KV.TAPIO_CORRELATOR_STATE.>", set()),  # nobody watches the correlator's state
 ]
 
 
