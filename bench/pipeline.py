@@ -36,15 +36,9 @@ from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream.streams import apply_layout
-from tapio_publisher.codec import (
-    ENCODING_BATCH,
-    ENCODING_HEADER,
-    MSG_ID_HEADER,
-    batch_trailer,
-    event_field,
-    id_field,
-)
+from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER, MSG_ID_HEADER
 from tapio_publisher.subjects import event_subject
+from tapio_publisher.wire import batch_trailer, event_field, id_field
 
 BATCH = 1_000
 RULES = """\

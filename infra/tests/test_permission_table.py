@@ -70,6 +70,10 @@ PUBLISH = [
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_CORRELATIONS.table", {A}),
     # KV: reading the correlator's state (direct get) is the correlator's
     ("$JS.API.DIRECT.GET.KV_TAPIO_CORRELATOR_STATE.$KV.TAPIO_CORRELATOR_STATE.head", {R, A}),
+    # the SIEM exporter's events input: its own durable on the pipeline's output, by name only
+    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_PROCESSED.siem-exporter-events", {S, A}),
+    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_PROCESSED.siem-exporter-events", {S, A}),
+    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_PROCESSED.table", {A}),
 ]
 SUBSCRIBE = [
     ("tapio.events.>", {R, P, A}),

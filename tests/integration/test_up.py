@@ -16,13 +16,12 @@ import psutil
 import pytest
 
 from tapio_common.config import NatsConfig
-from tapio_common.model.convert import event_from_json, event_to_proto
 from tapio_common.nats.connect import connect
+from tapio_common.scenarios import load_scenarios
 from tapio_publisher import Publisher, PublisherSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-SCENARIO = Path(__file__).resolve().parents[1] / "scenarios" / "public" / "cascade-00" / "events.jsonl"
 ONLY = "correlator,pipeline,siem-exporter"
 
 
@@ -67,9 +66,7 @@ async def test_up_runs_the_components_that_can_run_and_stops_them_all(tmp_path: 
         assert any(x.startswith("tapio: systemd-collector") and "not started" in x for x in lines) or any(
             x.startswith("tapio: systemd-collector") and "pid" in x for x in lines
         )
-        events = [
-            event_to_proto(event_from_json(x)) for x in SCENARIO.read_text(encoding="utf-8").splitlines()
-        ]
+        events = load_scenarios(pattern="cascade-00")[0].events
         settings = PublisherSettings.from_section({}, str(tmp_path / "pub"), name="test")
         async with Publisher(settings, nats=NatsConfig(urls=(url.group(1),))) as pub:
             await pub.publish_many(events)

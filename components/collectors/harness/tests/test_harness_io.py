@@ -23,6 +23,7 @@ from tapio_collector import Output, collector_main
 from tapio_collector.service import run_collector
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.embedded import EmbeddedNats
+from tapio_common.scenarios import load_scenario
 from tapio_jetstream import decode_events
 from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
@@ -32,7 +33,7 @@ CHILD = Path(__file__).with_name("tail_child.py")
 
 
 def recorded(name: str) -> list[str]:
-    return [ln for ln in (scenarios_dir() / name / "events.jsonl").read_text().splitlines() if ln.strip()]
+    return list(load_scenario(scenarios_dir() / name).lines)
 
 
 def ids_of(lines: list[str]) -> list[str]:

@@ -29,10 +29,9 @@ from tapio_publisher.codec import (
     ENCODING_HEADER,
     Compression,
     Compressor,
-    batch_trailer,
-    event_field,
 )
 from tapio_publisher.subjects import processed_subject
+from tapio_publisher.wire import frame_batch
 
 log = get_logger(__name__)
 
@@ -95,7 +94,7 @@ class Processor:
         for subject, datas in groups.items():
             for part, chunk in enumerate(_chunks(datas)):
                 msg_id = f"pipeline:{delivery.stream}:{delivery.stream_seq}:{subject}:{part}"
-                payload = b"".join(event_field(d) for d in chunk) + batch_trailer(msg_id)
+                payload = frame_batch(chunk, msg_id)  # hand framing: tapio_publisher.wire has its figure
                 headers = {ENCODING_HEADER: ENCODING_BATCH}
                 if self.compression is not Compression.NONE:
                     payload = self._compressor.compress(payload)
