@@ -28,7 +28,7 @@ from infra.k8s.scripts.render_auth import (
 )
 from infra.tests.livecluster import healthz
 from infra.tests.natsconf import parse_text
-from infra.tests.test_permission_table import PUBLISH, SUBSCRIBE
+from infra.tests.permtable import PUBLISH, SUBSCRIBE
 from tapio_common.nats.embedded import find_nats_server, free_port
 
 PREFIXES = ("tapio", "blue")
