@@ -1,5 +1,6 @@
 """`make lint`: one way to do each thing, checked over every file git tracks.
 
+- conflict: no merge conflict marker was committed.
 - outside: nothing refers to design files outside the repository (docs/ is the design).
 - wire: protobuf is encoded or decoded by hand only in tapio_publisher.wire, the one hot path its
   benchmark justifies (`bazel run //bench:wire`): no varint arithmetic elsewhere, no
@@ -44,8 +45,13 @@ TEXT_SUFFIXES = {".py", ".md", ".bazel", ".bzl", ".sh", ".toml", ".yaml", ".yml"
                  ".cfg", ".in", ".nix", ".tf", ".c", ".h", ".proto", ".importlinter", ""}  # fmt: skip
 
 
+CONFLICT = re.compile(r"^(<{7}|>{7})( |$)|^={7}$")
+
+
 def outside_references(path: str, text: str) -> Iterator[str]:
     for number, line in enumerate(text.splitlines(), 1):
+        if CONFLICT.match(line):
+            yield f"{path}:{number}: conflict: a merge conflict marker"
         if OUTSIDE.search(line):
             yield f"{path}:{number}: outside: refers to a file outside the repository (use docs/)"
 

@@ -123,3 +123,13 @@ def test_settings_only_through_the_loader() -> None:
     assert rules(src, 'k = os.environ.get("KUBECONFIG")\n') == []
     assert rules("components/common/src/tapio_common/config/common.py", 'os.environ.get("NATS_URL")\n') == []
     assert rules("components/admin/tests/test_x.py", 'os.environ["TAPIO_DATA_DIR"]\n') == []
+
+
+def test_conflict_markers() -> None:
+    marker = "<" * 7
+    assert rules("docs/X.md", f"a\n{marker} HEAD\nours\n" + "=" * 7 + "\ntheirs\n" + ">" * 7 + " main\n") == [
+        "conflict",
+        "conflict",
+        "conflict",
+    ]
+    assert rules("docs/X.md", "Title\n" + "=" * 5 + "\n") == []
