@@ -1,9 +1,9 @@
 """The one place Tapio writes or reads protobuf by hand: framing serialized Events into an
 `EventBatch` without parsing them, on the publisher's batching path (pure).
 
-Fed by `tapio_publisher.batching` (framing, id check), `tapio_publisher.encoder` (batch id
-trailer, leading id of a single event) and the pipeline's republishing of enriched batches
-(`tapio_pipeline.service.processor`, `frame_batch`). Everything else in the repository encodes and decodes
+Fed by `tapio_publisher.batching` (framing, id check) and `tapio_publisher.encoder` (batch id
+trailer, leading id of a single event); the pipeline republishes events as their own bytes through
+views derived from the contract (`tapio_pipeline.views`), framed by the C runtime. Everything else in the repository encodes and decodes
 with the generated classes (`events_pb2` ...); `tools/check_repo.py` (make lint) and the import
 contract `wire-stays-in-the-publisher` fail when hand-encoding appears anywhere else.
 
