@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tapio_common.subjects import Subjects
 from tapio_jetstream.layout import (
     CORRELATIONS,
     DAY,
@@ -37,6 +38,30 @@ def test_production_limits() -> None:
     consumers = {(c.stream, c.durable): c for c in topo.consumers}
     assert set(consumers) == {(EVENTS, "correlator"), (EVENTS, "pipeline"), (CORRELATIONS, "siem-exporter")}
     assert all(c.max_deliver == 5 and c.ack_policy == "explicit" for c in topo.consumers)
+
+
+def test_another_prefix_gets_its_own_streams_and_filters() -> None:
+    """NATS_SUBJECT_PREFIX blue: streams BLUE_*, subjects and filters blue.*; durable names stay
+    (they live inside a stream); limits are the production ones."""
+    blue = production_layout(3, subjects=Subjects("blue"))
+    tapio = production_layout(3)
+    assert [s.name for s in blue.streams] == [
+        "BLUE_EVENTS", "BLUE_CORRELATIONS", "BLUE_ALERTS", "BLUE_PROCESSED", "BLUE_DLQ",
+    ]  # fmt: skip
+    assert [s.subjects for s in blue.streams] == [
+        ("blue.events.>",), ("blue.correlations.>",), ("blue.alerts.>",), ("blue.processed.>",), ("blue.dlq.>",),
+    ]  # fmt: skip
+    assert {(c.stream, c.durable, c.filter_subject) for c in blue.consumers} == {
+        ("BLUE_EVENTS", "correlator", "blue.events.>"),
+        ("BLUE_EVENTS", "pipeline", "blue.events.>"),
+        ("BLUE_CORRELATIONS", "siem-exporter", "blue.correlations.>"),
+    }
+    assert blue.consumer("pipeline").stream == "BLUE_EVENTS"
+    assert blue.subjects.prefix == "blue"
+    for mine, theirs in zip(blue.streams, tapio.streams, strict=True):
+        assert mine.comparable() | {"subjects": ()} == theirs.comparable() | {"subjects": ()}
+    with pytest.raises(KeyError):
+        blue.consumer("nope")
 
 
 def test_scaled_down_for_tests() -> None:

@@ -174,3 +174,23 @@ def test_pb_event_subject_shape(namespace: str) -> None:
     except ValueError:
         return  # protobuf refuses strings that are not valid UTF-8 (lone surrogates)
     assert_shape(event_subject(ev), 6)
+
+
+def test_every_subject_takes_the_installation_prefix() -> None:
+    """NATS_SUBJECT_PREFIX: the first token is the prefix, the rest of the shape is unchanged."""
+    assert k8s_subject("default", "pods", "created", "blue") == "blue.events.k8s.default.pods.created"
+    assert systemd_subject("nginx", "failed", "blue") == "blue.events.systemd.nginx.failed"
+    assert ebpf_subject("oom_kill", "critical", "blue") == "blue.events.ebpf.oom_kill.critical"
+    assert cni_subject("eth0", "ingress", "blue") == "blue.events.cni.eth0.ingress"
+    assert (
+        correlation_subject(0.91, "cascading_failure", "blue") == "blue.correlations.high.cascading_failure"
+    )
+    assert alert_subject(Severity.CRITICAL, "checkout", "blue") == "blue.alerts.critical.checkout"
+    assert processed_subject("k8s", "siem", "blue") == "blue.processed.k8s.siem"
+    assert dlq_subject("correlator", "blue") == "blue.dlq.correlator"
+    pb = events_pb2.Event(id="e1", source=events_pb2.SOURCE_SYSTEMD, action="failed")
+    pb.context.service = "kubelet"
+    assert event_subject(pb, "blue") == "blue.events.systemd.kubelet.failed"
+    assert event_subject(pb) == "tapio.events.systemd.kubelet.failed"
+    model = Event(id="e2", source=Source.CNI, network=NetworkEvent(interface="eth0", direction="egress"))
+    assert event_subject(model, "blue") == "blue.events.cni.eth0.egress"

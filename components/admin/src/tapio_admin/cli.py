@@ -30,7 +30,8 @@ DESCRIPTION = """\
 Operator commands for Tapio's NATS JetStream topology (CONTRACT.md §3): the streams TAPIO_EVENTS,
 TAPIO_CORRELATIONS, TAPIO_ALERTS, TAPIO_PROCESSED and TAPIO_DLQ with their production limits, and
 the durable pull consumers correlator and pipeline (on TAPIO_EVENTS) and siem-exporter (on
-TAPIO_CORRELATIONS), explicit ack, max_deliver 5.
+TAPIO_CORRELATIONS), explicit ack, max_deliver 5. With --subject-prefix (NATS_SUBJECT_PREFIX) blue
+they are BLUE_EVENTS, ... on blue.events.>, ...: one installation each on a shared NATS account.
 
 commands:
   up               the whole product on this machine, on an embedded JetStream (make run)
@@ -48,6 +49,7 @@ examples:
   tapio-admin streams apply --nats-url nats://nats:4222 --replicas 3     # 3-node cluster
   NATS_URL=nats://127.0.0.1:4222 tapio-admin streams apply --dry-run      # show the plan only
   tapio-admin streams status --nats-url nats://nats:4222 --nats-creds admin.creds
+  tapio-admin streams apply --nats-url nats://nats:4222 --subject-prefix blue  # a 2nd installation
   bazel run //components/admin -- streams apply --nats-url nats://127.0.0.1:4222"""
 SUB_EPILOG = EPILOG + "\n\n" + ENV_HELP
 
@@ -126,11 +128,11 @@ async def _run(args: argparse.Namespace, cfg: CommonConfig) -> int:
     try:
         js = nc.jetstream(timeout=10)
         if args.command == "apply":
-            topo = production_layout(args.replicas, args.limits_scale)
+            topo = production_layout(args.replicas, args.limits_scale, cfg.subjects)
             report = await apply_layout(js, args.replicas, layout=topo, dry_run=args.dry_run)
             print(render_report(report))
             return 1 if any(c.action == "refused" for c in report.changes) else 0
-        print(render_status(await layout_status(js)))
+        print(render_status(await layout_status(js, production_layout(subjects=cfg.subjects))))
         return 0
     except NatsError as e:
         detail = str(e) or type(e).__name__

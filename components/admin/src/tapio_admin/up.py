@@ -29,6 +29,7 @@ from tapio_common.errors import EmbeddedServerError, TapioError
 from tapio_common.logging import get_logger
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats, free_port
+from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 
 log = get_logger(__name__)
@@ -120,14 +121,14 @@ async def up(
     try:
         nc = await connect(cfg.nats, "tapio-admin-up", urls=(server.url,))
         try:
-            await apply_layout(nc.jetstream(), 1)
+            await apply_layout(nc.jetstream(), 1, layout=production_layout(1, subjects=cfg.subjects))
         finally:
             await nc.close()
         running: list[Running] = []
         logs: list[IO[bytes]] = []
         try:
             for launch in launches:
-                running.append(await _start(launch, server.url, data, logs))
+                running.append(await _start(launch, server.url, data, logs, cfg.subjects.prefix))
             product = Product(server.url, running, skips)
             _announce(server, product)
             task_status.started(product)
@@ -147,9 +148,9 @@ async def up(
     print("tapio: everything stopped", flush=True)
 
 
-async def _start(launch: Launch, url: str, data: Path, logs: list[IO[bytes]]) -> Running:
+async def _start(launch: Launch, url: str, data: Path, logs: list[IO[bytes]], prefix: str) -> Running:
     port = free_port()
-    argv = [sys.executable, "-m", launch.module, *launch.args, "--nats-url", url,
+    argv = [sys.executable, "-m", launch.module, *launch.args, "--nats-url", url, "--subject-prefix", prefix,
             "--metrics-port", str(port), "--data-dir", str(data / launch.name)]  # fmt: skip
     log_path = data / "logs" / f"{launch.name}.log"
     log_file = log_path.open("ab")

@@ -51,6 +51,13 @@ def test_readiness_lost_while_running_is_unhealthy_and_back_is_ready() -> None:
     assert acts("pods", lost, POD) == ["ready"]
 
 
+def test_ready_lost_with_every_container_still_ready_is_the_node_controller_not_ready() -> None:
+    # The node lifecycle controller flips only the Ready condition of the pods of a node that
+    # stopped reporting; the kubelet, on a failed probe, marks the container too (above).
+    found = changes("pods", dg.pod(POD), dg.pod(o.node_lost(POD)))
+    assert [(c.action, c.reason) for c in found] == [("not_ready", "NodeNotReady")]
+
+
 def test_evicted() -> None:
     assert acts("pods", POD, o.evicted(POD)) == ["evicted"]
 

@@ -18,14 +18,15 @@ from tapio_common.config import (
 )
 from tapio_common.logging import configure_logging
 from tapio_correlator.errors import CorrelatorError
-from tapio_correlator.service.settings import PUBLISHER_SECTION, RunnerSettings
+from tapio_correlator.service.settings import PUBLISHER_SECTION, STATE_BUCKET, RunnerSettings
 
 SERVE_DESCRIPTION = """\
 Consumes tapio.events.> (durable pull consumer `correlator` on TAPIO_EVENTS), correlates, and
 publishes each new or updated incident to tapio.correlations.{confidence}.{type} with
 Nats-Msg-Id = id:revision. Input messages are acked only after the correlations they produced
 are stored. A message that cannot be decoded goes to tapio.dlq.correlator (Tapio-Error header).
-The engine state is saved to the JetStream KV bucket TAPIO_CORRELATOR_STATE; after a crash the
+The engine state is saved to the JetStream KV bucket TAPIO_CORRELATOR_STATE (<PREFIX>_CORRELATOR_STATE
+with another NATS_SUBJECT_PREFIX); after a crash the
 runner restores it and replays the events it had seen since, publishing nothing twice.
 
 Without a NATS URL an embedded JetStream (nats-server) is started under <data dir>/jetstream and
@@ -81,7 +82,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     cfg = load_common(args, "correlator")
     configure_logging(cfg.log_level, cfg.log_format)
-    settings = load_settings(RunnerSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,))
+    settings = load_settings(
+        RunnerSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,),
+        defaults={"state_bucket": cfg.subjects.bucket(STATE_BUCKET)},
+    )  # fmt: skip
     anyio.run(serve, cfg, settings)
     return 0
 

@@ -17,6 +17,7 @@ from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.connect import connect
 from tapio_common.scenarios import Scenario, load_scenarios
+from tapio_common.subjects import CORRELATIONS
 from tapio_correlator.service.app import serve
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_publisher import Publisher, PublisherSettings
@@ -60,10 +61,10 @@ async def run_demo(scenarios_dir: Path, speed: float, out: TextIO = sys.stdout) 
                 lambda task_status: serve(cfg, settings, handle_signals=False, task_status=task_status)
             )
             nc = await connect(NatsConfig(urls=(runner.url,)), "tapio-demo")
-            await nc.subscribe("tapio.correlations.>", cb=on_correlation)
+            await nc.subscribe(cfg.subjects.all(CORRELATIONS), cb=on_correlation)
             pub_settings = PublisherSettings.from_section({}, data_dir + "/demo", batch_linger=0.05)
             t_next = 0
-            async with Publisher(pub_settings, nc=nc) as pub:
+            async with Publisher(pub_settings, nc=nc, subjects=cfg.subjects) as pub:
                 for sc in scenarios:
                     t_last = shift(sc.events, t_next or sc.events[0].time.seconds * NS)
                     show(f"\n== {sc.name}: {len(sc.events)} events, played at {speed:g}x")

@@ -24,7 +24,8 @@ async def publish_dead_letter(
     stream_seq: int,
     headers: Mapping[str, str] | None = None,
 ) -> Receipt:
-    """Publishes the failed message (its payload and headers) to `tapio.dlq.{component}` with
+    """Publishes the failed message (its payload and headers) to `<prefix>.dlq.{component}` (the
+    publisher's installation prefix, e.g. `tapio.dlq.pipeline`) with
     `Tapio-Error` (one line), `Tapio-Stream-Seq` and `Tapio-Stream`. The message id is derived from
     stream and sequence, so a consumer that crashes before its AckTerm and retries publishes it once.
     Await the receipt, then terminate the original (AckTerm)."""
@@ -33,4 +34,6 @@ async def publish_dead_letter(
     hdrs[STREAM_SEQ_HEADER] = str(stream_seq)
     hdrs[STREAM_HEADER] = stream
     msg_id = f"dlq:{component}:{stream}:{stream_seq}"
-    return await pub.publish_message(dlq_subject(component), data, msg_id=msg_id, headers=hdrs)
+    return await pub.publish_message(
+        dlq_subject(component, pub.subjects.prefix), data, msg_id=msg_id, headers=hdrs
+    )

@@ -25,6 +25,7 @@ from tapio_common.metrics import ComponentMetrics, Health, MetricsServer
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_jetstream.errors import JetStreamError, LayoutError
+from tapio_jetstream.layout import Layout, production_layout
 from tapio_jetstream.streams import apply_layout
 
 log = get_logger(__name__)
@@ -40,6 +41,8 @@ class Host:
     url: str  # the NATS server it uses (the embedded one's when no URL was given)
     metrics_port: int
     embedded: bool
+    # The installation's streams and consumers (cfg.subjects: NATS_SUBJECT_PREFIX).
+    layout: Layout = attrs.field(factory=production_layout)
 
 
 @asynccontextmanager
@@ -55,6 +58,7 @@ async def component_host(
 ) -> AsyncIterator[Host]:
     """NATS at `cfg.nats.urls` (or an embedded JetStream under `<data dir>/jetstream`, provisioned),
     the streams provisioned when `provision`, and /metrics /healthz /readyz on `cfg.metrics_port`."""
+    layout = production_layout(replicas, subjects=cfg.subjects)
     async with AsyncExitStack() as stack:
         urls = cfg.nats.urls
         embedded = not urls
@@ -73,7 +77,7 @@ async def component_host(
         stack.push_async_callback(nc.close)
         if provision or embedded:
             try:
-                report = await apply_layout(nc.jetstream(), replicas)
+                report = await apply_layout(nc.jetstream(), replicas, layout=layout)
             except LayoutError as e:
                 raise HostError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
@@ -86,7 +90,7 @@ async def component_host(
             f"{prog}: metrics on http://127.0.0.1:{server_http.port}/metrics (SIGTERM or Ctrl-C stops)",
             flush=True,
         )
-        yield Host(nc=nc, url=urls[0], metrics_port=server_http.port, embedded=embedded)
+        yield Host(nc=nc, url=urls[0], metrics_port=server_http.port, embedded=embedded, layout=layout)
 
 
 async def stop_on_signal(stop: Callable[[], None], what: str = "stopping after the messages in hand") -> None:

@@ -8,15 +8,21 @@ from typing import Any
 
 import attrs
 
+from tapio_common import subjects as names
+from tapio_common.subjects import DEFAULT as DEFAULT_SUBJECTS
+from tapio_common.subjects import Subjects
+
 DAY = 86400.0
 GB = 1_000_000_000
 MB = 1_000_000
 
-EVENTS = "TAPIO_EVENTS"
-CORRELATIONS = "TAPIO_CORRELATIONS"
-ALERTS = "TAPIO_ALERTS"
-PROCESSED = "TAPIO_PROCESSED"
-DLQ = "TAPIO_DLQ"
+# Stream names of the default installation (prefix `tapio`); another prefix's streams are
+# `Subjects(prefix).stream(kind)`, e.g. BLUE_EVENTS (tapio_common.subjects).
+EVENTS = DEFAULT_SUBJECTS.events_stream  # TAPIO_EVENTS
+CORRELATIONS = DEFAULT_SUBJECTS.correlations_stream  # TAPIO_CORRELATIONS
+ALERTS = DEFAULT_SUBJECTS.alerts_stream  # TAPIO_ALERTS
+PROCESSED = DEFAULT_SUBJECTS.processed_stream  # TAPIO_PROCESSED
+DLQ = DEFAULT_SUBJECTS.dlq_stream  # TAPIO_DLQ
 
 CORRELATOR = "correlator"
 PIPELINE = "pipeline"
@@ -70,7 +76,7 @@ class StreamSpec:
 @attrs.frozen
 class ConsumerSpec:
     """A durable pull consumer with explicit ack; after `max_deliver` deliveries the consumer's
-    owner sends the message to `tapio.dlq.{component}` and terminates it (CONTRACT.md §3)."""
+    owner sends the message to `<prefix>.dlq.{component}` and terminates it (CONTRACT.md §3)."""
 
     stream: str
     durable: str
@@ -98,6 +104,7 @@ class ConsumerSpec:
 class Layout:
     streams: tuple[StreamSpec, ...]
     consumers: tuple[ConsumerSpec, ...]
+    subjects: Subjects = DEFAULT_SUBJECTS
 
     def stream(self, name: str) -> StreamSpec:
         for s in self.streams:
@@ -105,34 +112,45 @@ class Layout:
                 return s
         raise KeyError(name)
 
+    def consumer(self, durable: str) -> ConsumerSpec:
+        """The durable consumer named `durable` (correlator, pipeline, siem-exporter)."""
+        for c in self.consumers:
+            if c.durable == durable:
+                return c
+        raise KeyError(durable)
 
-def production_layout(replicas: int = 1, scale: float = 1.0) -> Layout:
+
+def production_layout(replicas: int = 1, scale: float = 1.0, subjects: Subjects = DEFAULT_SUBJECTS) -> Layout:
     """CONTRACT.md §3: production limits with `replicas` (3 in a cluster, 1 on a single server).
-    `scale` multiplies the message and byte limits (tests use e.g. 0.001; ages are kept)."""
+    `scale` multiplies the message and byte limits (tests use e.g. 0.001; ages are kept).
+    `subjects`: the installation (NATS_SUBJECT_PREFIX) whose streams, subjects and filters these are."""
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, not {replicas}")
 
     def n(value: int) -> int:
         return max(1, int(value * scale))
 
+    x = subjects
     streams = (
-        StreamSpec(EVENTS, ("tapio.events.>",), 7 * DAY, n(10_000_000), n(10 * GB), 1024 * 1024,
+        StreamSpec(x.events_stream, (x.all(names.EVENTS),), 7 * DAY, n(10_000_000), n(10 * GB), 1024 * 1024,
                    replicas=replicas, description="Events of every collector (CONTRACT.md §1)"),
-        StreamSpec(CORRELATIONS, ("tapio.correlations.>",), 30 * DAY, replicas=replicas,
+        StreamSpec(x.correlations_stream, (x.all(names.CORRELATIONS),), 30 * DAY, replicas=replicas,
                    description="Correlations found by the engine"),
-        StreamSpec(ALERTS, ("tapio.alerts.>",), 30 * DAY, replicas=replicas,
+        StreamSpec(x.alerts_stream, (x.all(names.ALERTS),), 30 * DAY, replicas=replicas,
                    description="Alerts for the SIEM exporters"),
-        StreamSpec(PROCESSED, ("tapio.processed.>",), 3 * DAY, replicas=replicas,
+        StreamSpec(x.processed_stream, (x.all(names.PROCESSED),), 3 * DAY, replicas=replicas,
                    description="Enriched, filtered, routed events of the pipeline"),
-        StreamSpec(DLQ, ("tapio.dlq.>",), 30 * DAY, replicas=replicas,
+        StreamSpec(x.dlq_stream, (x.all(names.DLQ),), 30 * DAY, replicas=replicas,
                    description="Messages a consumer could not handle (Tapio-Error, Tapio-Stream-Seq)"),
     )  # fmt: skip
     consumers = (
-        ConsumerSpec(EVENTS, CORRELATOR, "tapio.events.>", description="Correlation engine"),
-        ConsumerSpec(EVENTS, PIPELINE, "tapio.events.>", description="Pipeline processor"),
-        ConsumerSpec(CORRELATIONS, SIEM_EXPORTER, "tapio.correlations.>", description="SIEM exporter"),
+        ConsumerSpec(x.events_stream, CORRELATOR, x.all(names.EVENTS), description="Correlation engine"),
+        ConsumerSpec(x.events_stream, PIPELINE, x.all(names.EVENTS), description="Pipeline processor"),
+        ConsumerSpec(
+            x.correlations_stream, SIEM_EXPORTER, x.all(names.CORRELATIONS), description="SIEM exporter"
+        ),
     )
-    return Layout(streams, consumers)
+    return Layout(streams, consumers, subjects)
 
 
 @attrs.frozen

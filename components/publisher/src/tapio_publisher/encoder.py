@@ -11,7 +11,7 @@ from tapio_publisher.codec import Compression, Compressor
 from tapio_publisher.errors import EncodeError, TooLargeError
 from tapio_publisher.message import Outgoing
 from tapio_publisher.settings import PublisherSettings
-from tapio_publisher.subjects import event_subject
+from tapio_publisher.subjects import DEFAULT_PREFIX, event_subject
 
 HEADER_RESERVE = 256
 """Bytes kept for headers (Nats-Msg-Id, Tapio-Encoding, Tapio-Compression) below max_msg_size."""
@@ -102,17 +102,17 @@ class Encoder:
 
 
 def group_by_subject(
-    events: Iterable[events_pb2.Event], new_id: Callable[[], str]
+    events: Iterable[events_pb2.Event], new_id: Callable[[], str], prefix: str = DEFAULT_PREFIX
 ) -> tuple[dict[str, list[bytes]], list[EncodeError]]:
-    """Serialized events by subject (ids assigned in place where missing), and the errors of the
-    events that have no subject."""
+    """Serialized events by subject under `prefix` (ids assigned in place where missing), and the
+    errors of the events that have no subject."""
     groups: dict[str, list[bytes]] = {}
     unroutable: list[EncodeError] = []
     for ev in events:
         if not ev.id:
             ev.id = new_id()
         try:
-            subject = event_subject(ev)
+            subject = event_subject(ev, prefix)
         except EncodeError as e:
             unroutable.append(e)
             continue

@@ -19,6 +19,8 @@ from tapio_common.logging import get_logger
 from tapio_common.model import Event
 from tapio_common.model.convert import event_to_proto
 from tapio_common.nats.connect import connect
+from tapio_common.subjects import DEFAULT as DEFAULT_SUBJECTS
+from tapio_common.subjects import Subjects
 from tapio_publisher.encoder import Encoder, field_of, group_by_subject
 from tapio_publisher.errors import (
     EncodeError,
@@ -59,10 +61,13 @@ class Publisher:
         nats: NatsConfig | None = None,
         registry: CollectorRegistry | None = None,
         on_confirm: ConfirmHook | None = None,
+        subjects: Subjects = DEFAULT_SUBJECTS,
     ) -> None:
         if (nc is None) == (nats is None):
             raise PublisherError("give the publisher a connected client (nc=) or a NATS config (nats=)")
         self.settings = settings
+        # The installation's names (NATS_SUBJECT_PREFIX): event subjects, and the DLQ of consumers.
+        self.subjects = subjects
         self.metrics = PublisherMetrics(registry)
         self._nc = nc
         self._nats_cfg = nats
@@ -187,7 +192,7 @@ class Publisher:
         """Protobuf events of any classes, each routed to its subject (CONTRACT.md §2). Events without
         an id get one (set in place). An event that has no subject (no source) is dropped, counted
         (`encode_error`) and raised as EncodeError after the others are taken."""
-        groups, unroutable = group_by_subject(events, self._ids)
+        groups, unroutable = group_by_subject(events, self._ids, self.subjects.prefix)
         await self._take(list(groups.items()))
         if unroutable:
             self.metrics.drop("encode_error", len(unroutable))

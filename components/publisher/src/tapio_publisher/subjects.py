@@ -1,4 +1,7 @@
-"""NATS subjects of the wire contract (CONTRACT.md §2) and the token sanitising rules: pure functions."""
+"""NATS subjects of the wire contract (CONTRACT.md §2) and the token sanitising rules: pure functions.
+
+Every function takes the installation's subject prefix (`prefix=`, `tapio_common.subjects`, from
+NATS_SUBJECT_PREFIX; default `tapio`) as its first token: components pass `cfg.subjects.prefix`."""
 
 from __future__ import annotations
 
@@ -7,14 +10,11 @@ import re
 from functools import lru_cache
 
 from tapio.events.v1 import events_pb2
+from tapio_common import subjects as names
 from tapio_common.model import Confidence, Event, Severity, Source
 from tapio_publisher.errors import EncodeError
 
-EVENTS_PREFIX = "tapio.events"
-CORRELATIONS_PREFIX = "tapio.correlations"
-ALERTS_PREFIX = "tapio.alerts"
-PROCESSED_PREFIX = "tapio.processed"
-DLQ_PREFIX = "tapio.dlq"
+DEFAULT_PREFIX = names.DEFAULT_PREFIX
 
 CLUSTER_SCOPED = "_cluster"
 """Namespace token of cluster-scoped Kubernetes objects (nodes, ...)."""
@@ -58,61 +58,61 @@ def _join(*tokens: str) -> str:
 
 
 @lru_cache(maxsize=65536)
-def k8s_subject(namespace: str, resource: str, action: str) -> str:
+def k8s_subject(namespace: str, resource: str, action: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.events.k8s.{namespace}.{resource}.{action}`; no namespace means cluster-scoped."""
     ns = sanitize_token(namespace) if namespace else CLUSTER_SCOPED
-    return _join(EVENTS_PREFIX, "k8s", ns, sanitize_token(resource), sanitize_token(action))
+    return _join(prefix, names.EVENTS, "k8s", ns, sanitize_token(resource), sanitize_token(action))
 
 
 @lru_cache(maxsize=65536)
-def systemd_subject(service: str, state: str) -> str:
+def systemd_subject(service: str, state: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.events.systemd.{service}.{state}`."""
-    return _join(EVENTS_PREFIX, "systemd", sanitize_token(service), sanitize_token(state))
+    return _join(prefix, names.EVENTS, "systemd", sanitize_token(service), sanitize_token(state))
 
 
 @lru_cache(maxsize=65536)
-def ebpf_subject(event_type: str, severity: str) -> str:
+def ebpf_subject(event_type: str, severity: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.events.ebpf.{type}.{severity}` (severity: debug|info|warning|error|critical)."""
-    return _join(EVENTS_PREFIX, "ebpf", sanitize_token(event_type), severity_token(severity))
+    return _join(prefix, names.EVENTS, "ebpf", sanitize_token(event_type), severity_token(severity))
 
 
 @lru_cache(maxsize=65536)
-def cni_subject(interface: str, direction: str) -> str:
+def cni_subject(interface: str, direction: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.events.cni.{interface}.{direction}`."""
-    return _join(EVENTS_PREFIX, "cni", sanitize_token(interface), sanitize_token(direction))
+    return _join(prefix, names.EVENTS, "cni", sanitize_token(interface), sanitize_token(direction))
 
 
-def event_subject(event: Event | events_pb2.Event) -> str:
+def event_subject(event: Event | events_pb2.Event, prefix: str = DEFAULT_PREFIX) -> str:
     """The subject of an event (attrs model or protobuf message), by its source.
 
     Raises EncodeError naming `source` when the event has none.
     """
     if isinstance(event, events_pb2.Event):
-        return _pb_event_subject(event)
+        return _pb_event_subject(event, prefix)
     ctx = event.context
     if event.source is Source.K8S:
-        return k8s_subject(ctx.namespace, event.type, event.action)
+        return k8s_subject(ctx.namespace, event.type, event.action, prefix)
     if event.source is Source.SYSTEMD:
         unit = ctx.service or (event.systemd.unit if event.systemd is not None else "")
-        return systemd_subject(unit, event.action)
+        return systemd_subject(unit, event.action, prefix)
     if event.source is Source.EBPF:
-        return ebpf_subject(event.type, event.severity.token)
+        return ebpf_subject(event.type, event.severity.token, prefix)
     if event.source is Source.CNI:
         net = event.network
-        return cni_subject(net.interface if net else "", net.direction if net else "")
+        return cni_subject(net.interface if net else "", net.direction if net else "", prefix)
     raise EncodeError("source", f"event {event.id or '(no id)'} has no source, so it has no subject")
 
 
-def _pb_event_subject(event: events_pb2.Event) -> str:
+def _pb_event_subject(event: events_pb2.Event, prefix: str) -> str:
     source = event.source
     if source == events_pb2.SOURCE_K8S:
-        return k8s_subject(event.context.namespace, event.type, event.action)
+        return k8s_subject(event.context.namespace, event.type, event.action, prefix)
     if source == events_pb2.SOURCE_EBPF:
-        return ebpf_subject(event.type, _PB_SEVERITY.get(event.severity, "info"))
+        return ebpf_subject(event.type, _PB_SEVERITY.get(event.severity, "info"), prefix)
     if source == events_pb2.SOURCE_SYSTEMD:
-        return systemd_subject(event.context.service or event.systemd.unit, event.action)
+        return systemd_subject(event.context.service or event.systemd.unit, event.action, prefix)
     if source == events_pb2.SOURCE_CNI:
-        return cni_subject(event.network.interface, event.network.direction)
+        return cni_subject(event.network.interface, event.network.direction, prefix)
     raise EncodeError("source", f"event {event.id or '(no id)'} has no source, so it has no subject")
 
 
@@ -151,21 +151,23 @@ def confidence_token(confidence: Confidence | str | float) -> str:
     return name
 
 
-def correlation_subject(confidence: Confidence | str | float, correlation_type: str) -> str:
+def correlation_subject(
+    confidence: Confidence | str | float, correlation_type: str, prefix: str = DEFAULT_PREFIX
+) -> str:
     """`tapio.correlations.{confidence}.{type}`."""
-    return _join(CORRELATIONS_PREFIX, confidence_token(confidence), sanitize_token(correlation_type))
+    return _join(prefix, names.CORRELATIONS, confidence_token(confidence), sanitize_token(correlation_type))
 
 
-def alert_subject(severity: Severity | str | int, component: str) -> str:
+def alert_subject(severity: Severity | str | int, component: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.alerts.{severity}.{component}`."""
-    return _join(ALERTS_PREFIX, severity_token(severity), sanitize_token(component))
+    return _join(prefix, names.ALERTS, severity_token(severity), sanitize_token(component))
 
 
-def processed_subject(event_type: str, destination: str) -> str:
+def processed_subject(event_type: str, destination: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.processed.{type}.{destination}`."""
-    return _join(PROCESSED_PREFIX, sanitize_token(event_type), sanitize_token(destination))
+    return _join(prefix, names.PROCESSED, sanitize_token(event_type), sanitize_token(destination))
 
 
-def dlq_subject(component: str) -> str:
+def dlq_subject(component: str, prefix: str = DEFAULT_PREFIX) -> str:
     """`tapio.dlq.{component}`: where a consumer parks what it could not handle."""
-    return _join(DLQ_PREFIX, sanitize_token(component))
+    return _join(prefix, names.DLQ, sanitize_token(component))

@@ -23,6 +23,7 @@ from tapio_common.metrics import ComponentMetrics, Health, MetricsServer
 from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_jetstream import LayoutError
+from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 
@@ -48,7 +49,7 @@ async def _embedded(cfg: CommonConfig, spec: CollectorSpec, stack: AsyncExitStac
     print(f"{spec.prog}: embedded JetStream listening on {server.url} (store {server.store_dir})", flush=True)
     nc = await connect(cfg.nats, f"{spec.prog}-provision", urls=(server.url,))
     try:
-        report = await apply_layout(nc.jetstream(), 1)
+        report = await apply_layout(nc.jetstream(), 1, layout=production_layout(1, subjects=cfg.subjects))
     except LayoutError as e:
         raise CollectorError(str(e)) from e
     finally:
@@ -92,6 +93,7 @@ async def run_collector(
             **({"nc": nc} if nc is not None else {"nats": attrs.evolve(cfg.nats, urls=urls)}),
             registry=metrics.registry,
             on_confirm=out.on_confirm,
+            subjects=cfg.subjects,
         )
         out.publisher = publisher
         beat = [time.monotonic()]

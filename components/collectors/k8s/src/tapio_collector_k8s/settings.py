@@ -56,7 +56,12 @@ class K8sSettings:
         1024 * 1024, "larger watch events are counted and skipped", metavar="BYTES", check=at_least(1024)
     )
     checkpoint_interval: float = setting(
-        10.0, "seconds between saves of the watch state (resourceVersions, digests) under the data dir",
+        60.0, "seconds between snapshots of the whole watch state (resourceVersions, digests) under the data dir",
+        metavar="SECONDS", check=above(0),
+    )  # fmt: skip
+    mark_interval: float = setting(
+        1.0, "seconds between journal marks (what changed, once the publisher confirmed it): after a crash "
+        "at most the events of the last mark interval are emitted again",
         metavar="SECONDS", check=above(0),
     )  # fmt: skip
     backoff_max: float = setting(

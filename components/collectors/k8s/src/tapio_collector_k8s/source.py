@@ -1,6 +1,9 @@
 """The Kubernetes collector's Source: pods of this node always (field selector spec.nodeName),
 cluster-scoped and namespace-wide resources only while this node holds the Lease; watch state
-checkpointed under the data dir after the publisher confirmed what was emitted."""
+saved under the data dir (adapters.state: journal marks every mark_interval, snapshots every
+checkpoint_interval) only after the publisher confirmed every event emitted so far, so a restart
+neither loses an event nor emits again one that JetStream holds (beyond its duplicate window too),
+except the events of the last mark_interval before a crash."""
 
 from __future__ import annotations
 
@@ -13,14 +16,16 @@ from tapio_collector_k8s.adapters.client import Api
 from tapio_collector_k8s.adapters.elector import Elector
 from tapio_collector_k8s.adapters.health import ApiHealth
 from tapio_collector_k8s.adapters.reflector import Reflector
-from tapio_collector_k8s.adapters.state import StateStore
+from tapio_collector_k8s.adapters.state import Mark, StateStore
+from tapio_collector_k8s.domain.digest import Digest
 from tapio_collector_k8s.processor import Processor
 from tapio_collector_k8s.settings import K8sSettings
 from tapio_common.logging import get_logger
 
 log = get_logger(__name__)
 FLUSH_TIMEOUT = 5.0
-SAVE_SHARE = 20  # wait at least 20x the last checkpoint's duration before the next
+SAVE_SHARE = 20  # wait at least 20x the last snapshot's duration before the next
+JOURNAL_MAX = 16 << 20  # a longer journal is folded into a snapshot at the next mark
 
 
 class K8sSource:
@@ -32,7 +37,8 @@ class K8sSource:
         self.elector: Elector | None = None
         self.processor: Processor | None = None
         self.gate = anyio.Lock()
-        self._saved: dict[str, int] = {}  # reflector -> changes count at its last save
+        self._saved: dict[str, int] = {}  # reflector -> changes count at its last snapshot
+        self._marked_rv: dict[str, str] = {}  # reflector -> resourceVersion of its last mark
         self._save_seconds = 0.0  # how long the last checkpoint took
 
     async def run(self, out: Output) -> None:
@@ -56,11 +62,13 @@ class K8sSource:
         self.reflectors["pods"] = make("pods", f"spec.nodeName={out.node_name}")
         for r in s.cluster_resources:
             self.reflectors[r] = make(r)
+        state = await anyio.to_thread.run_sync(store.load_all, list(self.reflectors))
         for name, refl in self.reflectors.items():
-            saved = await anyio.to_thread.run_sync(store.load, name)
+            saved = state.get(name)
             if saved is not None:
                 refl.restore(*saved)
                 self.processor.seed(saved[1])
+                self._marked_rv[name] = saved[0]
                 log.info("resuming watch", resource=name, rv=saved[0] or "(relist)", objects=len(saved[1]))
         self.elector = Elector(
             self.api, self.lease_namespace, s.lease_name, out.node_name,
@@ -86,33 +94,59 @@ class K8sSource:
                 tg.start_soon(self.reflectors[r].run)
 
     async def _checkpoints(self, out: Output, store: StateStore) -> None:
-        """Every checkpoint_interval, or less often when saving is slow (many objects): saving
-        takes at most ~5% of the time."""
+        """Every mark_interval a journal mark; a snapshot of everything every checkpoint_interval
+        (or less often when saving is slow: it takes at most ~5% of the time), or when the
+        journal has grown past JOURNAL_MAX bytes."""
+        last_full = time.monotonic()
         while True:
-            await anyio.sleep(max(self.settings.checkpoint_interval, SAVE_SHARE * self._save_seconds))
+            await anyio.sleep(self.settings.mark_interval)
+            due = max(self.settings.checkpoint_interval, SAVE_SHARE * self._save_seconds)
+            full = time.monotonic() - last_full >= due or store.journal_bytes > JOURNAL_MAX
             start = time.monotonic()
-            await self._checkpoint(out, store)
-            self._save_seconds = time.monotonic() - start
+            if await self._checkpoint(out, store, full=full) and full:
+                last_full = time.monotonic()
+                self._save_seconds = last_full - start
 
-    async def _checkpoint(self, out: Output, store: StateStore) -> None:
-        """Saves every reflector's state once what it emitted is confirmed (never while NATS is
-        down: the older state then stands, and a restart re-emits with the same ids)."""
+    async def _checkpoint(self, out: Output, store: StateStore, *, full: bool = True) -> bool:
+        """Saves what the publisher has confirmed: a journal mark of what changed since the last
+        one, or (`full`) a snapshot of every resource that moved. False when nothing could be saved
+        (NATS down or slow: the state on disk stays older, so a crash replays from there)."""
+        moved = [
+            (name, r) for name, r in self.reflectors.items()
+            if r.dirty or (r.rv or "") != self._marked_rv.get(name, "")
+        ]  # fmt: skip
+        if not moved and not (
+            full and any(r.changes != self._saved.get(n, 0) for n, r in self.reflectors.items())
+        ):
+            return True
         pub = out.publisher
         async with self.gate:  # no reflector emits meanwhile
             if not pub.connected or pub.spooling:
-                return
+                return False
             with anyio.move_on_after(FLUSH_TIMEOUT) as scope:
                 await pub.flush()
             if scope.cancelled_caught:
                 log.warning(
                     "checkpoint skipped: the publisher did not confirm in time", timeout=FLUSH_TIMEOUT
                 )
-                return
-            snapshot = [
-                (name, r.rv or "", dict(r.known), r.changes)
-                for name, r in self.reflectors.items()
-                if r.changes != self._saved.get(name, 0) and (r.rv or r.known)
-            ]
+                return False
+            marks: list[Mark] = []
+            snapshot: list[tuple[str, str, dict[str, Digest], int]] = []
+            generation = store.rotate() if full else store.generation
+            for name, r in self.reflectors.items():
+                rv = r.rv or ""
+                if full:
+                    if r.changes != self._saved.get(name, 0) or r.dirty:
+                        snapshot.append((name, rv, dict(r.known), r.changes))
+                elif r.dirty or rv != self._marked_rv.get(name, ""):
+                    marks.append((name, rv, [(uid, r.known.get(uid)) for uid in r.dirty]))
+                r.dirty = set()
+                self._marked_rv[name] = rv
+        if marks:
+            await anyio.to_thread.run_sync(store.append, marks)
         for name, rv, known, count in snapshot:
-            await anyio.to_thread.run_sync(store.save, name, rv, known)
+            await anyio.to_thread.run_sync(store.save, name, rv, known, generation)
             self._saved[name] = count
+        if full:
+            await anyio.to_thread.run_sync(store.drop_journals_before, generation)
+        return True

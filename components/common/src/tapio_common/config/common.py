@@ -13,14 +13,19 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from tapio_common.config.loader import add_settings_arguments, load_settings
+from tapio_common.config.schema import setting
 from tapio_common.config.yamldoc import Section, load_yaml
 from tapio_common.errors import ConfigError
 from tapio_common.logging import FORMATS
+from tapio_common.subjects import DEFAULT as DEFAULT_SUBJECTS
+from tapio_common.subjects import DEFAULT_PREFIX, Subjects, check_prefix
 
 DEFAULT_METRICS_PORT = 7777
 LOG_LEVELS = ("debug", "info", "warning", "error")
 NATS_SCHEMES = ("nats", "tls", "ws", "wss")
 _TOP_KEYS = ("nats", "node_name", "metrics_port", "log", "data_dir")
+_NATS_KEYS = ("urls", "creds", "nkey", "user", "password", "identity", "tls")
 
 ENV_HELP = """\
 environment (a flag wins over its variable, a variable over the --config file):
@@ -30,6 +35,8 @@ environment (a flag wins over its variable, a variable over the --config file):
   NATS_IDENTITY       the NATS user a client certificate maps to (server verify_and_map): names
                       the reply inbox _INBOX.<identity> without sending a user or password
   NATS_TLS_CERT, NATS_TLS_KEY, NATS_TLS_CA                  TLS client cert/key and CA to verify the server
+  NATS_SUBJECT_PREFIX first token of every subject; streams and buckets are <PREFIX>_<KIND>
+                      (default tapio: tapio.events.>, TAPIO_EVENTS; one per installation)
   NODE_NAME           this node's name (collectors; default: the host name)
   TAPIO_METRICS_PORT  port of /metrics, /healthz, /readyz (default 7777; 0 = any free port)
   TAPIO_LOG_LEVEL, TAPIO_LOG_FORMAT                         debug|info|warning|error, text|json
@@ -70,9 +77,29 @@ class NatsConfig:
     max_reconnects: int = -1  # -1: keep trying forever once connected
 
 
+def _prefix(_inst: object, _attr: object, value: str) -> None:
+    check_prefix(value)
+
+
+@attrs.frozen(kw_only=True)
+class SubjectSettings:
+    """The installation's subject prefix (YAML `nats.subject_prefix`), see tapio_common.subjects."""
+
+    subject_prefix: str = setting(
+        DEFAULT_PREFIX,
+        "first token of every NATS subject; streams and KV buckets are named <PREFIX>_<KIND> "
+        "(tapio: tapio.events.>, TAPIO_EVENTS); give each installation sharing a NATS account its own",
+        env="NATS_SUBJECT_PREFIX",
+        metavar="TOKEN",
+        check=_prefix,
+    )
+
+
 @attrs.frozen
 class CommonConfig:
     nats: NatsConfig = NatsConfig()
+    # Every subject, stream and bucket name of this installation (NATS_SUBJECT_PREFIX).
+    subjects: Subjects = DEFAULT_SUBJECTS
     node_name: str = attrs.field(factory=_hostname)
     metrics_port: int = DEFAULT_METRICS_PORT
     log_level: str = "info"
@@ -109,6 +136,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--tls-cert", metavar="FILE", help="TLS client certificate (env NATS_TLS_CERT)")
     g.add_argument("--tls-key", metavar="FILE", help="TLS client key (env NATS_TLS_KEY)")
     g.add_argument("--tls-ca", metavar="FILE", help="CA bundle verifying the server (env NATS_TLS_CA)")
+    add_settings_arguments(g, SubjectSettings)  # type: ignore[arg-type]
     g.add_argument("--node-name", metavar="NAME", help="this node's name (env NODE_NAME)")
     g.add_argument(
         "--metrics-port",
@@ -164,9 +192,13 @@ def load_common(
         identity=pick("nats_identity", "NATS_IDENTITY", ydoc_nats.get("identity")),
         tls=tls,
     )
+    prefix = load_settings(
+        SubjectSettings, doc.child("nats"), args=args, env=env, allow=_NATS_KEYS
+    ).subject_prefix
     port_raw = pick("metrics_port", "TAPIO_METRICS_PORT", doc.get("metrics_port"))
     cfg = CommonConfig(
         nats=nats_cfg,
+        subjects=Subjects(prefix),
         node_name=str(pick("node_name", "NODE_NAME", doc.get("node_name")) or _hostname()),
         metrics_port=_port(port_raw, where) if port_raw is not None else DEFAULT_METRICS_PORT,
         log_level=str(pick("log_level", "TAPIO_LOG_LEVEL", ydoc_log.get("level")) or "info").lower(),

@@ -22,6 +22,7 @@ from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import PUBLISHER_SECTION, RunnerSettings
 from tapio_correlator.service.state_store import StateStore
 from tapio_jetstream import JetStreamError, LayoutError
+from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 
@@ -78,14 +79,17 @@ async def serve(
         js = nc.jetstream()
         if provision:
             try:
-                report = await apply_layout(js, settings.replicas)
+                layout = production_layout(settings.replicas, subjects=cfg.subjects)
+                report = await apply_layout(js, settings.replicas, layout=layout)
             except LayoutError as e:
                 raise CorrelatorError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
         pub_settings = PublisherSettings.from_section(
             cfg.section.child(PUBLISHER_SECTION), str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1
         )
-        publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
+        publisher = await stack.enter_async_context(
+            Publisher(pub_settings, nc=nc, registry=metrics.registry, subjects=cfg.subjects)
+        )
         store = await StateStore.open(js, settings.state_bucket, settings.replicas)
         runner = Runner(nc, publisher, store, settings, metrics)
         runner.url = urls[0]

@@ -13,10 +13,10 @@ from nats.aio.client import Client as NATS
 
 from tapio.events.v1 import events_pb2
 from tapio_common.logging import get_logger
+from tapio_common.subjects import Subjects
 from tapio_correlator.errors import CorrelatorError
 from tapio_jetstream import DecodeError, Delivery, decode_events
 from tapio_jetstream.errors import JetStreamError
-from tapio_jetstream.layout import CORRELATIONS, EVENTS
 from tapio_jetstream.readback import last_seq, read_range
 from tapio_publisher.codec import MSG_ID_HEADER
 
@@ -27,29 +27,33 @@ class CatchUpError(CorrelatorError):
     """A stream range could not be read back."""
 
 
-async def replay_events(nc: NATS, first: int, last: int) -> AsyncIterator[Delivery[events_pb2.Event]]:
-    """The events messages `first..last` of TAPIO_EVENTS as deliveries (undecodable ones were
-    dead-lettered before the restart: skipped)."""
+async def replay_events(
+    nc: NATS, first: int, last: int, subjects: Subjects
+) -> AsyncIterator[Delivery[events_pb2.Event]]:
+    """The events messages `first..last` of the events stream (TAPIO_EVENTS) as deliveries
+    (undecodable ones were dead-lettered before the restart: skipped)."""
+    stream = subjects.events_stream
     try:
-        async for msg in read_range(nc, EVENTS, first, last):
+        async for msg in read_range(nc, stream, first, last):
             try:
                 events = decode_events(msg.headers, msg.data)
             except DecodeError:
                 continue
-            yield Delivery(events, EVENTS, msg.seq, msg.subject, msg.headers, 1, -1, msg.data)
+            yield Delivery(events, stream, msg.seq, msg.subject, msg.headers, 1, -1, msg.data)
     except JetStreamError as e:
-        raise CatchUpError(f"cannot replay {EVENTS} {first}..{last}: {e}") from e
+        raise CatchUpError(f"cannot replay {stream} {first}..{last}: {e}") from e
 
 
-async def stored_revisions(nc: NATS, after: int) -> tuple[set[str], int]:
+async def stored_revisions(nc: NATS, after: int, subjects: Subjects) -> tuple[set[str], int]:
     """Message ids of the correlation revisions stored after sequence `after`, and the last sequence."""
+    stream = subjects.correlations_stream
     ids: set[str] = set()
     try:
-        last = await last_seq(nc, CORRELATIONS)
-        async for msg in read_range(nc, CORRELATIONS, after + 1, last):
+        last = await last_seq(nc, stream)
+        async for msg in read_range(nc, stream, after + 1, last):
             msg_id = msg.headers.get(MSG_ID_HEADER)
             if msg_id:
                 ids.add(msg_id)
     except JetStreamError as e:
-        raise CatchUpError(f"cannot read back {CORRELATIONS} after {after}: {e}") from e
+        raise CatchUpError(f"cannot read back {stream} after {after}: {e}") from e
     return ids, max(after, last)

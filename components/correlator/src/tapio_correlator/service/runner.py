@@ -27,7 +27,7 @@ from tapio_correlator.service.forksnap import ForkedSnapshot
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore, StateStoreError
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
-from tapio_jetstream.layout import CORRELATOR, EVENTS, production_layout
+from tapio_jetstream.layout import CORRELATOR, production_layout
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
 
@@ -36,7 +36,6 @@ log = get_logger(__name__)
 COMPONENT = "correlator"
 NS = 1_000_000_000
 MAX_PARTIAL = 1024  # messages remembered as part-way in the engine (bounded: each retried soon)
-CONSUMER_SPEC = next(c for c in production_layout().consumers if c.durable == CORRELATOR)
 
 
 def correlation_msg_id(corr: Correlation) -> str:
@@ -82,9 +81,12 @@ class Runner:
         self.settings = settings
         self.metrics = metrics
         self.engine = Engine(settings.engine)
+        # The installation's names (NATS_SUBJECT_PREFIX) come with its publisher.
+        self.subjects = publisher.subjects
+        self._prefix = publisher.subjects.prefix
         self.consumer = Consumer(
             nc,
-            CONSUMER_SPEC,
+            production_layout(subjects=self.subjects).consumer(CORRELATOR),
             EVENT_MESSAGES,
             self,
             component=COMPONENT,
@@ -141,13 +143,15 @@ class Runner:
             self.engine = Engine(self.engine.cfg)
             self.last_seq = self.correlations_seq = 0
         delivered = await self._delivered_seq()
-        revisions, self.correlations_seq = await stored_revisions(self.nc, self.correlations_seq)
+        revisions, self.correlations_seq = await stored_revisions(
+            self.nc, self.correlations_seq, self.subjects
+        )
         self.suppress |= revisions
         if self.suppress:
             log.info("correlation revisions already published", count=len(self.suppress))
         if delivered > self.last_seq:
             log.info("replaying events seen before the restart", first=self.last_seq + 1, last=delivered)
-            async for delivery in replay_events(self.nc, self.last_seq + 1, delivered):
+            async for delivery in replay_events(self.nc, self.last_seq + 1, delivered, self.subjects):
                 try:
                     await self.handle(delivery)
                 except CorrelatorError as e:  # dead-lettered (or retried) before the restart
@@ -158,9 +162,11 @@ class Runner:
 
     async def _delivered_seq(self) -> int:
         try:
-            info = await self.js.consumer_info(EVENTS, CORRELATOR)
+            info = await self.js.consumer_info(self.subjects.events_stream, CORRELATOR)
         except (NatsError, TimeoutError) as e:
-            raise CorrelatorError(f"consumer {CORRELATOR} on {EVENTS} is not available: {e}") from e
+            raise CorrelatorError(
+                f"consumer {CORRELATOR} on {self.subjects.events_stream} is not available: {e}"
+            ) from e
         return int(info.delivered.stream_seq)
 
     # --- the loop -----------------------------------------------------------------------------
@@ -256,7 +262,7 @@ class Runner:
                 self.suppress.discard(msg_id)
                 continue
             payload = correlation_to_pb(corr).SerializeToString()
-            subject = correlation_subject(corr.confidence, corr.type)
+            subject = correlation_subject(corr.confidence, corr.type, self._prefix)
             receipts.append((corr, await self.publisher.publish_message(subject, payload, msg_id=msg_id)))
         try:
             for _corr, receipt in receipts:

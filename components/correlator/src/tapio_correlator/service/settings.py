@@ -11,6 +11,8 @@ from tapio_correlator.engine.config import EngineConfig
 
 PUBLISHER_SECTION = "publisher"
 """Sub-section of `correlator:` read by `PublisherSettings.from_section`, not by RunnerSettings."""
+STATE_BUCKET = "CORRELATOR_STATE"
+"""The state bucket is `<PREFIX>_CORRELATOR_STATE` (tapio_common.subjects), TAPIO_CORRELATOR_STATE by default."""
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +45,10 @@ class RunnerSettings:
         2_000_000, "save the engine state at least every this many events", check=at_least(1)
     )
     state_bucket: str = setting(
-        "TAPIO_CORRELATOR_STATE", "JetStream KV bucket of the engine state", metavar="BUCKET"
+        "TAPIO_CORRELATOR_STATE",
+        "JetStream KV bucket of the engine state",
+        metavar="BUCKET",
+        default_text="<PREFIX>_CORRELATOR_STATE",
     )
     provision: bool = setting(
         False,

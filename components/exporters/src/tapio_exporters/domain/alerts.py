@@ -11,7 +11,7 @@ import attrs
 
 from tapio_common.model import Alert, AlertState, Correlation
 from tapio_exporters.domain.severity import alert_severity
-from tapio_publisher.subjects import alert_subject, sanitize_token
+from tapio_publisher.subjects import DEFAULT_PREFIX, alert_subject, sanitize_token
 
 RUNBOOK_KEYS = ("type", "component", "namespace", "severity", "alert_id", "correlation_id")
 _MAX_EVIDENCE_LINES = 10
@@ -27,9 +27,9 @@ def msg_id(alert: Alert) -> str:
     return f"{alert.id}:{alert.revision}:{alert.state.token}"
 
 
-def subject(alert: Alert) -> str:
-    """`tapio.alerts.{severity}.{component}`."""
-    return alert_subject(alert.severity, alert.component)
+def subject(alert: Alert, prefix: str = DEFAULT_PREFIX) -> str:
+    """`<prefix>.alerts.{severity}.{component}` (prefix: NATS_SUBJECT_PREFIX, default tapio)."""
+    return alert_subject(alert.severity, alert.component, prefix)
 
 
 def component_of(corr: Correlation) -> str:

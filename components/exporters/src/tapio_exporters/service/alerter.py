@@ -28,18 +28,17 @@ from tapio_common.errors import ContractError
 from tapio_common.logging import get_logger
 from tapio_common.model import Alert
 from tapio_common.model.fast import alert_from_pb, alert_to_pb, correlation_from_pb
+from tapio_common.subjects import ALERTS
 from tapio_exporters.domain.alerts import msg_id, subject
 from tapio_exporters.domain.lifecycle import Lifecycle
 from tapio_exporters.service.metrics import ExporterMetrics
 from tapio_exporters.service.settings import ExporterSettings
 from tapio_jetstream import Delivery
-from tapio_jetstream.layout import ALERTS
 from tapio_publisher import Publisher
 
 log = get_logger(__name__)
 
 COMPONENT = "siem-exporter"
-ALERTS_SUBJECT = "tapio.alerts.>"
 NS = 1_000_000_000
 
 
@@ -51,6 +50,7 @@ class Alerter:
     ) -> None:
         self.js = js
         self.publisher = publisher
+        self.subjects = publisher.subjects  # the installation's (NATS_SUBJECT_PREFIX)
         self.settings = settings
         self.metrics = metrics
         self.lifecycle = Lifecycle(settings.lifecycle)
@@ -63,7 +63,8 @@ class Alerter:
     async def restore_from_stream(self) -> int:
         """Reads back the alerts of the last `state_lookback` seconds into the lifecycle (an
         ephemeral consumer, no acks); returns how many."""
-        info = await self.js.stream_info(ALERTS)
+        stream, everything = self.subjects.alerts_stream, self.subjects.all(ALERTS)
+        info = await self.js.stream_info(stream)
         last = int(info.state.last_seq)
         if last == 0 or not info.state.messages:
             self.ready = True
@@ -74,9 +75,9 @@ class Alerter:
             opt_start_time=datetime.fromtimestamp(start, tz=UTC),
             ack_policy=api.AckPolicy.NONE,
             inactive_threshold=60.0,
-            filter_subject=ALERTS_SUBJECT,
+            filter_subject=everything,
         )
-        sub = await self.js.pull_subscribe(ALERTS_SUBJECT, durable=None, stream=ALERTS, config=config)
+        sub = await self.js.pull_subscribe(everything, durable=None, stream=stream, config=config)
         count, seq = 0, 0
         try:
             while seq < last:
@@ -129,11 +130,12 @@ class Alerter:
     async def publish(self, alerts: list[Alert]) -> None:
         self.unconfirmed.extend(alerts)
         todo = self.unconfirmed
+        prefix = self.subjects.prefix
         receipts = []
         for alert in todo:
             payload = alert_to_pb(alert).SerializeToString()
             receipts.append(
-                await self.publisher.publish_message(subject(alert), payload, msg_id=msg_id(alert))
+                await self.publisher.publish_message(subject(alert, prefix), payload, msg_id=msg_id(alert))
             )
         for receipt in receipts:
             await receipt.wait()

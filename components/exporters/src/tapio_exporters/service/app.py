@@ -89,12 +89,13 @@ async def serve(
             print(
                 f"tapio-siem-exporter: embedded JetStream listening on {server.url} (store {server.store_dir})"
             )
+        layout = production_layout(settings.replicas, subjects=cfg.subjects)  # NATS_SUBJECT_PREFIX
         nc = await connect(cfg.nats, "tapio-siem-exporter", urls=urls)
         stack.push_async_callback(nc.close)
         js = nc.jetstream()
         if provision:
             try:
-                report = await apply_layout(js, settings.replicas)
+                report = await apply_layout(js, settings.replicas, layout=layout)
             except LayoutError as e:
                 raise ExporterError(str(e)) from e
             log.info("streams provisioned", summary=report.summary())
@@ -103,12 +104,14 @@ async def serve(
         pub_settings = PublisherSettings.from_section(
             settings.publisher, str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1, **inflight
         )
-        publisher = await stack.enter_async_context(Publisher(pub_settings, nc=nc, registry=metrics.registry))
+        publisher = await stack.enter_async_context(
+            Publisher(pub_settings, nc=nc, registry=metrics.registry, subjects=cfg.subjects)
+        )
         for sink, _ in sinks:
             await sink.start()
             stack.push_async_callback(sink.close)
         alerter = Alerter(js, publisher, settings, metrics)
-        spec = next(c for c in production_layout().consumers if c.durable == SIEM_EXPORTER)
+        spec = layout.consumer(SIEM_EXPORTER)
         base = ConsumerSettings(batch=settings.fetch_batch, expires=settings.fetch_timeout)
         alert_consumer: Consumer[correlations_pb2.Correlation] = Consumer(
             nc,
@@ -129,7 +132,7 @@ async def serve(
             sink_settings = attrs.evolve(base, batch=batch, linger=settings.linger)
             sink_consumer_: Consumer[alerts_pb2.Alert] = Consumer(
                 nc,
-                sink_consumer(sink.name),
+                sink_consumer(sink.name, cfg.subjects),
                 ALERT_MESSAGES,
                 handler,
                 component=COMPONENT,

@@ -21,19 +21,19 @@ from tapio_common.errors import ContractError
 from tapio_common.logging import get_logger
 from tapio_common.model import Alert
 from tapio_common.model.fast import alert_from_pb
+from tapio_common.subjects import ALERTS, Subjects
 from tapio_exporters.errors import ExporterError, RejectedError, SinkError
 from tapio_exporters.service.metrics import ExporterMetrics
 from tapio_exporters.sinks.base import Sink
 from tapio_jetstream import Delivery
 from tapio_jetstream.dlq import ERROR_HEADER, STREAM_HEADER, STREAM_SEQ_HEADER
-from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER, ConsumerSpec
+from tapio_jetstream.layout import SIEM_EXPORTER, ConsumerSpec
 from tapio_publisher import Publisher, PublisherError
 from tapio_publisher.subjects import dlq_subject
 
 log = get_logger(__name__)
 
 COMPONENT = "siem-exporter"
-ALERTS_SUBJECT = "tapio.alerts.>"
 SINK_HEADER = "Tapio-Sink"
 FIRST_RETRY = 0.2
 
@@ -44,10 +44,11 @@ class StoppedError(ExporterError):
     stage = "sink"
 
 
-def sink_consumer(sink_name: str) -> ConsumerSpec:
-    """The durable consumer of one sink (unlimited deliveries: a sink that is down waits)."""
+def sink_consumer(sink_name: str, subjects: Subjects) -> ConsumerSpec:
+    """The durable consumer of one sink on the installation's alerts stream (unlimited
+    deliveries: a sink that is down waits)."""
     return ConsumerSpec(
-        ALERTS, f"{SIEM_EXPORTER}-{sink_name}", ALERTS_SUBJECT, ack_wait=30.0, max_deliver=-1,
+        subjects.alerts_stream, f"{SIEM_EXPORTER}-{sink_name}", subjects.all(ALERTS), ack_wait=30.0, max_deliver=-1,
         description=f"SIEM exporter sink {sink_name}",
     )  # fmt: skip
 
@@ -140,7 +141,7 @@ class SinkDelivery:
         self.metrics.sink_seconds.labels(sink=name).observe(time.perf_counter() - started)
 
     async def _dead_letter(self, d: Delivery[alerts_pb2.Alert], error: str) -> BaseException | None:
-        """To `tapio.dlq.siem-exporter` with the reason and the sink in headers (None: settled, ack).
+        """To `<prefix>.dlq.siem-exporter` with the reason and the sink in headers (None: settled, ack).
         The message id names the sink, so two sinks refusing one alert park it twice."""
         headers = {k: v for k, v in (d.headers or {}).items() if k != "Nats-Msg-Id"}
         headers.update({ERROR_HEADER: " ".join(error.split())[:1024], STREAM_SEQ_HEADER: str(d.stream_seq),
@@ -148,7 +149,7 @@ class SinkDelivery:
         msg_id = f"dlq:{COMPONENT}:{self.sink.name}:{d.stream}:{d.stream_seq}"
         try:
             receipt = await self.publisher.publish_message(
-                dlq_subject(COMPONENT), d.data, msg_id=msg_id, headers=headers
+                dlq_subject(COMPONENT, self.publisher.subjects.prefix), d.data, msg_id=msg_id, headers=headers
             )
             await receipt.wait()
         except (NatsError, PublisherError) as e:

@@ -23,7 +23,7 @@ from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
 from tapio_jetstream import EVENT_MESSAGES, Consumer
 from tapio_jetstream.host import component_host, stop_on_signal
-from tapio_jetstream.layout import PIPELINE, production_layout
+from tapio_jetstream.layout import PIPELINE
 from tapio_pipeline.enrich import PodIndex
 from tapio_pipeline.errors import PipelineError
 from tapio_pipeline.rules import RuleSet, load_rules
@@ -84,11 +84,13 @@ async def serve(
             batch_max_events=1,
             name=PROG,
         )
-        async with Publisher(pub_settings, nc=host.nc, registry=metrics.registry) as publisher:
+        async with Publisher(
+            pub_settings, nc=host.nc, registry=metrics.registry, subjects=cfg.subjects
+        ) as publisher:
             processor = Processor(
                 rules, index, publisher, metrics, compression=Compression.parse(settings.compression)
             )
-            spec = next(c for c in production_layout().consumers if c.durable == PIPELINE)
+            spec = host.layout.consumer(PIPELINE)
             consumer: Consumer[events_pb2.Event] = Consumer(
                 host.nc,
                 spec,
@@ -112,6 +114,7 @@ async def serve(
                             metrics,
                             history=settings.index_history,
                             caught_up=warm,
+                            subjects=cfg.subjects,
                         )
                     )
                     with anyio.move_on_after(WARM_WAIT):

@@ -19,13 +19,18 @@ from nats.js import JetStreamContext, api
 
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
+from tapio_common.subjects import Subjects
 from tapio_jetstream import DecodeError, decode_events
-from tapio_jetstream.layout import EVENTS
 from tapio_pipeline.enrich import PodIndex
 
 log = get_logger(__name__)
 
-POD_SUBJECT = "tapio.events.k8s.*.pods.*"
+
+def pod_subject(subjects: Subjects) -> str:
+    """`<prefix>.events.k8s.*.pods.*`: every pod event of the installation."""
+    return f"{subjects.events}.k8s.*.pods.*"
+
+
 QUIET = 1.0  # seconds without a message that mean "read everything the stream had"
 
 
@@ -36,6 +41,7 @@ async def follow_pods(
     *,
     history: float,
     caught_up: anyio.Event,
+    subjects: Subjects,
 ) -> None:
     """Runs until cancelled; the index learns every pod event as it is stored."""
     config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
@@ -44,7 +50,9 @@ async def follow_pods(
             deliver_policy=api.DeliverPolicy.BY_START_TIME,
             opt_start_time=datetime.fromtimestamp(time.time() - history, tz=UTC),
         )
-    sub = await js.subscribe(POD_SUBJECT, stream=EVENTS, ordered_consumer=True, config=config)
+    sub = await js.subscribe(
+        pod_subject(subjects), stream=subjects.events_stream, ordered_consumer=True, config=config
+    )
     learnt = 0
     try:
         while True:

@@ -86,6 +86,7 @@ class Processor:
         self._compressor = Compressor(compression)
         self.unrouted = 0
         self._subjects: dict[tuple[str, str], str] = {}
+        self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
         self._unrouted_logged = 0.0
 
     async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
@@ -137,7 +138,7 @@ class Processor:
             for dest in decision.destinations:
                 subject = self._subjects.get((source, dest))
                 if subject is None:
-                    subject = self._subjects[(source, dest)] = processed_subject(source, dest)
+                    subject = self._subjects[(source, dest)] = processed_subject(source, dest, self._prefix)
                 groups.setdefault(subject, []).append(data)
                 routed[dest] = routed.get(dest, 0) + 1
         if enriched:

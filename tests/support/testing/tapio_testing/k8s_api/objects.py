@@ -228,6 +228,14 @@ def readiness(p: Obj, ready: bool, *, at: str = "2026-11-30T08:22:00Z", containe
     return p
 
 
+def node_lost(p: Obj, *, at: str = "2026-11-30T08:22:30Z") -> Obj:
+    """The node lifecycle controller's write when the pod's node stops reporting (MarkPodsNotReady):
+    the Ready condition False; the container statuses stay as the kubelet last wrote them (ready)."""
+    p = copy.deepcopy(p)
+    _set_condition(p, "Ready", "False", at)
+    return p
+
+
 def evicted(p: Obj, *, at: str = "2026-11-30T08:23:00Z") -> Obj:
     p = copy.deepcopy(p)
     st = p["status"]

@@ -6,7 +6,7 @@ benchmark's `model deserialisation` line). Blocking calls: run them in worker th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,28 +77,20 @@ class Api:
     def close(self) -> None:
         self.api_client.close()  # type: ignore[no-untyped-call]
 
-    def list_page(
-        self, resource: str, *, field_selector: str | None, limit: int, cont: str | None
-    ) -> dict[str, Any]:
-        """One page of a list (a consistent snapshot across pages), parsed JSON."""
+    def list_page(self, resource: str, *, field_selector: str | None, limit: int, cont: str | None) -> bytes:
+        """One page of a list (a consistent snapshot across pages), the raw JSON body."""
         kwargs: dict[str, Any] = {"limit": limit, "_preload_content": False, "_request_timeout": self.timeout}
         if field_selector:
             kwargs["field_selector"] = field_selector
         if cont:
             kwargs["_continue"] = cont
-        resp = self._call(resource, self._list[resource], kwargs)
-        try:
-            data = json.loads(resp.data)
-        except ValueError as e:
-            raise ApiUnavailableError(f"malformed list of {resource} from {self.host}: {e}") from e
-        if not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            raise ApiUnavailableError(f"malformed list of {resource} from {self.host}: no items")
-        return data
+        body: bytes = self._call(resource, self._list[resource], kwargs).data
+        return body
 
     def watch(
         self, resource: str, *, rv: str, field_selector: str | None, timeout_seconds: int
     ) -> urllib3.HTTPResponse:
-        """Opens a watch from `rv` with bookmarks; the caller reads `read_chunked()` and closes it."""
+        """Opens a watch from `rv` with bookmarks; the caller reads the stream and closes it."""
         kwargs: dict[str, Any] = {
             "watch": True, "resource_version": rv, "allow_watch_bookmarks": True,
             "timeout_seconds": timeout_seconds, "_preload_content": False,
@@ -179,16 +171,3 @@ def _cause(e: BaseException) -> str:
     reason = getattr(e, "reason", None)
     text = str(reason or e)
     return text.split(": ", 1)[-1][:200]
-
-
-def lines(resp: urllib3.HTTPResponse) -> Iterator[bytes]:
-    """The JSON lines of a watch stream as they arrive (chunks may split or join lines)."""
-    pending = b""
-    for chunk in resp.stream(64 * 1024, decode_content=True):
-        pending += chunk
-        if b"\n" not in chunk:
-            continue
-        *complete, pending = pending.split(b"\n")
-        yield from complete
-    if pending.strip():
-        yield pending

@@ -1,13 +1,13 @@
 """List+watch of one resource (a reflector, as client-go calls it): paged relist from a consistent
 snapshot, watch from the last resourceVersion with bookmarks, relist on 410 Gone, backoff while the
-API server is unreachable. JSON parsing and digesting run in a reader thread; the event loop gets
+API server is unreachable. Decoding (domain.decode: typed msgspec, only the fields the collector
+reads) and digesting run in reader threads; the event loop gets
 batches of (old, new) digest pairs and hands them to `on_changes`. Malformed, unknown and oversized
 objects are counted and skipped."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import queue
 import random
 import threading
@@ -20,7 +20,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from tapio_collector_k8s.adapters.client import Api
 from tapio_collector_k8s.adapters.health import ApiHealth
-from tapio_collector_k8s.domain.digest import Digest, MalformedObject, digest
+from tapio_collector_k8s.domain import decode
+from tapio_collector_k8s.domain.decode import Page
+from tapio_collector_k8s.domain.digest import Digest
 from tapio_collector_k8s.errors import ApiUnavailableError, GoneError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
@@ -28,7 +30,6 @@ from tapio_common.metrics import ComponentMetrics
 log = get_logger(__name__)
 
 Pair = tuple[Digest | None, Digest | None]
-Page = tuple[str, str | None, list[Digest], dict[str, int]]  # list rv, continue, digests, drops
 OnChanges = Callable[[str, list[Pair]], Awaitable[None]]
 _END = ("END", None)
 
@@ -64,6 +65,7 @@ class Reflector:
         self.max_object_bytes = max_object_bytes
         self.rv: str | None = None  # None: relist needed
         self.known: dict[str, Digest] = {}
+        self.dirty: set[str] = set()  # uids changed since the last journal mark (source.py)
         self.synced = False  # a list or watch succeeded since start
         self.changes = 0  # state changes (rv or objects): the checkpoint saves only what moved
         self.relists = 0
@@ -125,6 +127,8 @@ class Reflector:
                         old = self.known.get(d.uid)
                         if old is None or old[1:] != d[1:]:
                             pairs.append((old, d))
+                        if old != d:
+                            self.dirty.add(d.uid)
                         self.known[d.uid] = d
                     if pairs:
                         async with self.gate:
@@ -134,6 +138,7 @@ class Reflector:
         gone = [d for uid, d in self.known.items() if uid not in seen]
         for d in gone:
             del self.known[d.uid]
+            self.dirty.add(d.uid)
         if gone:
             async with self.gate:
                 await self.on_changes(self.resource, [(d, None) for d in gone])
@@ -167,19 +172,18 @@ class Reflector:
                     return
 
     def _fetch_page(self, cont: str | None) -> Page:
-        data = self.api.list_page(
+        body = self.api.list_page(
             self.resource, field_selector=self.field_selector, limit=self.page_size, cont=cont
         )
-        meta = data.get("metadata") or {}
-        bad: dict[str, int] = {}
-        out: list[Digest] = []
-        for item in data["items"]:
-            try:
-                out.append(digest(self.resource, item))
-            except MalformedObject as e:
-                bad["malformed"] = bad.get("malformed", 0) + 1
-                log.warning("malformed object skipped", resource=self.resource, error=str(e))
-        return str(meta.get("resourceVersion", "")), meta.get("continue") or None, out, bad
+        try:
+            page = decode.list_page(self.resource, body)
+        except decode.BadList as e:
+            raise ApiUnavailableError(f"{e} from {self.api.host}") from e
+        for reason, n in page[3].items():
+            log.warning(
+                "unreadable objects skipped in a list", resource=self.resource, reason=reason, count=n
+            )
+        return page
 
     # -- watch ----------------------------------------------------------------------------------------
 
@@ -219,10 +223,12 @@ class Reflector:
                 self.known[value.uid] = value
                 if old is None or old[1:] != value[1:]:
                     pairs.append((old, value))
+                self.dirty.add(value.uid)
                 self.rv = value.rv
             elif kind == "DELETED":
                 old = self.known.pop(value.uid, None)
                 pairs.append((old or value, None))
+                self.dirty.add(value.uid)
                 self.rv = value.rv
             elif kind == "BOOKMARK":
                 self.rv = value
@@ -267,6 +273,7 @@ class Reflector:
                     continue
 
         pending = b""
+        limit = self.max_object_bytes
         try:
             for chunk in resp.stream(256 * 1024, decode_content=True):
                 pending += chunk
@@ -276,37 +283,13 @@ class Reflector:
                         pending = b""
                     continue
                 *complete, pending = pending.split(b"\n")
-                items = [self._parse(line) for line in complete if line.strip()]
+                items = [decode.watch_line(self.resource, line, limit) for line in complete if line.strip()]
                 if items:
                     put(items)
             put([_END])
         except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as e:
             # AttributeError: urllib3 reading a response the loop has just shut down
             put([("END", "" if stop.is_set() else (str(e) or type(e).__name__))])
-
-    def _parse(self, line: bytes) -> tuple[str, Any]:
-        if len(line) > self.max_object_bytes:
-            return ("oversized", f"{len(line)} bytes > {self.max_object_bytes}")
-        try:
-            ev = json.loads(line)
-            kind, obj = ev["type"], ev["object"]
-        except (ValueError, KeyError, TypeError) as e:
-            return ("malformed", f"not a watch event: {e}")
-        if kind == "BOOKMARK":
-            try:
-                return ("BOOKMARK", str(obj["metadata"]["resourceVersion"]))
-            except (KeyError, TypeError):
-                return ("malformed", "bookmark without resourceVersion")
-        if kind == "ERROR":
-            code = obj.get("code") if isinstance(obj, dict) else None
-            return ("GONE", str(obj.get("message", ""))) if code == 410 else ("ERROR", json.dumps(obj)[:300])
-        if kind not in ("ADDED", "MODIFIED", "DELETED"):
-            return ("unknown_type", f"watch event type {kind!r}")
-        try:
-            return (kind, digest(self.resource, obj))
-        except MalformedObject as e:
-            reason = "unknown_kind" if "unexpected kind" in str(e) else "malformed"
-            return (reason, str(e))
 
 
 def _take(q: queue.Queue[list[tuple[str, Any]]]) -> list[tuple[str, Any]]:

@@ -1,12 +1,22 @@
 """Persisted watch state under the data dir: per resource the last resourceVersion and the digest
 of every object seen, so a restarted collector resumes its watches where it stopped and, after a
 410, emits only what changed while it was away (updates, and `deleted` for what vanished).
-msgpack files written atomically (temp file, fsync, rename); a torn or foreign file is ignored."""
+
+Two parts, both msgpack, both written only once the publisher confirmed every event derived so far:
+- snapshots `<resource>.state` (written atomically: temp file, fsync, rename; a torn or foreign
+  file is ignored), each naming the journal generation it starts from;
+- the journal `journal.<generation>`: marks appended every `mark_interval`, each the
+  resourceVersion of a resource and the digests of the objects that changed since the last mark
+  (None for a deletion). A snapshot of everything starts a new generation; older journals are
+  removed once every snapshot names the new one. A torn last mark (a crash while writing) is
+  ignored: at most that mark's events are derived and emitted again.
+Loading applies a resource's journal marks, in order, on top of its snapshot."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +27,65 @@ from tapio_common.logging import get_logger
 
 log = get_logger(__name__)
 FORMAT = 1
+_JOURNAL = re.compile(r"^journal\.(\d+)$")
+
+Mark = tuple[str, str, Sequence[tuple[str, Digest | None]]]  # resource, rv, changed objects
+Loaded = tuple[str, dict[str, Digest]]  # rv, digests by uid
 
 
 class StateStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self.generation = 0  # the journal marks are appended to (set by load_all, moved by rotate)
+        self.journal_bytes = 0  # size of the current journal (the source snapshots when it grows)
 
     def _path(self, resource: str) -> Path:
         return self.directory / f"{resource}.state"
 
-    def load(self, resource: str) -> tuple[str, dict[str, Digest]] | None:
+    def _journals(self) -> list[tuple[int, Path]]:
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        found = [(int(m.group(1)), self.directory / n) for n in names if (m := _JOURNAL.match(n))]
+        return sorted(found)
+
+    # -- loading --------------------------------------------------------------------------------------
+
+    def load(self, resource: str) -> Loaded | None:
         """(resourceVersion, digests by uid), or None when nothing (usable) was saved."""
+        return self.load_all((resource,)).get(resource)
+
+    def load_all(self, resources: Iterable[str]) -> dict[str, Loaded]:
+        """Snapshot plus journal of every resource that has a usable one; later marks are appended
+        to a journal generation newer than every one found."""
+        loaded: dict[str, tuple[int, str, dict[str, Digest]]] = {}
+        for resource in resources:
+            snap = self._load_snapshot(resource)
+            if snap is not None:
+                loaded[resource] = snap
+        journals = self._journals()
+        for gen, path in journals:
+            for resource, rv, changed in self._read_journal(path):
+                # No snapshot: every mark still on disk counts (a snapshot of everything saves each
+                # resource with marks before the journals holding them are removed).
+                entry = loaded.setdefault(resource, (0, "", {}))
+                if gen < entry[0]:
+                    continue
+                known = entry[2]
+                for uid, row in changed:
+                    if row is None:
+                        known.pop(uid, None)
+                    else:
+                        known[uid] = from_row(resource, row)
+                loaded[resource] = (entry[0], rv, known)
+        # New marks go to a new generation (never after a torn tail); the journals read stay until
+        # the next snapshot of everything, and are read again if the collector stops before.
+        self.generation = max((g for g, _ in journals), default=0) + 1
+        self.journal_bytes = 0
+        return {r: (rv, known) for r, (_, rv, known) in loaded.items()}
+
+    def _load_snapshot(self, resource: str) -> tuple[int, str, dict[str, Digest]] | None:
         path = self._path(resource)
         try:
             raw = path.read_bytes()
@@ -38,21 +96,70 @@ class StateStore:
             if doc.get("format") != FORMAT or doc.get("resource") != resource:
                 raise ValueError("foreign format")
             known = {uid: from_row(resource, row) for uid, row in doc["objects"].items()}
-            rv = str(doc["rv"])
+            return int(doc.get("journal", 0)), str(doc["rv"]), known
         except (ValueError, TypeError, KeyError, AttributeError, msgpack.UnpackException) as e:
             log.warning("ignoring unreadable watch state (relisting)", path=str(path), error=str(e))
             return None
-        return rv, known
 
-    def save(self, resource: str, rv: str, known: Mapping[str, Digest]) -> None:
+    def _read_journal(self, path: Path) -> list[tuple[str, str, list[tuple[str, Any]]]]:
+        out: list[tuple[str, str, list[tuple[str, Any]]]] = []
+        unpacker = msgpack.Unpacker(use_list=True, strict_map_key=False)
+        try:
+            unpacker.feed(path.read_bytes())
+        except FileNotFoundError:
+            return out
+        try:
+            for mark in unpacker:
+                resource, rv, changed = mark
+                out.append((str(resource), str(rv), [(str(uid), row) for uid, row in changed]))
+        except (ValueError, TypeError, msgpack.UnpackException) as e:
+            log.warning("watch state journal ends with a torn mark (ignored)", path=str(path), error=str(e))
+        return out
+
+    # -- writing --------------------------------------------------------------------------------------
+
+    def append(self, marks: Sequence[Mark]) -> None:
+        """Appends marks to the current journal generation (fsync'd: they are what stops re-emits)."""
+        if not marks:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        pack = msgpack.Packer(use_bin_type=True).pack
+        data = b"".join(
+            pack([resource, rv, [[uid, d] for uid, d in changed]]) for resource, rv, changed in marks
+        )
+        with open(self.directory / f"journal.{self.generation}", "ab") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        self.journal_bytes += len(data)
+
+    def rotate(self) -> int:
+        """Starts a new journal generation (before a snapshot of everything): returns it."""
+        self.generation += 1
+        self.journal_bytes = 0
+        return self.generation
+
+    def drop_journals_before(self, generation: int) -> None:
+        """Every snapshot names `generation` or a later one: older journals are not needed."""
+        for gen, path in self._journals():
+            if gen < generation:
+                path.unlink(missing_ok=True)
+
+    def save(self, resource: str, rv: str, known: Mapping[str, Digest], generation: int = 0) -> None:
+        """The snapshot of `resource`; its journal marks start at `generation`."""
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(resource)
         tmp = path.with_suffix(".tmp")
         packer = msgpack.Packer(use_bin_type=True)
         pack = packer.pack
         with open(tmp, "wb", buffering=1 << 20) as f:  # streamed: no second copy of the state in memory
-            f.write(packer.pack_map_header(4))
-            for key, value in (("format", FORMAT), ("resource", resource), ("rv", rv)):
+            f.write(packer.pack_map_header(5))
+            for key, value in (
+                ("format", FORMAT),
+                ("resource", resource),
+                ("rv", rv),
+                ("journal", generation),
+            ):
                 f.write(pack(key) + pack(value))
             f.write(pack("objects") + packer.pack_map_header(len(known)))
             for uid, d in known.items():

@@ -61,11 +61,20 @@ def pod_changes(old: Pod | None, new: Pod | None) -> list[Change]:
     if new.ready and not old.ready:
         out.append(Change("ready", "info", f"pod {label} ready"))
     elif old.ready and not new.ready and new.reason != "Evicted":
-        if (
+        restarted = any(c.restarts > before[c.name].restarts for c in new.containers if c.name in before)
+        if new.containers and all(c.ready for c in new.containers) and not restarted:
+            # Every container still reports ready: the kubelet did not write this (it marks the
+            # container whose probe failed), the node lifecycle controller did, for a node that
+            # stopped reporting. The pod is lost with its node, not unhealthy.
+            out.append(
+                Change("not_ready", "warning", f"pod {label} not ready: its node stopped reporting",
+                       reason="NodeNotReady")
+            )  # fmt: skip
+        elif (
             new.phase == "Running"
             and new.containers
             and all(c.running for c in new.containers)
-            and not any(c.restarts > before[c.name].restarts for c in new.containers if c.name in before)
+            and not restarted
         ):
             out.append(
                 Change(

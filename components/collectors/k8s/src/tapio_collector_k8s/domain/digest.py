@@ -1,10 +1,11 @@
-"""Digests: the few fields of a Kubernetes object (raw JSON dict) that the collector compares and
-publishes. They are what it remembers of every object (and persists), so they are small immutable
+"""Digests: the few fields of a Kubernetes object that the collector compares and publishes, made
+from the Structs of domain.schema (decoded straight from the API server's JSON by domain.decode, or
+converted from a parsed dict by `digest`). They are what it remembers of every object (and persists), so they are small immutable
 tuples (NamedTuple: compact for 100k pods, and msgpack-able rows); `rv` is the first field, so
 `old[1:] == new[1:]` means nothing the collector cares about changed.
 
-`digest(resource, obj)` raises MalformedObject for an object it cannot read (no metadata, wrong
-types), which the watcher counts and skips."""
+`digest(resource, obj)` and `of_struct` raise MalformedObject for an object they cannot read (no
+metadata, wrong types), which the reflector counts and skips."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import json
 import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
+
+import msgspec
+
+from tapio_collector_k8s.domain import schema as s
 
 Obj = dict[str, Any]
 Pairs = tuple[tuple[str, str], ...]
@@ -136,15 +141,6 @@ class CoreEvent(NamedTuple):
 Digest = Pod | Node | Service | Slice | Deployment | ReplicaSet | CoreEvent
 
 
-def _meta(obj: Any) -> Obj:
-    if not isinstance(obj, dict):
-        raise MalformedObject(f"an object must be a JSON object, not {type(obj).__name__}")
-    meta = obj.get("metadata")
-    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("uid"):
-        raise MalformedObject("object without metadata.name and metadata.uid")
-    return meta
-
-
 _SHARED: dict[Any, Any] = {}  # equal label sets and owner refs share one tuple (pods of a ReplicaSet)
 _SHARED_MAX = 100_000
 
@@ -158,155 +154,150 @@ def _share(value: Any) -> Any:
     return value
 
 
-def _pairs(d: Any) -> Pairs:
+def _pairs(d: dict[str, str] | None) -> Pairs:
     if not d:
         return ()
-    if not isinstance(d, dict):
-        raise MalformedObject(f"expected a string map, got {type(d).__name__}")
-    return _share(tuple(sorted((_intern(str(k)), _intern(str(v))) for k, v in d.items())))  # type: ignore[no-any-return]
+    return _share(tuple(sorted((_intern(k), _intern(v)) for k, v in d.items())))  # type: ignore[no-any-return]
 
 
-def _controller(meta: Obj) -> Ref | None:
-    refs = meta.get("ownerReferences") or ()
-    for ref in refs:
-        if isinstance(ref, dict) and ref.get("controller"):
-            return _share((_intern(ref.get("kind", "")), ref.get("name", ""), ref.get("uid", "")))  # type: ignore[no-any-return]
+def _meta(m: s.Meta | None) -> s.Meta:
+    if m is None or m.name is None or not m.uid:
+        raise MalformedObject("object without metadata.name and metadata.uid")
+    return m
+
+
+def _controller(meta: s.Meta) -> Ref | None:
+    for ref in meta.owners or ():
+        if ref.controller:
+            return _share((_intern(ref.kind or ""), ref.name or "", ref.uid or ""))  # type: ignore[no-any-return]
     return None
 
 
-def _container(cs: Obj, images: dict[str, str]) -> Container:
-    state = cs.get("state") or {}
-    term = state.get("terminated") or (cs.get("lastState") or {}).get("terminated") or {}
-    name = _intern(cs.get("name", ""))
+def _container(cs: s.ContainerStatus, images: dict[str, str]) -> Container:
+    state = cs.state or _NO_STATE
+    term = state.terminated or (cs.last_state or _NO_STATE).terminated or _NO_TERM
+    name = _intern(cs.name or "")
     return Container(
         name,
-        cs.get("containerID", ""),
-        bool(cs.get("ready")),
-        "running" in state,
-        int(cs.get("restartCount") or 0),
-        _intern((state.get("waiting") or {}).get("reason", "")),
-        _intern(term.get("reason", "")),
-        int(term.get("exitCode") or 0),
-        term.get("finishedAt") or "",
-        _intern(cs.get("image") or images.get(name, "")),
+        cs.container_id or "",
+        bool(cs.ready),
+        state.running is not msgspec.UNSET,
+        cs.restarts or 0,
+        _intern((state.waiting.reason or "") if state.waiting else ""),
+        _intern(term.reason or ""),
+        term.exit_code or 0,
+        term.finished_at or "",
+        _intern(cs.image or images.get(name, "")),
     )
 
 
-def pod(obj: Obj) -> Pod:
-    meta = _meta(obj)
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    conditions = {c.get("type"): c for c in status.get("conditions") or ()}
-    ready = (conditions.get("Ready") or {}).get("status") == "True"
-    sched = conditions.get("PodScheduled") or {}
-    images = {c.get("name", ""): c.get("image", "") for c in spec.get("containers") or ()}
-    statuses = status.get("containerStatuses") or ()
-    containers = tuple(_container(cs, images) for cs in statuses)
-    ips = tuple(i.get("ip", "") for i in status.get("podIPs") or ()) or (
-        (status["podIP"],) if status.get("podIP") else ()
-    )
+_NO_STATE = s.State()
+_NO_TERM = s.Terminated()
+
+
+def _pod(obj: s.PodObj) -> Pod:
+    meta = _meta(obj.metadata)
+    spec, status = obj.spec or s.PodSpec(), obj.status or s.PodStatus()
+    ready = unschedulable = False
+    for c in status.conditions or ():
+        if c.type == "Ready":
+            ready = c.status == "True"
+        elif c.type == "PodScheduled":
+            unschedulable = c.status == "False" and c.reason == "Unschedulable"
+    images = {c.name or "": c.image or "" for c in spec.containers or ()}
+    containers = tuple(_container(cs, images) for cs in status.containers or ())
+    ips = tuple(i.ip or "" for i in status.pod_ips or ()) or ((status.pod_ip,) if status.pod_ip else ())
     return Pod(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
-        _intern(spec.get("nodeName") or ""), _pairs(meta.get("labels")), _controller(meta),
-        _intern(status.get("phase", "")), _intern(status.get("reason", "")), ready,
-        sched.get("status") == "False" and sched.get("reason") == "Unschedulable",
-        containers, ips, _intern(status.get("hostIP", "")), meta.get("creationTimestamp") or "",
+        meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]
+        _intern(spec.node_name or ""), _pairs(meta.labels), _controller(meta),
+        _intern(status.phase or ""), _intern(status.reason or ""), ready, unschedulable,
+        containers, ips, _intern(status.host_ip or ""), meta.created or "",
     )  # fmt: skip
 
 
-def node(obj: Obj) -> Node:
-    meta = _meta(obj)
-    status = obj.get("status") or {}
-    conds = tuple(
-        sorted(
-            (_intern(c.get("type", "")), _intern(c.get("status", ""))) for c in status.get("conditions") or ()
-        )
-    )
+def _node(obj: s.NodeObj) -> Node:
+    meta = _meta(obj.metadata)
+    conditions = (obj.status.conditions if obj.status else None) or ()
+    conds = tuple(sorted((_intern(c.type or ""), _intern(c.status or "")) for c in conditions))
     return Node(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _pairs(meta.get("labels")), conds,
-        bool((obj.get("spec") or {}).get("unschedulable")), meta.get("creationTimestamp") or "",
+        meta.resource_version or "", meta.uid, meta.name, _pairs(meta.labels), conds,  # type: ignore[arg-type]
+        bool(obj.spec and obj.spec.unschedulable), meta.created or "",
     )  # fmt: skip
 
 
-def service(obj: Obj) -> Service:
-    meta = _meta(obj)
-    spec = obj.get("spec") or {}
-    ips = tuple(spec.get("clusterIPs") or ([spec["clusterIP"]] if spec.get("clusterIP") else []))
+def _service(obj: s.ServiceObj) -> Service:
+    meta = _meta(obj.metadata)
+    spec = obj.spec or s.ServiceSpec()
+    ips = spec.cluster_ips or ([spec.cluster_ip] if spec.cluster_ip else [])
     ports = tuple(
-        (p.get("name", ""), int(p.get("port") or 0), p.get("protocol", "TCP"), str(p.get("targetPort", p.get("port", ""))))
-        for p in spec.get("ports") or ()
+        (p.name or "", p.port or 0, p.protocol or "TCP", str(p.target_port if p.target_port is not None else (p.port or "")))
+        for p in spec.ports or ()
     )  # fmt: skip
     return Service(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
-        _pairs(meta.get("labels")), _pairs(spec.get("selector")), spec.get("type", "ClusterIP"),
-        tuple(ip for ip in ips if ip and ip != "None"), ports, meta.get("creationTimestamp") or "",
+        meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]
+        _pairs(meta.labels), _pairs(spec.selector), spec.type or "ClusterIP",
+        tuple(ip for ip in ips if ip and ip != "None"), ports, meta.created or "",
     )  # fmt: skip
 
 
-def endpointslice(obj: Obj) -> Slice:
-    meta = _meta(obj)
-    endpoints = obj.get("endpoints") or ()
-    ready = sum(1 for e in endpoints if (e.get("conditions") or {}).get("ready", True) is not False)
-    service_name = (meta.get("labels") or {}).get("kubernetes.io/service-name", "")
+def _endpointslice(obj: s.SliceObj) -> Slice:
+    meta = _meta(obj.metadata)
+    endpoints = obj.endpoints or ()
+    # conditions.ready unset counts as ready, as the API says
+    ready = sum(1 for e in endpoints if e.conditions is None or e.conditions.ready is not False)
     return Slice(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
-        service_name, ready, len(endpoints), meta.get("creationTimestamp") or "",
+        meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]
+        (meta.labels or {}).get("kubernetes.io/service-name", ""), ready, len(endpoints), meta.created or "",
     )  # fmt: skip
 
 
-def deployment(obj: Obj) -> Deployment:
-    meta = _meta(obj)
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    template = spec.get("template") or {}
+def _deployment(obj: s.DeploymentObj) -> Deployment:
+    meta = _meta(obj.metadata)
+    spec, status = obj.spec or s.DeploymentSpec(), obj.status or s.WorkloadStatus()
+    template = spec.template or {}
     digest = hashlib.blake2b(json.dumps(template, sort_keys=True).encode(), digest_size=8).hexdigest()
     containers = (template.get("spec") or {}).get("containers") or ()
-    progress = next(
-        (c.get("reason", "") for c in status.get("conditions") or () if c.get("type") == "Progressing"), ""
-    )
+    progress = next((c.reason or "" for c in status.conditions or () if c.type == "Progressing"), "")
     return Deployment(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
-        _pairs(meta.get("labels")), _pairs((spec.get("selector") or {}).get("matchLabels")),
-        int(spec.get("replicas", 1) or 0), int(status.get("availableReplicas") or 0),
-        int(status.get("updatedReplicas") or 0), digest,
-        tuple((c.get("name", ""), c.get("image", "")) for c in containers), progress,
-        meta.get("creationTimestamp") or "",
+        meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]
+        _pairs(meta.labels), _pairs(spec.selector.match_labels if spec.selector else None),
+        1 if spec.replicas is None else spec.replicas, status.available or 0, status.updated or 0, digest,
+        tuple((c.get("name", ""), c.get("image", "")) for c in containers), progress, meta.created or "",
     )  # fmt: skip
 
 
-def replicaset(obj: Obj) -> ReplicaSet:
-    meta = _meta(obj)
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+def _replicaset(obj: s.ReplicaSetObj) -> ReplicaSet:
+    meta = _meta(obj.metadata)
+    spec, status = obj.spec or s.ReplicaSetSpec(), obj.status or s.WorkloadStatus()
     return ReplicaSet(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
-        _pairs(meta.get("labels")), _pairs((spec.get("selector") or {}).get("matchLabels")), _controller(meta),
-        int(spec.get("replicas", 1) or 0), int(status.get("availableReplicas") or 0),
-        meta.get("creationTimestamp") or "",
+        meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]
+        _pairs(meta.labels), _pairs(spec.selector.match_labels if spec.selector else None), _controller(meta),
+        1 if spec.replicas is None else spec.replicas, status.available or 0, meta.created or "",
     )  # fmt: skip
 
 
-def core_event(obj: Obj) -> CoreEvent:
-    meta = _meta(obj)
-    inv = obj.get("involvedObject") or obj.get("regarding") or {}
-    if not isinstance(inv, dict):
+def _core_event(obj: s.EventObj) -> CoreEvent:
+    meta = _meta(obj.metadata)
+    inv = obj.involved or obj.regarding
+    if inv is None:
         raise MalformedObject("event without involvedObject")
-    source = obj.get("source") or {}
-    when = obj.get("lastTimestamp") or obj.get("eventTime") or meta.get("creationTimestamp") or ""
+    when = obj.last_timestamp or obj.event_time or meta.created or ""
     return CoreEvent(
-        str(meta.get("resourceVersion", "")), meta["uid"], meta["name"], _intern(meta.get("namespace", "")),
-        _intern(obj.get("reason") or ""), _intern(obj.get("type") or "Normal"), obj.get("message") or "",
-        int(obj.get("count") or 1),
-        (_intern(inv.get("kind", "")), inv.get("name", ""), _intern(inv.get("namespace", "")), inv.get("uid", "")),
-        inv.get("fieldPath", ""), source.get("host") or obj.get("reportingInstance") or "", when,
+        meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]
+        _intern(obj.reason or ""), _intern(obj.type or "Normal"), obj.message or "", obj.count or 1,
+        (_intern(inv.kind or ""), inv.name or "", _intern(inv.namespace or ""), inv.uid or ""),
+        inv.field_path or "", (obj.source.host if obj.source else None) or obj.reporting_instance or "", when,
     )  # fmt: skip
 
 
-DIGESTERS: dict[str, Callable[[Obj], Digest]] = {
-    "pods": pod,
-    "nodes": node,
-    "services": service,
-    "endpointslices": endpointslice,
-    "deployments": deployment,
-    "replicasets": replicaset,
-    "events": core_event,
+DIGESTERS: dict[str, Callable[[Any], Digest]] = {
+    "pods": _pod,
+    "nodes": _node,
+    "services": _service,
+    "endpointslices": _endpointslice,
+    "deployments": _deployment,
+    "replicasets": _replicaset,
+    "events": _core_event,
 }
 KINDS = {
     "pods": "Pod", "nodes": "Node", "services": "Service", "endpointslices": "EndpointSlice",
@@ -318,16 +309,49 @@ ROWS: dict[str, type[Digest]] = {
 }  # fmt: skip
 
 
+def of_struct(resource: str, obj: s.AnyObj) -> Digest:
+    """The digest of a decoded object of `resource`, or MalformedObject (an unexpected kind says
+    so in its message: the reflector counts it as `unknown_kind`)."""
+    if obj.kind is not None and obj.kind != KINDS[resource]:
+        raise MalformedObject(f"unexpected kind {obj.kind!r} in a {resource} stream")
+    return DIGESTERS[resource](obj)
+
+
 def digest(resource: str, obj: Any) -> Digest:
-    """The digest of `obj` of `resource` (plural), or MalformedObject."""
-    if isinstance(obj, dict) and obj.get("kind") not in (None, KINDS[resource]):
-        raise MalformedObject(f"unexpected kind {obj.get('kind')!r} in a {resource} stream")
+    """The digest of `obj` (a parsed JSON object) of `resource` (plural), or MalformedObject."""
     try:
-        return DIGESTERS[resource](obj)
-    except (AttributeError, TypeError, ValueError) as e:
-        if isinstance(e, MalformedObject):
-            raise
+        struct = msgspec.convert(obj, s.OBJECTS[resource], strict=False)
+    except msgspec.ValidationError as e:
         raise MalformedObject(f"unreadable {resource} object: {e}") from e
+    return of_struct(resource, struct)
+
+
+def pod(obj: Obj) -> Pod:
+    return digest("pods", obj)  # type: ignore[return-value]
+
+
+def node(obj: Obj) -> Node:
+    return digest("nodes", obj)  # type: ignore[return-value]
+
+
+def service(obj: Obj) -> Service:
+    return digest("services", obj)  # type: ignore[return-value]
+
+
+def endpointslice(obj: Obj) -> Slice:
+    return digest("endpointslices", obj)  # type: ignore[return-value]
+
+
+def deployment(obj: Obj) -> Deployment:
+    return digest("deployments", obj)  # type: ignore[return-value]
+
+
+def replicaset(obj: Obj) -> ReplicaSet:
+    return digest("replicasets", obj)  # type: ignore[return-value]
+
+
+def core_event(obj: Obj) -> CoreEvent:
+    return digest("events", obj)  # type: ignore[return-value]
 
 
 def from_row(resource: str, row: list[Any]) -> Digest:

@@ -1,0 +1,104 @@
+"""A collector killed (SIGKILL: no last checkpoint) and restarted after longer than JetStream's
+duplicate window, the API server having compacted meanwhile: its journal marks say what was
+confirmed, so nothing is emitted twice and what changed while it was away is emitted once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import nats
+import pytest
+from k8s_helpers import actions, collector, provision, stream_events, wait_for
+
+from tapio_collector_k8s.adapters.state import StateStore
+from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.k8s_api import K8sApiServer
+from tapio_testing.k8s_api import objects as o
+from tapio_testing.wait import eventually
+
+WINDOW = 1.0  # seconds: JetStream's duplicate window, shortened so the test can outlast it
+CLUSTER = ("nodes", "services", "endpointslices", "deployments", "replicasets")
+
+
+async def short_duplicate_window(url: str) -> None:
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        config = (await js.stream_info("TAPIO_EVENTS")).config
+        config.duplicate_window = WINDOW
+        await js.update_stream(config)
+    finally:
+        await nc.close()
+
+
+def seed(api: K8sApiServer) -> list[o.Obj]:
+    rs = o.replicaset("checkout")
+    for obj in (o.node(), o.deployment("checkout"), rs, o.service("checkout")):
+        api.store.apply(obj)
+    mine = [o.pod("checkout", i, rs=rs) for i in range(3)]
+    for p in mine:
+        api.store.apply(p)
+    api.store.apply(o.endpointslice("checkout", mine))
+    return mine
+
+
+def saved_in_step(api: K8sApiServer, data: Path) -> bool:
+    """The collector's saved state (snapshot + journal) holds every object as the server has it."""
+    state = StateStore(data / "k8s-collector" / "watch-state").load_all(("pods", *CLUSTER))
+    for resource in ("pods", *CLUSTER):
+        want = {
+            s.obj["metadata"]["uid"]: s.obj["metadata"]["resourceVersion"]
+            for s in api.store.objects[resource].values()
+        }
+        have = {uid: d.rv for uid, d in state.get(resource, ("", {}))[1].items()}
+        if have != want:
+            return False
+    return True
+
+
+@pytest.mark.anyio
+async def test_killed_and_restarted_after_the_duplicate_window_emits_nothing_twice(
+    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    await provision(jetstream.url)
+    await short_duplicate_window(jetstream.url)
+    pods = seed(k8s_api)
+    names = [p["metadata"]["name"] for p in pods]
+    data = tmp_path / "a"
+    kc = k8s_api.kubeconfig(tmp_path / "kc.json")
+    proc = await anyio.to_thread.run_sync(lambda: subprocess.Popen(
+        [sys.executable, "-m", "tapio_collector_k8s", "--kubeconfig", str(kc), "--node-name", o.NODE,
+         "--nats-url", jetstream.url, "--metrics-port", "0", "--data-dir", str(data),
+         "--mark-interval", "0.2", "--checkpoint-interval", "3600",
+         "--lease-duration", "4", "--renew-interval", "0.5", "--renew-deadline", "3"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    ))  # fmt: skip
+    try:
+        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "deployments"))
+        k8s_api.store.apply(o.crash_loop(pods[0]))
+        await wait_for(jetstream.url, lambda ev: ("crash_loop", names[0]) in actions(ev, "pods"))
+        # No snapshot is due (checkpoint interval 1 h): only the journal marks can hold this.
+        await eventually(lambda: saved_in_step(k8s_api, data), "the journal holding every object", within=30)
+        assert not list((data / "k8s-collector" / "watch-state").glob("pods.state"))
+    finally:
+        proc.kill()
+        await anyio.to_thread.run_sync(proc.wait, 10)
+    before = await stream_events(jetstream.url)
+    # Away for longer than the duplicate window; the API server compacts (the restart gets 410).
+    k8s_api.store.apply(o.terminated(pods[1], reason="OOMKilled", exit_code=137))
+    k8s_api.store.delete("pods", "shop", names[2])
+    k8s_api.store.compact()
+    await anyio.sleep(WINDOW * 2)
+    async with collector(k8s_api, jetstream.url, o.NODE, data, mark_interval=0.2, **{"lease_duration": 4.0}):
+        await wait_for(jetstream.url, lambda ev: ("oom_killed", names[1]) in actions(ev, "pods")
+                       and ("deleted", names[2]) in actions(ev, "pods"))  # fmt: skip
+        await anyio.sleep(1.5)  # anything else it would emit
+    events = await stream_events(jetstream.url)
+    ids = Counter(e.id for _, e in events)
+    assert [(e.action, e.k8s.name) for _, e in events if ids[e.id] > 1] == []
+    new = [(e.action, e.k8s.name) for _, e in events[len(before) :]]
+    assert sorted(new) == sorted([("restarted", names[1]), ("oom_killed", names[1]), ("deleted", names[2])])

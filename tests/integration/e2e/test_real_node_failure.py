@@ -1,0 +1,140 @@
+"""Scenario "kubelet dies, the node goes NotReady": every event comes from a real collector observing
+something real. A real systemd boots in its own namespaces (`te2r-*`, private /tmp) with a
+`kubelet.service` that runs until the test tells it to crash; the systemd collector (its own
+process, on that systemd's D-Bus) sees the unit fail. The test API server then gets what the node
+lifecycle controller writes once the kubelet stopped posting status: the node Ready=Unknown and its
+pods Ready=False; the Kubernetes collector (its own process) turns that into events. The
+correlator, the pipeline and the SIEM exporter run as processes; the HEC receiver gets ONE
+node_failure alert, high confidence with the pods lost, rooted at the unit failure."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tapio.events.v1 import events_pb2
+from tapio_common.config import NatsConfig
+from tapio_common.nats.connect import connect
+from tapio_jetstream.layout import EVENTS
+from tapio_jetstream.streams import apply_layout
+from tapio_testing.cgroups import tag
+from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.k8s_api import K8sApiServer
+from tapio_testing.systemd_ns import NamespacedSystemd
+from tapio_testing.wait import eventually
+from tests.integration.e2e import real
+from tests.integration.e2e.cluster import App, node, node_not_ready
+from tests.integration.e2e.product import components, stream_messages
+from tests.integration.e2e.real import has
+from tests.integration.e2e.report import Report
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+CRASH = "run/te2r-kubelet-crash"  # inside the namespace: the kubelet exits once this exists
+KUBELET = f"""[Unit]
+Description=kubelet: The Kubernetes Node Agent
+[Service]
+ExecStart=/bin/sh -c 'echo "I1201 server.go:487] Kubelet version v1.31.2"; \\
+  while [ ! -e /{CRASH} ]; do sleep 0.2; done; \\
+  echo "E1201 run.go:72] command failed: failed to run Kubelet: validate service connection: \\
+CRI v1 runtime API is not implemented for endpoint unix:///run/containerd/containerd.sock" >&2; exit 1'
+Restart=no
+"""
+
+
+@pytest.fixture
+def systemd() -> Iterator[NamespacedSystemd]:
+    """A namespaced systemd running kubelet.service (start() raises, with the reason, when it cannot
+    boot: a failure, not a skip, on our machines)."""
+    sd = NamespacedSystemd({"kubelet.service": KUBELET}, name="te2r")
+    sd.start()
+    try:
+        sd.systemctl("start", "kubelet.service")
+        yield sd
+    finally:
+        sd.stop()
+
+
+def unit_failed(events: list[events_pb2.Event]) -> list[events_pb2.Event]:
+    return [
+        e for e in events if e.type == "unit" and e.action == "failed" and e.systemd.unit == "kubelet.service"
+    ]
+
+
+async def test_kubelet_failure_then_node_not_ready(
+    jetstream: JetStreamServer, systemd: NamespacedSystemd, tmp_path: Path, e2e_report: Report
+) -> None:
+    node_name = f"te2r-node-{tag()}"
+    nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
+    try:
+        await apply_layout(nc.jetstream(), 1)
+        with K8sApiServer(token="te2r-token") as api, real.receivers(tmp_path) as rx:
+            n = node(api, node_name)
+            # A worker Deployment without a Service: its pods are lost with the node, no Service
+            # loses all its endpoints (that would make it a cascading_failure).
+            app = App.create(api, "batch-worker", namespace="te2r-jobs", node=node_name, service=False)
+            kubeconfig = api.kubeconfig(tmp_path / "kubeconfig.json")
+            wanted = {
+                "systemd-collector": ("--node-name", node_name, "--bus", systemd.bus_address,
+                                      "--journal-root", systemd.journal_root),
+                "k8s-collector": ("--node-name", node_name, "--cluster", "te2r"),
+            }  # fmt: skip
+            with (
+                components(jetstream.url, tmp_path, exporter_sinks=rx.sinks()) as consumers,
+                real.collectors(jetstream.url, tmp_path, wanted, kubeconfig=kubeconfig) as cols,
+            ):
+                await eventually(lambda: all(real.ready(c) for c in cols.values()), "collectors ready", 120)
+                (systemd.root / CRASH).touch()
+
+                async def failure() -> list[events_pb2.Event]:
+                    return unit_failed(real.events_of(await stream_messages(nc, EVENTS)))
+
+                await eventually(lambda: has(failure()), "kubelet.service failed, in TAPIO_EVENTS", within=60)
+                (root,) = await failure()
+                # The node controller's writes once the kubelet stopped posting status.
+                await anyio.sleep(1.0)
+                node_not_ready(api, n, time.time())
+                await anyio.sleep(0.5)
+                app.marked_not_ready(time.time())
+
+                def node_failure_fired() -> bool:
+                    return any(
+                        a["state"] in ("firing", "updated") and a["labels"].get("type") == "node_failure"
+                        and a["labels"].get("confidence") == "high"
+                        for a in rx.hec.alerts()
+                    )  # fmt: skip
+
+                try:
+                    await eventually(node_failure_fired, "a high node_failure alert at the HEC receiver", 60)
+                except AssertionError as e:
+                    raise AssertionError(f"{e}\n{await real.why(nc, rx.hec)}") from None
+                out = await real.outcome(nc, rx, cols)
+                assert all(c.alive() for c in consumers.values()), {
+                    n: c.log_tail() for n, c in consumers.items()
+                }
+    finally:
+        await nc.close()
+    entry = e2e_report.add(
+        out.entry("kubelet failure, node NotReady (real collectors)", root_cause_event_id=root.id)
+    )
+    assert not entry.problems(), entry
+    assert len(out.events) == sum(out.published.values()), out.published
+    assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
+    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("node_failure")}, (
+        out.hec_alerts
+    )
+    firing = [a for a in out.hec_alerts if a["state"] == "firing"]
+    assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
+    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
+    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
+    last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
+    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last
+    assert (root.source, root.context.node) == (events_pb2.SOURCE_SYSTEMD, node_name), root
+    k8s = {e.id: (e.type, e.action) for e in out.events if e.source == events_pb2.SOURCE_K8S}
+    lost = {i for i, ta in k8s.items() if ta in {("nodes", "not_ready"), ("pods", "not_ready")}}
+    assert {ta for i, ta in k8s.items() if i in lost} == {("nodes", "not_ready"), ("pods", "not_ready")}, k8s
+    assert set(last["event_ids"]) >= {root.id, *lost}, last

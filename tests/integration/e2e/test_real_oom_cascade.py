@@ -1,0 +1,138 @@
+"""Scenario "OOM cascade from the kernel": every event comes from a real collector observing something
+real. A process in a memory cgroup laid out like a containerd pod's (`te2r-*`) is OOM-killed by the
+kernel at its 48 MiB limit; the eBPF collector (its own process) sees the kill on this kernel and
+maps it to the container; the test API server holds that pod (same uid and container id, its pod
+IP) behind a Service, and gets what the kubelet and the EndpointSlice controller then write (OOMKilled
+restart, not ready, the Service's ready endpoints down to 0), which the Kubernetes collector (its
+own process, through a kubeconfig) turns into events. The correlator, the pipeline and the SIEM
+exporter run as processes; the HEC receiver gets ONE cascading_failure alert whose root cause is
+the kernel's oom_kill event."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tapio.events.v1 import events_pb2
+from tapio_common.config import NatsConfig
+from tapio_common.nats.connect import connect
+from tapio_jetstream.layout import EVENTS
+from tapio_jetstream.streams import apply_layout
+from tapio_testing.cgroupfs import ContainerCgroup, pod_container_cgroup
+from tapio_testing.cgroups import tag
+from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.k8s_api import K8sApiServer
+from tapio_testing.wait import eventually
+from tests.integration.e2e import real
+from tests.integration.e2e.cluster import App, node
+from tests.integration.e2e.product import components, stream_messages
+from tests.integration.e2e.real import has
+from tests.integration.e2e.report import Report
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+LIMIT = 48 << 20
+APP = "payments"
+# Allocates 1 MiB at a time until the kernel kills it; its comm is the app's, as in its container.
+HOG = f"open('/proc/self/comm', 'w').write({APP!r})\nb = []\nwhile True:\n    b.append(b'x' * (1 << 20))\n"
+
+
+def oom_kill(cg: ContainerCgroup) -> int:
+    """Runs the hog as the only process of the container (and its memory cgroup); returns its pid
+    once the kernel killed it."""
+    assert cg.memory_procs is not None
+    enter = f"echo $$ > {cg.procs} && echo $$ > {cg.memory_procs}"
+    victim = subprocess.Popen(["sh", "-c", f'{enter} && exec "$0" -c "$1"', sys.executable, HOG])
+    victim.wait(timeout=120)
+    assert victim.returncode == -9, f"the hog was not killed by the kernel (exit {victim.returncode})"
+    return victim.pid
+
+
+async def test_oom_cascade_from_the_kernel(
+    jetstream: JetStreamServer, tmp_path: Path, e2e_report: Report
+) -> None:
+    node_name = f"te2r-node-{tag()}"
+    nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
+    try:
+        await apply_layout(nc.jetstream(), 1)
+        with (
+            pod_container_cgroup("te2r-", memory_limit=LIMIT) as cg,
+            K8sApiServer(token="te2r-token") as api,
+            real.receivers(tmp_path) as rx,
+        ):
+            node(api, node_name)
+            app = App.create(api, APP, namespace="te2r-shop", node=node_name, pod_uid=cg.pod_uid,
+                             container_id=cg.container_id)  # fmt: skip
+            kubeconfig = api.kubeconfig(tmp_path / "kubeconfig.json")
+            wanted = {
+                "ebpf-collector": ("--node-name", node_name, "--programs", "oom"),
+                "k8s-collector": ("--node-name", node_name, "--cluster", "te2r"),
+            }
+            with (
+                components(jetstream.url, tmp_path, exporter_sinks=rx.sinks()) as consumers,
+                real.collectors(jetstream.url, tmp_path, wanted, kubeconfig=kubeconfig) as cols,
+            ):
+                await eventually(lambda: all(real.ready(c) for c in cols.values()), "collectors ready", 240)
+                victim = await anyio.to_thread.run_sync(oom_kill, cg)
+                killed_at = time.time()
+
+                async def kernel_kill() -> list[events_pb2.Event]:
+                    evs = real.events_of(await stream_messages(nc, EVENTS))
+                    return [e for e in evs if e.type == "oom_kill" and e.kernel.oom_victim_pid == victim]
+
+                await eventually(
+                    lambda: has(kernel_kill()), "the kernel's oom_kill of the hog in TAPIO_EVENTS", within=60
+                )
+                (root,) = await kernel_kill()
+                # What the kubelet and the EndpointSlice controller write next.
+                app.oom_killed(killed_at)
+                await anyio.sleep(1.0)
+                app.endpoints_ready(False)
+
+                def cascade_fired() -> bool:
+                    return any(
+                        a["state"] == "firing" and a["labels"].get("type") == "cascading_failure"
+                        for a in rx.hec.alerts()
+                    )
+
+                try:
+                    await eventually(
+                        cascade_fired, "a cascading_failure alert FIRING at the HEC receiver", 60
+                    )
+                except AssertionError as e:
+                    raise AssertionError(f"{e}\n{await real.why(nc, rx.hec)}") from None
+                out = await real.outcome(nc, rx, cols)
+                assert all(c.alive() for c in consumers.values()), {
+                    n: c.log_tail() for n, c in consumers.items()
+                }
+    finally:
+        await nc.close()
+    entry = e2e_report.add(
+        out.entry("OOM cascade from the kernel (real collectors)", root_cause_event_id=root.id)
+    )
+    assert not entry.problems(), entry
+    assert len(out.events) == sum(out.published.values()), out.published
+    assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
+    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("cascading_failure")}
+    firing = [a for a in out.hec_alerts if a["state"] == "firing"]
+    assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
+    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
+    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
+    (alert,) = firing
+    assert alert["labels"]["root_cause_event_id"] == root.id, alert
+    assert root.source == events_pb2.SOURCE_EBPF
+    assert root.context.container_id == f"containerd://{cg.container_id}", root
+    assert root.context.pod_uid == cg.pod_uid, root
+    k8s = {(e.type, e.action) for e in out.events if e.source == events_pb2.SOURCE_K8S}
+    assert {("pods", "oom_killed"), ("pods", "restarted"), ("services", "unhealthy")} <= k8s, k8s
+    last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
+    members = {
+        e.id for e in out.events if (e.type, e.action) in {("pods", "oom_killed"), ("services", "unhealthy")}
+    }
+    assert set(last["event_ids"]) >= {root.id, *members}, last
+    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last
