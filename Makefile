@@ -37,6 +37,7 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	$(PY) tools/check_layers.py
+	$(PY) tools/check_repo.py
 	tools/check_infra.sh
 
 unit: setup

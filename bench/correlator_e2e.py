@@ -29,9 +29,11 @@ from multiprocessing.connection import Connection
 
 import anyio
 import attrs
+from google.protobuf.timestamp_pb2 import Timestamp
 from nats.aio.msg import Msg
 
 from tapio.correlations.v1 import correlations_pb2
+from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.nats.connect import connect
@@ -42,7 +44,6 @@ from tapio_correlator.service.state_store import StateStore
 from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
-from tapio_publisher.codec import varint
 from tapio_publisher.subjects import event_subject
 
 NS = 1_000_000_000
@@ -52,11 +53,13 @@ LINGER = 0.2  # seconds a collector lets a batch fill: at 100k events/s spread o
 
 
 def restamp(data: bytes, event_id: str, t_ns: int) -> bytes:
-    """The serialized event with a new id (field 1) and time (field 2) appended; last one wins."""
-    raw_id = event_id.encode()
+    """The serialized event with a new id and time: a serialized Event holding only those appended
+    (protobuf merges concatenated messages: the last value of a field wins)."""
     seconds, nanos = divmod(t_ns, NS)
-    ts = b"\x08" + varint(seconds) + b"\x10" + varint(nanos or 1)  # nanos set: it must override
-    return data + b"\x0a" + varint(len(raw_id)) + raw_id + b"\x12" + varint(len(ts)) + ts
+    stamp = events_pb2.Event(
+        id=event_id, time=Timestamp(seconds=seconds, nanos=nanos or 1)
+    )  # nanos set: it must override
+    return data + stamp.SerializeToString()
 
 
 @attrs.frozen

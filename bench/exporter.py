@@ -9,24 +9,42 @@ Three processes on this machine besides the local nats-server (file store):
   --seconds (80% new incidents, 20% a second revision of a recent one: every one gives one alert).
 
 Measured:
-- alerts_per_second: alerts confirmed at BOTH receivers / wall time from the first correlation
-  published to the last alert arrived (the smaller of the two receivers' counts);
+- held: alerts confirmed at BOTH receivers while the load ran (the smaller count of the two) /
+  the load's seconds, and the backlog left when it ended: the rate the exporter sustains at the
+  offered rate (held ~ offered and a small backlog: it keeps up);
+- alerts_per_second: alerts at both receivers / wall time from the first correlation published to
+  the last alert arrived (drain included);
 - p99_alert_latency_ms: per alert, arrival time at the receiver - the correlation's `last_seen`
-  (set to the wall clock when the load generator publishes it); the p99 over both receivers.
+  (the wall clock when the load generator published it), over both receivers; "during the load"
+  counts only alerts that arrived while the load ran (the latency at the sustained rate, not the
+  drain of a backlog);
+- CPU seconds per alert of each process (exporter, receivers, nats-server, load generator) and the
+  load average: on a shared machine the figures are a lower bound; the CPU per alert is the stable
+  measure.
+
+`--receivers-only`: the receivers alone (HEC gzip + acks, _bulk), fed pre-encoded batches as fast
+as two clients can send them, to show they are not what limits the exporter's figure.
+`--profile FILE`: the exporter runs under cProfile and writes its stats to FILE on exit
+(`python -m pstats FILE`); profiling slows it about twofold.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import anyio
+import psutil
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio_common.config import NatsConfig
@@ -38,29 +56,77 @@ NS = 1_000_000_000
 TOKEN = "bench-token"
 
 
-def receivers_main(conn: Connection) -> None:
+def receiver_main(conn: Connection, kind: str) -> None:
+    """One receiver in its own process (HEC or _bulk: they parse JSON in parallel on two cores)."""
     from tapio_testing.receivers.bulk import BulkReceiver
     from tapio_testing.receivers.hec import HecReceiver
 
-    hec = HecReceiver(token=TOKEN, ack=True, keep=False).start()
-    es = BulkReceiver(keep=False).start()
-    conn.send((hec.url, es.url))
+    server = HecReceiver(token=TOKEN, ack=True, keep=False) if kind == "hec" else BulkReceiver(keep=False)
+    server.start()
+    conn.send(server.url)
     while True:
         cmd = conn.recv()
         if cmd == "counts":
-            conn.send((hec.count, es.count, time.time()))
+            conn.send((server.count, len(server.latencies_ms), time.time()))
         elif cmd == "latencies":
-            conn.send((list(hec.latencies_ms), list(es.latencies_ms)))
+            conn.send(list(server.latencies_ms))
         else:
-            hec.stop()
-            es.stop()
+            server.stop()
             return
 
 
-def exporter_main(argv: list[str]) -> None:
+class Receivers:
+    """The HEC and _bulk receiver processes."""
+
+    def __init__(self, ctx: mp.context.ForkContext) -> None:
+        self.pipes: list[Connection] = []
+        self.procs: list[mp.process.BaseProcess] = []
+        self.urls: list[str] = []
+        for kind in ("hec", "bulk"):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=receiver_main, args=(child, kind), daemon=True)
+            proc.start()
+            self.pipes.append(parent)
+            self.procs.append(proc)
+            self.urls.append(parent.recv())
+
+    def counts(self) -> tuple[int, int, int, float]:
+        """(alerts at both, HEC latencies recorded, _bulk latencies recorded, time)."""
+        replies = []
+        for pipe in self.pipes:
+            pipe.send("counts")
+            replies.append(pipe.recv())
+        (h, lh, _), (e, le, at) = replies
+        return min(h, e), lh, le, at
+
+    def latencies(self) -> list[list[float]]:
+        out = []
+        for pipe in self.pipes:
+            pipe.send("latencies")
+            out.append(pipe.recv())
+        return out
+
+    def stop(self) -> None:
+        for pipe, proc in zip(self.pipes, self.procs, strict=True):
+            pipe.send("stop")
+            proc.join(10)
+
+
+def exporter_main(argv: list[str], profile: str) -> None:
     from tapio_exporters.cli import main
 
-    sys.exit(main(argv))
+    if not profile:
+        sys.exit(main(argv))
+    import cProfile
+
+    prof = cProfile.Profile(time.process_time)  # CPU time: a loaded machine does not inflate it
+    prof.enable()
+    try:
+        rc = main(argv)
+    finally:
+        prof.disable()
+        prof.dump_stats(profile)
+    sys.exit(rc)
 
 
 def template() -> correlations_pb2.Correlation:
@@ -80,8 +146,8 @@ def template() -> correlations_pb2.Correlation:
     return c
 
 
-async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, float]:
-    """Publishes correlations at `rate` for `seconds`; returns (count, first publish wall time)."""
+async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, float, float]:
+    """Publishes correlations at `rate` for `seconds`; returns (count, first publish, last publish)."""
     base = template()
     settings = PublisherSettings.from_section({}, spool, batch_max_events=1, max_inflight=4096)
     sent = 0
@@ -114,9 +180,193 @@ async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, 
                     await r.wait()
                 receipts.clear()
             await anyio.sleep(tick)
+        end = time.time()
         for r in receipts:
             await r.wait()
-    return sent, start
+    return sent, start, end
+
+
+class Sampler(threading.Thread):
+    """Polls the receivers' counts every 0.2 s (the only user of the pipe until `stop`)."""
+
+    def __init__(self, receivers: Receivers) -> None:
+        super().__init__(daemon=True)
+        self.receivers = receivers
+        self.samples: list[tuple[float, int, int, int]] = []  # (time, both, hec latencies, es latencies)
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.is_set():
+            both, lh, le, at = self.receivers.counts()
+            self.samples.append((at, both, lh, le))
+            self.halt.wait(0.2)
+
+    def at(self, when: float) -> tuple[float, int, int, int]:
+        """The last sample taken at or before `when`."""
+        best = self.samples[0]
+        for s in self.samples:
+            if s[0] <= when:
+                best = s
+        return best
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join()
+
+
+def cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return float(t.user + t.system)
+
+
+def p(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[max(0, int(len(s) * q) - 1)]
+
+
+def run_exporter_bench(args: argparse.Namespace) -> int:
+    ctx = mp.get_context("fork")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="texp-bench-") as tmp:
+        server = EmbeddedNats(Path(tmp) / "js", port=free_port(), server_name="bench").start()
+        try:
+            anyio.run(_provision, server.url)
+            receivers = Receivers(ctx)
+            hec_url, es_url = receivers.urls
+            cfg = Path(tmp) / "exporter.yaml"
+            cfg.write_text(
+                "siem-exporter:\n"
+                f"  fetch_batch: {args.batch}\n"
+                "  idle_advance: 3600\n"
+                "  sinks:\n"
+                f"    - {{type: hec, url: '{hec_url}', token: {TOKEN}, ack: true, gzip: true, batch: {args.batch}}}\n"
+                f"    - {{type: elastic, url: '{es_url}', index: tapio-alerts, batch: {args.batch}}}\n"
+            )
+            argv = ["--config", str(cfg), "--nats-url", server.url, "--metrics-port", "0", "--log-level", "warning",
+                    "--data-dir", str(Path(tmp) / "exporter")]  # fmt: skip
+            exporter = ctx.Process(target=exporter_main, args=(argv, args.profile), daemon=True)
+            exporter.start()
+            time.sleep(3.0)  # bound and restored (empty stream) before the load starts
+            procs = {
+                "exporter": psutil.Process(exporter.pid),
+                "HEC receiver": psutil.Process(receivers.procs[0].pid),
+                "_bulk receiver": psutil.Process(receivers.procs[1].pid),
+                "nats-server": psutil.Process(server.proc.pid) if server.proc else psutil.Process(),
+                "load generator": psutil.Process(),
+            }
+            cpu0 = {k: cpu(v) for k, v in procs.items()}
+            print(f"exporter benchmark: {args.rate:.0f} correlations/s offered for {args.seconds:.0f} s; "
+                  f"sinks HEC (gzip, indexer acks) and _bulk, batches of {args.batch}; "
+                  f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
+                  f"on {os.cpu_count()} cores", flush=True)  # fmt: skip
+            sampler = Sampler(receivers)
+            sampler.start()
+            sent, start, end = anyio.run(load, server.url, args.rate, args.seconds, str(Path(tmp) / "spool"))
+            load_after = os.getloadavg()
+            deadline = time.time() + args.drain
+            while time.time() < deadline and (not sampler.samples or sampler.samples[-1][1] < sent):
+                time.sleep(0.2)
+            sampler.stop()
+            cpu1 = {k: cpu(v) for k, v in procs.items()}
+            lat_h, lat_e = receivers.latencies()
+            receivers.stop()
+            exporter.terminate()
+            exporter.join(60)
+        finally:
+            server.stop()
+    samples = sampler.samples
+    delivered = samples[-1][1] if samples else 0
+    last_arrival = next((s[0] for s in samples if s[1] >= delivered), end)
+    elapsed = max(last_arrival - start, 1e-9)
+    at_end = sampler.at(end)
+    held = at_end[1] / (end - start)
+    during = lat_h[: at_end[2]] + lat_e[: at_end[3]]
+    everything = lat_h + lat_e
+    print(f"published {sent} correlations in {end - start:.1f} s ({sent / (end - start):.0f}/s); "
+          f"at both receivers {delivered} (each alert once expected: {sent}); "
+          f"{elapsed:.1f} s from first publish to last arrival")  # fmt: skip
+    print(f"held during the load: {held:.0f} alerts/s of {sent / (end - start):.0f} offered; "
+          f"backlog when the load ended: {sent - at_end[1]} alerts")  # fmt: skip
+    print(f"latency correlation published -> receiver: during the load p50 {p(during, 0.5):.0f} ms, "
+          f"p99 {p(during, 0.99):.0f} ms ({len(during)} arrivals); everything p50 "
+          f"{statistics.median(everything) if everything else float('nan'):.0f} ms, "
+          f"p99 {p(everything, 0.99):.0f} ms ({len(everything)} arrivals)")  # fmt: skip
+    per_alert = {k: (cpu1[k] - cpu0[k]) / max(delivered, 1) * 1e6 for k in procs}
+    print("CPU per alert: " + ", ".join(f"{k} {v:.0f} us" for k, v in per_alert.items())
+          + f"; load average after the load {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")  # fmt: skip
+    print(
+        f"alerts_per_second={delivered / elapsed:.0f} p99_alert_latency_ms={p(everything, 0.99):.0f} "
+        f"held_per_second={held:.0f} p99_during_load_ms={p(during, 0.99):.0f} "
+        f"exporter_cpu_us_per_alert={per_alert['exporter']:.0f} loadavg_1m={load_after[0]:.2f}"
+    )
+    return 0 if delivered >= sent else 1
+
+
+def run_receivers_only(args: argparse.Namespace) -> int:
+    """The receivers alone: two clients (HEC, _bulk) post pre-encoded batches for --seconds."""
+    import httpx
+
+    from tapio_common.model import AlertState
+    from tapio_common.model.fast import correlation_from_pb
+    from tapio_exporters.domain.alerts import AlertTemplate, build_alert
+    from tapio_exporters.encoders.ecs import bulk_body
+    from tapio_exporters.encoders.hec import HecOptions, hec_batch
+
+    ctx = mp.get_context("fork")
+    receivers = Receivers(ctx)
+    hec_url, es_url = receivers.urls
+    corr = template()
+    alerts = []
+    for n in range(args.batch):
+        corr.id = f"bench-{n}"
+        corr.last_seen.FromNanoseconds(time.time_ns())
+        alerts.append(build_alert(correlation_from_pb(corr), AlertState.FIRING, AlertTemplate()))
+    hec_body = gzip.compress(hec_batch(alerts, HecOptions()), compresslevel=1)
+    es_body = bulk_body(alerts, "tapio-alerts")
+    procs = [psutil.Process(p.pid) for p in receivers.procs]
+    counts = {"hec": 0, "elastic": 0}
+    stop_at = time.monotonic() + args.seconds
+
+    def hec_client() -> None:
+        headers = {"Authorization": f"Splunk {TOKEN}", "X-Splunk-Request-Channel": "0f5ba4b4-8d7e-4a64-9c3d-2b1f4f9b3a10",
+                   "Content-Encoding": "gzip"}  # fmt: skip
+        with httpx.Client() as client:
+            while time.monotonic() < stop_at:
+                r = client.post(f"{hec_url}/services/collector/event", content=hec_body, headers=headers)
+                ack = r.json()["ackId"]
+                client.post(f"{hec_url}/services/collector/ack", content=json.dumps({"acks": [ack]}),
+                            headers=headers)  # fmt: skip
+                counts["hec"] += len(alerts)
+
+    def es_client() -> None:
+        with httpx.Client() as client:
+            while time.monotonic() < stop_at:
+                client.post(
+                    f"{es_url}/_bulk", content=es_body, headers={"Content-Type": "application/x-ndjson"}
+                )
+                counts["elastic"] += len(alerts)
+
+    cpu0 = [cpu(p) for p in procs]
+    started = time.monotonic()
+    threads = [threading.Thread(target=hec_client), threading.Thread(target=es_client)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    took = time.monotonic() - started
+    used = [cpu(p) - c for p, c in zip(procs, cpu0, strict=True)]
+    receivers.stop()
+    la = os.getloadavg()
+    print(f"receivers alone for {took:.1f} s, batches of {len(alerts)}: HEC {counts['hec'] / took:.0f} alerts/s "
+          f"({used[0] / max(counts['hec'], 1) * 1e6:.1f} us CPU an alert), _bulk {counts['elastic'] / took:.0f} "
+          f"alerts/s ({used[1] / max(counts['elastic'], 1) * 1e6:.1f} us); load average {la[0]:.2f} {la[1]:.2f} "
+          f"{la[2]:.2f} on {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"hec_alerts_per_second={counts['hec'] / took:.0f} bulk_alerts_per_second={counts['elastic'] / took:.0f}"
+    )
+    return 0
 
 
 def main() -> int:
@@ -129,66 +379,20 @@ def main() -> int:
     ap.add_argument(
         "--batch", type=int, default=1000, help="alerts a sink delivery takes at most (default 1000)"
     )
-    args = ap.parse_args()
-    ctx = mp.get_context("fork")
-    with tempfile.TemporaryDirectory(prefix="texp-bench-") as tmp:
-        server = EmbeddedNats(Path(tmp) / "js", port=free_port(), server_name="bench").start()
-        try:
-            anyio.run(_provision, server.url)
-            parent, child = ctx.Pipe()
-            receivers = ctx.Process(target=receivers_main, args=(child,), daemon=True)
-            receivers.start()
-            hec_url, es_url = parent.recv()
-            cfg = Path(tmp) / "exporter.yaml"
-            cfg.write_text(
-                "siem-exporter:\n"
-                f"  fetch_batch: {args.batch}\n"
-                "  idle_advance: 3600\n"
-                "  sinks:\n"
-                f"    - {{type: hec, url: '{hec_url}', token: {TOKEN}, ack: true, gzip: true, batch: {args.batch}}}\n"
-                f"    - {{type: elastic, url: '{es_url}', index: tapio-alerts, batch: {args.batch}}}\n"
-            )
-            argv = ["--config", str(cfg), "--nats-url", server.url, "--metrics-port", "0", "--log-level", "warning",
-                    "--data-dir", str(Path(tmp) / "exporter")]  # fmt: skip
-            exporter = ctx.Process(target=exporter_main, args=(argv,), daemon=True)
-            exporter.start()
-            time.sleep(3.0)  # bound and restored (empty stream) before the load starts
-            print(f"exporter benchmark: {args.rate:.0f} correlations/s offered for {args.seconds:.0f} s; "
-                  f"sinks HEC (gzip, indexer acks) and _bulk, batches of {args.batch}", flush=True)  # fmt: skip
-            sent, start = anyio.run(load, server.url, args.rate, args.seconds, str(Path(tmp) / "spool"))
-            deadline = time.time() + 120
-            last_arrival = time.time()
-            got = (0, 0)
-            prev = -1
-            while time.time() < deadline:
-                parent.send("counts")
-                h, e, at = parent.recv()
-                got = (h, e)
-                if min(h, e) != prev:
-                    prev, last_arrival = min(h, e), at
-                if min(h, e) >= sent:
-                    break
-                time.sleep(0.2)
-            parent.send("latencies")
-            lat_h, lat_e = parent.recv()
-            parent.send("stop")
-            exporter.terminate()
-            exporter.join(30)
-            receivers.join(10)
-        finally:
-            server.stop()
-    delivered = min(got)
-    elapsed = last_arrival - start
-    lat = sorted(lat_h + lat_e)
-    p99 = lat[int(len(lat) * 0.99) - 1] if lat else float("nan")
-    p50 = statistics.median(lat) if lat else float("nan")
-    print(f"published {sent} correlations; HEC received {got[0]}, _bulk indexed {got[1]} "
-          f"(each alert once expected: {sent}); {elapsed:.1f} s from first publish to last arrival")  # fmt: skip
-    print(
-        f"latency correlation last_seen -> receiver: p50 {p50:.0f} ms, p99 {p99:.0f} ms over {len(lat)} arrivals"
+    ap.add_argument(
+        "--drain",
+        type=float,
+        default=120.0,
+        help="seconds to wait for the backlog after the load (default 120)",
     )
-    print(f"alerts_per_second={delivered / elapsed:.0f} p99_alert_latency_ms={p99:.0f}")
-    return 0 if delivered >= sent else 1
+    ap.add_argument(
+        "--profile", default="", metavar="FILE", help="run the exporter under cProfile, stats to FILE"
+    )
+    ap.add_argument("--receivers-only", action="store_true", help="measure the receivers alone")
+    args = ap.parse_args()
+    if args.receivers_only:
+        return run_receivers_only(args)
+    return run_exporter_bench(args)
 
 
 async def _provision(url: str) -> None:

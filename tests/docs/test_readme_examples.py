@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from tapio_common.scenarios import load_scenarios
+
 START_SECONDS = 6.0
 PROGRAMS = {"correlator": "tapio_correlator", "admin": "tapio_admin"}
 COMMAND = re.compile(
@@ -76,7 +78,7 @@ def commands() -> list[tuple[str, str, str]]:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A directory holding the README's placeholder files."""
-    shutil.copy(ROOT / "tests/scenarios/public/crash-00/events.jsonl", tmp_path / "events.jsonl")
+    shutil.copy(load_scenarios(pattern="crash-00")[0].events_file, tmp_path / "events.jsonl")
     (tmp_path / "correlator.yaml").write_text(correlator_yaml(), encoding="utf-8")
     (tmp_path / "tests").symlink_to(ROOT / "tests")
     return tmp_path

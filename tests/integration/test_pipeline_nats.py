@@ -18,8 +18,8 @@ from nats.js.errors import NotFoundError
 
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
-from tapio_common.model.convert import event_from_json, event_to_proto
 from tapio_common.nats.connect import connect
+from tapio_common.scenarios import all_events
 from tapio_jetstream import decode_events
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
@@ -27,7 +27,6 @@ from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
-SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios" / "public"
 RULES = """\
 destinations: [siem, archive]
 default: [archive]
@@ -42,12 +41,7 @@ rules:
 
 
 def scenario_events() -> list[events_pb2.Event]:
-    out = []
-    for path in sorted(SCENARIOS.glob("*/events.jsonl")):
-        out += [
-            event_to_proto(event_from_json(line)) for line in path.read_text(encoding="utf-8").splitlines()
-        ]
-    return out
+    return all_events()
 
 
 def expected_routes(events: list[events_pb2.Event]) -> Counter[tuple[str, str]]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tapio_common.model.convert import correlation_from_json
-from tapio_common.scenarios import public_root
+from tapio_common.scenarios import load_scenarios
 from tapio_correlator.cli import main
 
-CASCADE = public_root() / "cascade-00" / "events.jsonl"
+CASCADE = load_scenarios(pattern="cascade-00")[0].events_file
 
 
 def test_replay_writes_final_revisions_as_canonical_json(

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tapio.events.v1 import events_pb2
-from tapio_publisher import codec
-from tapio_publisher.batching import FRAME_OVERHEAD, TRAILER_RESERVE, Batcher, SealedBatch
+from tapio_publisher.batching import TRAILER_RESERVE, Batcher, SealedBatch
+from tapio_publisher.wire import FRAME_OVERHEAD
 
 
 def make_batcher(max_events: int = 1000, max_bytes: int = 1 << 20, linger: float = 0.05) -> Batcher:
@@ -111,7 +111,7 @@ def test_any_input_keeps_order_and_limits(
     sizes: list[int], max_events: int, max_bytes: int, chunk: int
 ) -> None:
     """Whatever the sizes and call chunking: every event comes out once, in order, within limits."""
-    datas = [codec.id_field(f"id-{i}") + b"\x3a" + codec.varint(n) + b"m" * n for i, n in enumerate(sizes)]
+    datas = [events_pb2.Event(id=f"id-{i}", message="m" * n).SerializeToString() for i, n in enumerate(sizes)]
     b = make_batcher(max_events=max_events, max_bytes=max_bytes)
     sealed: list[SealedBatch] = []
     refused = []

@@ -18,11 +18,11 @@ from nats.aio.msg import Msg
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.model.convert import event_from_json, event_to_proto
+from tapio_common.scenarios import load_scenarios
 from tapio_jetstream import decode_events
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_testing.receivers.hec import HecReceiver
 
-SCENARIO = Path(__file__).resolve().parents[2] / "scenarios" / "public" / "cascade-00" / "events.jsonl"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TIME = re.compile(r'"time":"([^"]+)"')
@@ -32,7 +32,7 @@ COPY_SPACING = timedelta(hours=2)  # far beyond every correlation window: one in
 def cascade_lines(copy: int = 0) -> list[str]:
     """cascade-00's events as JSON lines; copy k > 0 has fresh ids, uids and container ids and is
     shifted k * COPY_SPACING later, so it is the same incident happening again, later."""
-    lines = SCENARIO.read_text(encoding="utf-8").splitlines()
+    lines = list(load_scenarios(pattern="cascade-00")[0].lines)
     if copy == 0:
         return lines
     shift = COPY_SPACING * copy

@@ -58,7 +58,7 @@ async def wait_for(url: str, predicate: object) -> list[tuple[str, events_pb2.Ev
     """Polls the stream until predicate(events) holds (AssertionError naming what was there)."""
     assert callable(predicate)
     events: list[tuple[str, events_pb2.Event]] = []
-    with anyio.move_on_after(20):
+    with anyio.move_on_after(60):  # polled: returns as soon as it holds
         while True:
             events = await stream_events(url)
             if predicate(events):

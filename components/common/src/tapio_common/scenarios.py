@@ -1,7 +1,9 @@
 """The one loader of scenario folders (`<root>/<name>/events.jsonl`, one canonical proto3-JSON
 Event a line, and optionally `expected.jsonl`, one expected correlation a line): the public ones in
-tests/scenarios/public and generated ones alike. Used by `tapio-correlator demo`, the tests and
-the benchmarks; a bad line is a ContractError naming file:line.
+tests/scenarios/public and generated ones alike. Used by `tapio-correlator demo`, the tests, the
+benchmarks and the scenario generator's checker and scorer (which write folders with EVENTS_FILE
+and EXPECTED_FILE); a bad line is a ContractError naming file:line. No other module reads scenario
+files (tools/check_layers.py fails when one names them).
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class Scenario:
     lines: tuple[str, ...]
     events: list[events_pb2.Event]
     expected: tuple[dict[str, Any], ...]
+
+    @property
+    def events_file(self) -> Path:
+        """The folder's events.jsonl, for a command that takes a file (`tapio-correlator replay --input`)."""
+        return self.path / EVENTS_FILE
 
 
 def public_root() -> Path:
@@ -73,17 +80,28 @@ def load_scenario(folder: Path) -> Scenario:
         for n, line in enumerate(expected_file.read_text(encoding="utf-8").splitlines(), 1):
             if line.strip():
                 try:
-                    expected.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ContractError(f"{expected_file}:{n}: not JSON: {e.msg}") from e
+                if not isinstance(row, dict):
+                    raise ContractError(f"{expected_file}:{n}: expected a JSON object")
+                expected.append(row)
     return Scenario(folder.name, folder, tuple(line for _, line in numbered), events, tuple(expected))
+
+
+def scenario_folders(root: Path | None = None, pattern: str = "*") -> list[Path]:
+    """The scenario folders (holding an events.jsonl) under `root` (default: the public ones) whose
+    name matches `pattern`, sorted by name; empty when there is none or `root` is no directory.
+    For a caller that handles each folder's errors on its own (`load_scenario`)."""
+    root = public_root() if root is None else root
+    return sorted(d for d in root.glob(pattern) if (d / EVENTS_FILE).is_file()) if root.is_dir() else []
 
 
 def load_scenarios(root: Path | None = None, pattern: str = "*") -> list[Scenario]:
     """Every scenario folder under `root` (default: the public ones) whose name matches `pattern`,
     sorted by name. ContractError when there is none."""
     root = public_root() if root is None else root
-    folders = sorted(d for d in root.glob(pattern) if (d / EVENTS_FILE).is_file()) if root.is_dir() else []
+    folders = scenario_folders(root, pattern)
     if not folders:
         raise ContractError(f"no scenarios under {root} (folders with {EVENTS_FILE})")
     return [load_scenario(d) for d in folders]

@@ -41,10 +41,31 @@ Matcher = Callable[[events_pb2.Event], bool]
 
 
 @attrs.frozen
+class Condition:
+    """One match key of a rule: `test` of the event's `field` (see FIELDS)."""
+
+    field: str
+    test: Callable[[Any], bool]
+
+
+FIELDS: dict[str, Callable[[events_pb2.Event], Any]] = {
+    "source": lambda e: e.source,
+    "type": lambda e: e.type,
+    "action": lambda e: e.action,
+    "severity": lambda e: e.severity,
+    "namespace": lambda e: e.context.namespace,
+    "node": lambda e: e.context.node,
+    "labels": lambda e: e.context.labels,
+}
+"""What each condition field reads of an event; source, type, action and severity are the event's
+own, namespace, node and labels those of its (enriched) context."""
+
+
+@attrs.frozen
 class Rule:
     name: str
     line: int
-    matches: tuple[Matcher, ...]
+    conditions: tuple[Condition, ...]
     drop: bool = False
     sample: int = 0  # keep 1 in `sample`; 0 = no sampling
     redact: tuple[str, ...] = ()
@@ -53,19 +74,21 @@ class Rule:
     applies: Matcher = attrs.field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "applies", _all_of(self.matches))
+        object.__setattr__(self, "applies", _all_of(tuple(_matcher(c) for c in self.conditions)))
 
 
 def _all_of(matches: tuple[Matcher, ...]) -> Matcher:
-    """One callable for a rule's conditions (the hot path calls it once per rule and event)."""
+    """One callable for a rule's conditions (the message path calls it once per rule and event)."""
     if not matches:
         return lambda e: True
     if len(matches) == 1:
         return matches[0]
-    if len(matches) == 2:
-        first, second = matches
-        return lambda e: first(e) and second(e)
     return lambda e: all(m(e) for m in matches)
+
+
+def _matcher(condition: Condition) -> Matcher:
+    get, test = FIELDS[condition.field], condition.test
+    return lambda e: test(get(e))
 
 
 @attrs.frozen
@@ -92,10 +115,21 @@ _UNROUTED = Decision(dropped="unrouted")
 
 def keep_sample(event_id: str, rule: str, every: int) -> bool:
     """Deterministic 1-in-`every` choice by event id (same answer on every replay and process)."""
+    return sampler(rule, every)(event_id)
+
+
+def sampler(rule: str, every: int) -> Callable[[str], bool]:
+    """`keep_sample` of one rule as a function of the event id (the rule's part hashed once)."""
     if every <= 1:
-        return True
-    digest = hashlib.blake2b(f"{rule}\x00{event_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % every == 0
+        return lambda _event_id: True
+    base = hashlib.blake2b(f"{rule}\x00".encode(), digest_size=8)
+
+    def keep(event_id: str) -> bool:
+        h = base.copy()
+        h.update(event_id.encode())
+        return int.from_bytes(h.digest(), "big") % every == 0
+
+    return keep
 
 
 def decide(rules: RuleSet, event: events_pb2.Event) -> Decision:
@@ -191,63 +225,32 @@ def _rule(raw: Any, index: int, source: str, parent_line: int, known: set[str]) 
     return Rule(name, line, matches, drop, sample, redact, route, final)
 
 
-def _matchers(match: Mapping[str, Any], source: str, line: int, name: str) -> tuple[Matcher, ...]:
+def _matchers(match: Mapping[str, Any], source: str, line: int, name: str) -> tuple[Condition, ...]:
     _unknown(match, MATCH_KEYS, source, line, f"match key of rule {name!r}")
-    out: list[Matcher] = []
+    out: list[Condition] = []
     if "source" in match:
-        out.append(_source_in(frozenset(_choices(match["source"], SOURCES, source, line, "source"))))
+        sources = frozenset(_choices(match["source"], SOURCES, source, line, "source"))
+        out.append(Condition("source", sources.__contains__))
     if "severity" in match:
-        out.append(_severity_in(frozenset(_choices(match["severity"], SEVERITIES, source, line, "severity"))))
+        severities = frozenset(_choices(match["severity"], SEVERITIES, source, line, "severity"))
+        out.append(Condition("severity", severities.__contains__))
     if "min_severity" in match:
         (floor,) = _choices(match["min_severity"], SEVERITIES, source, line, "min_severity", single=True)
-        out.append(_severity_at_least(floor))
-    for key, get in (
-        ("type", _type),
-        ("action", _action),
-        ("namespace", _namespace),
-        ("node", _node),
-    ):
+        out.append(Condition("severity", lambda s: s >= floor))
+    for key in ("type", "action", "namespace", "node"):
         if key in match:
-            out.append(_glob_matcher(_strings(match[key], source, line, key), get))
+            out.append(Condition(key, _glob(_strings(match[key], source, line, key))))
     if "labels" in match:
         labels = match["labels"]
         if not isinstance(labels, Mapping) or not labels:
             raise RuleFileError(f"{source}:{line}: 'labels' must map label names to values (globs)")
         pairs = tuple((str(k), _glob(_strings(v, source, line, f"labels.{k}"))) for k, v in labels.items())
-        out.append(_labels_match(pairs))
+        out.append(Condition("labels", _labels_match(pairs)))
     return tuple(out)
 
 
-def _source_in(wanted: frozenset[int]) -> Matcher:
-    return lambda e: e.source in wanted
-
-
-def _severity_in(wanted: frozenset[int]) -> Matcher:
-    return lambda e: e.severity in wanted
-
-
-def _severity_at_least(floor: int) -> Matcher:
-    return lambda e: e.severity >= floor
-
-
-def _labels_match(pairs: tuple[tuple[str, Callable[[str], bool]], ...]) -> Matcher:
-    return lambda e: all(test(e.context.labels.get(key, "")) for key, test in pairs)
-
-
-def _type(e: events_pb2.Event) -> str:
-    return e.type
-
-
-def _action(e: events_pb2.Event) -> str:
-    return e.action
-
-
-def _namespace(e: events_pb2.Event) -> str:
-    return e.context.namespace
-
-
-def _node(e: events_pb2.Event) -> str:
-    return e.context.node
+def _labels_match(pairs: tuple[tuple[str, Callable[[str], bool]], ...]) -> Callable[[Any], bool]:
+    return lambda labels: all(test(labels.get(key, "")) for key, test in pairs)
 
 
 def _glob(patterns: Sequence[str]) -> Callable[[str], bool]:
@@ -256,11 +259,6 @@ def _glob(patterns: Sequence[str]) -> Callable[[str], bool]:
     if not globs:
         return lambda v: v in exact
     return lambda v: v in exact or any(g.match(v) for g in globs)
-
-
-def _glob_matcher(patterns: Sequence[str], get: Callable[[events_pb2.Event], str]) -> Matcher:
-    test = _glob(patterns)
-    return lambda e: test(get(e))
 
 
 def _choices(

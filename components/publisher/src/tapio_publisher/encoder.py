@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from tapio.events.v1 import events_pb2
-from tapio_publisher import codec
+from tapio_publisher import codec, wire
 from tapio_publisher.batching import Batcher, SealedBatch
 from tapio_publisher.codec import Compression, Compressor
 from tapio_publisher.errors import EncodeError, TooLargeError
@@ -60,12 +60,12 @@ class Encoder:
         out: list[Outgoing] = []
         too_large: list[int] = []
         for data in datas:
-            if not codec.has_leading_id(data):
-                data = codec.id_field(self._new_id()) + data
+            if not wire.has_leading_id(data):
+                data = wire.id_field(self._new_id()) + data
             if len(data) > self.msg_limit:
                 too_large.append(len(data))
                 continue
-            msg_id = leading_id(data)
+            msg_id = wire.leading_id(data)
             headers = {codec.MSG_ID_HEADER: msg_id, codec.ENCODING_HEADER: codec.ENCODING_EVENT}
             out.append(Outgoing(subject, data, headers, msg_id, 1))
         return out, too_large
@@ -85,7 +85,7 @@ class Encoder:
     def encode_batch(self, batch: SealedBatch) -> Outgoing:
         batch_id = self._new_id()
         parts = batch.parts
-        parts.append(codec.batch_trailer(batch_id))
+        parts.append(wire.batch_trailer(batch_id))
         payload = b"".join(parts)
         headers = {codec.MSG_ID_HEADER: batch_id, codec.ENCODING_HEADER: codec.ENCODING_BATCH}
         kind = self._compressor.kind
@@ -122,19 +122,6 @@ def group_by_subject(
         else:
             group.append(ev.SerializeToString())
     return groups, unroutable
-
-
-def leading_id(data: bytes) -> str:
-    """The id of a serialized Event whose first field is its id (see codec.has_leading_id)."""
-    n, pos, shift = 0, 1, 0
-    while True:
-        b = data[pos]
-        n |= (b & 0x7F) << shift
-        pos += 1
-        if b < 0x80:
-            break
-        shift += 7
-    return data[pos : pos + n].decode()
 
 
 def field_of(message: str) -> str:

@@ -18,7 +18,8 @@ from typing import Any
 from tapio_common.cli import run_cli
 from tapio_common.errors import ContractError
 from tapio_common.model import Event, Source
-from tapio_common.model.convert import event_from_json
+from tapio_common.model.fast import event_from_pb
+from tapio_common.scenarios import load_scenario, scenario_folders
 from tapio_scenariogen.check_depend import dependency_shape, is_evidence, link, stray_dependencies
 from tapio_scenariogen.check_index import (
     Index,
@@ -34,7 +35,7 @@ from tapio_scenariogen.check_index import (
     is_slow_connect,
     retransmit_count,
 )
-from tapio_scenariogen.corpus import EVENTS_FILE, EXPECTED_FILE, read_jsonl, scenario_dirs, user_path
+from tapio_scenariogen.corpus import user_path
 
 PROG = "python -m tapio_scenariogen.check"
 
@@ -332,19 +333,17 @@ def stray_failures(idx: Index, events: Sequence[Event], keys: set[str]) -> list[
 
 
 def check_folders(root: Path) -> dict[str, list[str]]:
-    """The problems of every scenario folder under `root` (a folder without expectations is quiet)."""
+    """The problems of every scenario folder under `root` (a folder without expectations is quiet),
+    read by the one scenario loader; a folder it cannot read is reported, not raised."""
     out: dict[str, list[str]] = {}
-    for folder in scenario_dirs(root):
+    for folder in scenario_folders(root):
         try:
-            events = [
-                event_from_json(line) for line in (folder / EVENTS_FILE).read_text().splitlines() if line
-            ]
+            scenario = load_scenario(folder)
         except ContractError as e:
-            out[folder.name] = [f"events.jsonl: {e}"]
+            out[folder.name] = [str(e)]
             continue
-        expected_file = folder / EXPECTED_FILE
-        expected = read_jsonl(expected_file) if expected_file.exists() else []
-        out[folder.name] = problems(events, expected, quiet=not expected)
+        events = [event_from_pb(ev) for ev in scenario.events]
+        out[folder.name] = problems(events, scenario.expected, quiet=not scenario.expected)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Writes and reads scenario folders like tests/scenarios/public: events.jsonl + expected.jsonl."""
+"""Writes scenario folders like tests/scenarios/public: events.jsonl + expected.jsonl (the file names
+of tapio_common.scenarios, the one loader, which is also how the checker and the scorer read them)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from typing import Any
 
 from tapio_common.model import Event
 from tapio_common.model.convert import event_to_json
+from tapio_common.scenarios import EVENTS_FILE, EXPECTED_FILE
 from tapio_scenariogen.errors import ScenarioError
 from tapio_scenariogen.generator import Scenario, generate, variants
 
-EVENTS_FILE = "events.jsonl"
-EXPECTED_FILE = "expected.jsonl"
 INDEX_FILE = "index.jsonl"
 
 
@@ -106,31 +106,3 @@ def write_corpus(
             }
             f.write(json.dumps(row) + "\n")
     return written
-
-
-def scenario_dirs(root: str | Path) -> list[Path]:
-    """Every folder under `root` holding an events.jsonl, sorted by name."""
-    base = Path(root)
-    if not base.is_dir():
-        raise ScenarioError(f"{base} is not a directory")
-    return sorted(p.parent for p in base.glob(f"*/{EVENTS_FILE}"))
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSON Lines file (blank lines skipped); a bad line is a ScenarioError."""
-    rows: list[dict[str, Any]] = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ScenarioError(f"cannot read {path}: {e.strerror}") from e
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ScenarioError(f"{path}:{number}: not JSON: {e.msg}") from e
-        if not isinstance(row, dict):
-            raise ScenarioError(f"{path}:{number}: expected a JSON object")
-        rows.append(row)
-    return rows

@@ -20,7 +20,8 @@ from tapio_common.cli import run_cli
 from tapio_common.errors import ContractError
 from tapio_common.model import Confidence
 from tapio_common.model.convert import correlation_from_json
-from tapio_scenariogen.corpus import EXPECTED_FILE, read_jsonl, scenario_dirs, user_path
+from tapio_common.scenarios import load_scenario, scenario_folders
+from tapio_scenariogen.corpus import user_path
 from tapio_scenariogen.errors import ScenarioError
 
 LEVELS = ("high", "medium", "low")
@@ -192,11 +193,19 @@ def read_results(path: Path) -> list[dict[str, Any]]:
 
 
 def score_folders(scenarios: Path, results: Path) -> dict[str, ScoreResult]:
-    """Scores every scenario folder against `<results>/<scenario>.jsonl` (missing file = nothing reported)."""
+    """Scores every scenario folder against `<results>/<scenario>.jsonl` (missing file = nothing
+    reported); the folders are read by the one scenario loader (tapio_common.scenarios)."""
     out: dict[str, ScoreResult] = {}
-    for folder in scenario_dirs(scenarios):
-        name = folder.name
-        expected = read_jsonl(folder / EXPECTED_FILE) if (folder / EXPECTED_FILE).exists() else []
+    folders = scenario_folders(scenarios)
+    if not folders:
+        raise ScenarioError(f"no scenario folders (with events.jsonl) under {scenarios}")
+    for folder in folders:
+        try:
+            scenario = load_scenario(folder)
+        except ContractError as e:
+            raise ScenarioError(str(e)) from e
+        name = scenario.name
+        expected = list(scenario.expected)
         result_file = results / f"{name}.jsonl"
         if result_file.exists():
             out[name] = score(expected, read_results(result_file), name)
@@ -205,8 +214,6 @@ def score_folders(scenarios: Path, results: Path) -> dict[str, ScoreResult]:
             out[name] = attrs.evolve(
                 res, failures=(Failure(name, "no_result", "", f"{result_file} missing"), *res.failures)
             )
-    if not out:
-        raise ScenarioError(f"no scenario folders (with events.jsonl) under {scenarios}")
     return out
 
 

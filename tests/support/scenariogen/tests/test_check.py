@@ -9,23 +9,22 @@ from pathlib import Path
 import pytest
 
 from tapio_common.cli import run_cli
+from tapio_common.scenarios import EXPECTED_FILE, load_scenario, public_root, scenario_folders
 from tapio_scenariogen.check import check_folders, main
 
-PUBLIC = Path(__file__).parents[4] / "tests" / "scenarios" / "public"
+PUBLIC = public_root()
 
 
 def test_public_and_generated_folders_are_consistent(tmp_path: Path) -> None:
-    assert check_folders(PUBLIC) == {
-        p.name: [] for p in sorted(PUBLIC.iterdir()) if (p / "events.jsonl").exists()
-    }
+    assert check_folders(PUBLIC) == {p.name: [] for p in scenario_folders(PUBLIC)}
     assert run_cli("check", main, [str(PUBLIC)]) == 0
 
 
 def test_a_wrong_expectation_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(PUBLIC / "crash-00", tmp_path / "crash-00")
     shutil.copytree(PUBLIC / "network_unlinked-00", tmp_path / "network_unlinked-00")
-    expected_file = tmp_path / "crash-00" / "expected.jsonl"
-    exp = json.loads(expected_file.read_text())
+    expected_file = tmp_path / "crash-00" / EXPECTED_FILE
+    exp = dict(load_scenario(tmp_path / "crash-00").expected[0])
     exp["confidence"] = "medium"
     expected_file.write_text(json.dumps(exp) + "\n")
     found = check_folders(tmp_path)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tapio_common.cli import run_cli
-from tapio_common.model.convert import event_from_json
+from tapio_common.model.fast import event_from_pb
+from tapio_common.scenarios import load_scenario
 from tapio_scenariogen import generate, write_corpus
 from tapio_scenariogen.cli import PROG, main
 from tapio_scenariogen.errors import ScenarioError
@@ -21,11 +22,9 @@ def test_write_corpus_writes_public_style_folders(tmp_path: Path) -> None:
     written = write_corpus(tmp_path, range(2), ["crash_loop", "near_miss"])
     assert [s.name for s in written] == [generate(s.family, s.seed).name for s in written]
     for s in written:
-        folder = tmp_path / s.name
-        events = [event_from_json(line) for line in (folder / "events.jsonl").read_text().splitlines()]
-        assert events == list(s.events)
-        expected = [json.loads(line) for line in (folder / "expected.jsonl").read_text().splitlines()]
-        assert expected == list(s.expected)
+        loaded = load_scenario(tmp_path / s.name)
+        assert [event_from_pb(ev) for ev in loaded.events] == list(s.events)
+        assert list(loaded.expected) == list(s.expected)
     index = [json.loads(line) for line in (tmp_path / "index.jsonl").read_text().splitlines()]
     assert [row["name"] for row in index] == [s.name for s in written]
 

@@ -10,24 +10,26 @@ import pytest
 
 from tapio_common.cli import run_cli
 from tapio_common.model import Confidence, Correlation
-from tapio_common.model.convert import correlation_to_json, event_from_json
+from tapio_common.model.convert import correlation_to_json
+from tapio_common.model.fast import event_from_pb
+from tapio_common.scenarios import load_scenario, public_root, scenario_folders
 from tapio_scenariogen.check import problems
 from tapio_scenariogen.errors import ScenarioError
 from tapio_scenariogen.report import format_report
 from tapio_scenariogen.score import main, score, score_folders
 
-PUBLIC = Path(__file__).parents[4] / "tests" / "scenarios" / "public"
+PUBLIC = public_root()
 LEVEL = {"high": "CONFIDENCE_HIGH", "medium": "CONFIDENCE_MEDIUM", "low": "CONFIDENCE_LOW"}
 
 
 def _public() -> list[Path]:
-    folders = sorted(p for p in PUBLIC.iterdir() if (p / "events.jsonl").exists())
+    folders = scenario_folders(PUBLIC)
     assert len(folders) >= 5
     return folders
 
 
 def _expected(folder: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (folder / "expected.jsonl").read_text().splitlines() if line.strip()]
+    return list(load_scenario(folder).expected)
 
 
 def _as_reported(exp: dict[str, Any], extra: tuple[str, ...] = ()) -> Correlation:
@@ -69,7 +71,7 @@ def test_empty_results_score_zero_recall(folder: Path) -> None:
 
 @pytest.mark.parametrize("folder", _public(), ids=lambda p: p.name)
 def test_public_scenarios_pass_the_checker(folder: Path) -> None:
-    events = [event_from_json(line) for line in (folder / "events.jsonl").read_text().splitlines()]
+    events = [event_from_pb(ev) for ev in load_scenario(folder).events]
     expected = _expected(folder)
     assert problems(events, expected, quiet=not expected) == []
 

@@ -29,9 +29,26 @@ MAX_PAYLOAD = 8 * 1024 * 1024
 START_TIMEOUT = 30.0
 
 
+MAX_FILE_STORE = 1024**4
+"""JetStream file storage a test server admits (1 TiB): set explicitly, see server_conf."""
+MAX_MEMORY_STORE = 8 * 1024**3
+"""JetStream memory storage a test server admits (8 GiB): set explicitly, see server_conf."""
+
+
 def server_conf(max_payload: int = MAX_PAYLOAD) -> str:
-    """The config file both engines load (flags carry the rest)."""
-    return f"max_payload: {max_payload}\n"
+    """The config file both engines load (flags carry the rest).
+
+    The JetStream limits are explicit: nats-server's default is a share of the disk (and RAM) free
+    when it starts, so on a machine with little free disk a stream with production limits is
+    refused ("insufficient storage resources available"). What tests must admit:
+    `production_layout()` reserves TAPIO_EVENTS' max_bytes (10 GB) on one server, and on every node
+    of a cluster with `replicas=3`; suites may apply it more than once (e.g. under two subject
+    prefixes). The limits are accounting only: nothing is preallocated, a test writes what it writes.
+    """
+    return (
+        f"max_payload: {max_payload}\n"
+        f"jetstream {{\n  max_file_store: {MAX_FILE_STORE}\n  max_memory_store: {MAX_MEMORY_STORE}\n}}\n"
+    )
 
 
 def healthz(host: str, monitor_port: int, timeout: float = 1.0) -> tuple[int | None, str]:
@@ -126,7 +143,7 @@ class BinaryJetStream(JetStreamServer):
     engine: ClassVar[Engine] = "binary"
 
     def __init__(self, *, name: str = "tapio-test", extra_args: tuple[str, ...] = ()) -> None:
-        self._nats = EmbeddedNats(server_name=name, extra_args=extra_args, max_payload=MAX_PAYLOAD)
+        self._nats = EmbeddedNats(server_name=name, extra_args=extra_args, conf=server_conf())
         self.name = name
         self.host = self._nats.host
         self.port = self._nats.port

@@ -19,7 +19,8 @@ class AlertState(enum.Enum):
     @property
     def token(self) -> str:
         """firing|updated|resolved (unspecified counts as firing)."""
-        return "firing" if self is AlertState.UNSPECIFIED else self.name.lower()
+        # `_name_`, not `.name` (an enum property: ~1 us a call, on every alert encoded)
+        return "firing" if self is AlertState.UNSPECIFIED else self._name_.lower()
 
 
 @attrs.frozen

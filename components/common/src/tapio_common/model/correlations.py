@@ -26,7 +26,8 @@ class Confidence(enum.Enum):
     @property
     def token(self) -> str:
         """The subject token: high|medium|low."""
-        return "low" if self is Confidence.UNSPECIFIED else self.name.lower()
+        # `_name_`, not `.name` (an enum property: ~1 us a call, on every alert encoded)
+        return "low" if self is Confidence.UNSPECIFIED else self._name_.lower()
 
 
 @attrs.frozen

@@ -29,7 +29,8 @@ class Severity(enum.Enum):
     @property
     def token(self) -> str:
         """The subject token: debug|info|warning|error|critical (unspecified counts as info)."""
-        return "info" if self is Severity.UNSPECIFIED else self.name.lower()
+        # `_name_`, not `.name` (an enum property: ~1 us a call, on every alert encoded)
+        return "info" if self is Severity.UNSPECIFIED else self._name_.lower()
 
     @property
     def rank(self) -> int:

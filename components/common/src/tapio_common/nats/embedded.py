@@ -60,7 +60,9 @@ class EmbeddedNats:
     """A nats-server with JetStream, its own store dir and free ports; stopped cleanly (SIGTERM).
 
     `store_dir=None` uses a temporary directory removed on stop. Extra server arguments (e.g.
-    `--cluster`, `--routes`) go in `extra_args`. Usable as a (sync) context manager.
+    `--cluster`, `--routes`) go in `extra_args`; `conf` is the text of the config file it loads
+    (default: just `max_payload`; test servers pass tapio_testing.jetstream.server_conf(), with
+    explicit JetStream storage limits). Usable as a (sync) context manager.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class EmbeddedNats:
         server_name: str = "tapio-embedded",
         extra_args: tuple[str, ...] = (),
         max_payload: int = 8 * 1024 * 1024,
+        conf: str | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -79,6 +82,7 @@ class EmbeddedNats:
         self.server_name = server_name
         self.extra_args = extra_args
         self.max_payload = max_payload
+        self.conf = f"max_payload: {max_payload}\n" if conf is None else conf
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if store_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tapio-nats-")
@@ -103,7 +107,7 @@ class EmbeddedNats:
                 f"cannot create JetStream store dir {self.store_dir}: {e.strerror}"
             ) from e
         conf = self.store_dir / "nats-server.conf"
-        conf.write_text(f"max_payload: {self.max_payload}\n", encoding="utf-8")
+        conf.write_text(self.conf, encoding="utf-8")
         args = [
             binary, "-c", str(conf), "--jetstream", "--store_dir", str(self.store_dir),
             "-a", self.host, "-p", str(self.port), "-m", str(self.monitor_port),

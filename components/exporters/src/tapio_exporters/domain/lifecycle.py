@@ -107,6 +107,19 @@ class Lifecycle:
             out.extend(self.advance(self.watermark))
         return out
 
+    def on_alert(self, alert: Alert) -> list[Alert]:
+        """A one-shot alert (an event's, `event_alerts`): fires once, resolves when the window of its
+        type has passed; an id already known (open, or resolved and still remembered) changes nothing."""
+        out = self.advance(alert.time)
+        if alert.id in self._entries:
+            return out
+        deadline = alert.time + self.settings.window(alert.labels.get("type", ""))
+        self._remember(alert, deadline)
+        out.append(alert)
+        if self.watermark >= deadline:  # arrived after its own window passed
+            out.extend(self.advance(self.watermark))
+        return out
+
     def advance(self, watermark: int) -> list[Alert]:
         """Moves event time to `watermark` (never back): resolves what is due, forgets what is old."""
         if watermark > self.watermark:

@@ -10,10 +10,17 @@ from tapio_common.model import Alert
 _NS = 1_000_000_000
 
 
+_BASES: dict[int, str] = {}  # epoch second -> its text: alerts of one batch share a few seconds
+
+
 def rfc3339(ns: int, digits: int = 3) -> str:
     """UTC RFC 3339 with `digits` (0-9) fraction digits, e.g. `2026-12-01T09:00:00.250Z`."""
     sec, frac = divmod(ns, _NS)
-    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    base = _BASES.get(sec)
+    if base is None:
+        if len(_BASES) > 4096:
+            _BASES.clear()
+        base = _BASES[sec] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
     if digits <= 0:
         return base + "Z"
     return f"{base}.{frac // 10 ** (9 - digits):0{digits}d}Z"

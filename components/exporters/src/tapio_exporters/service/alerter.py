@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import anyio
 from google.protobuf.message import DecodeError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
@@ -59,6 +60,7 @@ class Alerter:
         self.published = 0
         self.last_input = time.monotonic()
         self.last_event_ns = 0
+        self._publishing = anyio.Lock()  # two inputs (correlations, events) share the unconfirmed list
 
     async def restore_from_stream(self) -> int:
         """Reads back the alerts of the last `state_lookback` seconds into the lifecycle (an
@@ -110,14 +112,19 @@ class Alerter:
                 outcomes.append(e)  # retried, then dead-lettered by the runtime
                 continue
             for corr in corrs:
-                self.last_event_ns = max(self.last_event_ns, corr.last_seen)
+                self.note_event_time(corr.last_seen)
                 out.extend(self.lifecycle.on_correlation(corr))
             outcomes.append(None)
-        self.last_input = time.monotonic()
         await self.publish(out)  # raising fails the batch: the runtime naks, the alerts stay unconfirmed
         if deliveries:
             self.metrics.consumer_lag.set(0)
         return outcomes
+
+    def note_event_time(self, ns: int) -> None:
+        """An input's event time (the watermark the idle hook advances from)."""
+        self.last_input = time.monotonic()
+        if ns > self.last_event_ns:
+            self.last_event_ns = ns
 
     async def on_idle(self) -> None:
         """A quiet input: event time follows the wall clock, so incidents resolve without traffic."""
@@ -128,18 +135,25 @@ class Alerter:
             await self.publish([])
 
     async def publish(self, alerts: list[Alert]) -> None:
+        """Publishes `alerts` after any left unconfirmed, then waits once for all their acks."""
         self.unconfirmed.extend(alerts)
-        todo = self.unconfirmed
-        prefix = self.subjects.prefix
-        receipts = []
-        for alert in todo:
-            payload = alert_to_pb(alert).SerializeToString()
-            receipts.append(
-                await self.publisher.publish_message(subject(alert, prefix), payload, msg_id=msg_id(alert))
-            )
-        for receipt in receipts:
-            await receipt.wait()
-        self.unconfirmed = []
+        async with self._publishing:
+            todo, self.unconfirmed = self.unconfirmed, []
+            prefix = self.subjects.prefix
+            try:
+                receipts = []
+                for alert in todo:
+                    payload = alert_to_pb(alert).SerializeToString()
+                    receipts.append(
+                        await self.publisher.publish_message(
+                            subject(alert, prefix), payload, msg_id=msg_id(alert)
+                        )
+                    )
+                for receipt in receipts:
+                    await receipt.wait()
+            except BaseException:
+                self.unconfirmed[:0] = todo  # published again first next time (dropped by id if stored)
+                raise
         self.published += len(todo)
         self.metrics.published.inc(len(todo))
         counts = Counter((a.state.token, a.severity.token) for a in todo)

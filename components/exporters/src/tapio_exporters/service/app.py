@@ -1,8 +1,8 @@
-"""`tapio-siem-exporter`: wires config, (embedded) JetStream, consumers, publisher, sinks and metrics."""
+"""`tapio-siem-exporter`: config, sinks and consumers on the component host (NATS or an embedded
+JetStream, metrics and health, SIGTERM) that every consumer component stands on."""
 
 from __future__ import annotations
 
-import signal
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -14,25 +14,27 @@ from nats.errors import Error as NatsError
 
 from tapio.alerts.v1 import alerts_pb2
 from tapio.correlations.v1 import correlations_pb2
+from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig
-from tapio_common.errors import ConfigError, EmbeddedServerError
+from tapio_common.errors import ConfigError
 from tapio_common.logging import get_logger
-from tapio_common.metrics import Health, MetricsServer
-from tapio_common.nats.connect import connect
-from tapio_common.nats.embedded import EmbeddedNats, free_port
+from tapio_common.metrics import Health
+from tapio_exporters.domain.event_alerts import severity_at_least
 from tapio_exporters.errors import ExporterError
 from tapio_exporters.service.alerter import COMPONENT, Alerter
 from tapio_exporters.service.delivery import SinkDelivery, sink_consumer
+from tapio_exporters.service.events import EventInput, events_consumer
 from tapio_exporters.service.metrics import ExporterMetrics
 from tapio_exporters.service.settings import ExporterSettings
 from tapio_exporters.service.sinkspec import build_sinks
-from tapio_jetstream import ALERT_MESSAGES, CORRELATION_MESSAGES, Consumer, ConsumerSettings, LayoutError
-from tapio_jetstream.layout import SIEM_EXPORTER, production_layout
-from tapio_jetstream.streams import apply_layout
+from tapio_jetstream import ALERT_MESSAGES, CORRELATION_MESSAGES, EVENT_MESSAGES, Consumer, ConsumerSettings
+from tapio_jetstream.host import component_host, stop_on_signal
+from tapio_jetstream.layout import SIEM_EXPORTER
 from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
 
+PROG = "tapio-siem-exporter"
 PUBLISH_INFLIGHT = 4096
 
 
@@ -40,9 +42,15 @@ class Exporter:
     """What a running exporter exposes (tests and the benchmark read it)."""
 
     def __init__(
-        self, alerter: Alerter, consumers: list[Consumer[object]], sinks: list[SinkDelivery], url: str
+        self,
+        alerter: Alerter,
+        consumers: list[Consumer[object]],
+        sinks: list[SinkDelivery],
+        url: str,
+        events: EventInput | None = None,
     ) -> None:
         self.alerter = alerter
+        self.events = events
         self.consumers = consumers
         self.sinks = sinks
         self.url = url
@@ -72,33 +80,18 @@ async def serve(
     metrics = ExporterMetrics()
     health = Health()
     async with AsyncExitStack() as stack:
-        metrics_server = MetricsServer(metrics, health, cfg.metrics_port).start()  # a port in use fails first
-        stack.callback(metrics_server.stop)
-        urls = cfg.nats.urls
-        provision = settings.provision
-        if not urls:
-            server = EmbeddedNats(
-                Path(cfg.data_dir) / "jetstream", port=free_port(), server_name="tapio-exporter"
+        host = await stack.enter_async_context(
+            component_host(
+                PROG,
+                COMPONENT,
+                cfg,
+                metrics,
+                health,
+                provision=settings.provision,
+                replicas=settings.replicas,
             )
-            try:
-                server.start()
-            except EmbeddedServerError as e:
-                raise ExporterError(f"cannot start the embedded JetStream: {e}") from e
-            stack.callback(server.stop, keep_store=True)
-            urls, provision = (server.url,), True
-            print(
-                f"tapio-siem-exporter: embedded JetStream listening on {server.url} (store {server.store_dir})"
-            )
-        layout = production_layout(settings.replicas, subjects=cfg.subjects)  # NATS_SUBJECT_PREFIX
-        nc = await connect(cfg.nats, "tapio-siem-exporter", urls=urls)
-        stack.push_async_callback(nc.close)
-        js = nc.jetstream()
-        if provision:
-            try:
-                report = await apply_layout(js, settings.replicas, layout=layout)
-            except LayoutError as e:
-                raise ExporterError(str(e)) from e
-            log.info("streams provisioned", summary=report.summary())
+        )
+        nc = host.nc
         # One alert a message: many in flight (the publisher's default of 32 suits batches of events).
         inflight = {} if "max_inflight" in settings.publisher else {"max_inflight": PUBLISH_INFLIGHT}
         pub_settings = PublisherSettings.from_section(
@@ -110,9 +103,13 @@ async def serve(
         for sink, _ in sinks:
             await sink.start()
             stack.push_async_callback(sink.close)
-        alerter = Alerter(js, publisher, settings, metrics)
-        spec = layout.consumer(SIEM_EXPORTER)
-        base = ConsumerSettings(batch=settings.fetch_batch, expires=settings.fetch_timeout)
+        alerter = Alerter(nc.jetstream(), publisher, settings, metrics)
+        spec = host.layout.consumer(SIEM_EXPORTER)  # the installation's (NATS_SUBJECT_PREFIX)
+        # linger: a batch waits that long for more after its first message, so a steady stream is
+        # handled (published, delivered) many at a time rather than one by one.
+        base = ConsumerSettings(
+            batch=settings.fetch_batch, expires=settings.fetch_timeout, linger=settings.linger
+        )
         alert_consumer: Consumer[correlations_pb2.Correlation] = Consumer(
             nc,
             spec,
@@ -125,11 +122,25 @@ async def serve(
             on_idle=alerter.on_idle,
         )
         consumers: list[Consumer[Any]] = [alert_consumer]
+        events: EventInput | None = None
+        if settings.events_min_severity:
+            events = EventInput(alerter, severity_at_least(settings.events_min_severity))
+            event_consumer: Consumer[events_pb2.Event] = Consumer(
+                nc,
+                events_consumer(cfg.subjects),
+                EVENT_MESSAGES,
+                events,
+                component=COMPONENT,
+                publisher=publisher,
+                metrics=metrics,
+                settings=base,
+            )
+            consumers.append(event_consumer)
         deliveries: list[SinkDelivery] = []
         for sink, batch in sinks:
             handler = SinkDelivery(publisher, sink, metrics, retry_max=settings.retry_max)
             deliveries.append(handler)
-            sink_settings = attrs.evolve(base, batch=batch, linger=settings.linger)
+            sink_settings = attrs.evolve(base, batch=batch)
             sink_consumer_: Consumer[alerts_pb2.Alert] = Consumer(
                 nc,
                 sink_consumer(sink.name, cfg.subjects),
@@ -146,23 +157,16 @@ async def serve(
         health.ready_checks["alerts"] = lambda: (alerter.ready, "consuming" if alerter.ready else "restoring")
         for d in deliveries:
             health.ready_checks[f"sink {d.sink.name}"] = d.status
-        exporter = Exporter(alerter, consumers, deliveries, urls[0])
+        exporter = Exporter(alerter, consumers, deliveries, host.url, events)
         try:
             await alerter.restore_from_stream()
             async with anyio.create_task_group() as tg:
                 if handle_signals:
-                    tg.start_soon(_stop_on_signal, exporter)
+                    tg.start_soon(stop_on_signal, exporter.stop, "stopping after the batches in hand")
                 for c in consumers:
                     await tg.start(c.run)
                 task_status.started(exporter)
+                # every consumer returns after a stop, with what it pulled handled and acked
         except NatsError as e:
             raise ExporterError(f"NATS failed: {e}") from e
         log.info("stopped", alerts_published=alerter.published)
-
-
-async def _stop_on_signal(exporter: Exporter) -> None:
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async for signum in signals:
-            log.info("stopping after the batches in hand", signal=signal.Signals(signum).name)
-            exporter.stop()
-            return

@@ -9,9 +9,10 @@ from typing import Any
 
 import attrs
 
-from tapio_common.config import above, at_least, load_settings, setting
+from tapio_common.config import above, at_least, load_settings, one_of, setting
 from tapio_common.errors import ConfigError
 from tapio_exporters.domain.alerts import AlertTemplate, check_runbook_template
+from tapio_exporters.domain.event_alerts import SEVERITY_NAMES
 from tapio_exporters.domain.lifecycle import DEFAULT_WINDOW_NS, DEFAULT_WINDOWS_NS, LifecycleSettings
 
 NS = 1_000_000_000
@@ -60,6 +61,15 @@ class ExporterSettings:
         check=above(0),
         flag="",
     )
+    events_min_severity: str = setting(
+        "",
+        "also alert on the events the pipeline routes to its siem destination (tapio.processed.*.siem, "
+        "durable consumer siem-exporter-events) at or above this severity: debug|info|warning|error|critical; "
+        "empty: correlations only. An event alert fires once and resolves after resolve_after_by_type.event "
+        "(else the default window)",
+        check=one_of(("", *SEVERITY_NAMES)),
+        metavar="SEVERITY",
+    )
     fetch_batch: int = setting(500, "correlations handled together at most", check=at_least(1), flag="")
     fetch_timeout: float = setting(1.0, "seconds a pull waits on a quiet stream", check=above(0), flag="")
     idle_advance: float = setting(
@@ -73,7 +83,7 @@ class ExporterSettings:
     )
     linger: float = setting(
         0.05,
-        "seconds a sink waits for more alerts to fill a batch after the first",
+        "seconds a batch (correlations to alert on, alerts for a sink) waits for more after its first",
         check=at_least(0),
         flag="",
     )

@@ -16,12 +16,11 @@ import anyio
 from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
 
-from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig
 from tapio_common.errors import ConfigError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
-from tapio_jetstream import EVENT_MESSAGES, Consumer
+from tapio_jetstream import Consumer
 from tapio_jetstream.host import component_host, stop_on_signal
 from tapio_jetstream.layout import PIPELINE
 from tapio_pipeline.enrich import PodIndex
@@ -30,6 +29,7 @@ from tapio_pipeline.rules import RuleSet, load_rules
 from tapio_pipeline.service.podfeed import follow_pods
 from tapio_pipeline.service.processor import Processor
 from tapio_pipeline.settings import PUBLISHER_SECTION, PipelineSettings
+from tapio_pipeline.views import RouteItem
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import Compression
 
@@ -54,7 +54,7 @@ def read_rules(path: str) -> RuleSet:
 class Pipeline:
     """What a running pipeline exposes (tests and the benchmark read it)."""
 
-    def __init__(self, processor: Processor, consumer: Consumer[events_pb2.Event], url: str) -> None:
+    def __init__(self, processor: Processor, consumer: Consumer[RouteItem], url: str) -> None:
         self.processor = processor
         self.consumer = consumer
         self.url = url
@@ -91,10 +91,10 @@ async def serve(
                 rules, index, publisher, metrics, compression=Compression.parse(settings.compression)
             )
             spec = host.layout.consumer(PIPELINE)
-            consumer: Consumer[events_pb2.Event] = Consumer(
+            consumer: Consumer[RouteItem] = Consumer(
                 host.nc,
                 spec,
-                EVENT_MESSAGES,
+                processor.kind,
                 processor,
                 component=COMPONENT,
                 publisher=publisher,

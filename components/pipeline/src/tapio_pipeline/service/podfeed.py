@@ -20,8 +20,9 @@ from nats.js import JetStreamContext, api
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.subjects import Subjects
-from tapio_jetstream import DecodeError, decode_events
-from tapio_pipeline.enrich import PodIndex
+from tapio_jetstream import DecodeError
+from tapio_pipeline.enrich import POD_TYPE, SOURCE_K8S, PodIndex
+from tapio_pipeline.views import decode_view
 
 log = get_logger(__name__)
 
@@ -64,14 +65,15 @@ async def follow_pods(
                     caught_up.set()
                 continue
             try:
-                events = decode_events(msg.headers, msg.data)
+                views = decode_view(msg.headers, msg.data)
+                for view in views:
+                    if view.source == SOURCE_K8S and view.type == POD_TYPE:
+                        index.learn_view(view)
             except DecodeError as e:
                 metrics.error("pod_feed_decode")  # the durable consumer dead-letters it; here it is skipped
                 log.warning("pod event not decodable, skipped by the pod index", error=str(e))
                 continue
-            for event in events:
-                index.learn(event)
-            learnt += len(events)
+            learnt += len(views)
             if not caught_up.is_set() and msg.metadata.num_pending == 0:
                 log.info("pod index warm", pods=len(index), pod_events=learnt)
                 caught_up.set()

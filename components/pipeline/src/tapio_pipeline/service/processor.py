@@ -1,48 +1,47 @@
 """The pipeline's handler on the consumer runtime: learn, enrich, decide, publish, confirm.
 
-Fed by the durable consumer `pipeline` on TAPIO_EVENTS with one message at a time (an EventBatch
-or a bare Event, decoded and deduplicated by the runtime). For every event: the pod index learns
-from it, fills its missing pod context, the rules decide its destinations; the events of one
-message are grouped by `tapio.processed.{source}.{destination}` and published as EventBatches
-whose `Nats-Msg-Id` is derived from the input message's stream sequence, so a redelivered message
-produces the same message ids (JetStream drops the repeat). The handler returns, and the runtime
-acks, only after every publish is confirmed.
+Fed by the durable consumer `pipeline` on TAPIO_EVENTS with the messages already pulled (a batch
+handler: EventBatches or bare Events, decoded by `Processor.decode` into views and original bytes,
+deduplicated by event id by the runtime). For every event: pod events teach the pod index, other
+events get their pod's context (by their serialized context, cached), the compiled rules
+(`plans.Router`) decide their destinations; the events of one message are grouped by
+`tapio.processed.{source}.{destination}` and published as EventBatches of the events' own bytes
+(only a redacted event is serialized again) whose `Nats-Msg-Id` is derived from the input
+message's stream sequence, so a redelivered message produces the same message ids (JetStream drops
+the repeat). The outputs of every message of the batch are published before any is awaited; a
+message is acked (by the runtime) only after each of its outputs is confirmed.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from prometheus_client import Counter
 
-from tapio.events.v1 import events_pb2
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
 from tapio_jetstream import Delivery
+from tapio_jetstream.decode import Headers
+from tapio_jetstream.delivery import Kind
 from tapio_pipeline.enrich import PodIndex
-from tapio_pipeline.rules import RuleSet, decide
-from tapio_publisher import Publisher
+from tapio_pipeline.plans import Router
+from tapio_pipeline.routing import route
+from tapio_pipeline.rules import RuleSet
+from tapio_pipeline.views import RouteItem, decode_routed, encode_batch
+from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.codec import (
     COMPRESSION_HEADER,
     ENCODING_BATCH,
     ENCODING_HEADER,
     Compression,
     Compressor,
-    batch_trailer,
-    event_field,
 )
 from tapio_publisher.subjects import processed_subject
 
 log = get_logger(__name__)
 
-SOURCE_TOKENS = {
-    events_pb2.SOURCE_K8S: "k8s",
-    events_pb2.SOURCE_SYSTEMD: "systemd",
-    events_pb2.SOURCE_EBPF: "ebpf",
-    events_pb2.SOURCE_CNI: "cni",
-}
-SOURCE_K8S = events_pb2.SOURCE_K8S
 MAX_OUTPUT_BYTES = 512 * 1024  # one output message at most (TAPIO_PROCESSED takes 1 MB)
 
 
@@ -66,7 +65,8 @@ class PipelineMetrics:
 
 
 class Processor:
-    """The Handler of the durable consumer `pipeline` (see tapio_jetstream.Consumer)."""
+    """The BatchHandler of the durable consumer `pipeline` (see tapio_jetstream.Consumer); its
+    `kind` decodes the consumer's messages."""
 
     def __init__(
         self,
@@ -77,7 +77,8 @@ class Processor:
         *,
         compression: Compression = Compression.ZSTD,
     ) -> None:
-        self.rules = rules  # replaced whole on reload, between two messages
+        self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
+        self.rules = rules  # replaced whole on reload, between two batches
         self.index = index
         self.publisher = publisher
         self.metrics = metrics
@@ -85,75 +86,82 @@ class Processor:
         self.compression = compression
         self._compressor = Compressor(compression)
         self.unrouted = 0
-        self._subjects: dict[tuple[str, str], str] = {}
-        self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
         self._unrouted_logged = 0.0
+        self.kind: Kind[RouteItem] = Kind("events", self.decode, _event_keys)
 
-    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
-        groups = self.route(delivery.items)
+    @property
+    def rules(self) -> RuleSet:
+        return self.router.rules
+
+    @rules.setter
+    def rules(self, rules: RuleSet) -> None:
+        prefix = self._prefix
+        self.router = Router(rules, lambda source, dest: processed_subject(source, dest, prefix))
+
+    def decode(self, headers: Headers, data: bytes) -> list[RouteItem]:
+        """Views and bytes of a message's events (`views.decode_routed`)."""
+        return decode_routed(headers, data)
+
+    async def handle(self, delivery: Delivery[RouteItem]) -> None:
+        """One message (the Handler form, for callers outside the runtime's batch mode)."""
+        (outcome,) = await self.handle_batch([delivery])
+        if outcome is not None:
+            raise outcome
+
+    async def handle_batch(self, deliveries: Sequence[Delivery[RouteItem]]) -> list[BaseException | None]:
+        outcomes: list[BaseException | None] = [None] * len(deliveries)
+        sent: list[tuple[int, list[tuple[Receipt, int]]]] = []
+        for i, delivery in enumerate(deliveries):
+            try:
+                sent.append((i, await self._publish(delivery)))
+            except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
+                outcomes[i] = e
+        published = 0
+        for i, receipts in sent:
+            try:
+                for receipt, count in receipts:
+                    await receipt.wait()
+                    published += count
+            except PublisherError as e:
+                outcomes[i] = e
+        self.metrics.published.inc(published)
+        return outcomes
+
+    async def _publish(self, delivery: Delivery[RouteItem]) -> list[tuple[Receipt, int]]:
         receipts = []
-        for subject, datas in groups.items():
+        for subject, datas in self.route(delivery.items).items():
             for part, chunk in enumerate(_chunks(datas)):
                 msg_id = f"pipeline:{delivery.stream}:{delivery.stream_seq}:{subject}:{part}"
-                payload = b"".join(event_field(d) for d in chunk) + batch_trailer(msg_id)
+                payload = encode_batch(chunk, msg_id)
                 headers = {ENCODING_HEADER: ENCODING_BATCH}
                 if self.compression is not Compression.NONE:
                     payload = self._compressor.compress(payload)
                     headers[COMPRESSION_HEADER] = self.compression.value
-                receipts.append(
-                    (
-                        await self.publisher.publish_message(
-                            subject, payload, msg_id=msg_id, headers=headers
-                        ),
-                        len(chunk),
-                    )
+                receipt = await self.publisher.publish_message(
+                    subject, payload, msg_id=msg_id, headers=headers
                 )
-        published = 0
-        for receipt, count in receipts:
-            await receipt.wait()
-            published += count
-        self.metrics.published.inc(published)
+                receipts.append((receipt, len(chunk)))
+        return receipts
 
-    def route(self, events: Sequence[events_pb2.Event]) -> dict[str, list[bytes]]:
-        """Learns, enriches and decides every event: serialized events by output subject.
-        Counters are added once per message (a labelled counter costs about a microsecond)."""
-        groups: dict[str, list[bytes]] = {}
-        index, rules = self.index, self.rules
-        enriched = redacted = 0
-        routed: dict[str, int] = {}
-        dropped: dict[str, int] = {}
-        for event in events:
-            index.learn(event)
-            if event.source != SOURCE_K8S and index.enrich(event):  # k8s events carry their own context
-                enriched += 1
-            decision = decide(rules, event)
-            redacted += len(decision.redacted)
-            if not decision.destinations:
-                dropped[decision.dropped] = dropped.get(decision.dropped, 0) + 1
-                if decision.dropped == "unrouted":
-                    self._note_unrouted(event)
-                continue
-            data = event.SerializeToString()
-            source = SOURCE_TOKENS.get(event.source, "unknown")
-            for dest in decision.destinations:
-                subject = self._subjects.get((source, dest))
-                if subject is None:
-                    subject = self._subjects[(source, dest)] = processed_subject(source, dest, self._prefix)
-                groups.setdefault(subject, []).append(data)
-                routed[dest] = routed.get(dest, 0) + 1
-        if enriched:
-            self.extra.enriched.inc(enriched)
-        if redacted:
-            self.extra.redacted.inc(redacted)
-        for dest, n in routed.items():
+    def route(self, items: Sequence[RouteItem]) -> dict[str, list[bytes]]:
+        """Learns, enriches and decides every event (`routing.route`): the events' bytes by output
+        subject. Counters are added once per message (a labelled counter costs about a microsecond)."""
+        routed = route(self.router, self.index, items)
+        if routed.enriched:
+            self.extra.enriched.inc(routed.enriched)
+        if routed.redacted:
+            self.extra.redacted.inc(routed.redacted)
+        for dest, n in routed.routed().items():
             self.extra.routed.labels(dest).inc(n)
-        for reason, n in dropped.items():
+        for reason, n in routed.dropped().items():
             self.metrics.drop(reason, n)
-        return groups
+            if reason == "unrouted":
+                self._note_unrouted(routed.unrouted, n)
+        return routed.groups
 
-    def _note_unrouted(self, event: events_pb2.Event) -> None:
+    def _note_unrouted(self, event: Any, count: int) -> None:
         """Counted always; logged at most once a minute, with an example, so it is never silent."""
-        self.unrouted += 1
+        self.unrouted += count
         now = time.monotonic()
         if now - self._unrouted_logged >= 60:
             self._unrouted_logged = now
@@ -166,8 +174,14 @@ class Processor:
             )
 
 
+def _event_keys(_headers: Headers, items: Sequence[RouteItem]) -> list[str]:
+    return [view.id for view, _ in items]
+
+
 def _chunks(datas: list[bytes]) -> list[list[bytes]]:
     """Splits serialized events into groups whose batch stays under MAX_OUTPUT_BYTES."""
+    if sum(map(len, datas)) + 8 * len(datas) <= MAX_OUTPUT_BYTES:
+        return [datas]
     out: list[list[bytes]] = [[]]
     size = 0
     for d in datas:

@@ -144,7 +144,14 @@ def _bad(reason: str) -> Reply:
     return Reply(400, {"error": {"type": "illegal_argument_exception", "reason": reason}, "status": 400})
 
 
+_SECONDS: dict[str, int] = {}  # "2026-12-01T09:00:00" -> epoch seconds (strptime costs ~10 us a call)
+
+
 def _parse_ts(text: str) -> float:
     base, _, frac = text.rstrip("Z").partition(".")
-    t = time.strptime(base, "%Y-%m-%dT%H:%M:%S")
-    return calendar.timegm(t) + (float(f"0.{frac}") if frac else 0.0)
+    seconds = _SECONDS.get(base)
+    if seconds is None:
+        if len(_SECONDS) > 4096:
+            _SECONDS.clear()
+        seconds = _SECONDS[base] = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+    return seconds + (float(f"0.{frac}") if frac else 0.0)
