@@ -5,7 +5,7 @@ from tapio_common.nats.connect import refusal
 
 
 def test_a_publish_refusal_is_named_with_its_subject() -> None:
-    text = "nats: permissions violation for publish to \"$js.api.consumer.create.tapio_events\""
+    text = 'nats: permissions violation for publish to "$js.api.consumer.create.tapio_events"'
     assert refusal(text) == 'permissions violation for publish to "$js.api.consumer.create.tapio_events"'
 
 
