@@ -95,7 +95,8 @@ clients=(
 )
 for c in "${clients[@]}"; do
   read -r _ _ user <<<"$c"
-  printf '%s\n' "${users[@]}" | grep -qx -- "$user" || die "client user $user is not a user of $auth_conf"
+  # (a here-string, not a pipe: with pipefail, grep -q leaving early can fail the writer with SIGPIPE)
+  grep -qx -- "$user" <<<"$(printf '%s\n' "${users[@]}")" || die "client user $user is not a user of $auth_conf"
 done
 
 if ((operator)); then
