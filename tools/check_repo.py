@@ -231,7 +231,15 @@ def tracked(paths: Iterable[str]) -> list[str]:
     given = list(paths)
     if given:
         return given
-    out = subprocess.run(["git", "ls-files", "-z"], check=True, capture_output=True).stdout
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an unpacked tarball)
+        skip = (".git", ".venv", "build", "node_modules")
+        return sorted(
+            str(p)
+            for p in Path().rglob("*")
+            if p.is_file() and not any(part in skip or part.startswith("bazel-") for part in p.parts)
+        )
     return [p for p in out.decode().split("\0") if p]
 
 
