@@ -15,7 +15,20 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 # Packages whose every module must be in a layer (a component adds itself with its contract).
-LAYERED = ("tapio_common", "tapio_publisher", "tapio_correlator", "tapio_admin", "tapio_jetstream")
+LAYERED = (
+    "tapio_common",
+    "tapio_publisher",
+    "tapio_jetstream",
+    "tapio_correlator",
+    "tapio_admin",
+    "tapio_pipeline",
+    "tapio_exporters",
+    "tapio_collector",
+    "tapio_collector_k8s",
+    "tapio_collector_systemd",
+    "tapio_collector_ebpf",
+    "tapio_collector_cni",
+)
 
 
 def layer_modules(config: configparser.ConfigParser) -> set[str]:

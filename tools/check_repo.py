@@ -1,5 +1,6 @@
 """`make lint`: one way to do each thing, checked over every file git tracks.
 
+- conflict: no merge conflict marker was committed.
 - outside: nothing refers to design files outside the repository (docs/ is the design).
 - wire: protobuf is encoded or decoded by hand only in tapio_publisher.wire, the one hot path its
   benchmark justifies (`bazel run //bench:wire`): no varint arithmetic elsewhere, no
@@ -7,6 +8,11 @@
   the pipeline's batch republishing (processor.py) and the benchmarks.
 - scenarios: scenario folders (events.jsonl, expected.jsonl) are read only through
   tapio_common.scenarios: no other Python file names those files or the public scenarios' path.
+- config: components read Tapio's settings (NATS_*, TAPIO_*, NODE_NAME) only through the one
+  loader, tapio_common.config: no os.environ / os.getenv of those names in components/*/src.
+- test-support: no runtime Bazel target (a py_library or py_binary under components/) depends
+  on //tests/support (the import contract test-support-stays-out checks the Python side).
+- citations: a section the code cites as `CONTRACT.md §3` exists in docs/ (`## 3. ...`).
 
 Fed by `git ls-files` in the current directory (or the paths given). Exit 1 lists each finding as
 `path:line: rule: what`; `tools/tests/test_check_repo.py` shows what each rule catches.
@@ -39,8 +45,13 @@ TEXT_SUFFIXES = {".py", ".md", ".bazel", ".bzl", ".sh", ".toml", ".yaml", ".yml"
                  ".cfg", ".in", ".nix", ".tf", ".c", ".h", ".proto", ".importlinter", ""}  # fmt: skip
 
 
+CONFLICT = re.compile(r"^(<{7}|>{7})( |$)|^={7}$")
+
+
 def outside_references(path: str, text: str) -> Iterator[str]:
     for number, line in enumerate(text.splitlines(), 1):
+        if CONFLICT.match(line):
+            yield f"{path}:{number}: conflict: a merge conflict marker"
         if OUTSIDE.search(line):
             yield f"{path}:{number}: outside: refers to a file outside the repository (use docs/)"
 
@@ -136,7 +147,71 @@ def scenario_readers(path: str, tree: ast.AST) -> Iterator[str]:
                 yield f"{path}:{node.lineno}: scenarios: joins a path to scenario files: {hint}"
 
 
-def check_file(path: str, text: str) -> list[str]:
+CONFIG_VAR = re.compile(r"^(NATS_|TAPIO_)|^NODE_NAME$")
+COMMON_SRC = "components/common/src/"
+
+
+def _env_key(node: ast.AST) -> str:
+    """The constant name read by os.environ.get("X"), os.getenv("X") or os.environ["X"]."""
+    if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+        f = node.func
+        if isinstance(f, ast.Attribute) and (
+            (f.attr == "get" and isinstance(f.value, ast.Attribute) and f.value.attr == "environ")
+            or f.attr == "getenv"
+        ):
+            return str(node.args[0].value)
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "environ"
+    ) and isinstance(node.slice, ast.Constant):
+        return str(node.slice.value)
+    return ""
+
+
+def settings_by_hand(path: str, tree: ast.AST) -> Iterator[str]:
+    if not (path.startswith("components/") and "/src/" in path) or path.startswith(COMMON_SRC):
+        return
+    for node in ast.walk(tree):
+        key = _env_key(node)
+        if key and CONFIG_VAR.search(key):
+            yield (
+                f"{path}:{getattr(node, 'lineno', 0)}: config: reads {key} itself: take it from "
+                "tapio_common.config (load_common / load_settings, setting(env=...))"
+            )
+
+
+RUNTIME_TARGET = re.compile(r"^(py_library|py_binary)\((.*?)^\)", re.S | re.M)
+
+
+def runtime_test_support(path: str, text: str) -> Iterator[str]:
+    if not (path.startswith("components/") and path.endswith("BUILD.bazel")):
+        return
+    for m in RUNTIME_TARGET.finditer(text):
+        if "//tests/support" in m.group(2):
+            line = text.count("\n", 0, m.start()) + 1
+            yield f"{path}:{line}: test-support: a runtime {m.group(1)} depends on //tests/support"
+
+
+CITATION = re.compile(r"\b([A-Z]+\.md) ?§ ?(\d+)")
+
+
+def doc_sections(docs: Path) -> dict[str, set[str]]:
+    """The numbered sections (`## 3. Streams` -> "3") of every page in docs/."""
+    out: dict[str, set[str]] = {}
+    for page in docs.glob("*.md") if docs.is_dir() else ():
+        out[page.name] = set(re.findall(r"^## (\d+)\.", page.read_text(encoding="utf-8"), re.M))
+    return out
+
+
+def citations(path: str, text: str, sections: dict[str, set[str]]) -> Iterator[str]:
+    for number, line in enumerate(text.splitlines(), 1):
+        for page, section in CITATION.findall(line):
+            if section not in sections.get(page, set()):
+                yield f"{path}:{number}: citations: {page} §{section} is no section of docs/{page}"
+
+
+def check_file(path: str, text: str, sections: dict[str, set[str]] | None = None) -> list[str]:
     found = [] if path == SELF else list(outside_references(path, text))
     if path.endswith(".py"):
         try:
@@ -145,6 +220,10 @@ def check_file(path: str, text: str) -> list[str]:
             return [*found, f"{path}:{e.lineno}: syntax: {e.msg}"]
         found += hand_encoding(path, tree)
         found += scenario_readers(path, tree)
+        found += settings_by_hand(path, tree)
+    found += runtime_test_support(path, text)
+    if sections is not None and path != SELF:
+        found += citations(path, text, sections)
     return found
 
 
@@ -152,13 +231,22 @@ def tracked(paths: Iterable[str]) -> list[str]:
     given = list(paths)
     if given:
         return given
-    out = subprocess.run(["git", "ls-files", "-z"], check=True, capture_output=True).stdout
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], check=True, capture_output=True).stdout
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (an unpacked tarball)
+        skip = (".git", ".venv", "build", "node_modules")
+        return sorted(
+            str(p)
+            for p in Path().rglob("*")
+            if p.is_file() and not any(part in skip or part.startswith("bazel-") for part in p.parts)
+        )
     return [p for p in out.decode().split("\0") if p]
 
 
 def main(argv: list[str]) -> int:
     findings: list[str] = []
     checked = 0
+    sections = doc_sections(Path("docs"))
     for path in tracked(argv[1:]):
         p = Path(path)
         if p.suffix not in TEXT_SUFFIXES or not p.is_file():
@@ -168,12 +256,12 @@ def main(argv: list[str]) -> int:
         except UnicodeDecodeError:
             continue
         checked += 1
-        findings += check_file(path, text)
+        findings += check_file(path, text, sections)
     for finding in findings:
         print(f"check_repo: {finding}", file=sys.stderr)
     if not findings:
         print(f"check_repo: {checked} files: no outside references, hand-encoded protobuf only in "
-              f"{WIRE_MODULE}, scenario files read only by tapio_common.scenarios")  # fmt: skip
+              f"{WIRE_MODULE}, scenario files read only by tapio_common.scenarios, every cited docs section exists")  # fmt: skip
     return 1 if findings else 0
 
 

@@ -23,54 +23,12 @@ from nats.aio.client import Client
 
 from infra.tests.livecluster import Identity, LocalCluster, Secrets, client_identity
 from infra.tests.natsflow import connected
+from infra.tests.permtable import PUBLISH, SUBSCRIBE, USERS, A, K, P
 from tapio_common.config import TlsConfig
 
 pytestmark = [
     pytest.mark.anyio,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="make-secrets.sh needs openssl"),
-]
-
-USERS = {  # the user -> a workload (or Secret) that connects as it
-    "tapio-collectors": "tapio-ebpf-collector",
-    "tapio-correlation": "tapio-correlator",
-    "tapio-pipeline": "tapio-pipeline",
-    "tapio-siem-exporter": "tapio-siem-exporter",
-    "tapio-consumers": "reader",
-    "tapio-admin": "admin",
-}
-C, R, P, S, K, A = (
-    "tapio-collectors", "tapio-correlation", "tapio-pipeline", "tapio-siem-exporter", "tapio-consumers", "tapio-admin",
-)  # fmt: skip
-
-# (operation, subject, the users allowed)
-PUBLISH = [
-    ("tapio.events.k8s.table.pods.created", {C, A}),
-    ("tapio.correlations.high.table", {R, A}),
-    ("tapio.alerts.critical.table", {S, A}),
-    ("tapio.processed.k8s.table", {P, A}),
-    ("tapio.dlq.correlator", {R, A}),
-    ("tapio.dlq.pipeline", {P, A}),
-    ("tapio.dlq.siem-exporter", {S, A}),
-    ("$KV.TAPIO_CORRELATOR_STATE.table", {R}),
-    ("$JS.API.STREAM.DELETE.TAPIO_TABLE_NOPE", {A}),  # stream admin
-    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.table", {A}),  # a durable consumer of its choosing
-    # the correlator creates no consumer at all (its restart read-back uses direct gets): the
-    # forged-delivery hole of infra/README.md is closed
-    ("$JS.API.CONSUMER.CREATE.TAPIO_EVENTS.table.tapio.events.>", {A}),
-    ("$JS.API.DIRECT.GET.TAPIO_EVENTS", {R, A}),
-    # the SIEM exporter's events input: its own durable on the pipeline's output, by name only
-    ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_PROCESSED.siem-exporter-events", {S, A}),
-    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_PROCESSED.siem-exporter-events", {S, A}),
-    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_PROCESSED.table", {A}),
-]
-SUBSCRIBE = [
-    ("tapio.events.>", {R, P, A}),
-    ("tapio.correlations.>", {S, K, A}),
-    ("tapio.alerts.>", {K, A}),
-    ("tapio.processed.>", {A}),
-    ("_INBOX.tapio-siem-exporter.>", {S}),
-    ("_INBOX.tapio-correlation.>", {R}),
-    ("_INBOX.>", set()),
 ]
 
 

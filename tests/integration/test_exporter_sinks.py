@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tapio_common.model import AlertState
+from tapio_common.model import AlertState, Severity
 from tapio_exporters.encoders.cef import CefOptions
 from tapio_exporters.encoders.syslog import SyslogOptions
 from tapio_exporters.errors import RejectedError, SinkConfigError, SinkError
@@ -190,6 +190,29 @@ async def test_alertmanager_sees_firing_then_resolved(tmp_path: Path) -> None:
             [tricky(AlertState.RESOLVED, revision=3, starts_at=now - 60 * 10**9, ends_at=now - 10**9)]
         )
         assert am.alerts() == []  # resolved: no longer active
+        await sink.close()
+
+
+async def test_alertmanager_keeps_one_alert_when_a_revision_changes_its_labels(tmp_path: Path) -> None:
+    # A node_failure first medium (severity error), then high (critical): the severity label changes,
+    # which Alertmanager would hold as a second alert; the sink ends the old label set.
+    now = time.time_ns()
+    start = now - 60 * 10**9
+    node = {"type": "node_failure", "node": "node-1"}
+    with Alertmanager(tmp_path / "am") as am:
+        sink = AlertmanagerSink("am", AlertmanagerSettings(am.url))
+        await sink.start()
+        await sink.deliver(
+            [tricky(revision=1, severity=Severity.ERROR, labels=node, starts_at=start, time=now)]
+        )
+        assert [a["labels"]["severity"] for a in am.alerts()] == ["error"]
+        await sink.deliver([tricky(AlertState.UPDATED, revision=2, labels=node, starts_at=start, time=now)])
+        active = am.alerts()
+        assert [(a["labels"]["severity"], a["annotations"]["revision"]) for a in active] == [
+            ("critical", "2")
+        ]
+        await sink.deliver([tricky(AlertState.UPDATED, revision=3, labels=node, starts_at=start, time=now)])
+        assert [a["annotations"]["revision"] for a in am.alerts()] == ["3"]  # same labels: nothing to end
         await sink.close()
 
 

@@ -98,3 +98,38 @@ def test_main_reports_and_fails(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert check_repo.main(["check_repo", str(good)]) == 0
     assert check_repo.main(["check_repo", str(good), str(bad)]) == 1
     assert "bad.py:1: wire: varint arithmetic" in capsys.readouterr().err
+
+
+def test_cited_sections_must_exist() -> None:
+    sections = {"CONTRACT.md": {"1", "3"}}
+    cite = "CONTRACT.md " + "\u00a7"  # spelled apart: this file is checked too
+    assert check_repo.check_file("a.py", f"# see {cite}3\n", sections) == []
+    [finding] = check_repo.check_file("a.py", f"# see {cite}7 and\n", sections)
+    assert f"citations: {cite}7 is no section" in finding
+
+
+def test_runtime_targets_do_not_depend_on_test_support() -> None:
+    lib = 'py_library(\n    name = "lib",\n    deps = ["//tests/support/testing"],\n)\n'
+    test = 'py_pytest(\n    name = "tests",\n    deps = ["//tests/support/testing"],\n)\n'
+    assert rules("components/x/BUILD.bazel", lib) == ["test-support"]
+    assert rules("components/x/BUILD.bazel", test) == []
+    assert rules("bench/BUILD.bazel", lib.replace("lib", "bench")) == []
+
+
+def test_settings_only_through_the_loader() -> None:
+    src = "components/admin/src/tapio_admin/cli.py"
+    assert rules(src, 'x = os.environ.get("TAPIO_LOG_LEVEL")\n') == ["config"]
+    assert rules(src, 'x = os.getenv("NATS_URL")\ny = os.environ["NODE_NAME"]\n') == ["config", "config"]
+    assert rules(src, 'k = os.environ.get("KUBECONFIG")\n') == []
+    assert rules("components/common/src/tapio_common/config/common.py", 'os.environ.get("NATS_URL")\n') == []
+    assert rules("components/admin/tests/test_x.py", 'os.environ["TAPIO_DATA_DIR"]\n') == []
+
+
+def test_conflict_markers() -> None:
+    marker = "<" * 7
+    assert rules("docs/X.md", f"a\n{marker} HEAD\nours\n" + "=" * 7 + "\ntheirs\n" + ">" * 7 + " main\n") == [
+        "conflict",
+        "conflict",
+        "conflict",
+    ]
+    assert rules("docs/X.md", "Title\n" + "=" * 5 + "\n") == []

@@ -24,6 +24,18 @@ def test_defaults_mean_embedded_jetstream() -> None:
     assert cfg.log_level == "info"
 
 
+def test_a_command_may_default_to_another_log_level(tmp_path: Path) -> None:
+    assert load_common(parse(), "admin", env={}, log_level_default="warning").log_level == "warning"
+    env = {"TAPIO_LOG_LEVEL": "debug"}
+    assert load_common(parse(), "admin", env=env, log_level_default="warning").log_level == "debug"
+    conf = tmp_path / "a.yaml"
+    conf.write_text("log:\n  level: error\n")
+    assert (
+        load_common(parse("--config", str(conf)), "admin", env={}, log_level_default="warning").log_level
+        == "error"
+    )
+
+
 def test_flag_beats_env_beats_yaml(tmp_path: Path) -> None:
     conf = tmp_path / "tapio.yaml"
     conf.write_text("nats:\n  urls: [nats://yaml:4222]\nmetrics_port: 9001\nnode_name: from-yaml\n")

@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 
 from tapio_common.model import AlertState, Severity
-from tapio_exporters.encoders.alertmanager import am_alert, label_name
+from tapio_exporters.encoders.alertmanager import (
+    active_filter,
+    am_alert,
+    label_name,
+    later_revisions,
+    retirements,
+)
 from tapio_exporters.encoders.cef import CefOptions, cef_line, escape_extension, escape_header
 from tapio_exporters.encoders.console import console_line
 from tapio_exporters.encoders.document import epoch_seconds_text, rfc3339
@@ -225,6 +231,18 @@ def test_alertmanager_alert_golden() -> None:
     done = am_alert(tricky(AlertState.RESOLVED, revision=3, ends_at=T0))
     assert done["labels"] == firing["labels"]  # the same alert for Alertmanager
     assert done["endsAt"] == "2025-12-01T09:06:40.250Z"
+
+
+def test_label_sets_an_earlier_revision_left_active_are_retired() -> None:
+    # Revision 1 was a medium node_failure (severity error); revision 2 is high (critical).
+    now = am_alert(tricky(AlertState.UPDATED, revision=3))
+    old = {**now, "labels": {**now["labels"], "severity": "error"}}
+    other = am_alert(tricky(id="ffff"))
+    retired = retirements([tricky(AlertState.UPDATED, revision=3)], [now, old, other], T0)
+    assert retired == [{"labels": old["labels"], "annotations": old["annotations"],
+                        "startsAt": old["startsAt"], "endsAt": "2025-12-01T09:06:40.250Z"}]  # fmt: skip
+    assert later_revisions([tricky(revision=1), tricky(AlertState.UPDATED, id="b2", revision=2)]) == ["b2"]
+    assert active_filter(["a1", "b2"]) == 'alert_id=~"a1|b2"'
 
 
 def test_label_names() -> None:

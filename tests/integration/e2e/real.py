@@ -222,7 +222,10 @@ async def outcome(nc: Client, rx: Receivers, cols: dict[str, Component]) -> Outc
     await eventually(lambda: set(hec_arrivals(rx.hec)) >= set(stored), "every stored alert at HEC", 30)
     await eventually(lambda: set(rx.at_syslog()) >= set(stored), "every stored alert at rsyslog", 30)
     want = alertmanager_view(stored)
-    await eventually(lambda: rx.active() == want, f"Alertmanager showing {want}", 30)
+    try:
+        await eventually(lambda: rx.active() == want, f"Alertmanager showing {want}", 60)
+    except AssertionError as e:
+        raise AssertionError(f"{e}; it shows {rx.alertmanager.alerts()}") from None
     return Outcome(
         published=published,
         events=events_of(await stream_messages(nc, EVENTS)),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -143,7 +142,7 @@ async def _run(args: argparse.Namespace, cfg: CommonConfig) -> int:
 
 def _main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    cfg = load_common(args, COMPONENT)
+    cfg = load_common(args, COMPONENT, log_level_default="warning")  # the console is for results and alerts
     if args.group == "up":
         return _up(args, cfg)
     if not cfg.nats.urls:
@@ -154,9 +153,8 @@ def _main(argv: Sequence[str]) -> int:
         raise ConfigError(f"--replicas must be >= 1, not {args.replicas}")
     if args.command == "apply" and args.limits_scale <= 0:
         raise ConfigError(f"--limits-scale must be > 0, not {args.limits_scale}")
-    explicit = args.log_level or os.environ.get("TAPIO_LOG_LEVEL")
-    configure_logging(cfg.log_level if explicit else "warning", cfg.log_format)
-    if not explicit:  # closing the connection at the end is not worth a warning line
+    configure_logging(cfg.log_level, cfg.log_format)
+    if cfg.log_level == "warning":  # closing the connection at the end is not worth a warning line
         logging.getLogger("tapio_common.nats.connect").setLevel(logging.ERROR)
     code: int = anyio.run(_run, args, cfg, backend="asyncio")
     sys.stdout.flush()
@@ -166,8 +164,7 @@ def _main(argv: Sequence[str]) -> int:
 def _up(args: argparse.Namespace, cfg: CommonConfig) -> int:
     from tapio_admin.up import DEFAULT_RULES, up
 
-    explicit = args.log_level or os.environ.get("TAPIO_LOG_LEVEL")
-    configure_logging(cfg.log_level if explicit else "warning", cfg.log_format)  # the console is for alerts
+    configure_logging(cfg.log_level, cfg.log_format)  # warning unless set: the console is for alerts
     rules = Path(args.rules) if args.rules else DEFAULT_RULES
     if not rules.is_file():
         raise ConfigError(f"--rules {rules}: no such file")

@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import anyio
+import attrs
 import nats
 import pytest
 from google.protobuf import json_format
@@ -24,6 +25,7 @@ from tapio_collector.service import run_collector
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_common.scenarios import load_scenario
+from tapio_common.subjects import Subjects
 from tapio_jetstream import decode_events
 from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
@@ -194,3 +196,36 @@ def test_fatal_source_error_is_one_line(jetstream: JetStreamServer, tmp_path: Pa
     assert proc.stderr.strip().splitlines()[-1] == (
         f"tapio-test-tail: error: cannot read {missing}: No such file or directory"
     )
+
+
+@pytest.mark.anyio
+async def test_subject_prefix_names_the_subjects_and_the_embedded_streams(tmp_path: Path) -> None:
+    """NATS_SUBJECT_PREFIX blue: the embedded server gets BLUE_* streams (no TAPIO_*), and every
+    event is published on blue.events.<source>...."""
+    lines = recorded("crash-00")
+    feed = tmp_path / "events.jsonl"
+    feed.write_text("\n".join(lines) + "\n")
+    cfg = attrs.evolve(config(tmp_path, ()), subjects=Subjects("blue"))
+    async with anyio.create_task_group() as tg:
+        out: Output = await tg.start(lambda task_status: run_collector(
+            SPEC, cfg, JsonlTail(feed), handle_signals=False, task_status=task_status
+        ))  # fmt: skip
+        with anyio.fail_after(20):
+            while out.confirmed < len(lines):  # noqa: ASYNC110 - counted by the publisher's callback
+                await anyio.sleep(0.05)
+        tg.cancel_scope.cancel()
+    with EmbeddedNats(tmp_path / "data" / "jetstream") as server:
+        nc = await nats.connect(server.url)
+        try:
+            js = nc.jetstream()
+            names = {s.config.name for s in await js.streams_info()}
+            assert names == {"BLUE_EVENTS", "BLUE_CORRELATIONS", "BLUE_ALERTS", "BLUE_PROCESSED", "BLUE_DLQ"}
+            info = await js.stream_info("BLUE_EVENTS")
+            ids: list[str] = []
+            for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                msg = await js.get_msg("BLUE_EVENTS", seq)
+                assert (msg.subject or "").startswith("blue.events."), msg.subject
+                ids += [e.id for e in decode_events(msg.headers, msg.data or b"")]
+        finally:
+            await nc.close()
+    assert sorted(ids) == sorted(ids_of(lines))

@@ -154,9 +154,16 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_common(
-    args: argparse.Namespace, component: str, env: Mapping[str, str] | None = None
+    args: argparse.Namespace,
+    component: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    log_level_default: str = "info",
 ) -> CommonConfig:
-    """Merges flags, environment and the YAML file into a validated CommonConfig."""
+    """Merges flags, environment and the YAML file into a validated CommonConfig.
+
+    `log_level_default`: the level when neither --log-level, TAPIO_LOG_LEVEL nor the YAML `log.level`
+    sets one (e.g. "warning" for a command whose console output is the point)."""
     env = os.environ if env is None else env
     path = getattr(args, "config", None) or env.get("TAPIO_CONFIG")
     doc = load_yaml(path) if path else Section(name="")
@@ -201,7 +208,9 @@ def load_common(
         subjects=Subjects(prefix),
         node_name=str(pick("node_name", "NODE_NAME", doc.get("node_name")) or _hostname()),
         metrics_port=_port(port_raw, where) if port_raw is not None else DEFAULT_METRICS_PORT,
-        log_level=str(pick("log_level", "TAPIO_LOG_LEVEL", ydoc_log.get("level")) or "info").lower(),
+        log_level=str(
+            pick("log_level", "TAPIO_LOG_LEVEL", ydoc_log.get("level")) or log_level_default
+        ).lower(),
         log_format=str(pick("log_format", "TAPIO_LOG_FORMAT", ydoc_log.get("format")) or "text").lower(),
         data_dir=str(pick("data_dir", "TAPIO_DATA_DIR", doc.get("data_dir")) or default_data_dir()),
         section=doc.child(component),

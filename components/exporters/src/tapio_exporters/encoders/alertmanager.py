@@ -1,5 +1,11 @@
-"""Prometheus Alertmanager `/api/v2/alerts`: an alert as a postable alert (labels identify it, so
-they stay the same across revisions; `endsAt` is set once resolved)."""
+"""Prometheus Alertmanager `/api/v2/alerts`: an alert as a postable alert (its labels identify it;
+`endsAt` is set once resolved).
+
+An incident keeps its id across revisions, but its severity, type (alertname) and scope labels may
+change with it (a node_failure becoming high, a cascade reaching a Service): Alertmanager would then
+hold the old label set beside the new one as a second alert until it timed out. So before a later
+revision is posted, the sink reads the active alerts of those ids (`active_filter`), and
+`retirements` ends every one whose labels are not the ones posted now, in the same request."""
 
 from __future__ import annotations
 
@@ -48,5 +54,34 @@ def am_alert(alert: Alert, generator_url: str = "") -> dict[str, Any]:
     return out
 
 
-def am_body(alerts: Iterable[Alert], generator_url: str = "") -> bytes:
-    return json.dumps([am_alert(a, generator_url) for a in alerts], ensure_ascii=False).encode()
+def am_body(
+    alerts: Iterable[Alert], generator_url: str = "", retired: Iterable[dict[str, Any]] = ()
+) -> bytes:
+    posted = [am_alert(a, generator_url) for a in alerts]
+    return json.dumps([*posted, *retired], ensure_ascii=False).encode()
+
+
+def later_revisions(alerts: Iterable[Alert]) -> list[str]:
+    """Ids whose label set may have changed since it was first posted (anything after the first firing)."""
+    return sorted({a.id for a in alerts if a.revision > 1 or a.state.token != "firing"})
+
+
+def active_filter(ids: Iterable[str]) -> str:
+    """The `filter` matcher of GET /api/v2/alerts selecting these alert ids (hex: no escaping needed)."""
+    return f'alert_id=~"{"|".join(ids)}"'
+
+
+def retirements(
+    alerts: Iterable[Alert], active: Iterable[dict[str, Any]], now_ns: int
+) -> list[dict[str, Any]]:
+    """Postable alerts ending (endsAt = now) each active alert of these ids whose labels differ from
+    the labels posted now: the label sets an earlier revision left behind."""
+    current = {a.id: am_alert(a)["labels"] for a in alerts}
+    out = []
+    for old in active:
+        labels = old.get("labels") or {}
+        alert_id = labels.get("alert_id", "")
+        if alert_id in current and labels != current[alert_id]:
+            out.append({"labels": labels, "annotations": old.get("annotations") or {},
+                        "startsAt": old.get("startsAt"), "endsAt": rfc3339(now_ns)})  # fmt: skip
+    return out

@@ -123,7 +123,7 @@ async def serve(
         )
         consumers: list[Consumer[Any]] = [alert_consumer]
         events: EventInput | None = None
-        if settings.events_min_severity:
+        if settings.events_min_severity != "off":
             events = EventInput(alerter, severity_at_least(settings.events_min_severity))
             event_consumer: Consumer[events_pb2.Event] = Consumer(
                 nc,

@@ -62,12 +62,12 @@ class ExporterSettings:
         flag="",
     )
     events_min_severity: str = setting(
-        "",
+        "off",
         "also alert on the events the pipeline routes to its siem destination (tapio.processed.*.siem, "
-        "durable consumer siem-exporter-events) at or above this severity: debug|info|warning|error|critical; "
-        "empty: correlations only. An event alert fires once and resolves after resolve_after_by_type.event "
+        "durable consumer siem-exporter-events) at or above this severity: debug|info|warning|error|critical, "
+        "or off (the default): correlations only. An event alert fires once and resolves after resolve_after_by_type.event "
         "(else the default window)",
-        check=one_of(("", *SEVERITY_NAMES)),
+        check=one_of(("off", *SEVERITY_NAMES)),
         metavar="SEVERITY",
     )
     fetch_batch: int = setting(500, "correlations handled together at most", check=at_least(1), flag="")

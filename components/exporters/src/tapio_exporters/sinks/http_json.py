@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import attrs
 import httpx
 
 from tapio_common.model import Alert
-from tapio_exporters.encoders.alertmanager import am_body
+from tapio_exporters.encoders.alertmanager import active_filter, am_body, later_revisions, retirements
 from tapio_exporters.encoders.webhook import signed_headers, webhook_body
+from tapio_exporters.errors import SinkError
 from tapio_exporters.sinks.base import TlsOptions, check_status, http_client, post
 
 
@@ -62,8 +64,24 @@ class AlertmanagerSink(_JsonPost):
 
     async def deliver(self, alerts: Sequence[Alert]) -> None:
         if alerts:
-            body = am_body(alerts, self.settings.generator_url)
+            retired = await self._retired(alerts)
+            body = am_body(alerts, self.settings.generator_url, retired)
             await self._post(alerts, body, {"Content-Type": "application/json"})
+
+    async def _retired(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+        """The label sets earlier revisions of these alerts left active (see encoders.alertmanager)."""
+        ids = later_revisions(alerts)
+        if not ids:
+            return []
+        assert self.client is not None, "start() first"
+        try:
+            resp = await self.client.get(self.url, params={"filter": active_filter(ids), "active": "true",
+                                                           "silenced": "true", "inhibited": "true"})  # fmt: skip
+        except httpx.HTTPError as e:
+            raise SinkError(f"sink {self.name}: {self.url}: {type(e).__name__}: {e}") from e
+        check_status(self.name, resp, alerts)
+        active: list[dict[str, Any]] = resp.json()
+        return retirements(alerts, active, time.time_ns())
 
 
 class WebhookSink(_JsonPost):
