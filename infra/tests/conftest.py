@@ -11,9 +11,10 @@ _ROOT = str(Path(__file__).parents[2])
 if _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
-from infra.tests import manifests as m  # noqa: E402
-from infra.tests.livecluster import Identity, LocalCluster, Secrets, make_secrets, workload_identity  # noqa: E402
-from infra.tests.natsflow import provision_like_nack  # noqa: E402
+from tapio_testing import manifests as m  # noqa: E402
+from tapio_testing.natscluster import NatsCluster  # noqa: E402
+from tapio_testing.natsidentity import Identity, Secrets, make_secrets, workload_identity  # noqa: E402
+from tapio_testing.natsprovision import nack_identity, provision_like_nack  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +29,11 @@ def secrets(tmp_path_factory: pytest.TempPathFactory) -> Secrets:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets) -> Iterator[LocalCluster]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets) -> Iterator[NatsCluster]:
     """The 3-node cluster running nats.conf + auth.conf, with the manifests' JetStream resources (as NACK)."""
-    c = LocalCluster(tmp_path_factory.mktemp("cluster"), secrets).start()
+    c = NatsCluster(tmp_path_factory.mktemp("cluster"), secrets).start()
     try:
-        anyio.run(provision_like_nack, c, secrets, tmp_path_factory.mktemp("nack"))
+        anyio.run(provision_like_nack, c, nack_identity(secrets, tmp_path_factory.mktemp("nack")))
         yield c
     finally:
         c.stop()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import attrs
+
+from tapio_testing import natsprovision
 
 DAY = 24 * 3600
 GB = 1024**3  # nats-server's reading of "10GB" (binary units)
@@ -65,16 +65,7 @@ SEED_PERMISSIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # Dead letters: consumer user -> its DLQ subject (CONTRACT.md §3: tapio.dlq.{component}).
 DLQ = {user: f"tapio.dlq.{durable}" for durable, (_, user) in CONSUMERS.items()}
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def go_duration_s(text: str) -> float:
-    """Seconds of a Go time.Duration string as NACK reads it ("168h", "2m", "1m30s")."""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a Go duration: {text!r}")
-    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+go_duration_s = natsprovision.go_duration_s  # how NACK reads a Go duration ("168h", "2m")
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

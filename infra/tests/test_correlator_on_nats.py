@@ -24,16 +24,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.client import JetStreamContext
 
 from infra.tests import contract
-from infra.tests.livecluster import Identity, LocalCluster, Secrets
-from infra.tests.natsflow import (
-    connected,
-    expect_denied,
-    nack_identity,
-    retry,
-    stream_config,
-    stream_spec,
-    violation,
-)
+from infra.tests.natsflow import expect_denied, violation
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.metrics import ComponentMetrics
@@ -43,6 +34,9 @@ from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import HEAD, StateStore, StateStoreError
 from tapio_publisher import Publisher, PublisherSettings
+from tapio_testing.natscluster import NatsCluster
+from tapio_testing.natsidentity import Identity, Secrets
+from tapio_testing.natsprovision import connected, nack_identity, retry, stream_config, stream_spec
 
 pytestmark = [
     pytest.mark.anyio,
@@ -76,7 +70,7 @@ def scenario_parts() -> tuple[list[list[events_pb2.Event]], list[dict[str, objec
     return parts, expected
 
 
-async def reset_bucket(cluster: LocalCluster, nack: Identity, spec: bool = True) -> None:
+async def reset_bucket(cluster: NatsCluster, nack: Identity, spec: bool = True) -> None:
     """As NACK: removes the bucket's stream, then (spec) creates it from the manifest."""
     async with connected(cluster, nack) as nc:
         jsm = nc.jsm()
@@ -87,7 +81,7 @@ async def reset_bucket(cluster: LocalCluster, nack: Identity, spec: bool = True)
 
 
 async def publish_events(
-    cluster: LocalCluster, collector: Identity, events: list[events_pb2.Event], spool: Path
+    cluster: NatsCluster, collector: Identity, events: list[events_pb2.Event], spool: Path
 ) -> int:
     """Publishes as a collector does (tapio_publisher, batched per subject); returns the last sequence."""
     async with connected(cluster, collector) as nc:
@@ -102,7 +96,7 @@ async def publish_events(
 
 @asynccontextmanager
 async def correlator(
-    cluster: LocalCluster, ident: Identity, settings: RunnerSettings, data: Path, errors: list[str]
+    cluster: NatsCluster, ident: Identity, settings: RunnerSettings, data: Path, errors: list[str]
 ) -> AsyncIterator[tuple[Runner, StateStore, JetStreamContext]]:
     """What `tapio-correlator serve` wires without --provision (service/app.py), as the manifest's user."""
     async with connected(cluster, ident, errors) as nc:
@@ -148,7 +142,7 @@ async def stored_correlations(nc: Client) -> list[tuple[int, str, str, correlati
 
 
 async def test_runner_consumes_snapshots_restarts_and_recovers_as_its_user(
-    cluster: LocalCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path
+    cluster: NatsCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path
 ) -> None:
     nack = nack_identity(secrets, tmp_path / "nack")
     await reset_bucket(cluster, nack)
@@ -212,7 +206,7 @@ async def test_runner_consumes_snapshots_restarts_and_recovers_as_its_user(
 
 
 async def test_correlator_cannot_create_its_bucket_and_works_with_a_client_made_one(
-    cluster: LocalCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path
+    cluster: NatsCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path
 ) -> None:
     nack = nack_identity(secrets, tmp_path / "nack")
     await reset_bucket(cluster, nack, spec=False)
@@ -276,7 +270,7 @@ async def test_correlator_cannot_create_its_bucket_and_works_with_a_client_made_
     ],
 )
 async def test_correlator_is_refused_what_its_runner_does_not_do(
-    cluster: LocalCluster, identities: dict[str, Identity], subject: str
+    cluster: NatsCluster, identities: dict[str, Identity], subject: str
 ) -> None:
     errors: list[str] = []
     async with connected(cluster, identities["tapio-correlator"], errors) as nc:
@@ -297,7 +291,7 @@ async def test_correlator_is_refused_what_its_runner_does_not_do(
     ],
 )
 async def test_correlator_cannot_make_a_push_consumer_deliver_into_another_stream(
-    cluster: LocalCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path,
+    cluster: NatsCluster, identities: dict[str, Identity], secrets: Secrets, tmp_path: Path,
     name: str | None, durable: str | None, create_subject: str,
 ) -> None:  # fmt: skip
     """The forged delivery of infra/README.md: a push consumer on TAPIO_EVENTS whose deliver subject is

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 
 from infra.tests import contract, crd_schemas
-from infra.tests import manifests as m
+from tapio_testing import manifests as m
 
 RESOURCE_FILES = sorted({f for d in m.kustomization_dirs() for f in m.resource_files(d)})
 RESOURCE_DOCS = [(f, doc) for f in RESOURCE_FILES for doc in m.load_docs(f)]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.tests import manifests as m
 from infra.tests import natsconf
-from infra.tests.livecluster import SCRIPT, Secrets, make_secrets
+from tapio_testing import manifests as m
+from tapio_testing.natsidentity import SCRIPT, Secrets, make_secrets
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="make-secrets.sh needs openssl")
 
@@ -171,6 +171,21 @@ def test_a_certificate_naming_the_wrong_user_is_issued_again(tmp_path: Path) -> 
 def test_second_run_keeps_the_identities(out: Path, secrets: Secrets) -> None:
     again = make_secrets(out, "--operator", "--namespace", "tapio")
     assert again == secrets
+
+
+def test_extra_server_names_are_added_and_bad_ones_refused(tmp_path: Path) -> None:
+    make_secrets(tmp_path / "s", "--san", "IP:10.213.7.11", "--san", "DNS:nats.example.org")
+    server = openssl("x509", "-in", str(tmp_path / "s" / "server.crt"), "-noout", "-ext", "subjectAltName")
+    assert "IP Address:10.213.7.11" in server
+    assert "DNS:nats.example.org" in server
+    assert "DNS:*.nats-jetstream" in server, "the Services' names stay"
+    res = subprocess.run(["bash", str(SCRIPT), "--out", str(tmp_path / "t"), "--san", "10.0.0.1"],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert res.returncode != 0
+    assert (
+        res.stderr.strip().splitlines()[-1]
+        == "make-secrets: error: --san 10.0.0.1: expected IP:ADDR or DNS:NAME"
+    )
 
 
 def test_bad_usage_ends_with_one_clear_error(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.tests import contract, natsconf
-from infra.tests import manifests as m
+from tapio_testing import manifests as m
 
 NATS_DIR = m.BASE / "nats"
 

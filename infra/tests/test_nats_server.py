@@ -20,19 +20,13 @@ import pytest
 from nats.js import api
 
 from infra.tests import contract
-from infra.tests import manifests as m
-from infra.tests.livecluster import Identity, LocalCluster, Secrets, client_identity, workload_env
-from infra.tests.natsflow import (
-    connected,
-    consumer_config,
-    consumer_spec,
-    eventually,
-    expect_denied,
-    nack_identity,
-    violation,
-)
+from infra.tests.natsflow import eventually, expect_denied, violation
 from tapio_common.config import TlsConfig, load_common
 from tapio_common.nats.connect import connect
+from tapio_testing import manifests as m
+from tapio_testing.natscluster import NatsCluster
+from tapio_testing.natsidentity import Identity, Secrets, client_identity, workload_env
+from tapio_testing.natsprovision import connected, consumer_config, consumer_spec, nack_identity
 
 pytestmark = [
     pytest.mark.anyio,
@@ -45,7 +39,7 @@ def event_id() -> str:
 
 
 async def test_streams_and_consumers_of_the_manifests_are_accepted(
-    cluster: LocalCluster, secrets: Secrets, tmp_path: Path
+    cluster: NatsCluster, secrets: Secrets, tmp_path: Path
 ) -> None:
     async with connected(cluster, nack_identity(secrets, tmp_path)) as nc:
         jsm = nc.jsm()
@@ -72,7 +66,7 @@ async def test_streams_and_consumers_of_the_manifests_are_accepted(
 
 
 async def test_collectors_publish_events_and_nothing_else(
-    cluster: LocalCluster, identities: dict[str, Identity]
+    cluster: NatsCluster, identities: dict[str, Identity]
 ) -> None:
     errors: list[str] = []
     for name in (
@@ -133,7 +127,7 @@ async def pull_one(js: Any, stream: str, durable: str, marker: bytes) -> Any:
     ],
 )  # fmt: skip
 async def test_consumer_workload_flow(
-    cluster: LocalCluster, identities: dict[str, Identity], workload: str, stream: str, durable: str,
+    cluster: NatsCluster, identities: dict[str, Identity], workload: str, stream: str, durable: str,
     source: str, output: str, dlq: str,
 ) -> None:  # fmt: skip
     marker = event_id().encode()
@@ -172,7 +166,7 @@ async def test_consumer_workload_flow(
 
 
 async def test_readers_get_alerts_but_not_the_exporters_messages(
-    cluster: LocalCluster, secrets: Secrets, tmp_path: Path
+    cluster: NatsCluster, secrets: Secrets, tmp_path: Path
 ) -> None:
     marker = event_id().encode()
     admin = client_identity(secrets, "admin", "tapio-admin", tmp_path / "admin")
@@ -197,7 +191,7 @@ async def test_readers_get_alerts_but_not_the_exporters_messages(
 
 
 async def test_the_client_certificate_is_the_identity(
-    cluster: LocalCluster, identities: dict[str, Identity]
+    cluster: NatsCluster, identities: dict[str, Identity]
 ) -> None:
     """verify_and_map: a certificate is required, it alone says who the client is, and no password
     (the workload's own user's, or another user's name with any password) gets past it."""
@@ -226,7 +220,7 @@ async def test_the_client_certificate_is_the_identity(
 
 @pytest.mark.parametrize("workload", sorted(m.WORKLOADS))
 async def test_each_workloads_certificate_acts_as_its_own_user_only(
-    cluster: LocalCluster, identities: dict[str, Identity], workload: str
+    cluster: NatsCluster, identities: dict[str, Identity], workload: str
 ) -> None:
     """The server maps each workload's certificate to the user its manifest names, and to nothing
     else: the ebpf collector's certificate publishes events but cannot publish correlations, the
@@ -253,7 +247,7 @@ async def test_each_workloads_certificate_acts_as_its_own_user_only(
 
 
 async def test_no_user_reads_another_users_replies(
-    cluster: LocalCluster, identities: dict[str, Identity]
+    cluster: NatsCluster, identities: dict[str, Identity]
 ) -> None:
     """Each user receives replies on `_INBOX.<user>.>` only: the others' inboxes (pulled messages, KV
     reads, API answers) and the shared `_INBOX.>` are refused, while its own inbox keeps working."""
@@ -272,7 +266,7 @@ async def test_no_user_reads_another_users_replies(
 
 
 async def test_readers_cannot_leave_durable_consumers(
-    cluster: LocalCluster, secrets: Secrets, tmp_path: Path
+    cluster: NatsCluster, secrets: Secrets, tmp_path: Path
 ) -> None:
     reader = client_identity(secrets, "readers", "tapio-consumers", tmp_path / "readers")
     errors: list[str] = []
@@ -296,7 +290,7 @@ async def test_readers_cannot_leave_durable_consumers(
 
 
 async def test_exporter_sink_consumers_and_alert_read_back(
-    cluster: LocalCluster, identities: dict[str, Identity]
+    cluster: NatsCluster, identities: dict[str, Identity]
 ) -> None:
     """The SIEM exporter creates one durable consumer per sink on TAPIO_ALERTS (siem-exporter-<sink>),
     pulls and acks through it, and reads recent alerts back through a server-named ephemeral one."""
@@ -328,7 +322,7 @@ async def test_exporter_sink_consumers_and_alert_read_back(
 
 
 async def test_pipeline_follows_pod_events_with_an_ordered_consumer(
-    cluster: LocalCluster, identities: dict[str, Identity]
+    cluster: NatsCluster, identities: dict[str, Identity]
 ) -> None:
     """The pipeline's pod-index follower: an ordered consumer over the pod subjects, as its own user."""
     marker = event_id().encode()
@@ -349,7 +343,7 @@ async def test_pipeline_follows_pod_events_with_an_ordered_consumer(
 
 @pytest.mark.parametrize("workload", sorted(m.WORKLOADS))
 async def test_components_connect_with_their_manifest_environment(
-    cluster: LocalCluster, secrets: Secrets, tmp_path: Path, workload: str
+    cluster: NatsCluster, secrets: Secrets, tmp_path: Path, workload: str
 ) -> None:
     """The component's own config loader and connect (tapio_common) with the manifest's environment:
     the certificate of its Secret, NATS_IDENTITY for the inbox, nothing sent but the certificate."""

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from infra.tests import manifests as m
 from infra.tests.netpol import Endpoint, may_connect
+from tapio_testing import manifests as m
 
 pytestmark = pytest.mark.skipif(
     m.kubectl() is None, reason="kubectl renders the kustomization (make setup installs it)"

@@ -21,10 +21,11 @@ import nats.errors
 import pytest
 from nats.aio.client import Client
 
-from infra.tests.livecluster import Identity, LocalCluster, Secrets, client_identity
-from infra.tests.natsflow import connected
 from infra.tests.permtable import PUBLISH, SUBSCRIBE, USERS, A, K, P
 from tapio_common.config import TlsConfig
+from tapio_testing.natscluster import NatsCluster
+from tapio_testing.natsidentity import Identity, Secrets, client_identity
+from tapio_testing.natsprovision import connected
 
 pytestmark = [
     pytest.mark.anyio,
@@ -43,7 +44,7 @@ def people(
 
 
 async def _violations(
-    cluster: LocalCluster, ident: Identity, act: Callable[[Client], Awaitable[None]]
+    cluster: NatsCluster, ident: Identity, act: Callable[[Client], Awaitable[None]]
 ) -> list[str]:
     errors: list[str] = []
     async with connected(cluster, ident, errors) as nc:
@@ -55,7 +56,7 @@ async def _violations(
 
 @pytest.mark.parametrize(("subject", "allowed"), PUBLISH, ids=[s for s, _ in PUBLISH])
 async def test_publish_table(
-    cluster: LocalCluster, people: dict[str, Identity], subject: str, allowed: set[str]
+    cluster: NatsCluster, people: dict[str, Identity], subject: str, allowed: set[str]
 ) -> None:
     for user, ident in people.items():
 
@@ -68,7 +69,7 @@ async def test_publish_table(
 
 @pytest.mark.parametrize(("subject", "allowed"), SUBSCRIBE, ids=[s for s, _ in SUBSCRIBE])
 async def test_subscribe_table(
-    cluster: LocalCluster, people: dict[str, Identity], subject: str, allowed: set[str]
+    cluster: NatsCluster, people: dict[str, Identity], subject: str, allowed: set[str]
 ) -> None:
     for user, ident in people.items():
 
@@ -97,7 +98,7 @@ def _other_ca(root: Path) -> TlsConfig:
 
 
 async def test_transport_without_the_design_is_refused(
-    cluster: LocalCluster, people: dict[str, Identity], tmp_path: Path
+    cluster: NatsCluster, people: dict[str, Identity], tmp_path: Path
 ) -> None:
     good = people[P]
     # A certificate from another CA: the client's own CA file is the servers' one, its cert is not.

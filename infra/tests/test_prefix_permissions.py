@@ -26,10 +26,10 @@ from infra.k8s.scripts.render_auth import (
     render_conf,
     render_users,
 )
-from infra.tests.livecluster import healthz
 from infra.tests.natsconf import parse_text
 from infra.tests.permtable import PUBLISH, SUBSCRIBE
 from tapio_common.nats.embedded import find_nats_server, free_port
+from tapio_testing.natscluster import healthz
 
 PREFIXES = ("tapio", "blue")
 PERMISSIONS: dict[str, Any] = json.loads(DEFAULT_PERMISSIONS.read_text(encoding="utf-8"))["users"]
@@ -112,7 +112,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         for _ in range(100):
-            if healthz(http) == 200:
+            if healthz("127.0.0.1", http) == 200:
                 break
             assert proc.poll() is None, log.read_text(errors="replace") if log.exists() else "no log"
             anyio.run(anyio.sleep, 0.1)

@@ -16,9 +16,9 @@ import hcl2
 import pytest
 import yaml
 
-from infra.tests import manifests as m
 from infra.tests import natsconf
-from infra.tests.livecluster import make_secrets
+from tapio_testing import manifests as m
+from tapio_testing.natsidentity import make_secrets
 
 TF = m.INFRA / "terraform"
 MODULES = {p.name: p for p in sorted((TF / "modules").iterdir()) if p.is_dir()}

@@ -90,7 +90,9 @@ def correlator_yaml() -> str:
     return found[0] + "\n"
 
 
-def run_example(line: str, stdin: str, cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
+def run_example(
+    line: str, stdin: str, cwd: Path, url: str, identity: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     m = COMMAND.match(line)
     assert m is not None
     program = PROGRAMS[m.group("target") or m.group("cmd")]
@@ -99,7 +101,7 @@ def run_example(line: str, stdin: str, cwd: Path, url: str) -> subprocess.Comple
         args = args.replace(example, url)
     argv = [sys.executable, "-m", program, *shlex.split(args)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TAPIO_DATA_DIR": str(cwd / "data"),
-           "TAPIO_METRICS_PORT": "0", "NATS_URL": url if "--nats-url" in args else ""}  # fmt: skip
+           "TAPIO_METRICS_PORT": "0", "NATS_URL": url if "--nats-url" in args else "", **(identity or {})}  # fmt: skip
     example_config = (cwd / "correlator.yaml").read_text().replace(EXAMPLE_URLS[0], url)
     (cwd / "correlator.yaml").write_text(example_config)
     stdin_file = (cwd / stdin).open() if stdin else subprocess.DEVNULL
@@ -123,14 +125,17 @@ def run_example(line: str, stdin: str, cwd: Path, url: str) -> subprocess.Comple
 def test_command_example_runs(
     where: str, stdin: str, line: str, workdir: Path, request: pytest.FixtureRequest
 ) -> None:
-    if "--replicas 3" in line and "--dry-run" not in line:  # needs a 3-node cluster
-        url = request.getfixturevalue("jetstream_cluster").urls[0]
+    identity: dict[str, str] | None = None
+    if "--replicas 3" in line and "--dry-run" not in line:  # needs a 3-node cluster: the production one
+        cluster = request.getfixturevalue("nats_cluster")
+        url = cluster.urls[0]
+        identity = {k: v for k, v in cluster.identity("admin").env(cluster.urls).items() if k != "NATS_URL"}
     else:
         url = request.getfixturevalue("jetstream").url
     if re.search(r"serve --(nats-url|config)(?!.*--provision)", line):  # its streams already exist
         apply = run_example(f"tapio-admin streams apply --nats-url {url}", "", workdir, url)
         assert apply.returncode == 0, apply.stdout
-    result = run_example(line, stdin, workdir, url)
+    result = run_example(line, stdin, workdir, url, identity)
     assert result.returncode == 0, f"{where}: {line}\n{result.stdout}"
 
 

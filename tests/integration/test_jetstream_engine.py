@@ -1,4 +1,5 @@
-"""The JetStream test engines (container via testcontainers/podman, or the binary) serve real JetStream."""
+"""The JetStream test engines (container via testcontainers/podman, or the binary) serve real JetStream;
+the production 3-node cluster (tapio_testing.natscluster) keeps an R3 stream through the loss of a node."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import time
 from pathlib import Path
 
 import anyio
+import attrs
 import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -15,7 +17,8 @@ from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.nats.connect import connect
 from tapio_testing.engine import ENGINE_ENV, choose_engine, probe_container_engine, requested_engine
-from tapio_testing.jetstream import JetStreamCluster, JetStreamServer, healthz
+from tapio_testing.jetstream import JetStreamServer, healthz
+from tapio_testing.natscluster import NatsCluster
 from tapio_testing.pytest_plugin import each_engine
 from tapio_testing.skip_policy import skip_not_requested
 
@@ -115,33 +118,39 @@ async def _publish_retrying(nc: Client, subject: str, data: bytes, deadline: flo
             await anyio.sleep(0.2)
 
 
-@each_engine
-async def test_cluster_r3_stream_survives_losing_a_node(jetstream_cluster: JetStreamCluster) -> None:
-    assert [n.name for n in jetstream_cluster.nodes] == ["n1", "n2", "n3"]
-    nc = await _connect(*jetstream_cluster.urls)
+async def _connect_as_admin(cluster: NatsCluster, *urls: str) -> Client:
+    """tapio-admin over TLS with its certificate (the production cluster has no anonymous user)."""
+    cfg = cluster.identity("admin").nats_config(urls)
+    return await connect(attrs.evolve(cfg, connect_timeout=2, reconnect_wait=0.2), "engine-test")
+
+
+async def test_cluster_r3_stream_survives_losing_a_node(nats_cluster: NatsCluster) -> None:
+    names = [f"nats-jetstream-{i}" for i in range(3)]
+    assert [n.name for n in nats_cluster.nodes] == names
+    nc = await _connect_as_admin(nats_cluster, *nats_cluster.urls)
     try:
         js = nc.jetstream()
-        await js.add_stream(name="R3", subjects=["r3.>"], storage="file", num_replicas=3)
+        await js.add_stream(name="R3", subjects=["tapio.r3test.>"], storage="file", num_replicas=3)
         info = await _stream_info(nc, "R3")
         assert info.config.num_replicas == 3
         assert info.cluster is not None
-        assert info.cluster.name == "tapio-test"
-        assert info.cluster.leader in ("n1", "n2", "n3")
-        assert sorted(_peers(info)) == ["n1", "n2", "n3"]
+        assert info.cluster.name == "tapio-nats"
+        assert info.cluster.leader in names
+        assert sorted(_peers(info)) == names
         before = _payloads("before", 100)
         for data in before:
-            await js.publish("r3.a", data)
+            await js.publish("tapio.r3test.a", data)
         leader = info.cluster.leader
     finally:
         await nc.close()
 
-    jetstream_cluster.kill(leader)  # the worst node to lose: the stream leader
-    survivors = [n.url for n in jetstream_cluster.nodes if n.name != leader]
-    nc = await _connect(*survivors)
+    nats_cluster.kill(leader)  # the worst node to lose: the stream leader
+    survivors = [n.url for n in nats_cluster.nodes if n.name != leader]
+    nc = await _connect_as_admin(nats_cluster, *survivors)
     try:
         deadline = time.monotonic() + 30
         after = _payloads("after", 50)
-        seqs = [await _publish_retrying(nc, "r3.b", data, deadline) for data in after]
+        seqs = [await _publish_retrying(nc, "tapio.r3test.b", data, deadline) for data in after]
         assert seqs == list(range(101, 151)), "2 of 3 replicas keep accepting writes"
         info = await _stream_info(nc, "R3")
         assert info.cluster is not None
@@ -151,14 +160,14 @@ async def test_cluster_r3_stream_survives_losing_a_node(jetstream_cluster: JetSt
     finally:
         await nc.close()
 
-    jetstream_cluster.restart(leader)
-    nc = await _connect(jetstream_cluster.node(leader).url)
+    nats_cluster.restart(leader)
+    nc = await _connect_as_admin(nats_cluster, nats_cluster.node(leader).url)
     try:
         with anyio.fail_after(30):
             while True:  # the restarted node catches up and is a current replica again
                 info = await _stream_info(nc, "R3")
                 peers = _peers(info)
-                if sorted(peers) == ["n1", "n2", "n3"] and all(peers.values()):
+                if sorted(peers) == names and all(peers.values()):
                     break
                 await anyio.sleep(0.2)
         assert info.state.messages == 150

@@ -7,7 +7,7 @@ set -euo pipefail
 
 usage() {
   cat <<'EOF'
-usage: make-secrets.sh --out DIR [--namespace NS] [--apply] [--operator]
+usage: make-secrets.sh --out DIR [--namespace NS] [--san SAN]... [--apply] [--operator]
 
 Generates (only what is missing in DIR):
   ca.crt ca.key                 CA that signs everything below (10 years)
@@ -37,6 +37,8 @@ and writes DIR/secrets.yaml with the Secrets:
 options:
   --out DIR        where keys, certificates, passwords and secrets.yaml live (created; keep it private)
   --namespace NS   namespace of the Secrets and of the DNS names in the certificate (default: tapio)
+  --san SAN        one more subjectAltName of the server certificate, e.g. IP:10.0.0.5 or
+                   DNS:nats.example.org (repeatable; for servers reached by another name or address)
   --apply          kubectl apply -f DIR/secrets.yaml (current kubectl context)
   --operator       also write nats-operator's clients-auth.json and the passwords (needs python3)
 
@@ -47,11 +49,15 @@ EOF
 
 die() { echo "make-secrets: error: $*" >&2; exit 1; }
 
-out="" namespace=tapio apply=0 operator=0
+out="" namespace=tapio apply=0 operator=0 extra_sans=""
 while (($#)); do
   case "$1" in
     --out) [ $# -ge 2 ] || die "--out needs a directory"; out=$2; shift 2 ;;
     --namespace) [ $# -ge 2 ] || die "--namespace needs a name"; namespace=$2; shift 2 ;;
+    --san)
+      [ $# -ge 2 ] || die "--san needs a subjectAltName (IP:ADDR or DNS:NAME)"
+      [[ $2 =~ ^(IP|DNS):[A-Za-z0-9.:*-]+$ ]] || die "--san $2: expected IP:ADDR or DNS:NAME"
+      extra_sans+=",$2"; shift 2 ;;
     --apply) apply=1; shift ;;
     --operator) operator=1; shift ;;
     -h|--help) usage; exit 0 ;;
@@ -89,7 +95,8 @@ clients=(
 )
 for c in "${clients[@]}"; do
   read -r _ _ user <<<"$c"
-  printf '%s\n' "${users[@]}" | grep -qx -- "$user" || die "client user $user is not a user of $auth_conf"
+  # (a here-string, not a pipe: with pipefail, grep -q leaving early can fail the writer with SIGPIPE)
+  grep -qx -- "$user" <<<"$(printf '%s\n' "${users[@]}")" || die "client user $user is not a user of $auth_conf"
 done
 
 if ((operator)); then
@@ -145,6 +152,7 @@ for svc in tapio-nats nats-jetstream tapio-nats-headless tapio-nats-mgmt; do
     sans+=",DNS:$svc$suffix,DNS:*.$svc$suffix"
   done
 done
+sans+=$extra_sans
 sign server tapio-nats serverAuth,clientAuth "$sans"
 for c in "${clients[@]}"; do
   read -r id cn user <<<"$c"

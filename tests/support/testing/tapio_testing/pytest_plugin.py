@@ -1,34 +1,32 @@
-"""pytest plugin: `jetstream` and `jetstream_cluster` fixtures serving real JetStream, engine reported.
+"""pytest plugin: the `jetstream` fixture serving real JetStream (engine reported), and `nats_cluster`.
 
 Load with `-p tapio_testing.pytest_plugin` or `pytest_plugins = [...]` in a conftest.
 The engine comes from $TAPIO_NATS_ENGINE (auto|container|binary, default auto); the report header
 says which one serves and why, and every test using a fixture shows it (`PASSED [container]` in -v,
 and a `jetstream_engine` property in junit XML). `@each_engine` runs a test once per engine
 (`[container]`/`[binary]` ids): an unavailable container engine skips under auto and fails when
-TAPIO_NATS_ENGINE=container.
+TAPIO_NATS_ENGINE=container. `nats_cluster` is the production 3-node cluster (tapio_testing.natscluster:
+nats.conf + auth.conf, TLS with client certificates), its nodes as nats-server processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tapio_common.errors import TapioError
 from tapio_testing.engine import ENGINE_ENV, ENGINES, EngineChoice, choose_engine, requested_engine
-from tapio_testing.jetstream import (
-    JetStreamCluster,
-    JetStreamServer,
-    start_jetstream,
-    start_jetstream_cluster,
-)
+from tapio_testing.jetstream import JetStreamServer, start_jetstream
+from tapio_testing.natscluster import NatsCluster, start_nats_cluster
 from tapio_testing.skip_policy import skip_not_requested
 
 ENGINE_PROPERTY = "jetstream_engine"
 _choice_key = pytest.StashKey[EngineChoice | str]()  # the session's choice, or why it failed
 
 each_engine = pytest.mark.parametrize("jetstream_engine", ENGINES, indirect=True)
-"""Run the decorated test once per engine (its `jetstream`/`jetstream_cluster` use that engine)."""
+"""Run the decorated test once per engine (its `jetstream` uses that engine)."""
 
 
 def _session_choice(config: pytest.Config) -> EngineChoice | str:
@@ -99,18 +97,11 @@ def jetstream(request: pytest.FixtureRequest, jetstream_engine: EngineChoice) ->
 
 
 @pytest.fixture
-def jetstream_cluster(
-    request: pytest.FixtureRequest, jetstream_engine: EngineChoice
-) -> Iterator[JetStreamCluster]:
-    """A fresh 3-node JetStream cluster (n1..n3, cluster tapio-test) for this test, stopped afterwards.
-
-    `.urls`, `.engine`, `.nodes`, `.node("n2").kill()/.restart()`.
-    """
-    try:
-        cluster = start_jetstream_cluster(jetstream_engine)
-    except TapioError as e:
-        pytest.fail(f"JetStream cluster ({jetstream_engine.describe()}) did not start: {e}", pytrace=False)
-    _record(request, cluster.engine)
+def nats_cluster(tmp_path: Path) -> Iterator[NatsCluster]:
+    """A fresh production 3-node cluster (nats-jetstream-0..2 on 127.0.0.1) for this test, stopped
+    afterwards; no streams yet (`.provision()` creates the manifests' ones, as NACK). `.urls`,
+    `.nodes`, `.identity("tapio-correlator")`, `.kill(name)` / `.restart(name)`."""
+    cluster = start_nats_cluster(tmp_path / "nats-cluster")
     try:
         yield cluster
     finally:

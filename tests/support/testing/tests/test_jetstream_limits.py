@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import anyio
 import nats
 
+from tapio_common.config import NatsConfig
+from tapio_common.nats.connect import connect
 from tapio_jetstream.layout import EVENTS, production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_testing.engine import EngineChoice
@@ -18,8 +21,8 @@ from tapio_testing.jetstream import (
     JetStreamServer,
     server_conf,
     start_jetstream,
-    start_jetstream_cluster,
 )
+from tapio_testing.natscluster import healthz, start_nats_cluster
 
 BINARY = EngineChoice("binary", "this test asks for the binary")
 
@@ -31,8 +34,8 @@ def jetstream_config(server: JetStreamServer) -> dict[str, int]:
     return config
 
 
-async def apply_production(urls: list[str], replicas: int) -> int:
-    nc = await nats.connect(servers=urls)
+async def apply_production(urls: list[str], replicas: int, cfg: NatsConfig | None = None) -> int:
+    nc = await (connect(cfg, "limits-test") if cfg else nats.connect(servers=urls))
     try:
         js = nc.jetstream()
         await apply_layout(js, replicas, layout=production_layout(replicas))
@@ -59,11 +62,16 @@ def test_single_server_admits_the_production_layout() -> None:
         assert max_bytes == production_layout().stream(EVENTS).max_bytes
 
 
-def test_cluster_admits_the_production_layout_with_three_replicas() -> None:
-    with start_jetstream_cluster(BINARY) as cluster:
+def test_cluster_admits_the_production_layout_with_three_replicas(tmp_path: Path) -> None:
+    """The production cluster (nats.conf's own limits, tapio-admin over TLS) admits the layout
+    tapio-admin applies with --replicas 3."""
+    with start_nats_cluster(tmp_path) as cluster:
         for node in cluster.nodes:
-            assert jetstream_config(node)["max_storage"] == MAX_FILE_STORE
-        max_bytes = anyio.run(apply_production, list(cluster.urls), 3)
+            assert healthz(node.host, node.http_port) == 200
+            with urllib.request.urlopen(f"http://{node.host}:{node.http_port}/varz", timeout=5) as resp:
+                assert json.loads(resp.read())["jetstream"]["config"]["max_storage"] == 10 * 1024**3
+        cfg = cluster.identity("admin").nats_config(cluster.urls)
+        max_bytes = anyio.run(apply_production, cluster.urls, 3, cfg)
         assert max_bytes == production_layout(3).stream(EVENTS).max_bytes
 
 

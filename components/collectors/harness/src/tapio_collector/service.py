@@ -79,7 +79,9 @@ async def run_collector(
         urls = cfg.nats.urls or (await _embedded(cfg, spec, stack),)
         nc: Client | None = None
         try:
-            nc = await connect(cfg.nats, spec.prog, urls=urls)
+            nc = await connect(
+                cfg.nats, spec.prog, urls=urls, on_refused=lambda _: metrics.error("permission")
+            )
             stack.push_async_callback(nc.close)
         except NatsUnavailableError as e:  # keep observing: the publisher spools until NATS answers
             log.warning("NATS unreachable at start: spooling until it answers", error=str(e))

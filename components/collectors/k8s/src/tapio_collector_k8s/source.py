@@ -28,6 +28,7 @@ FLUSH_TIMEOUT = 5.0
 SAVE_SHARE = 20  # wait at least 20x the last snapshot's duration before the next
 GC_YOUNG = 50_000  # allocations between collections of the youngest generation (default 700)
 JOURNAL_MAX = 16 << 20  # a longer journal is folded into a snapshot at the next mark
+SNAPSHOT_DIRTY = 10_000  # more objects changed since the last mark than this (and half of all): a snapshot
 
 
 class K8sSource:
@@ -112,7 +113,14 @@ class K8sSource:
         while True:
             await anyio.sleep(self.settings.mark_interval)
             due = max(self.settings.checkpoint_interval, SAVE_SHARE * self._save_seconds)
-            full = time.monotonic() - last_full >= due or store.journal_bytes > JOURNAL_MAX
+            dirty = sum(len(r.dirty) for r in self.reflectors.values())
+            known = sum(len(r.known) for r in self.reflectors.values())
+            # a snapshot rather than a mark as large as one (after a relist, say)
+            full = (
+                time.monotonic() - last_full >= due
+                or store.journal_bytes > JOURNAL_MAX
+                or dirty > max(SNAPSHOT_DIRTY, known // 2)
+            )
             start = time.monotonic()
             if await self._checkpoint(out, store, full=full) and full:
                 last_full = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Callable
 
 import anyio
 from nats.aio.client import Client
@@ -43,8 +44,25 @@ def tls_context(cfg: NatsConfig) -> ssl.SSLContext | None:
     return ctx
 
 
-async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = None) -> Client:
-    """Connects to NATS, or raises NatsUnavailableError naming the URLs and the cause."""
+def refusal(text: str) -> str | None:
+    """The server's permission refusal in an error text (nats-py lower-cases it), or None:
+    `permissions violation for publish to "tapio.events.x"`."""
+    m = re.search(r"permissions violation for \w+ to \S+", text, re.IGNORECASE)
+    return m.group(0).replace("'", "") if m else None
+
+
+async def connect(
+    cfg: NatsConfig,
+    name: str,
+    *,
+    urls: tuple[str, ...] | None = None,
+    on_refused: Callable[[str], None] | None = None,
+) -> Client:
+    """Connects to NATS, or raises NatsUnavailableError naming the URLs and the cause.
+
+    A permission the server refuses (this user may not publish or subscribe there) is logged as one
+    ERROR line naming the operation and subject, and `on_refused(detail)` is called (components count
+    it as errors_total{kind="permission"})."""
     servers = list(urls if urls is not None else cfg.urls)
     if not servers:
         raise ConfigError("no NATS URL given (set NATS_URL or --nats-url)")
@@ -53,6 +71,18 @@ async def connect(cfg: NatsConfig, name: str, *, urls: tuple[str, ...] | None = 
 
     async def on_error(e: Exception) -> None:
         text = str(e).removeprefix("nats: ").strip("'") or type(e).__name__
+        refused = refusal(text)
+        if refused is not None:
+            log.error(
+                "NATS refused an operation this user is not permitted (check its certificate and the "
+                "server's permissions)",
+                client=name,
+                user=cfg.user or cfg.identity or "",
+                refused=refused,
+            )
+            if on_refused is not None:
+                on_refused(refused)
+            return
         # The server's own refusal (authorization, TLS) explains more than the reset that follows it.
         if not (last_error and isinstance(e, OSError) and not isinstance(e, ssl.SSLError)):
             last_error[:] = [text]

@@ -74,7 +74,9 @@ async def serve(
             print(
                 f"tapio-correlator: embedded JetStream listening on {server.url} (store {server.store_dir})"
             )
-        nc = await connect(cfg.nats, "tapio-correlator", urls=urls)
+        nc = await connect(
+            cfg.nats, "tapio-correlator", urls=urls, on_refused=lambda _: metrics.error("permission")
+        )
         stack.push_async_callback(nc.close)
         js = nc.jetstream()
         if provision:

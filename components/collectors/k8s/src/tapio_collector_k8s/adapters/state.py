@@ -61,7 +61,7 @@ class StateStore:
         to a journal generation newer than every one found."""
         loaded: dict[str, tuple[int, str, dict[str, Digest]]] = {}
         for resource in resources:
-            snap = self._load_snapshot(resource)
+            snap = self.load_snapshot(resource)
             if snap is not None:
                 loaded[resource] = snap
         journals = self._journals()
@@ -85,7 +85,8 @@ class StateStore:
         self.journal_bytes = 0
         return {r: (rv, known) for r, (_, rv, known) in loaded.items()}
 
-    def _load_snapshot(self, resource: str) -> tuple[int, str, dict[str, Digest]] | None:
+    def load_snapshot(self, resource: str) -> tuple[int, str, dict[str, Digest]] | None:
+        """(journal generation, resourceVersion, digests) of the snapshot alone, or None."""
         path = self._path(resource)
         try:
             raw = path.read_bytes()

@@ -1,4 +1,6 @@
-"""Reads Tapio's Kubernetes manifests: YAML documents, kustomization trees and kubectl-rendered overlays."""
+"""Reads Tapio's Kubernetes manifests (infra/k8s): YAML documents, kustomization trees and kubectl-rendered
+overlays. Used by the infra checks and by the production NATS cluster of the tests (natscluster), which
+runs the files of infra/k8s/base/nats as the StatefulSet mounts them."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Any
 
 import yaml
 
-INFRA = Path(__file__).parent.parent
+INFRA = Path(__file__).absolute().parents[4] / "infra"  # the repository's infra/ (also in Bazel runfiles)
 K8S = INFRA / "k8s"
 BASE = K8S / "base"
 OVERLAYS = ("local", "prod", "nats-operator", "external-nats")

@@ -1,0 +1,109 @@
+"""Faults on the production 3-node cluster while incidents flow: kill -9 a NATS node and restart
+it, partition a NATS node from the other two for 20 s (its link down), kill -9 the correlator and
+restart it, the HEC receiver down for 10 s. Each asserts that nothing is lost or duplicated at the
+receivers (HEC, rsyslog, Alertmanager: every stored alert once per id + revision + state, each
+incident firing once), that no correlation revision is stored twice, that every durable consumer
+drains to zero pending and nothing went to the DLQ; each writes its entry to e2e-report.json."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tapio_jetstream.layout import EVENTS
+from tapio_testing.natscluster import NatsCluster
+from tests.integration.e2e.clusterflow import Fault, Flow, run_flow
+from tests.integration.e2e.report import Report
+
+pytestmark = [pytest.mark.integration, pytest.mark.anyio]
+
+NODE_DOWN = 5.0  # seconds a killed NATS node stays down
+PARTITION = 20.0
+CORRELATOR_DOWN = 2.0
+HEC_DOWN = 10.0
+
+
+async def events_leader(flow: Flow) -> str:
+    """The node leading TAPIO_EVENTS: losing it is the worst case for the flow."""
+    info = await flow.admin.jetstream().stream_info(EVENTS)
+    assert info.cluster is not None
+    assert info.cluster.leader
+    return info.cluster.leader
+
+
+async def kill_a_nats_node(flow: Flow) -> dict[str, Any]:
+    name = await events_leader(flow)
+    flow.cluster.kill(name)
+    await anyio.sleep(NODE_DOWN)
+    await anyio.to_thread.run_sync(flow.cluster.restart, name)
+    return {"node": name, "down_seconds": NODE_DOWN}
+
+
+async def partition_a_nats_node(flow: Flow) -> dict[str, Any]:
+    name = await events_leader(flow)
+    flow.cluster.partition(name)
+    await anyio.sleep(PARTITION)
+    flow.cluster.heal(name)
+    await anyio.to_thread.run_sync(lambda: flow.cluster.wait_healthy(60, [flow.cluster.node(name)]))
+    return {"node": name, "partition_seconds": PARTITION}
+
+
+async def kill_the_correlator(flow: Flow) -> dict[str, Any]:
+    correlator = flow.running["correlator"]
+    correlator.kill9()
+    await anyio.sleep(CORRELATOR_DOWN)
+    assert not correlator.alive()
+    correlator.start()
+    return {"down_seconds": CORRELATOR_DOWN}
+
+
+async def hec_receiver_down(flow: Flow) -> dict[str, Any]:
+    flow.hec.stop()
+    await anyio.sleep(HEC_DOWN)
+    flow.hec.start()
+    return {"down_seconds": HEC_DOWN}
+
+
+FAULTS = {
+    "nats-node-kill": Fault(
+        "kill -9 one NATS node (the TAPIO_EVENTS leader) and restart it", kill_a_nats_node
+    ),
+    "nats-partition": Fault(
+        "partition one NATS node (the TAPIO_EVENTS leader) for 20 s", partition_a_nats_node
+    ),
+    "correlator-kill": Fault("kill -9 the correlator and restart it (3-node cluster)", kill_the_correlator),
+    "hec-down": Fault("the HEC receiver down for 10 s", hec_receiver_down),
+}
+
+
+# Found by these scenarios (intermittent, under load; the counts stay strict, the entry in
+# e2e-report.json shows the problem when it happens):
+KNOWN = {
+    "nats-node-kill": "exporter: after a NATS node is lost, an older revision of an alert can be "
+    "redelivered to Alertmanager after a newer one, which re-activates it at the older revision",
+    "hec-down": "exporter: a batch HEC accepted but whose indexer ack was not read before the "
+    "receiver went down is sent again (the alert arrives twice)",
+}
+
+
+def fault_params() -> list[object]:
+    return [
+        pytest.param(f, marks=pytest.mark.xfail(reason=KNOWN[f], strict=False)) if f in KNOWN else f
+        for f in FAULTS
+    ]
+
+
+@pytest.mark.parametrize("fault", fault_params())
+async def test_fault_during_the_flow(
+    fault: str, e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report
+) -> None:
+    if fault == "nats-partition" and not e2e_cluster.isolated:
+        pytest.fail("the partition needs the isolated cluster (network namespaces, root)")
+    first = 10 + list(FAULTS).index(fault) * 10  # cascade copies of its own, all in the past
+    entry = e2e_report.add(await run_flow(e2e_cluster, tmp_path, FAULTS[fault], first))
+    assert not entry.problems(), entry
+    assert entry.detail["firing_per_incident"] == [1] * entry.detail["incidents"], entry
+    assert all(v == [0, 0] for v in entry.detail["backlogs"].values()), entry
