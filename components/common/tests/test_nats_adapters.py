@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -9,7 +11,7 @@ import pytest
 from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError, NatsUnavailableError
 from tapio_common.nats.connect import connect
-from tapio_common.nats.embedded import EmbeddedNats, free_port
+from tapio_common.nats.embedded import EMBEDDED_MAX_FILE_STORE, EmbeddedNats, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +34,22 @@ async def test_embedded_server_serves_jetstream(tmp_path: Path) -> None:
         finally:
             await nc.close()
     assert (tmp_path / "js" / "jetstream").is_dir(), "the store lives in the given data dir"
+
+
+async def test_embedded_storage_does_not_depend_on_free_disk(tmp_path: Path) -> None:
+    """The production layout's 10 GB events stream is admitted whatever the disk has free."""
+    with EmbeddedNats(tmp_path / "js") as server:
+        nc = await connect(NatsConfig(urls=(server.url,)), "test")
+        try:
+            js = nc.jetstream()
+            info = await js.account_info()
+            assert info.limits.max_storage in (-1, EMBEDDED_MAX_FILE_STORE) or info.limits.max_storage is None
+            await js.add_stream(name="BIG", subjects=["big.>"], max_bytes=10 * 1024**3)
+            with urllib.request.urlopen(f"http://127.0.0.1:{server.monitor_port}/varz", timeout=5) as r:
+                varz = json.load(r)
+            assert varz["jetstream"]["config"]["max_storage"] == EMBEDDED_MAX_FILE_STORE
+        finally:
+            await nc.close()
 
 
 async def test_data_survives_a_crash(tmp_path: Path) -> None:
