@@ -149,7 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--pods", type=int, default=100_000, help="pods in the initial list (default 100000)")
     args = p.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp(prefix="tk8s-bench-"))
     feed = Feed(args.pods)
     api = K8sApiServer(token="bench-token", bookmark_interval=5.0).start()
     t = time.perf_counter()
@@ -162,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"api server alone (a reader that only counts, in its own process): list {alone_list:.0f} pods/s, "
           f"watch {alone_watch:.0f} events/s", flush=True)  # fmt: skip
     print(f"load average at start (1, 5, 15 min): {load()}", flush=True)
+    tmp = Path(tempfile.mkdtemp(prefix="tk8s-bench-"))  # removed at the end, as the servers are stopped
     server = EmbeddedNats(tmp / "jetstream").start()
     anyio.run(provision, server.url)
     port = free_port()
