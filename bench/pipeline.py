@@ -10,7 +10,8 @@ once unless dropped).
    is N over the time from its first ack to its last (consumer ack floor), start-up not counted.
 2. Sustained: a producer publishes at a fixed rate for the remaining seconds while the pipeline
    runs: --rate (default 200,000 events/s), or 90 % of the drain rate when the drain was slower
-   (the rate it can hold; the output says which). The latency of an input message is from the
+   (the output says which); when that phase does not hold, a second one offers 90 % of what the
+   first processed (the rate it holds). The latency of an input message is from the
    moment its publish is sent to the arrival of its last output message (output message ids carry
    the input's stream sequence); p99_ms is over the messages of the sustained phase. The phase
    held when at its end at most one second of events was still waiting.
@@ -232,23 +233,31 @@ async def main_async(args: argparse.Namespace) -> None:
             steady_seconds = max(2.0, args.seconds / 2)
             rate = args.rate if drained >= args.rate else 0.9 * drained
             why = "the target" if rate == args.rate else "90% of the drain rate, below the target"
-            print(f"sustained: offering {rate:,.0f} events/s ({why}) for {steady_seconds:.0f}s", flush=True)
             try:
-                cpu_start = proc.cpu_seconds()
-                offered, processed, p99, waiting = await steady_phase(
-                    server.url, batches, rate, steady_seconds, proc
-                )
-                cpu_us = (proc.cpu_seconds() - cpu_start) / max(1.0, offered * steady_seconds) * 1e6
+                for attempt in (1, 2):  # a second try at 90% of what the first processed
+                    print(
+                        f"sustained: offering {rate:,.0f} events/s ({why}) for {steady_seconds:.0f}s",
+                        flush=True,
+                    )
+                    cpu_start = proc.cpu_seconds()
+                    offered, processed, p99, waiting = await steady_phase(
+                        server.url, batches, rate, steady_seconds, proc
+                    )
+                    cpu_us = (proc.cpu_seconds() - cpu_start) / max(1.0, offered * steady_seconds) * 1e6
+                    held = "yes" if waiting <= offered else "no"
+                    print(
+                        f"sustained: {offered:,.0f} events/s offered, {processed:,.0f} events/s processed, "
+                        f"p99 publish->last output {p99 * 1000:.0f} ms, {waiting:,} events waiting at the "
+                        f"end (held: {held}), pipeline CPU {cpu_us:.2f} us/event",
+                        flush=True,
+                    )
+                    if held == "yes" or attempt == 2:
+                        break
+                    rate, why = 0.9 * processed, "90% of what the previous phase processed"
             finally:
                 proc.sample()
                 proc.stop()
             rss = proc.peak_rss // (1024 * 1024)
-            held = "yes" if waiting <= offered else "no"
-            print(
-                f"sustained: {offered:,.0f} events/s offered, {processed:,.0f} events/s processed, "
-                f"p99 publish->last output {p99 * 1000:.0f} ms, {waiting:,} events waiting at the end "
-                f"(held: {held}), pipeline CPU {cpu_us:.2f} us/event"
-            )
             print(f"load average at the end: {_load()}")
             print(
                 f"events_per_second={processed:.0f} p99_ms={p99 * 1000:.0f} rss_mb={rss} "

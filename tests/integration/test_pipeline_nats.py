@@ -24,6 +24,7 @@ from tapio_jetstream import decode_events
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.wait import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -226,3 +227,60 @@ def test_a_bad_rule_file_fails_at_start_naming_the_line(tmp_path: Path) -> None:
     )
     assert out.returncode == 0
     assert out.stdout.strip() == f"{good}: valid: 2 rules, destinations siem, archive, default archive"
+
+
+RULES_AFTER_RELOAD = """\
+destinations: [siem, archive, metrics]
+default: [metrics]
+rules:
+  - name: no-debug
+    match: {severity: debug}
+    drop: true
+  - name: security
+    match: {min_severity: error}
+    route: [siem]
+"""
+
+
+def routes_after_reload(events: list[events_pb2.Event]) -> Counter[tuple[str, str]]:
+    """(event id, destination) RULES_AFTER_RELOAD gives, computed by hand from the rule text."""
+    want: Counter[tuple[str, str]] = Counter()
+    for e in events:
+        if e.severity == events_pb2.SEVERITY_DEBUG:
+            continue
+        want[(e.id, "siem" if e.severity >= events_pb2.SEVERITY_ERROR else "metrics")] += 1
+    return want
+
+
+async def test_sighup_reloads_the_rules_and_a_bad_file_keeps_them(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    events = scenario_events()
+    half = len(events) // 2
+    proc = PipelineProcess(jetstream.url, tmp_path, RULES)
+    nc = await connect(NatsConfig(), "test", urls=(jetstream.url,))
+    try:
+        await apply_layout(nc.jetstream(), 1)
+        proc.start()
+        await publish(jetstream.url, events[:half], tmp_path)
+        await wait_drained(nc, proc)
+        proc.rules.write_text(RULES_AFTER_RELOAD)
+        proc.signal(signal.SIGHUP)
+        await eventually(lambda: "rules reloaded" in proc.log.read_text(), "the reload logged", 30)
+        await publish(jetstream.url, events[half:], tmp_path)
+        await wait_drained(nc, proc)
+        proc.rules.write_text("destinations: [siem]\nrules: [{name: x}]\n")  # no action: refused
+        proc.signal(signal.SIGHUP)
+        await eventually(lambda: "rule file not reloaded" in proc.log.read_text(), "the refusal logged", 30)
+        late = [events_pb2.Event.FromString(e.SerializeToString()) for e in events[:50]]
+        for e in late:
+            e.id = f"late-{e.id}"
+        await publish(jetstream.url, late, tmp_path)
+        await wait_drained(nc, proc)
+        want = expected_routes(events[:half]) + routes_after_reload(events[half:]) + routes_after_reload(late)
+        assert routes_of(await processed(nc)) == want  # nothing lost or doubled across the reloads
+        assert proc.stop() == 0
+    finally:
+        if proc.alive():
+            proc.stop()
+        await nc.close()

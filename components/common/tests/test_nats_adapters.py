@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 
 from tapio_common.config import NatsConfig
 from tapio_common.errors import EmbeddedServerError, NatsUnavailableError
 from tapio_common.nats.connect import connect
-from tapio_common.nats.embedded import EmbeddedNats, free_port
+from tapio_common.nats.embedded import EMBEDDED_MAX_FILE_STORE, EmbeddedNats, free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -32,6 +36,25 @@ async def test_embedded_server_serves_jetstream(tmp_path: Path) -> None:
         finally:
             await nc.close()
     assert (tmp_path / "js" / "jetstream").is_dir(), "the store lives in the given data dir"
+
+
+async def test_embedded_storage_does_not_depend_on_free_disk(tmp_path: Path) -> None:
+    """The production layout's 10 GB events stream is admitted whatever the disk has free."""
+    with EmbeddedNats(tmp_path / "js") as server:
+        nc = await connect(NatsConfig(urls=(server.url,)), "test")
+        try:
+            js = nc.jetstream()
+            await js.add_stream(name="BIG", subjects=["big.>"], max_bytes=10 * 1024**3)
+            varz = await anyio.to_thread.run_sync(_varz, server.monitor_port)
+            assert varz["jetstream"]["config"]["max_storage"] == EMBEDDED_MAX_FILE_STORE
+        finally:
+            await nc.close()
+
+
+def _varz(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/varz", timeout=5) as r:
+        data: dict[str, Any] = json.load(r)
+    return data
 
 
 async def test_data_survives_a_crash(tmp_path: Path) -> None:

@@ -29,6 +29,16 @@ rules:
   - {name: after-web, match: {labels: {app: web}}, route: [siem]}
   - {name: restarts, match: {action: [restarted, crash_loop]}, route: [siem]}
 """
+STATIC_RULES = """\
+destinations: [siem, archive]
+default: [archive]
+rules:
+  - {name: no-debug, match: {severity: debug}, drop: true}
+  - {name: execs, match: {source: ebpf, type: process_exec}, sample: 10}
+  - {name: hide, match: {source: [ebpf, systemd]}, redact: [cmdline, env]}
+  - {name: security, match: {min_severity: warning}, route: [siem, archive]}
+"""
+"""Rules that test no context: most plans constant, the redacting ones known but for the keys."""
 BATCH = {ENCODING_HEADER: ENCODING_BATCH}
 
 
@@ -110,11 +120,12 @@ def hot(
 
 @pytest.mark.parametrize("per_message", [1, 7, 1000])
 @pytest.mark.parametrize("source", ["synthetic", "scenarios"])
-def test_hot_path_routes_like_the_message_path(source: str, per_message: int) -> None:
+@pytest.mark.parametrize("rules", [RULES, STATIC_RULES], ids=["context-rules", "static-rules"])
+def test_hot_path_routes_like_the_message_path(rules: str, source: str, per_message: int) -> None:
     events = synthetic() if source == "synthetic" else scenario_events()
     copies = [events_pb2.Event.FromString(e.SerializeToString()) for e in events]
-    want = reference_route(load_rules(RULES), PodIndex(), copies, processed_subject)
-    got = hot(RULES, events, per_message)
+    want = reference_route(load_rules(rules), PodIndex(), copies, processed_subject)
+    got = hot(rules, events, per_message)
     assert sorted(got) == sorted(want)
     for subject, expected in want.items():
         assert got[subject] == expected, subject
@@ -159,6 +170,12 @@ def test_static_rules_make_constant_plans_and_context_rules_do_not() -> None:
     restart = router.plan((events_pb2.SOURCE_K8S, "pods", "restarted", events_pb2.SEVERITY_INFO))
     assert restart.constant is None  # the labels rules need the context
     assert restart.needs_context
+    quick = Router(load_rules(STATIC_RULES), processed_subject)
+    oom = quick.plan((events_pb2.SOURCE_EBPF, "oom_kill", events_pb2.SEVERITY_CRITICAL))
+    assert oom.constant is None
+    assert oom.redact_only is not None
+    assert oom.redact_only[0].destinations == ("siem", "archive")
+    assert [k for k, _ in oom.redact_only[1]] == ["cmdline", "env"]
     simple = Router(
         load_rules("destinations: [a]\nrules:\n  - {name: r, match: {severity: info}, route: [a]}\n"),
         processed_subject,

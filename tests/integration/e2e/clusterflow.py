@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import attrs
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 
 from tapio.events.v1 import events_pb2
 from tapio_common.nats.connect import connect
@@ -92,7 +93,11 @@ async def stream_last(nc: Client, stream: str) -> int:
 async def settled(nc: Client) -> bool:
     """Every stream (buckets too) has a leader and all its replicas current: a node that came back
     from the previous scenario's fault has caught up."""
-    for info in await nc.jetstream().streams_info():
+    try:
+        infos = await nc.jetstream().streams_info()
+    except (NatsError, TimeoutError):  # 503 while the meta leader is elected
+        return False
+    for info in infos:
         c = info.cluster
         if c is None or not c.leader or not all(r.current for r in c.replicas or []):
             return False
@@ -101,7 +106,10 @@ async def settled(nc: Client) -> bool:
 
 async def caught_up(nc: Client) -> bool:
     """Every durable consumer of every stream has delivered and acked everything."""
-    b = await backlogs(nc)
+    try:
+        b = await backlogs(nc)
+    except (NatsError, TimeoutError):
+        return False
     return bool(b) and all(v == (0, 0) for v in b.values())
 
 
@@ -138,7 +146,10 @@ async def run_flow(cluster: NatsCluster, data: Path, fault: Fault, first_copy: i
                 tg.start_soon(publish)
 
                 async def correlating() -> bool:
-                    info = await nc.jetstream().consumer_info(EVENTS, CORRELATOR)
+                    try:
+                        info = await nc.jetstream().consumer_info(EVENTS, CORRELATOR)
+                    except (NatsError, TimeoutError):
+                        return False
                     return int(info.ack_floor.stream_seq) >= start_seq
 
                 await eventually(correlating, "the correlator consuming", within=90)

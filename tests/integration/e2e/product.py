@@ -21,6 +21,7 @@ from pathlib import Path
 import anyio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
 from tapio_admin.plan import HostFacts, Launch, plan
@@ -211,7 +212,11 @@ async def drained(nc: Client, within: float = 90.0) -> dict[str, tuple[int, int]
     last: dict[str, tuple[int, int]] = {}
     with anyio.move_on_after(within):
         while True:
-            last = await backlogs(nc)
+            try:
+                last = await backlogs(nc)
+            except (NatsError, TimeoutError):  # a cluster electing its meta leader answers 503 briefly
+                await anyio.sleep(0.5)
+                continue
             if last and all(v == (0, 0) for v in last.values()):
                 return last
             await anyio.sleep(0.5)

@@ -17,17 +17,15 @@ import anyio
 import pytest
 
 from tapio.events.v1 import events_pb2
-from tapio_common.config import NatsConfig
-from tapio_common.nats.connect import connect
 from tapio_jetstream.layout import EVENTS
-from tapio_jetstream.streams import apply_layout
 from tapio_testing.cgroups import tag
-from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
+from tapio_testing.natscluster import NatsCluster
 from tapio_testing.systemd_ns import NamespacedSystemd
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node, node_not_ready
+from tests.integration.e2e.clusterflow import STREAMS, admin_client
 from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
@@ -66,12 +64,13 @@ def unit_failed(events: list[events_pb2.Event]) -> list[events_pb2.Event]:
 
 
 async def test_kubelet_failure_then_node_not_ready(
-    jetstream: JetStreamServer, systemd: NamespacedSystemd, tmp_path: Path, e2e_report: Report
+    e2e_cluster: NatsCluster, systemd: NamespacedSystemd, tmp_path: Path, e2e_report: Report
 ) -> None:
     node_name = f"te2r-node-{tag()}"
-    nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
-    try:
-        await apply_layout(nc.jetstream(), 1)
+    url = ",".join(e2e_cluster.urls)
+    async with admin_client(e2e_cluster) as nc:
+        for stream in STREAMS:
+            await nc.jetstream().purge_stream(stream)
         with K8sApiServer(token="te2r-token") as api, real.receivers(tmp_path) as rx:
             n = node(api, node_name)
             # A worker Deployment without a Service: its pods are lost with the node, no Service
@@ -84,8 +83,8 @@ async def test_kubelet_failure_then_node_not_ready(
                 "k8s-collector": ("--node-name", node_name, "--cluster", "te2r"),
             }  # fmt: skip
             with (
-                components(jetstream.url, tmp_path, exporter_sinks=rx.sinks()) as consumers,
-                real.collectors(jetstream.url, tmp_path, wanted, kubeconfig=kubeconfig) as cols,
+                components(url, tmp_path, exporter_sinks=rx.sinks(), cluster=e2e_cluster) as consumers,
+                real.collectors(url, tmp_path, wanted, kubeconfig=kubeconfig, cluster=e2e_cluster) as cols,
             ):
                 await eventually(lambda: all(real.ready(c) for c in cols.values()), "collectors ready", 120)
                 (systemd.root / CRASH).touch()
@@ -116,8 +115,6 @@ async def test_kubelet_failure_then_node_not_ready(
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
-    finally:
-        await nc.close()
     entry = e2e_report.add(
         out.entry("kubelet failure, node NotReady (real collectors)", root_cause_event_id=root.id)
     )

@@ -19,17 +19,15 @@ import anyio
 import pytest
 
 from tapio.events.v1 import events_pb2
-from tapio_common.config import NatsConfig
-from tapio_common.nats.connect import connect
 from tapio_jetstream.layout import EVENTS
-from tapio_jetstream.streams import apply_layout
 from tapio_testing.cgroupfs import ContainerCgroup, pod_container_cgroup
 from tapio_testing.cgroups import tag
-from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
+from tapio_testing.natscluster import NatsCluster
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node
+from tests.integration.e2e.clusterflow import STREAMS, admin_client
 from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
@@ -54,12 +52,13 @@ def oom_kill(cg: ContainerCgroup) -> int:
 
 
 async def test_oom_cascade_from_the_kernel(
-    jetstream: JetStreamServer, tmp_path: Path, e2e_report: Report
+    e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report
 ) -> None:
     node_name = f"te2r-node-{tag()}"
-    nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
-    try:
-        await apply_layout(nc.jetstream(), 1)
+    url = ",".join(e2e_cluster.urls)
+    async with admin_client(e2e_cluster) as nc:
+        for stream in STREAMS:
+            await nc.jetstream().purge_stream(stream)
         with (
             pod_container_cgroup("te2r-", memory_limit=LIMIT) as cg,
             K8sApiServer(token="te2r-token") as api,
@@ -74,8 +73,8 @@ async def test_oom_cascade_from_the_kernel(
                 "k8s-collector": ("--node-name", node_name, "--cluster", "te2r"),
             }
             with (
-                components(jetstream.url, tmp_path, exporter_sinks=rx.sinks()) as consumers,
-                real.collectors(jetstream.url, tmp_path, wanted, kubeconfig=kubeconfig) as cols,
+                components(url, tmp_path, exporter_sinks=rx.sinks(), cluster=e2e_cluster) as consumers,
+                real.collectors(url, tmp_path, wanted, kubeconfig=kubeconfig, cluster=e2e_cluster) as cols,
             ):
                 await eventually(lambda: all(real.ready(c) for c in cols.values()), "collectors ready", 240)
                 victim = await anyio.to_thread.run_sync(oom_kill, cg)
@@ -110,8 +109,6 @@ async def test_oom_cascade_from_the_kernel(
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
-    finally:
-        await nc.close()
     entry = e2e_report.add(
         out.entry("OOM cascade from the kernel (real collectors)", root_cause_event_id=root.id)
     )

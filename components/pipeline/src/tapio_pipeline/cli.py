@@ -107,7 +107,7 @@ def _main(argv: Sequence[str]) -> int:
     settings = load_settings(
         PipelineSettings, cfg.section, args=args, allow=(PUBLISHER_SECTION,), name="pipeline"
     )
-    anyio.run(serve, cfg, settings)
+    anyio.run(serve, cfg, settings, backend_options={"use_uvloop": True})
     return 0
 
 

@@ -29,6 +29,7 @@ SOURCE_TOKENS = {
     events_pb2.SOURCE_EBPF: "ebpf",
     events_pb2.SOURCE_CNI: "cni",
 }
+LEARN_POD, OWN, ENRICH = 1, 2, 3  # Plan.learn: a pod event; another k8s event; any other source
 MAX_PLANS = 10_000  # distinct keys kept; beyond, the cache starts again (keys are few in practice)
 
 Context = events_pb2.Context
@@ -62,7 +63,17 @@ class Step:
 class Plan:
     """What the rules do to the events of one key. `constant` is the outcome when no step is left."""
 
-    __slots__ = ("_outcomes", "_routes", "constant", "default", "needs_context", "steps", "subject_of")
+    __slots__ = (
+        "_outcomes",
+        "_routes",
+        "constant",
+        "default",
+        "learn",
+        "needs_context",
+        "redact_only",
+        "steps",
+        "subject_of",
+    )
 
     def __init__(
         self,
@@ -78,6 +89,17 @@ class Plan:
         self._outcomes: dict[tuple[str, ...], Outcome] = {}
         self.needs_context = any(s.tests for s in steps)
         self.constant: Outcome | None = None if steps else self.routed(routes)
+        self.learn = 0  # what the event teaches or needs: set by the router (LEARN_POD, OWN, ENRICH)
+        # Steps that only redact: the outcome is known, the keys are those found on the wire.
+        self.redact_only: tuple[Outcome, tuple[tuple[str, bytes], ...]] | None = None
+        if steps and all(not s.tests and s.keep is None and not s.rule.drop for s in steps):
+            final = next((i for i, s in enumerate(steps) if s.rule.final), len(steps) - 1)
+            kept = steps[: final + 1]
+            for step in kept:
+                if step.rule.route:
+                    routes = routes + tuple(d for d in step.rule.route if d not in routes)
+            keys = tuple(dict.fromkeys(k for step in kept for k in step.redact))
+            self.redact_only = (self.routed(routes), keys)
 
     def routed(self, routes: tuple[str, ...]) -> Outcome:
         """The outcome of these destinations (the file's default when none), made once."""
@@ -148,12 +170,15 @@ class Router:
             if rule.drop:
                 plan = Plan((), (), (), subject_of)
                 plan.constant = Outcome(dropped="rule", rule=rule.name)
+                plan.learn = _learning(values)
                 return plan
             if rule.route:
                 routes = routes + tuple(d for d in rule.route if d not in routes)
             if rule.final:
                 steps = []
-        return Plan(tuple(steps), routes, self.rules.default, subject_of)
+        plan = Plan(tuple(steps), routes, self.rules.default, subject_of)
+        plan.learn = _learning(values)
+        return plan
 
     @staticmethod
     def _step(rule: Rule, values: dict[str, Any]) -> Step | None:
@@ -171,6 +196,12 @@ class Router:
             tuple((k, k.encode()) for k in rule.redact),
             Outcome(dropped="rule" if rule.drop else "sampled", rule=rule.name),
         )
+
+
+def _learning(values: dict[str, Any]) -> int:
+    if values["source"] != events_pb2.SOURCE_K8S:
+        return ENRICH
+    return LEARN_POD if values["type"] == "pods" else OWN
 
 
 def _context_getter(condition: Condition) -> Callable[[Context], Any]:

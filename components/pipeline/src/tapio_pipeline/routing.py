@@ -11,15 +11,15 @@ whole messages (learn, enrich, decide, serialize): the specification the tests h
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 
 from tapio.events.v1 import events_pb2
-from tapio_pipeline.enrich import POD_TYPE, SOURCE_K8S, Entry, PodIndex
-from tapio_pipeline.plans import SOURCE_TOKENS, Outcome, Router
+from tapio_pipeline.enrich import SOURCE_K8S, Entry, PodIndex
+from tapio_pipeline.plans import ENRICH, LEARN_POD, SOURCE_TOKENS, Outcome, Router
 from tapio_pipeline.rules import REDACTED, RuleSet, decide
 from tapio_pipeline.views import RouteItem
 
@@ -55,35 +55,43 @@ def route(router: Router, index: PodIndex, items: Sequence[RouteItem]) -> Routed
     groups: defaultdict[str, list[bytes]] = defaultdict(list)
     key_of, plan_of, plans = router.key_of, router.plan, router.plans
     learn, enrichment = index.learn_view, index.enrichment
-    tally: dict[Outcome, int] = {}
+    outcomes: list[Outcome] = []
+    tally = outcomes.append
     enriched = redacted = 0
     unrouted = None
     for view, raw in items:
         key = key_of(view)
         plan = plans.get(key) or plan_of(key)
         entry: Entry | None = None
-        if key[0] == SOURCE_K8S:  # k8s events carry their own context
-            if key[1] == POD_TYPE:
-                learn(view)
-        else:
+        if plan.learn == ENRICH:
             entry = enrichment(view.context)
+        elif plan.learn == LEARN_POD:
+            learn(view)  # k8s events carry their own context
         out = plan.constant
         if out is None:
-            out, keys = plan.run(view, raw, _context_of(index, view, entry) if plan.needs_context else None)
+            quick = plan.redact_only
+            if quick is not None:
+                out = quick[0]
+                keys = tuple(k for k, b in quick[1] if b in raw)
+            else:
+                out, keys = plan.run(
+                    view, raw, _context_of(index, view, entry) if plan.needs_context else None
+                )
             if keys and out.subjects:
                 raw, n = _redacted(raw, entry, keys)
                 redacted += n
                 entry = None  # its context is in the rewritten bytes
-        tally[out] = tally.get(out, 0) + 1
-        if out.subjects:
+        tally(out)
+        subjects = out.subjects
+        if subjects:
             if entry is not None and entry.prefix:
                 raw = entry.prefix + raw
                 enriched += 1
-            for subject in out.subjects:
+            for subject in subjects:
                 groups[subject].append(raw)
         elif out.dropped == "unrouted":
             unrouted = view
-    return Routed(dict(groups), tally, enriched, redacted, unrouted)
+    return Routed(dict(groups), dict(Counter(outcomes)), enriched, redacted, unrouted)
 
 
 def _context_of(index: PodIndex, view: Any, entry: Entry | None) -> Callable[[], events_pb2.Context]:

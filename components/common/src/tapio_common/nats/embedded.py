@@ -56,12 +56,32 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+EMBEDDED_MAX_FILE_STORE = 1024**4
+"""JetStream file storage the embedded server admits (1 TiB), set explicitly: nats-server's default
+is a share of the disk free when it starts, and it reserves every stream's `max_bytes` against it,
+so on a laptop with less than ~14 GB free the production layout (TAPIO_EVENTS: 10 GB) would be
+refused at start ("insufficient storage resources available"). Each stream's own `max_bytes` and
+discard policy stay the limits that count; a disk that really fills makes publishes fail (and the
+publishers spool), it never stops `make run` from starting."""
+EMBEDDED_MAX_MEMORY_STORE = 1024**3
+"""JetStream memory storage the embedded server admits (1 GiB; the layout's streams are on file)."""
+
+
+def default_conf(max_payload: int) -> str:
+    """The config file of an embedded server when the caller passes none."""
+    return (
+        f"max_payload: {max_payload}\n"
+        f"jetstream {{\n  max_file_store: {EMBEDDED_MAX_FILE_STORE}\n"
+        f"  max_memory_store: {EMBEDDED_MAX_MEMORY_STORE}\n}}\n"
+    )
+
+
 class EmbeddedNats:
     """A nats-server with JetStream, its own store dir and free ports; stopped cleanly (SIGTERM).
 
     `store_dir=None` uses a temporary directory removed on stop. Extra server arguments (e.g.
     `--cluster`, `--routes`) go in `extra_args`; `conf` is the text of the config file it loads
-    (default: just `max_payload`; test servers pass tapio_testing.jetstream.server_conf(), with
+    (default: `default_conf`, max_payload and explicit JetStream storage limits; test servers pass tapio_testing.jetstream.server_conf(), with
     explicit JetStream storage limits). Usable as a (sync) context manager.
     """
 
@@ -82,7 +102,7 @@ class EmbeddedNats:
         self.server_name = server_name
         self.extra_args = extra_args
         self.max_payload = max_payload
-        self.conf = f"max_payload: {max_payload}\n" if conf is None else conf
+        self.conf = default_conf(max_payload) if conf is None else conf
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if store_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="tapio-nats-")

@@ -11,7 +11,9 @@ the processor starts with the index warm.
 from __future__ import annotations
 
 import time
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 import nats.errors
@@ -43,8 +45,10 @@ async def follow_pods(
     history: float,
     caught_up: anyio.Event,
     subjects: Subjects,
+    skip: Container[int] = frozenset(),
 ) -> None:
-    """Runs until cancelled; the index learns every pod event as it is stored."""
+    """Runs until cancelled; the index learns every pod event as it is stored, but for the
+    messages in `skip` (stream sequences this replica's processor has routed, and so learnt from)."""
     config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
     if history > 0:
         config = api.ConsumerConfig(
@@ -64,15 +68,17 @@ async def follow_pods(
                     log.info("pod index warm", pods=len(index), pod_events=learnt)
                     caught_up.set()
                 continue
-            try:
-                views = decode_view(msg.headers, msg.data)
-                for view in views:
-                    if view.source == SOURCE_K8S and view.type == POD_TYPE:
-                        index.learn_view(view)
-            except DecodeError as e:
-                metrics.error("pod_feed_decode")  # the durable consumer dead-letters it; here it is skipped
-                log.warning("pod event not decodable, skipped by the pod index", error=str(e))
-                continue
+            views: Sequence[Any] = ()
+            if msg.metadata.sequence.stream not in skip:
+                try:
+                    views = decode_view(msg.headers, msg.data)
+                    for view in views:
+                        if view.source == SOURCE_K8S and view.type == POD_TYPE:
+                            index.learn_view(view)
+                except DecodeError as e:
+                    metrics.error("pod_feed_decode")  # the durable consumer dead-letters it; skipped here
+                    log.warning("pod event not decodable, skipped by the pod index", error=str(e))
+                    continue
             learnt += len(views)
             if not caught_up.is_set() and msg.metadata.num_pending == 0:
                 log.info("pod index warm", pods=len(index), pod_events=learnt)

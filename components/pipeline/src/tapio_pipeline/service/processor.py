@@ -42,6 +42,7 @@ from tapio_publisher.subjects import processed_subject
 
 log = get_logger(__name__)
 
+MAX_LEARNT = 100_000  # stream sequences remembered for the pod follower
 MAX_OUTPUT_BYTES = 512 * 1024  # one output message at most (TAPIO_PROCESSED takes 1 MB)
 
 
@@ -88,6 +89,9 @@ class Processor:
         self.unrouted = 0
         self._unrouted_logged = 0.0
         self.kind: Kind[RouteItem] = Kind("events", self.decode, _event_keys)
+        self.learnt: set[int] = (
+            set()
+        )  # stream sequences of messages routed lately (the pod follower skips them)
 
     @property
     def rules(self) -> RuleSet:
@@ -129,7 +133,11 @@ class Processor:
 
     async def _publish(self, delivery: Delivery[RouteItem]) -> list[tuple[Receipt, int]]:
         receipts = []
-        for subject, datas in self.route(delivery.items).items():
+        groups = self.route(delivery.items)
+        if len(self.learnt) >= MAX_LEARNT:
+            self.learnt.clear()
+        self.learnt.add(delivery.stream_seq)
+        for subject, datas in groups.items():
             for part, chunk in enumerate(_chunks(datas)):
                 msg_id = f"pipeline:{delivery.stream}:{delivery.stream_seq}:{subject}:{part}"
                 payload = encode_batch(chunk, msg_id)
