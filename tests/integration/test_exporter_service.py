@@ -1,6 +1,6 @@
 """The SIEM exporter on a real JetStream with real receivers: the lifecycle reaches every sink
-(fire, update, resolve), a restart publishes nothing twice, a sink that is down holds its alerts
-without blocking the others, refused alerts land in the DLQ."""
+(fire, update, resolve), a restart publishes nothing twice, a stale revision is acked and counted,
+a sink that is down holds its alerts without blocking the others, refused alerts land in the DLQ."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from tapio_exporters.domain.alerts import alert_id
+from tapio_common.model import AlertState
+from tapio_common.model.fast import alert_to_pb
+from tapio_exporters.domain.alerts import alert_id, msg_id, subject
 from tapio_jetstream.layout import ALERTS, CORRELATIONS, DLQ, SIEM_EXPORTER
+from tapio_testing.alerts import tricky
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.receivers.bulk import BulkReceiver
 from tapio_testing.receivers.hec import HecReceiver
@@ -84,6 +87,26 @@ async def test_restart_publishes_nothing_twice(jetstream: JetStreamServer, tmp_p
         await nc.close()
     aid = hec.alerts()[0]["id"]
     assert hec.arrivals() == {(aid, 1, "firing"): 1, (aid, 2, "updated"): 1}
+
+
+async def test_a_stale_revision_is_acked_and_counted(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    # a sink receiving an older revision after a newer one (what a redelivery after a lost ack is)
+    with BulkReceiver() as es:
+        settings = exporter_settings([{"type": "elastic", "url": es.url, "index": "alerts"}], idle_advance=60)
+        nc = await nats.connect(jetstream.url)
+        async with running_exporter(jetstream.url, tmp_path, settings) as exporter:
+            for a in (tricky(AlertState.UPDATED, revision=2), tricky(revision=1)):
+                await nc.jetstream().publish(subject(a), alert_to_pb(a).SerializeToString(),
+                                             headers={"Nats-Msg-Id": msg_id(a)})  # fmt: skip
+            registry = exporter.sinks[0].metrics.registry
+            await eventually(
+                lambda: registry.get_sample_value(
+                    "tapio_siem_exporter_events_dropped_total", {"reason": "stale_revision"}
+                ) == 1, "the stale revision counted"
+            )  # fmt: skip
+            await eventually(_drained(nc, f"{SIEM_EXPORTER}-elastic"), "nothing pending for elastic")
+        await nc.close()
+    assert es.docs[("alerts", "a1b2c3")][1]["tapio"]["alert"]["revision"] == 2
 
 
 async def test_a_dead_sink_holds_its_alerts_without_blocking_the_others(

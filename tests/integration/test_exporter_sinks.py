@@ -216,6 +216,35 @@ async def test_alertmanager_keeps_one_alert_when_a_revision_changes_its_labels(t
         await sink.close()
 
 
+async def test_alertmanager_never_goes_back_to_an_older_revision(tmp_path: Path) -> None:
+    # After a NATS node is lost an ack can be lost too: revision 1 comes again after revision 2.
+    now = time.time_ns()
+    start = now - 60 * 10**9
+    with Alertmanager(tmp_path / "am") as am:
+        sink = AlertmanagerSink("am", AlertmanagerSettings(am.url))
+        await sink.start()
+        await sink.deliver([tricky(revision=1, starts_at=start, time=now)])
+        await sink.deliver([tricky(AlertState.UPDATED, revision=2, starts_at=start, time=now)])
+        stale = await sink.deliver([tricky(revision=1, starts_at=start, time=now)])
+        assert [a["annotations"]["revision"] for a in am.alerts()] == ["2"]
+        assert stale == 1  # acked, counted as dropped stale_revision by the delivery
+        stale = await sink.deliver([tricky(AlertState.UPDATED, revision=2, starts_at=start, time=now),
+                                    tricky(revision=1, starts_at=start, time=now)])  # fmt: skip
+        assert stale == 2
+        await sink.close()
+        # a restarted exporter knows no revision: it reads back the one Alertmanager holds
+        again = AlertmanagerSink("am", AlertmanagerSettings(am.url))
+        await again.start()
+        stale = await again.deliver([tricky(revision=1, starts_at=start, time=now)])
+        assert [a["annotations"]["revision"] for a in am.alerts()] == ["2"]
+        assert stale == 1
+        await again.deliver([tricky(AlertState.RESOLVED, revision=2, starts_at=start, ends_at=now - 10**9)])
+        stale = await again.deliver([tricky(AlertState.UPDATED, revision=2, starts_at=start, time=now)])
+        assert am.alerts() == []  # resolved stays resolved
+        assert stale == 1
+        await again.close()
+
+
 async def test_alertmanager_rejects_a_bad_alert(tmp_path: Path) -> None:
     with Alertmanager(tmp_path / "am") as am:
         sink = AlertmanagerSink("am", AlertmanagerSettings(am.url))
@@ -266,6 +295,49 @@ async def test_hec_receiver_down_then_back() -> None:
     with hec:
         await sink.deliver([tricky()])
     assert len(hec.alerts()) == 1
+
+
+class _BusyOnce(HecReceiver):
+    """Answers 503 busy to its second event request, once (HEC unavailable in the middle of a batch)."""
+
+    tripped = False
+
+    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        if path.startswith("/services/collector/event") and self.requests == 1 and not self.tripped:
+            self.tripped = True
+            return Reply(503, {"text": "Server is busy", "code": 9})
+        return super().handle(method, path, headers, body)
+
+
+async def test_hec_never_sends_again_what_it_accepted_while_its_ack_may_come() -> None:
+    with _BusyOnce(token="t0k", ack=True) as hec:
+        sink = HecSink("hec", HecSettings(hec.url, "t0k", ack=True, max_batch_bytes=3_000))
+        await sink.start()
+        alerts = [tricky(revision=r) for r in range(8)]
+        with pytest.raises(SinkError, match="busy"):
+            await sink.deliver(alerts)  # the first part accepted (its ack not read), the next one 503
+        assert hec.requests == 1
+        hec.stop()  # then HEC unreachable (its indexer alive: the ack state stays)
+        with pytest.raises(SinkError):
+            await sink.deliver(alerts)
+        hec.start()
+        await sink.deliver(alerts)  # the accepted part's ack is polled, only the rest is sent
+        await sink.close()
+    assert hec.arrivals() == {("a1b2c3", r, "firing"): 1 for r in range(8)}
+
+
+async def test_hec_sends_again_what_was_not_indexed_within_the_ack_timeout() -> None:
+    # at least once: an indexer that lost its acks (restarted) never reports them indexed
+    with HecReceiver(token="t0k", ack=True) as hec:
+        sink = HecSink("hec", HecSettings(hec.url, "t0k", ack=True, ack_timeout=0.5))
+        await sink.start()
+        hec.indexing = False
+        with pytest.raises(SinkError, match="not acknowledged within"):
+            await sink.deliver([tricky()])
+        hec.indexing = True
+        await sink.deliver([tricky()])
+        await sink.close()
+    assert hec.arrivals() == {("a1b2c3", 2, "firing"): 2}
 
 
 class _RefusesOne(Receiver):

@@ -8,9 +8,10 @@ from tapio_common.model import AlertState, Severity
 from tapio_exporters.encoders.alertmanager import (
     active_filter,
     am_alert,
+    held_revisions,
     label_name,
-    later_revisions,
     retirements,
+    to_look_up,
 )
 from tapio_exporters.encoders.cef import CefOptions, cef_line, escape_extension, escape_header
 from tapio_exporters.encoders.console import console_line
@@ -241,8 +242,17 @@ def test_label_sets_an_earlier_revision_left_active_are_retired() -> None:
     retired = retirements([tricky(AlertState.UPDATED, revision=3)], [now, old, other], T0)
     assert retired == [{"labels": old["labels"], "annotations": old["annotations"],
                         "startsAt": old["startsAt"], "endsAt": "2025-12-01T09:06:40.250Z"}]  # fmt: skip
-    assert later_revisions([tricky(revision=1), tricky(AlertState.UPDATED, id="b2", revision=2)]) == ["b2"]
+    known = {"a1b2c3", "b2"}
+    assert to_look_up([tricky(revision=1), tricky(AlertState.UPDATED, id="b2", revision=2)], known) == ["b2"]
+    assert to_look_up([tricky(revision=1, id="new")], known) == ["new"]  # no revision of it known
     assert active_filter(["a1", "b2"]) == 'alert_id=~"a1|b2"'
+
+
+def test_held_revisions_are_read_from_the_annotations() -> None:
+    held = am_alert(tricky(AlertState.UPDATED, revision=3))
+    foreign = {"labels": {"alertname": "HighLoad"}, "annotations": {}}
+    garbled = {"labels": {"alert_id": "x"}, "annotations": {"revision": "three", "state": "updated"}}
+    assert held_revisions([held, foreign, garbled]) == [("a1b2c3", (3, 2))]
 
 
 def test_label_names() -> None:

@@ -79,24 +79,7 @@ FAULTS = {
 }
 
 
-# Found by these scenarios (intermittent, under load; the counts stay strict, the entry in
-# e2e-report.json shows the problem when it happens):
-KNOWN = {
-    "nats-node-kill": "exporter: after a NATS node is lost, an older revision of an alert can be "
-    "redelivered to Alertmanager after a newer one, which re-activates it at the older revision",
-    "hec-down": "exporter: a batch HEC accepted but whose indexer ack was not read before the "
-    "receiver went down is sent again (the alert arrives twice)",
-}
-
-
-def fault_params() -> list[object]:
-    return [
-        pytest.param(f, marks=pytest.mark.xfail(reason=KNOWN[f], strict=False)) if f in KNOWN else f
-        for f in FAULTS
-    ]
-
-
-@pytest.mark.parametrize("fault", fault_params())
+@pytest.mark.parametrize("fault", list(FAULTS))
 async def test_fault_during_the_flow(
     fault: str, e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report
 ) -> None:

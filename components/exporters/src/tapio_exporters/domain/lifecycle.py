@@ -168,8 +168,20 @@ _STATE_ORDER = {
 }
 
 
-def _order(alert: Alert) -> tuple[int, int]:
+def order_of(alert: Alert) -> tuple[int, int]:
+    """Where an alert stands in its lifecycle: (revision, state order); later compares greater."""
     return alert.revision, _STATE_ORDER[alert.state]
+
+
+def order_of_tokens(revision: str, state: str) -> tuple[int, int] | None:
+    """The same from a receiver's text (`"3"`, `"updated"`); None when it is not one of ours."""
+    order = {s.token: n for s, n in _STATE_ORDER.items()}.get(state)
+    if order is None or not revision.isdigit():
+        return None
+    return int(revision), order
+
+
+_order = order_of
 
 
 def version_of(alert: Alert) -> int:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 from tapio_common.model import Alert
+from tapio_exporters.domain.lifecycle import order_of_tokens
 from tapio_exporters.encoders.document import rfc3339
 
 _LABEL_NAME = re.compile(r"[^a-zA-Z0-9_]")
@@ -61,9 +62,22 @@ def am_body(
     return json.dumps([*posted, *retired], ensure_ascii=False).encode()
 
 
-def later_revisions(alerts: Iterable[Alert]) -> list[str]:
-    """Ids whose label set may have changed since it was first posted (anything after the first firing)."""
-    return sorted({a.id for a in alerts if a.revision > 1 or a.state.token != "firing"})
+def to_look_up(alerts: Iterable[Alert], known: Container[str]) -> list[str]:
+    """Ids to read back before posting: later revisions (label sets to retire) and ids the sink has
+    no delivered revision of (forgotten, or a restart: a redelivered revision may be older)."""
+    return sorted({a.id for a in alerts if a.revision > 1 or a.state.token != "firing" or a.id not in known})
+
+
+def held_revisions(active: Iterable[dict[str, Any]]) -> list[tuple[str, tuple[int, int]]]:
+    """(alert id, (revision, state order)) of each active alert Alertmanager holds of ours."""
+    out = []
+    for alert in active:
+        notes = alert.get("annotations") or {}
+        alert_id = (alert.get("labels") or {}).get("alert_id", "")
+        order = order_of_tokens(str(notes.get("revision", "")), str(notes.get("state", "")))
+        if alert_id and order is not None:
+            out.append((alert_id, order))
+    return out
 
 
 def active_filter(ids: Iterable[str]) -> str:

@@ -105,7 +105,7 @@ class SinkDelivery:
         while True:
             started = time.perf_counter()
             try:
-                await self.sink.deliver(alerts)
+                stale = await self.sink.deliver(alerts)
             except SinkError as e:
                 self.metrics.sink_failures.labels(sink=name).inc()
                 self.metrics.sink_failing.labels(sink=name).set(1)
@@ -125,7 +125,10 @@ class SinkDelivery:
                 self.metrics.sink_dead_letters.labels(sink=name).inc(count)
                 log.error("sink refused alerts for good", sink=name, count=count, error=str(e))
                 return refused, str(e)
-            self._confirmed(len(alerts), started)
+            if stale:
+                self.metrics.drop("stale_revision", stale)
+                log.info("stale revisions not delivered: a newer one was", sink=name, count=stale)
+            self._confirmed(len(alerts) - (stale or 0), started)
             return set(), ""
 
     def _confirmed(self, count: int, started: float) -> None:

@@ -24,13 +24,15 @@ if importlib.util.find_spec("sniffio") is None:
 class Sink(Protocol):
     """`deliver` returns once the receiver confirmed every alert of the batch. It raises SinkError
     when it could not (retry later: nothing is acked) and RejectedError naming the alerts the
-    receiver refused for good (the others were confirmed)."""
+    receiver refused for good (the others were confirmed). A sink keeping one record per alert
+    returns how many alerts it did not deliver because a newer revision of theirs was delivered
+    already (stale redeliveries, counted as dropped `stale_revision`); the others return None."""
 
     name: str
     kind: str
 
     async def start(self) -> None: ...
-    async def deliver(self, alerts: Sequence[Alert]) -> None: ...
+    async def deliver(self, alerts: Sequence[Alert]) -> int | None: ...
     async def close(self) -> None: ...
 
 

@@ -53,10 +53,11 @@ class ElasticSink:
         if self.client is not None:
             await self.client.aclose()
 
-    async def deliver(self, alerts: Sequence[Alert]) -> None:
+    async def deliver(self, alerts: Sequence[Alert]) -> int:
+        """Returns how many documents were stale (409: the index holds a newer external version)."""
         assert self.client is not None, "start() first"
         if not alerts:
-            return
+            return 0
         body = bulk_body(alerts, self.settings.index)
         resp = await post(self.client, self.name, self.url, content=body, headers=self.headers)
         check_status(self.name, resp, alerts)
@@ -71,11 +72,15 @@ class ElasticSink:
             )
         retry: list[str] = []
         rejected: list[str] = []
+        stale = 0
         reasons: list[str] = []
         for alert, item in zip(alerts, items, strict=True):
             result = next(iter(item.values())) if isinstance(item, dict) and item else {}
             status = int(result.get("status", 0))
-            if 200 <= status < 300 or status == _CONFLICT:
+            if 200 <= status < 300:
+                continue
+            if status == _CONFLICT:
+                stale += 1
                 continue
             reason = str(
                 (result.get("error") or {}).get("reason", "")
@@ -93,3 +98,4 @@ class ElasticSink:
             raise RejectedError(
                 f"sink {self.name}: {len(rejected)} documents refused: {reasons[0]}", tuple(rejected)
             )
+        return stale

@@ -22,6 +22,7 @@ from tapio_exporters.sinks.base import TlsOptions, check_status, http_client, po
 log = get_logger(__name__)
 
 BUSY_CODE = 9
+INVALID_CHANNEL_CODE = 11
 
 
 @attrs.frozen
@@ -57,6 +58,8 @@ class HecSink:
         if settings.gzip:
             self.headers["Content-Encoding"] = "gzip"
         self.client: httpx.AsyncClient | None = None
+        # (alert id, revision, state) HEC accepted whose ack is not read yet -> (ack id, when accepted)
+        self.accepted: dict[tuple[str, int, str], tuple[int, float]] = {}
 
     async def start(self) -> None:
         s = self.settings
@@ -67,13 +70,37 @@ class HecSink:
             await self.client.aclose()
 
     async def deliver(self, alerts: Sequence[Alert]) -> None:
-        pending: list[tuple[int, list[Alert]]] = []
-        for chunk in self._chunks(alerts):
+        """With acks: an alert HEC accepted before (a delivery that failed later, e.g. HEC went down
+        before its ack was read) is not sent again while its ack may still come: its ack id is
+        polled first, and it is re-sent only once HEC reports it not indexed after `ack_timeout`."""
+        pending: dict[int, list[Alert]] = {}  # ack id -> its alerts
+        since: dict[int, float] = {}  # ack id -> when HEC accepted its batch
+        to_send: list[Alert] = []
+        for a in alerts:
+            accepted = self.accepted.get(_key(a))
+            if accepted is None:
+                to_send.append(a)
+            else:
+                pending.setdefault(accepted[0], []).append(a)
+                since[accepted[0]] = accepted[1]
+        again: list[Alert] = []
+        for chunk in self._chunks(to_send):
             ack_id = await self._send(chunk)
             if ack_id is not None:
-                pending.append((ack_id, chunk))
+                again += pending.pop(ack_id, [])  # its ack id given anew: HEC lost its acks (restarted)
+                sent = time.monotonic()
+                for a in chunk:
+                    self.accepted[_key(a)] = (ack_id, sent)
+                pending[ack_id] = chunk
+                since[ack_id] = sent
+        for a in again:
+            self.accepted.pop(_key(a), None)
         if pending:
-            await self._wait_acks(pending)
+            await self._wait_acks(pending, since)
+        if again:
+            raise SinkError(
+                f"sink {self.name}: HEC reused the ack id of {len(again)} alert(s): sending again"
+            )
 
     def _chunks(self, alerts: Sequence[Alert]) -> list[list[Alert]]:
         out: list[list[Alert]] = [[]]
@@ -117,41 +144,62 @@ class HecSink:
                 rejected.append(alert.id)
                 continue
             if ack_id is not None:
-                await self._wait_acks([(ack_id, [alert])])
+                sent = time.monotonic()
+                self.accepted[_key(alert)] = (ack_id, sent)
+                await self._wait_acks({ack_id: [alert]}, {ack_id: sent})
         if rejected:
             raise RejectedError(f"sink {self.name}: HEC refused {len(rejected)} event(s)", tuple(rejected))
         return None
 
-    async def _wait_acks(self, pending: list[tuple[int, list[Alert]]]) -> None:
+    async def _wait_acks(self, pending: dict[int, list[Alert]], since: dict[int, float]) -> None:
+        """Polls until every ack id is indexed (forgotten then). HEC unreachable: SinkError, the ids
+        stay pending for the next attempt. Not indexed `ack_timeout` after it was accepted (or HEC no
+        longer knows the channel): forgotten, SinkError, the next attempt sends it again."""
         assert self.client is not None
-        waiting = {ack_id for ack_id, _ in pending}
-        deadline = time.monotonic() + self.settings.ack_timeout
-        while waiting:
+        waiting = set(pending)
+        while True:
             try:
                 resp = await self.client.post(
                     self.ack_url, json={"acks": sorted(waiting)}, headers=self.ack_headers
                 )
             except httpx.HTTPError as e:
-                if time.monotonic() > deadline:
-                    raise SinkError(f"sink {self.name}: acknowledgements not confirmed: {e}") from e
-                await anyio.sleep(self.settings.ack_poll * 4)
-                continue
+                raise SinkError(f"sink {self.name}: acknowledgement query: {type(e).__name__}: {e}") from e
+            reply = _json(resp)
+            if resp.status_code == 400 and reply.get("code") == INVALID_CHANNEL_CODE:
+                self._forget(pending, waiting)
+                raise SinkError(
+                    f"sink {self.name}: HEC no longer knows channel {self.channel}: sending again"
+                )
             if resp.status_code == 200:
-                acks = _json(resp).get("acks", {})
+                acks = reply.get("acks", {})
                 if isinstance(acks, dict):
-                    waiting -= {int(k) for k, v in acks.items() if v is True}
+                    done = {int(k) for k, v in acks.items() if v is True} & waiting
+                    self._forget(pending, done)
+                    waiting -= done
             elif resp.status_code != 503:
                 raise SinkError(
                     f"sink {self.name}: acknowledgement query answered HTTP {resp.status_code}: {resp.text[:200]}"
                 )
             if not waiting:
                 return
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            expired = {i for i in waiting if since[i] + self.settings.ack_timeout < now}
+            if expired:
+                self._forget(pending, expired)
                 raise SinkError(
-                    f"sink {self.name}: {len(waiting)} batch(es) not acknowledged within "
+                    f"sink {self.name}: {len(expired)} batch(es) not acknowledged within "
                     f"{self.settings.ack_timeout:.0f}s: sending them again"
                 )
             await anyio.sleep(self.settings.ack_poll)
+
+    def _forget(self, pending: dict[int, list[Alert]], ack_ids: set[int]) -> None:
+        for ack_id in ack_ids:
+            for a in pending[ack_id]:
+                self.accepted.pop(_key(a), None)
+
+
+def _key(alert: Alert) -> tuple[str, int, str]:
+    return alert.id, alert.revision, alert.state.value
 
 
 def _json(resp: httpx.Response) -> dict[str, object]:

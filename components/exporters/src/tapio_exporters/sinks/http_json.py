@@ -10,7 +10,14 @@ import attrs
 import httpx
 
 from tapio_common.model import Alert
-from tapio_exporters.encoders.alertmanager import active_filter, am_body, later_revisions, retirements
+from tapio_exporters.domain.newest import NewestDelivered
+from tapio_exporters.encoders.alertmanager import (
+    active_filter,
+    am_body,
+    held_revisions,
+    retirements,
+    to_look_up,
+)
 from tapio_exporters.encoders.webhook import signed_headers, webhook_body
 from tapio_exporters.errors import SinkError
 from tapio_exporters.sinks.base import TlsOptions, check_status, http_client, post
@@ -22,6 +29,7 @@ class AlertmanagerSettings:
     generator_url: str = ""
     timeout: float = 10.0
     tls: TlsOptions = TlsOptions()  # noqa: RUF009 - frozen, safe to share
+    remember: int = 100_000  # alert ids whose newest delivered revision is kept
 
 
 @attrs.frozen
@@ -56,21 +64,35 @@ class _JsonPost:
 
 
 class AlertmanagerSink(_JsonPost):
+    """Alertmanager keeps the last post of an alert: a redelivered older revision posted after a
+    newer one would re-activate the alert at the older revision. So the sink keeps the newest
+    revision it delivered per alert id (`NewestDelivered`; rebuilt from Alertmanager's active alerts
+    of the ids it does not know) and drops (`deliver` returns how many) what is not newer."""
+
     kind = "alertmanager"
 
     def __init__(self, name: str, settings: AlertmanagerSettings) -> None:
         super().__init__(name, f"{settings.url.rstrip('/')}/api/v2/alerts", settings.timeout, settings.tls)
         self.settings = settings
+        self.newest = NewestDelivered(settings.remember)
 
-    async def deliver(self, alerts: Sequence[Alert]) -> None:
-        if alerts:
-            retired = await self._retired(alerts)
-            body = am_body(alerts, self.settings.generator_url, retired)
-            await self._post(alerts, body, {"Content-Type": "application/json"})
+    async def deliver(self, alerts: Sequence[Alert]) -> int:
+        if not alerts:
+            return 0
+        active = await self._active(alerts)
+        for alert_id, order in held_revisions(active):
+            self.newest.learn(alert_id, order)
+        fresh, stale = self.newest.split(alerts)
+        if fresh:
+            retired = retirements(fresh, active, time.time_ns())
+            body = am_body(fresh, self.settings.generator_url, retired)
+            await self._post(fresh, body, {"Content-Type": "application/json"})
+            self.newest.confirm(fresh)
+        return len(stale)
 
-    async def _retired(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
-        """The label sets earlier revisions of these alerts left active (see encoders.alertmanager)."""
-        ids = later_revisions(alerts)
+    async def _active(self, alerts: Sequence[Alert]) -> list[dict[str, Any]]:
+        """Alertmanager's active alerts of the ids to look up (see encoders.alertmanager)."""
+        ids = to_look_up(alerts, self.newest)
         if not ids:
             return []
         assert self.client is not None, "start() first"
@@ -81,7 +103,7 @@ class AlertmanagerSink(_JsonPost):
             raise SinkError(f"sink {self.name}: {self.url}: {type(e).__name__}: {e}") from e
         check_status(self.name, resp, alerts)
         active: list[dict[str, Any]] = resp.json()
-        return retirements(alerts, active, time.time_ns())
+        return active
 
 
 class WebhookSink(_JsonPost):

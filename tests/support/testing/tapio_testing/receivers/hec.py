@@ -3,6 +3,10 @@ acknowledgement endpoint, 503 busy, error codes as Splunk documents them. Record
 
     with HecReceiver(token="t0k3n", ack=True) as hec:   # hec.url -> http://127.0.0.1:PORT
         ...; hec.busy = True  (answers 503 code 9) ; hec.stop(); hec.start()  (state kept)
+        hec.indexing = False  (acks answer false: accepted, not indexed yet, as an indexer behind)
+
+`stop()` models HEC unreachable with its indexer alive (Splunk keeps ack state per channel
+then); a new HecReceiver models an indexer restarted (its ack state lost, ack ids from 0 again).
         hec.events -> [(arrival monotonic-free wall time, event object)]
 """
 
@@ -28,6 +32,7 @@ class HecReceiver(Receiver):
         self.token = token
         self.ack = ack
         self.busy = False
+        self.indexing = True
         self.keep = keep  # keep the events (False: count and measure only, for benchmarks)
         self.events: list[tuple[float, dict[str, Any]]] = []
         self.count = 0
@@ -98,7 +103,10 @@ class HecReceiver(Receiver):
             return Reply(400, {"text": "Invalid data format", "code": 6})
         with self.lock:
             known = self._acks.get(channel, {})
-            answer = {str(i): known.pop(int(i), False) for i in ids}
+            if self.indexing:  # a true status is answered once, then forgotten (as Splunk does)
+                answer = {str(i): known.pop(int(i), False) for i in ids}
+            else:
+                answer = {str(i): False for i in ids}
             self.acked_polls += 1
         return Reply(200, {"acks": answer})
 

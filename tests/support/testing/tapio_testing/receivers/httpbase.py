@@ -68,17 +68,18 @@ class Receiver:
                         self.close_connection = True
                         return
                     receiver._inflight += 1
-                try:
+                try:  # in flight until answered: stop() never cuts a reply to a request it took
                     reply = receiver.handle(self.command, self.path, headers, body)
+                    self.send_response(reply.status)
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                    self.wfile.flush()
                 finally:
                     with receiver.lock:
                         receiver._inflight -= 1
-                self.send_response(reply.status)
-                for k, v in reply.headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
 
             do_GET = do_POST = do_PUT = _serve
 
