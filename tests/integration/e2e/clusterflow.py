@@ -90,6 +90,13 @@ def incident_of(alert: dict[str, Any], copies: list[list[events_pb2.Event]]) -> 
     return found[0]
 
 
+def describe(cluster: NatsCluster) -> str:
+    """How the cluster ran, for a report entry."""
+    how = "containers" if cluster.engine == "container" else "processes"
+    where = ", each node in its own netns" if cluster.isolated else ""
+    return f"3 nodes ({how}{where}), TLS + auth.conf users"
+
+
 async def stream_last(nc: Client, stream: str) -> int:
     return int((await nc.jetstream().stream_info(stream)).state.last_seq)
 
@@ -228,8 +235,7 @@ async def run_flow(cluster: NatsCluster, data: Path, fault: Fault, first_copy: i
         recovery_seconds=round(recovery, 2),
         detail={
             **detail,
-            "cluster": "3 nodes, TLS + auth.conf users"
-            + (", each node in its own netns" if cluster.isolated else ""),
+            "cluster": describe(cluster),
             "incidents": COPIES,
             "firing_per_incident": per_incident,
             "alerts_stored": len(stored),

@@ -36,6 +36,7 @@ from tests.integration.e2e.clusterflow import (
     STREAMS,
     admin_client,
     collector_publisher,
+    describe,
     settled,
 )
 from tests.integration.e2e.flows import (
@@ -191,8 +192,7 @@ async def test_bad_input_goes_to_the_dlq_while_good_traffic_flows(
             detail={
                 "bad": len(bad),
                 "refused": refused,
-                "cluster": "3 nodes, TLS + auth.conf users"
-                + (", each node in its own netns" if cluster.isolated else ""),
+                "cluster": describe(cluster),
                 "reasons": reasons,
                 "alerts_at_hec": len(at_hec),
                 "backlogs": {k: list(v) for k, v in backlog.items()},
