@@ -191,6 +191,9 @@ def test_transient_errors_are_those_of_a_cluster_in_election() -> None:
     assert transient(NatsUnavailableError("cannot reach NATS at nats://a:4222: connection refused"))
     assert not transient(NatsUnavailableError("cannot connect to NATS: authorization violation"))
     assert not transient(NatsUnavailableError("cannot connect: [SSL: CERTIFICATE_VERIFY_FAILED]"))
+    assert not transient(
+        NatsUnavailableError("cannot reach NATS at nats://nast:4222: Name or service not known")
+    )
     assert not transient(NotFoundError(code=404, err_code=10014))
     assert not transient(BadRequestError(code=400, err_code=10058))
     assert not transient(ValueError("a bug"))

@@ -51,8 +51,13 @@ MOST_DELAY = 10.0
 NO_SUITABLE_PEERS = 10005  # an R3 stream / bucket with only two nodes up
 INSUFFICIENT_RESOURCES = 10023
 TRANSIENT_CODES = frozenset({NO_SUITABLE_PEERS, INSUFFICIENT_RESOURCES})
-# A connection refused for good: wrong credentials or certificates do not heal by waiting.
-PERMANENT_CONNECT = re.compile(r"authori[sz]ation|certificate|ssl|tls|permission", re.IGNORECASE)
+# A connection refused for good: wrong credentials or certificates, or a host name that does not
+# resolve (a typo in NATS_URL), do not heal by waiting; a refused or unanswered connection may.
+PERMANENT_CONNECT = re.compile(
+    r"authori[sz]ation|certificate|ssl|tls|permission|name or service not known|"
+    r"no address associated|nodename nor servname",
+    re.IGNORECASE,
+)
 
 
 class StartupError(JetStreamError):
