@@ -117,6 +117,7 @@ async def serve(
                             caught_up=warm,
                             subjects=cfg.subjects,
                             skip=processor.learnt,
+                            nc=host.nc,
                         )
                     )
                     with anyio.move_on_after(WARM_WAIT):
