@@ -325,5 +325,7 @@ def one_incident(
     assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
     assert set(out.am_active) == {firing[0]["id"]}, out.am_active
     last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
-    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == (confidence, root.id), last
+    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == (confidence, root.id), (
+        last
+    )
     return last

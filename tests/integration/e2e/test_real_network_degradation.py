@@ -79,7 +79,8 @@ def lossy_connections(node: Netns, pod: Netns, host_if: str, cg: ContainerCgroup
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:
-            assert client.stdout is not None and client.stdin is not None
+            assert client.stdout is not None
+            assert client.stdin is not None
             assert client.stdout.readline().strip() == "connected", "the client did not connect"
             client.stdin.write("go\n")
             client.stdin.flush()
@@ -135,16 +136,23 @@ async def test_packet_loss_on_a_pod_interface_then_retransmits(
                 async def seen() -> tuple[list[events_pb2.Event], list[events_pb2.Event]]:
                     evs = real.events_of(await stream_messages(nc, EVENTS))
                     loss = [e for e in evs if e.type == "interface" and e.network.interface == host_if]
-                    retrans = [e for e in evs if e.type == "tcp_retransmit" and e.context.pod_uid == cg.pod_uid]
+                    retrans = [
+                        e for e in evs if e.type == "tcp_retransmit" and e.context.pod_uid == cg.pod_uid
+                    ]
                     return loss, retrans
 
                 async def all_counted() -> bool:
                     loss, retrans = await seen()
                     drops = sum(e.network.drops for e in loss)
-                    return drops == CONNECTIONS + retransmitted and sum(e.kernel.count for e in retrans) == retransmitted
+                    return (
+                        drops == CONNECTIONS + retransmitted
+                        and sum(e.kernel.count for e in retrans) == retransmitted
+                    )
 
                 try:
-                    await eventually(all_counted, "every drop (CNI) and retransmit (eBPF) in TAPIO_EVENTS", 60)
+                    await eventually(
+                        all_counted, "every drop (CNI) and retransmit (eBPF) in TAPIO_EVENTS", 60
+                    )
                 except AssertionError as e:
                     loss, retrans = await seen()
                     raise AssertionError(
@@ -172,13 +180,18 @@ async def test_packet_loss_on_a_pod_interface_then_retransmits(
         (events_pb2.SOURCE_CNI, "packet_loss", "ingress")
     }, loss
     assert root.context.container_id == f"containerd://{cg.container_id}", root
-    assert (root.context.pod_uid, root.network.peer_pod, root.context.node) == (cg.pod_uid, cg.pod_uid, node_name)
+    assert (root.context.pod_uid, root.network.peer_pod, root.context.node) == (
+        cg.pod_uid,
+        cg.pod_uid,
+        node_name,
+    )
     assert {e.context.container_id for e in retrans} == {f"containerd://{cg.container_id}"}, retrans
     assert {e.kernel.daddr for e in retrans} == {NODE_IP}, retrans
     # Its revisions: low on the CNI event alone, then high with the retransmits (>= the threshold).
     revisions = sorted(out.alerts_of_type("network_degradation"), key=lambda a: int(a["revision"]))
     assert revisions[0]["labels"]["confidence"] == "low", revisions[0]
     counted = re.search(r"retransmitted (\d+) TCP segments", last["description"])
-    assert counted and int(counted[1]) >= 50, last["description"]
+    assert counted, last["description"]
+    assert int(counted[1]) >= 50, last["description"]
     assert set(last["event_ids"]) >= {root.id}, last
     assert set(last["event_ids"]) & {e.id for e in retrans}, last
