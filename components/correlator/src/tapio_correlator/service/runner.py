@@ -184,16 +184,24 @@ class Runner:
             log.info("correlation revisions already published", count=len(self.suppress))
         if delivered > self.last_seq:
             log.info("replaying events seen before the restart", first=self.last_seq + 1, last=delivered)
-            async for delivery in replay_events(
-                self.nc, self.last_seq + 1, delivered, self.subjects, self.spec.takes
-            ):
-                try:
-                    await self.handle(delivery)
-                except CorrelatorError as e:  # dead-lettered (or retried) before the restart
-                    self.partial.pop(delivery.stream_seq, None)
-                    self.last_seq = max(self.last_seq, delivery.stream_seq)
-                    log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
+            await until_answered(  # a read that fails part way resumes after the last event replayed
+                self.nc,
+                f"the replay of {self.subjects.events_stream}",
+                lambda: self._replay(delivered),
+                health=health,
+            )
         self.ready = True
+
+    async def _replay(self, delivered: int) -> None:
+        async for delivery in replay_events(
+            self.nc, self.last_seq + 1, delivered, self.subjects, self.spec.takes
+        ):
+            try:
+                await self.handle(delivery)
+            except CorrelatorError as e:  # dead-lettered (or retried) before the restart
+                self.partial.pop(delivery.stream_seq, None)
+                self.last_seq = max(self.last_seq, delivery.stream_seq)
+                log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
 
     async def _delivered_seq(self) -> int:
         try:
