@@ -54,12 +54,12 @@ async def stored(nc: Client, stream: str) -> list[tuple[str, str, bytes]]:
 
 async def test_messages_are_stored_in_atomic_batches_of_at_most_the_limit(nc: Client, tmp_path: Path) -> None:
     async with Publisher(settings(tmp_path), nc=nc) as pub:
-        acks_before = list(pub.metrics.ack_latency.collect())[0].samples
+        acks_before = next(iter(pub.metrics.ack_latency.collect())).samples
         receipt = await pub.publish_atomic(alerts(0, 2500))
         with anyio.fail_after(20):
             await receipt.wait()
         assert receipt.fallbacks == 0
-        acks = list(pub.metrics.ack_latency.collect())[0].samples
+        acks = next(iter(pub.metrics.ack_latency.collect())).samples
     got = await stored(nc, "TAPIO_ALERTS")
     assert [m for m, _, _ in got] == [f"a{n}:1:firing" for n in range(2500)]  # every one, in order
     assert got[1234][2] == b"alert 1234"
