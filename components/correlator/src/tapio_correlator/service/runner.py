@@ -18,7 +18,7 @@ from nats.errors import Error as NatsError
 from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.logging import get_logger
-from tapio_common.metrics import ComponentMetrics
+from tapio_common.metrics import ComponentMetrics, Health
 from tapio_common.model import Correlation
 from tapio_common.model.fast import correlation_to_pb
 from tapio_correlator.engine import Engine
@@ -29,6 +29,7 @@ from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore, StateStoreError
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
 from tapio_jetstream.layout import CORRELATOR, ConsumerSpec, production_layout
+from tapio_jetstream.startup import until_answered
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
 
@@ -134,10 +135,12 @@ class Runner:
 
     # --- start-up -----------------------------------------------------------------------------
 
-    async def recover(self) -> None:
-        """Restores the last snapshot and replays what the engine had seen after it."""
+    async def recover(self, health: Health | None = None) -> None:
+        """Restores the last snapshot and replays what the engine had seen after it; its reads wait
+        out a cluster that cannot answer yet (a snapshot is refused only when damaged, never for a
+        timeout)."""
         try:
-            snap = await self.store.load()
+            snap = await until_answered(self.nc, "the engine snapshot", self.store.load, health=health)
             if snap is not None:
                 self.engine = Engine.restore(snap.engine)
                 self.last_seq, self.correlations_seq = snap.events_seq, snap.correlations_seq
@@ -148,25 +151,39 @@ class Runner:
             self.metrics.error("snapshot_refused")
             self.engine = Engine(self.engine.cfg)
             self.last_seq = self.correlations_seq = 0
-        delivered = await self._delivered_seq()
-        revisions, self.correlations_seq = await stored_revisions(
-            self.nc, self.correlations_seq, self.subjects
+        delivered = await until_answered(
+            self.nc, f"the durable consumer {self.spec.durable}", self._delivered_seq, health=health
+        )
+        after = self.correlations_seq
+        revisions, self.correlations_seq = await until_answered(
+            self.nc,
+            f"the read-back of {self.subjects.correlations_stream}",
+            lambda: stored_revisions(self.nc, after, self.subjects),
+            health=health,
         )
         self.suppress |= revisions
         if self.suppress:
             log.info("correlation revisions already published", count=len(self.suppress))
         if delivered > self.last_seq:
             log.info("replaying events seen before the restart", first=self.last_seq + 1, last=delivered)
-            async for delivery in replay_events(
-                self.nc, self.last_seq + 1, delivered, self.subjects, self.spec.takes
-            ):
-                try:
-                    await self.handle(delivery)
-                except CorrelatorError as e:  # dead-lettered (or retried) before the restart
-                    self.partial.pop(delivery.stream_seq, None)
-                    self.last_seq = max(self.last_seq, delivery.stream_seq)
-                    log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
+            await until_answered(  # a read that fails part way resumes after the last event replayed
+                self.nc,
+                f"the replay of {self.subjects.events_stream}",
+                lambda: self._replay(delivered),
+                health=health,
+            )
         self.ready = True
+
+    async def _replay(self, delivered: int) -> None:
+        async for delivery in replay_events(
+            self.nc, self.last_seq + 1, delivered, self.subjects, self.spec.takes
+        ):
+            try:
+                await self.handle(delivery)
+            except CorrelatorError as e:  # dead-lettered (or retried) before the restart
+                self.partial.pop(delivery.stream_seq, None)
+                self.last_seq = max(self.last_seq, delivery.stream_seq)
+                log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
 
     async def _delivered_seq(self) -> int:
         try:
