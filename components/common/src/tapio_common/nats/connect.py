@@ -20,6 +20,7 @@ from tapio_common.logging import get_logger
 log = get_logger(__name__)
 
 DEFAULT_INBOX = "_INBOX"
+_REFUSED = "NATS refused an operation this user is not permitted (check its certificate and the server's permissions)"
 REFUSAL_LOG_INTERVAL = 60.0  # seconds between two log lines of the same refusal
 INITIAL_ATTEMPTS = 1  # nats-py: each server is tried INITIAL_ATTEMPTS + 1 times before giving up
 
@@ -75,7 +76,7 @@ async def connect(
 
     A permission the server refuses (this user may not publish or subscribe there) is logged as one
     ERROR line naming the operation and subject (the same refusal again within
-    REFUSAL_LOG_INTERVAL is not logged again, its repeats go into its next line), and
+    REFUSAL_LOG_INTERVAL is not logged again, its next line says how often it came again: refused_again), and
     `on_refused(detail)` is called every time (components count it as errors_total{kind="permission"})."""
     servers = list(urls if urls is not None else cfg.urls)
     if not servers:
@@ -96,14 +97,11 @@ async def connect(
             last, repeats = logged.get(refused, (None, 0))
             if last is None or now - last >= REFUSAL_LOG_INTERVAL:
                 logged[refused] = (now, 0)
-                log.error(
-                    "NATS refused an operation this user is not permitted (check its certificate and the "
-                    "server's permissions)",
-                    client=name,
-                    user=cfg.user or cfg.identity or "",
-                    refused=refused,
-                    **({"refused_again_since_last_line": repeats} if repeats else {}),
-                )
+                user = cfg.user or cfg.identity or ""
+                if repeats:
+                    log.error(_REFUSED, client=name, user=user, refused=refused, refused_again=repeats)
+                else:
+                    log.error(_REFUSED, client=name, user=user, refused=refused)
             else:
                 logged[refused] = (last, repeats + 1)
             if on_refused is not None:
