@@ -126,8 +126,12 @@ class PipelineProcess:
             self.peak_rss = max(self.peak_rss, self.ps.memory_info().rss)
 
     def cpu_seconds(self) -> float:
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system CPU seconds of the pipeline process so far."""
         t = self.ps.cpu_times()
-        return float(t.user + t.system)
+        return float(t.user), float(t.system)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -149,6 +153,7 @@ async def drain_phase(
     print(f"drain: {sent:,} events in {last:,} messages stored; starting the pipeline", flush=True)
     proc = PipelineProcess(url, work, profile)
     first_ack = None
+    cpu_first = (0.0, 0.0)
     while True:
         proc.sample()
         try:
@@ -158,6 +163,7 @@ async def drain_phase(
         now = time.monotonic()
         if info is not None and info.ack_floor.stream_seq > 0 and first_ack is None:
             first_ack = (now, info.ack_floor.stream_seq)
+            cpu_first = proc.cpu_split()
         if info is not None and info.ack_floor.stream_seq >= last:
             break
         if proc.proc.poll() is not None:
@@ -167,7 +173,13 @@ async def drain_phase(
     seconds = max(1e-6, now - first_ack[0])
     events = sent * (last - first_ack[1]) / last  # the events of the messages acked after the first ack
     rate = events / seconds
-    print(f"drain: {events:,.0f} events in {seconds:.2f}s -> {rate:,.0f} events/s", flush=True)
+    user, system = (b - a for a, b in zip(cpu_first, proc.cpu_split(), strict=True))
+    print(
+        f"drain: {events:,.0f} events in {seconds:.2f}s -> {rate:,.0f} events/s; pipeline CPU "
+        f"{(user + system) / events * 1e6:.2f} us/event (user {user / events * 1e6:.2f}, "
+        f"system {system / events * 1e6:.2f}), {(user + system) / seconds:.0%} of a core",
+        flush=True,
+    )
     await nc.close()
     return rate, proc
 

@@ -7,13 +7,17 @@ import gzip
 import json
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tapio_common.model import AlertState, Severity
+from tapio_exporters.encoders.alertmanager import am_alert
 from tapio_exporters.encoders.cef import CefOptions
+from tapio_exporters.encoders.document import rfc3339
 from tapio_exporters.encoders.syslog import SyslogOptions
 from tapio_exporters.errors import RejectedError, SinkConfigError, SinkError
 from tapio_exporters.sinks.base import TlsOptions
@@ -77,6 +81,15 @@ def parse_cef(text: str) -> tuple[list[str], dict[str, str]]:
         value = ext[k.end() : end]
         pairs[k[1]] = re.sub(r"\\(.)", lambda m: {"n": "\n", "r": "\r"}.get(m[1], m[1]), value)
     return header, pairs
+
+
+def parse_rfc3339(text: str) -> float:
+    """Alertmanager's timestamp (RFC 3339, nanoseconds or fewer digits) as epoch seconds."""
+    day, _, rest = text.partition("T")
+    clock = rest.rstrip("Z").split("+")[0]
+    whole, _, frac = clock.partition(".")
+    base = datetime.fromisoformat(f"{day}T{whole}+00:00").timestamp()
+    return base + (float(f"0.{frac}") if frac else 0.0)
 
 
 def unescape_rsyslog(text: str) -> str:
@@ -243,6 +256,30 @@ async def test_alertmanager_never_goes_back_to_an_older_revision(tmp_path: Path)
         assert am.alerts() == []  # resolved stays resolved
         assert stale == 1
         await again.close()
+
+
+async def test_alertmanager_shows_an_alert_whose_node_clock_runs_ahead(tmp_path: Path) -> None:
+    # The incident's events come from a node whose clock is 1 h ahead of the exporter's (and of
+    # Alertmanager's): posted as it is, Alertmanager refuses the alert (it would start after it ends,
+    # now + resolve_timeout) and it would be lost to the dead letters. The sink clamps it to its now.
+    ahead = time.time_ns() + 3600 * 10**9
+    firing = tricky(starts_at=ahead - 60 * 10**9, time=ahead)
+    with Alertmanager(tmp_path / "am") as am:
+        async with httpx.AsyncClient() as client:  # the alert as the node's clock has it: refused
+            raw = await client.post(f"{am.url}/api/v2/alerts", json=[am_alert(firing)])
+        assert raw.status_code == 400, raw.text
+        sink = AlertmanagerSink("am", AlertmanagerSettings(am.url))
+        await sink.start()
+        await sink.deliver([firing])
+        [shown] = am.alerts()
+        assert shown["annotations"]["revision"] == "2"
+        assert shown["annotations"]["event_starts_at"] == rfc3339(ahead - 60 * 10**9)  # its own time kept
+        assert parse_rfc3339(shown["startsAt"]) <= time.time() + 1
+        await sink.deliver(
+            [tricky(AlertState.RESOLVED, revision=3, starts_at=ahead - 60 * 10**9, ends_at=ahead)]
+        )
+        assert am.alerts() == []  # resolved now, not an hour later by the node's clock
+        await sink.close()
 
 
 async def test_alertmanager_rejects_a_bad_alert(tmp_path: Path) -> None:

@@ -284,3 +284,38 @@ async def test_sighup_reloads_the_rules_and_a_bad_file_keeps_them(
         if proc.alive():
             proc.stop()
         await nc.close()
+
+
+async def test_a_bad_context_is_dead_lettered_at_once_and_repeated_events_pass_once(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    """Contexts are parsed by the routing done while the message is decoded: a message whose
+    event carries a context that is no Context goes to tapio.dlq.pipeline on its first delivery;
+    a later message repeating handled events (a re-published batch) gives only its new ones."""
+    events = [e for e in scenario_events() if e.severity != events_pb2.SEVERITY_DEBUG][:40]
+    proc = PipelineProcess(jetstream.url, tmp_path, RULES)
+    nc = await connect(NatsConfig(), "test", urls=(jetstream.url,))
+    js = nc.jetstream()
+    try:
+        await apply_layout(js, 1)
+        proc.start()
+        first = events_pb2.EventBatch(events=events[:30], batch_id="first").SerializeToString()
+        await js.publish("tapio.events.ebpf.test.batch", first, headers={"Tapio-Encoding": "batch"})
+        bad = events_pb2.Event(id="bad-ctx", source=events_pb2.SOURCE_EBPF, type="oom_kill")
+        payload = bad.SerializeToString() + b"\x42\x03\xff\xff\xff"  # field 8 (context): no Context
+        await js.publish("tapio.events.ebpf.test.bad", payload)
+        again = events_pb2.EventBatch(events=events[20:40], batch_id="again").SerializeToString()
+        await js.publish("tapio.events.ebpf.test.batch", again, headers={"Tapio-Encoding": "batch"})
+        await wait_drained(nc, proc)
+        dead = await js.get_last_msg("TAPIO_DLQ", "tapio.dlq.pipeline")
+        headers = dead.headers or {}
+        assert "Context" in headers.get("Tapio-Error", ""), headers
+        assert dead.data == payload
+        info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
+        assert info.num_redelivered == 0  # dead-lettered on its first delivery, not retried
+        assert routes_of(await processed(nc)) == expected_routes(events)  # events 20..29 once
+        assert proc.stop() == 0
+    finally:
+        if proc.alive():
+            proc.stop()
+        await nc.close()

@@ -226,12 +226,29 @@ def test_alertmanager_alert_golden() -> None:
             "summary": 'Cascading failure: a|b\\c "q" ]x', "description": "line1 k=v\\\nline2 \u00fcml\u00e4ut \u2603",
             "revision": "2", "state": "firing", "correlation_id": "corr-1",
             "runbook_url": "https://runbooks.example/cascading_failure",
+            "event_starts_at": "2025-12-01T09:05:40.250Z",
         },
         "startsAt": "2025-12-01T09:05:40.250Z",
     }  # fmt: skip
     done = am_alert(tricky(AlertState.RESOLVED, revision=3, ends_at=T0))
     assert done["labels"] == firing["labels"]  # the same alert for Alertmanager
     assert done["endsAt"] == "2025-12-01T09:06:40.250Z"
+    assert done["annotations"]["event_ends_at"] == "2025-12-01T09:06:40.250Z"
+
+
+def test_alertmanager_times_ahead_of_our_clock_are_clamped_to_now() -> None:
+    # The node that saw the incident runs 1 h ahead of the exporter: Alertmanager would refuse a
+    # firing alert starting after now + resolve_timeout, and keep a resolved one active until endsAt.
+    ahead = 3600 * 10**9
+    now = T0 - ahead
+    firing = am_alert(tricky(), now_ns=now)
+    assert firing["startsAt"] == rfc3339(now)
+    assert firing["annotations"]["event_starts_at"] == "2025-12-01T09:05:40.250Z"  # the event's own time
+    done = am_alert(tricky(AlertState.RESOLVED, revision=3, ends_at=T0), now_ns=now)
+    assert done["startsAt"] == done["endsAt"] == rfc3339(now)  # ends no earlier than it starts
+    assert done["annotations"]["event_ends_at"] == "2025-12-01T09:06:40.250Z"
+    behind = am_alert(tricky(AlertState.RESOLVED, revision=3, ends_at=T0), now_ns=T0 + ahead)
+    assert (behind["startsAt"], behind["endsAt"]) == ("2025-12-01T09:05:40.250Z", "2025-12-01T09:06:40.250Z")
 
 
 def test_label_sets_an_earlier_revision_left_active_are_retired() -> None:

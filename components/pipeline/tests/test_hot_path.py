@@ -13,7 +13,7 @@ from tapio_pipeline.enrich import PodIndex
 from tapio_pipeline.plans import Router
 from tapio_pipeline.routing import reference_route, route
 from tapio_pipeline.rules import REDACTED, load_rules
-from tapio_pipeline.views import decode_routed
+from tapio_pipeline.views import decode_message
 from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER
 from tapio_publisher.subjects import processed_subject
 
@@ -113,7 +113,7 @@ def hot(
     out: dict[str, list[events_pb2.Event]] = {}
     for start in range(0, len(events), per_message):
         payload = events_pb2.EventBatch(events=events[start : start + per_message]).SerializeToString()
-        for subject, datas in route(router, index, decode_routed(BATCH, payload)).groups.items():
+        for subject, datas in route(router, index, *decode_message(BATCH, payload)).groups.items():
             out.setdefault(subject, []).extend(events_pb2.Event.FromString(d) for d in datas)
     return out
 
@@ -145,7 +145,7 @@ def test_enrichment_follows_the_index_relabel_and_replacement() -> None:
 def test_unchanged_events_keep_their_bytes_and_redacted_values_leave_them() -> None:
     events = synthetic()
     payload = events_pb2.EventBatch(events=events).SerializeToString()
-    routed = route(Router(load_rules(RULES), processed_subject), PodIndex(), decode_routed(BATCH, payload))
+    routed = route(Router(load_rules(RULES), processed_subject), PodIndex(), *decode_message(BATCH, payload))
     pods = routed.groups["tapio.processed.k8s.archive"]
     assert pods[0] == events[1].SerializeToString()  # a k8s event is forwarded as it came
     for datas in routed.groups.values():
@@ -189,13 +189,46 @@ def test_static_rules_make_constant_plans_and_context_rules_do_not() -> None:
     assert error.dropped == "unrouted"
 
 
-def test_a_malformed_context_is_undecodable() -> None:
-    good = events_pb2.Event(id="e", source=events_pb2.SOURCE_EBPF).SerializeToString()
+def routed(headers: dict[str, str], payload: bytes) -> list[str]:
+    return route(
+        Router(load_rules(RULES), processed_subject), PodIndex(), *decode_message(headers, payload)
+    ).ids
+
+
+@pytest.mark.parametrize(
+    ("source", "type_"),
+    [
+        (events_pb2.SOURCE_EBPF, "oom_kill"),  # enriched
+        (events_pb2.SOURCE_EBPF, "process_exec"),  # sampled
+        (events_pb2.SOURCE_K8S, "pods"),  # learnt
+        (events_pb2.SOURCE_K8S, "services"),  # its own context
+    ],
+)
+def test_a_malformed_context_is_undecodable(source: int, type_: str) -> None:
+    """The views keep the context as bytes: routing parses each distinct one (cached), so a bad
+    one is refused like the contract's parse refuses it, whatever the event's plan."""
+    good = events_pb2.Event(id="e", source=source, type=type_).SerializeToString()  # type: ignore[arg-type]
     bad_event = good + b"\x42\x03\xff\xff\xff"  # a context field that is no Context
+    with pytest.raises(Exception):  # noqa: B017, PT011 - the contract's own parser refuses it
+        events_pb2.Event.FromString(bad_event)
     payload = events_pb2.EventBatch(events=[events_pb2.Event(id="a")]).SerializeToString()
     payload += b"\x0a" + bytes([len(bad_event)]) + bad_event
     with pytest.raises(DecodeError):
-        decode_routed(BATCH, payload)
+        routed(BATCH, payload)
     with pytest.raises(DecodeError):
-        decode_routed({}, bad_event)
-    assert [v.id for v, _ in decode_routed({}, good)] == ["e"]
+        routed({}, bad_event)
+    assert routed({}, good) == ["e"]
+    with pytest.raises(DecodeError):
+        routed({}, good + b"\x4a\x01")  # truncated: the views' parse refuses it too
+
+
+def test_only_routes_the_first_event_of_each_id_given() -> None:
+    """What the handler routes again when the runtime's dedup window took events out."""
+    events = synthetic()[:12]
+    events.insert(5, events[3])  # a repeat within the message
+    payload = events_pb2.EventBatch(events=events).SerializeToString()
+    router, index = Router(load_rules(RULES), processed_subject), PodIndex()
+    keep = {events[3].id, events[7].id, events[9].id}
+    out = route(router, index, *decode_message(BATCH, payload), only=set(keep))
+    assert out.ids == [events[3].id, events[7].id, events[9].id]
+    assert sum(out.outcomes.values()) == 3

@@ -57,10 +57,14 @@ class Flow:
 
 @attrs.frozen
 class Fault:
-    """`inject` breaks something and repairs it (returns once repaired: the recovery clock starts)."""
+    """`inject` breaks something and repairs it (returns once repaired: the recovery clock starts).
+    With `before_start`, the fault hits the components' start instead: `before_start` breaks the
+    cluster before they start, `inject` repairs it (once each waits) before any copy is published,
+    and `recovery_seconds` runs from the repair until every component is ready."""
 
     scenario: str
     inject: Callable[[Flow], Awaitable[dict[str, Any]]]
+    before_start: Callable[[NatsCluster, Client], Awaitable[dict[str, Any]]] | None = None
 
 
 @asynccontextmanager
@@ -84,6 +88,13 @@ def incident_of(alert: dict[str, Any], copies: list[list[events_pb2.Event]]) -> 
     found = [k for k, c in enumerate(copies) if ids & {e.id for e in c}]
     assert len(found) == 1, (alert, found)
     return found[0]
+
+
+def describe(cluster: NatsCluster) -> str:
+    """How the cluster ran, for a report entry."""
+    how = "containers" if cluster.engine == "container" else "processes"
+    where = ", each node in its own netns" if cluster.isolated else ""
+    return f"3 nodes ({how}{where}), TLS + auth.conf users"
 
 
 async def stream_last(nc: Client, stream: str) -> int:
@@ -126,12 +137,24 @@ async def run_flow(cluster: NatsCluster, data: Path, fault: Fault, first_copy: i
                 await nc.jetstream().purge_stream(stream)
             await eventually(lambda: settled(nc), "every stream with its leader and current replicas", 60)
             start_seq = await stream_last(nc, EVENTS) + 1  # this scenario's first event
+            detail: dict[str, Any] = {}
+            at_start = fault.before_start is not None
+            if fault.before_start is not None:
+                detail.update(await fault.before_start(cluster, nc))
             running = stack.enter_context(
                 components(",".join(cluster.urls), data, exporter_sinks=sinks, cluster=cluster)
             )
             flow = Flow(cluster, nc, running, hec, data)
             injected = anyio.Event()
-            detail: dict[str, Any] = {}
+            ready_after = 0.0
+            if at_start:  # the components wait for the cluster; repaired before any copy
+                detail.update(await fault.inject(flow))
+                repaired = time.monotonic()
+                await eventually(
+                    lambda: all(ready(c) for c in running.values()), "every component ready", within=120
+                )
+                ready_after = time.monotonic() - repaired
+                injected.set()
             async with collector_publisher(cluster, data) as pub, anyio.create_task_group() as tg:
 
                 async def publish() -> None:
@@ -153,19 +176,18 @@ async def run_flow(cluster: NatsCluster, data: Path, fault: Fault, first_copy: i
                     return int(info.ack_floor.stream_seq) >= start_seq
 
                 await eventually(correlating, "the correlator consuming", within=90)
-                # the fault hits the flow, not the components' start (a start that fails is the
-                # Deployment's to restart; see docs/E2E.md): the first alert through to HEC first
-                await eventually(lambda: bool(hec.alerts()), "the first alert at HEC", within=90)
-                await eventually(
-                    lambda: all(ready(c) for c in running.values()), "every component ready", within=60
-                )
-                injected.set()  # the flow goes on while the fault is on
-                detail.update(await fault.inject(flow))
-                repaired = time.monotonic()
+                if not at_start:  # the fault hits the flow: the first alert through to HEC first
+                    await eventually(lambda: bool(hec.alerts()), "the first alert at HEC", within=90)
+                    await eventually(
+                        lambda: all(ready(c) for c in running.values()), "every component ready", within=60
+                    )
+                    injected.set()  # the flow goes on while the fault is on
+                    detail.update(await fault.inject(flow))
+                    repaired = time.monotonic()
             # every copy is published: recovery ends once every consumer has caught up
             left = await drained(nc, within=120)
             assert all(v == (0, 0) for v in left.values()), f"not drained after the repair: {left}"
-            recovery = time.monotonic() - repaired
+            recovery = ready_after if at_start else time.monotonic() - repaired
             total = sum(len(c) for c in copies)
 
             def all_fired() -> bool:
@@ -213,8 +235,7 @@ async def run_flow(cluster: NatsCluster, data: Path, fault: Fault, first_copy: i
         recovery_seconds=round(recovery, 2),
         detail={
             **detail,
-            "cluster": "3 nodes, TLS + auth.conf users"
-            + (", each node in its own netns" if cluster.isolated else ""),
+            "cluster": describe(cluster),
             "incidents": COPIES,
             "firing_per_incident": per_incident,
             "alerts_stored": len(stored),

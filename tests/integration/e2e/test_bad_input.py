@@ -1,9 +1,12 @@
 """Scenario "bad input on the wire": garbage, truncated protobuf, a batch under a wrong
 `Tapio-Encoding`, an oversized message (a zstd bomb, and one beyond the stream's size limit),
-published to `tapio.events.*` and `tapio.correlations.*` while good traffic flows, against the
-components as their own processes on a real nats-server. Every bad message ends in `tapio.dlq.*`
-once per consumer that reads it, with its reason (`Tapio-Error`); the one beyond the size limit is
-refused to the publisher by JetStream; every good one is delivered."""
+published to `tapio.events.*` and `tapio.correlations.*` while good traffic flows, on the production
+3-node cluster (TLS, the users of auth.conf): the components each as its own process and user, the
+bad events published by a collector's user (tapio-collectors may publish `tapio.events.>`), the bad
+correlations by the correlator's (the one user that may publish `tapio.correlations.>`). Every bad
+message ends in `tapio.dlq.*` once per consumer that reads it, with its reason (`Tapio-Error`); the
+one beyond the size limit is refused to its publisher (the server's max_payload, 1 MiB in
+production); every good one is delivered."""
 
 from __future__ import annotations
 
@@ -15,27 +18,32 @@ import pytest
 import zstandard
 from google.protobuf.message import DecodeError, Message
 from nats.aio.client import Client
-from nats.js.errors import Error as JetStreamError
+from nats.errors import Error as NatsError
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
-from tapio_common.config import NatsConfig
 from tapio_common.model.fast import correlation_to_pb
 from tapio_common.nats.connect import connect
 from tapio_jetstream.dlq import ERROR_HEADER, STREAM_HEADER, STREAM_SEQ_HEADER
 from tapio_jetstream.layout import ALERTS, CORRELATIONS, DLQ, EVENTS, PROCESSED
-from tapio_jetstream.streams import apply_layout
 from tapio_publisher.codec import COMPRESSION_HEADER, ENCODING_HEADER
 from tapio_publisher.subjects import correlation_subject
-from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.natscluster import NatsCluster
 from tapio_testing.receivers.hec import HecReceiver
 from tapio_testing.wait import eventually
+from tests.integration.e2e.clusterflow import (
+    COLLECTOR,
+    STREAMS,
+    admin_client,
+    collector_publisher,
+    describe,
+    settled,
+)
 from tests.integration.e2e.flows import (
     cascade_lines,
     hec_arrivals,
     msg_ids,
     processed_events,
-    publisher,
     routed,
     to_events,
 )
@@ -86,67 +94,80 @@ async def publish_raw(nc: Client, subject: str, data: bytes, headers: dict[str, 
 
 
 async def test_bad_input_goes_to_the_dlq_while_good_traffic_flows(
-    jetstream: JetStreamServer, tmp_path: Path, e2e_report: Report
+    e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report
 ) -> None:
-    copies = [to_events(cascade_lines(k)) for k in range(3)]
+    cluster = e2e_cluster
+    copies = [to_events(cascade_lines(80 + k)) for k in range(3)]  # fresh ids: the cluster is shared
     good_events = [e for c in copies for e in c]
     good_corr = correlation(1, 1, time.time_ns())
-    nc = await connect(NatsConfig(), "e2e", urls=(jetstream.url,))
+    # the bad events' publisher: a collector's user; the bad correlations': the correlator's
+    events_nc = await connect(cluster.identity(COLLECTOR).nats_config(cluster.urls), "e2e-bad-events")
+    corr_nc = await connect(cluster.identity("tapio-correlator").nats_config(cluster.urls), "e2e-bad-corr")
     try:
-        await apply_layout(nc.jetstream(), 1)
-        with (
-            HecReceiver(token=HEC_TOKEN, ack=True) as hec,
-            components(jetstream.url, tmp_path, exporter_sinks=[hec_sink(hec.url)]) as running,
-        ):
-            bad: dict[tuple[str, int], str] = {}  # (stream, seq) -> what it was
-            refused: list[str] = []
-            async with publisher(jetstream.url, tmp_path) as pub:
-                await pub.publish_many(copies[0])
-                for name, (data, headers) in bad_events(copies[0][0]).items():
-                    seq = await publish_raw(nc, "tapio.events.k8s.e2e.pods.created", data, headers)
-                    bad[(EVENTS, seq)] = f"event {name}"
-                await pub.publish_many(copies[1])
-                with pytest.raises(
-                    JetStreamError
-                ):  # beyond max_msg_size: JetStream refuses it to the publisher
-                    await publish_raw(nc, "tapio.events.k8s.e2e.pods.created", b"\0" * (2 * 1024 * 1024), {})
-                refused.append("event over max_msg_size")
-                subject = correlation_subject(good_corr.confidence, good_corr.type)
-                for name, (data, headers) in bad_correlations().items():
-                    seq = await publish_raw(nc, subject, data, headers)
-                    bad[(CORRELATIONS, seq)] = f"correlation {name}"
-                msg_id = f"{good_corr.id}:{good_corr.revision}"
-                await nc.jetstream().publish(
-                    subject, correlation_to_pb(good_corr).SerializeToString(), headers={"Nats-Msg-Id": msg_id}
+        async with admin_client(cluster) as nc:
+            for stream in STREAMS:
+                await nc.jetstream().purge_stream(stream)
+            await eventually(lambda: settled(nc), "every stream with its leader and current replicas", 60)
+            with (
+                HecReceiver(token=HEC_TOKEN, ack=True) as hec,
+                components(
+                    ",".join(cluster.urls), tmp_path, exporter_sinks=[hec_sink(hec.url)], cluster=cluster
+                ) as running,
+            ):
+                bad: dict[tuple[str, int], str] = {}  # (stream, seq) -> what it was
+                refused: list[str] = []
+                async with collector_publisher(cluster, tmp_path) as pub:
+                    await pub.publish_many(copies[0])
+                    for name, (data, headers) in bad_events(copies[0][0]).items():
+                        seq = await publish_raw(events_nc, "tapio.events.k8s.e2e.pods.created", data, headers)
+                        bad[(EVENTS, seq)] = f"event {name}"
+                    await pub.publish_many(copies[1])
+                    with pytest.raises(NatsError) as over:  # beyond max_payload: refused to its publisher
+                        await publish_raw(
+                            events_nc, "tapio.events.k8s.e2e.pods.created", b"\0" * (2 * 1024 * 1024), {}
+                        )
+                    refused.append(f"event over the size limit: {type(over.value).__name__}")
+                    subject = correlation_subject(good_corr.confidence, good_corr.type)
+                    for name, (data, headers) in bad_correlations().items():
+                        seq = await publish_raw(corr_nc, subject, data, headers)
+                        bad[(CORRELATIONS, seq)] = f"correlation {name}"
+                    msg_id = f"{good_corr.id}:{good_corr.revision}"
+                    await corr_nc.jetstream().publish(
+                        subject,
+                        correlation_to_pb(good_corr).SerializeToString(),
+                        headers={"Nats-Msg-Id": msg_id},
+                    )
+                    await pub.publish_many(copies[2])
+                    with anyio.fail_after(60):
+                        await pub.flush()
+                expected_dlq = {
+                    (reader, stream, seq)
+                    for (stream, seq) in bad
+                    for reader in (EVENT_READERS if stream == EVENTS else CORRELATION_READERS)
+                }
+
+                async def dlq_full() -> bool:
+                    return (await nc.jetstream().stream_info(DLQ)).state.messages >= len(expected_dlq)
+
+                await eventually(dlq_full, f"{len(expected_dlq)} dead letters", within=90)
+
+                def incidents_fired() -> bool:
+                    firing = [a for a in hec.alerts() if a["state"] == "firing"]
+                    return len(firing) >= len(copies) + 1
+
+                await eventually(incidents_fired, "every incident FIRING at HEC", within=90)
+                backlog = await drained(nc)
+                stored = msg_ids(await stream_messages(nc, ALERTS))
+                await eventually(
+                    lambda: set(hec_arrivals(hec)) >= set(stored), "every stored alert at HEC", 30
                 )
-                await pub.publish_many(copies[2])
-                with anyio.fail_after(60):
-                    await pub.flush()
-            expected_dlq = {
-                (reader, stream, seq)
-                for (stream, seq) in bad
-                for reader in (EVENT_READERS if stream == EVENTS else CORRELATION_READERS)
-            }
-
-            async def dlq_full() -> bool:
-                return (await nc.jetstream().stream_info(DLQ)).state.messages >= len(expected_dlq)
-
-            await eventually(dlq_full, f"{len(expected_dlq)} dead letters", within=90)
-
-            def incidents_fired() -> bool:
-                firing = [a for a in hec.alerts() if a["state"] == "firing"]
-                return len(firing) >= len(copies) + 1
-
-            await eventually(incidents_fired, "every incident FIRING at HEC", within=90)
-            backlog = await drained(nc)
-            stored = msg_ids(await stream_messages(nc, ALERTS))
-            await eventually(lambda: set(hec_arrivals(hec)) >= set(stored), "every stored alert at HEC", 30)
-            processed = processed_events(await stream_messages(nc, PROCESSED))
-            dlq = await stream_messages(nc, DLQ)
-            alive = {name: c.alive() for name, c in running.items()}
-        at_hec = hec_arrivals(hec)
+                processed = processed_events(await stream_messages(nc, PROCESSED))
+                dlq = await stream_messages(nc, DLQ)
+                alive = {name: c.alive() for name, c in running.items()}
+            at_hec = hec_arrivals(hec)
     finally:
-        await nc.close()
+        await events_nc.close()
+        await corr_nc.close()
     dead = [
         (m.subject.rsplit(".", 1)[-1], (m.headers or {}).get(STREAM_HEADER, ""),
          int((m.headers or {}).get(STREAM_SEQ_HEADER, "0")), (m.headers or {}).get(ERROR_HEADER, ""))
@@ -171,6 +192,7 @@ async def test_bad_input_goes_to_the_dlq_while_good_traffic_flows(
             detail={
                 "bad": len(bad),
                 "refused": refused,
+                "cluster": describe(cluster),
                 "reasons": reasons,
                 "alerts_at_hec": len(at_hec),
                 "backlogs": {k: list(v) for k, v in backlog.items()},

@@ -1,26 +1,34 @@
 """Faults on the production 3-node cluster while incidents flow: kill -9 a NATS node and restart
 it, partition a NATS node from the other two for 20 s (its link down), kill -9 the correlator and
-restart it, the HEC receiver down for 10 s. Each asserts that nothing is lost or duplicated at the
+restart it, the HEC receiver down for 10 s; two NATS nodes lost while the components start (each
+waits, not ready, and is ready once the nodes are back). Each asserts that nothing is lost or duplicated at the
 receivers (HEC, rsyslog, Alertmanager: every stored alert once per id + revision + state, each
 incident firing once), that no correlation revision is stored twice, that every durable consumer
 drains to zero pending and nothing went to the DLQ; each writes its entry to e2e-report.json."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from nats.aio.client import Client
 
 from tapio_jetstream.layout import EVENTS
 from tapio_testing.natscluster import NatsCluster
+from tapio_testing.wait import eventually
 from tests.integration.e2e.clusterflow import Fault, Flow, run_flow
+from tests.integration.e2e.product import Component
+from tests.integration.e2e.real import ready
 from tests.integration.e2e.report import Report
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 NODE_DOWN = 5.0  # seconds a killed NATS node stays down
+NODES_LOST = 5.0  # seconds the components keep waiting before the lost nodes come back
 PARTITION = 20.0
 CORRELATOR_DOWN = 2.0
 HEC_DOWN = 10.0
@@ -67,6 +75,85 @@ async def hec_receiver_down(flow: Flow) -> dict[str, Any]:
     return {"down_seconds": HEC_DOWN}
 
 
+WAITING = "the NATS cluster does not answer yet"  # tapio_jetstream.startup's WARNING line
+
+
+def meta_leader(cluster: NatsCluster) -> str:
+    """The node leading the JetStream meta group, from a live node's /jsz."""
+    for node in cluster.nodes:
+        if not node.alive():
+            continue
+        try:
+            with urllib.request.urlopen(f"http://{node.host}:{node.http_port}/jsz", timeout=2) as r:
+                leader = json.load(r).get("meta_cluster", {}).get("leader", "")
+        except OSError:
+            continue
+        if leader:
+            return str(leader)
+    raise AssertionError("no node names a meta leader")
+
+
+async def lose_two_nodes(cluster: NatsCluster, nc: Client) -> dict[str, Any]:
+    """Before the components start: kill -9 the meta leader and the TAPIO_EVENTS leader (another
+    node when they are one): no quorum, so no JetStream request is answered until one comes back."""
+    leader = await anyio.to_thread.run_sync(meta_leader, cluster)
+    info = await nc.jetstream().stream_info(EVENTS)
+    events = info.cluster.leader if info.cluster is not None else ""
+    others = [n.name for n in cluster.nodes if n.name != leader]
+    lost = [leader, events if events and events != leader else others[0]]
+    for name in lost:
+        cluster.kill(name)
+    return {"nodes_lost": lost, "meta_leader": leader, "events_leader": events}
+
+
+async def restart_once_they_wait(flow: Flow) -> dict[str, Any]:
+    """Each component (started meanwhile) logs what it waits for, is alive and not ready; after
+    NODES_LOST more seconds the lost nodes come back."""
+    lost = [n.name for n in flow.cluster.nodes if not n.alive()]
+
+    def waiting(c: Component) -> bool:
+        return WAITING in c.log_tail(400)
+
+    await eventually(
+        lambda: all(waiting(c) for c in flow.running.values()), "every component waiting", within=90
+    )
+    await anyio.sleep(NODES_LOST)
+    dead = [n for n, c in flow.running.items() if not c.alive()]
+    assert not dead, {n: flow.running[n].log_tail() for n in dead}
+    early = [n for n, c in flow.running.items() if ready(c)]
+    assert not early, f"ready while the cluster cannot answer: {early}"
+    waits = {
+        n: sum(1 for line in c.log_tail(2000).splitlines() if WAITING in line)
+        for n, c in flow.running.items()
+    }
+    for name in lost:
+        await anyio.to_thread.run_sync(flow.cluster.restart, name)
+    return {"waiting_lines": waits, "down_seconds_after_waiting": NODES_LOST}
+
+
+async def restart_the_correlator_while_two_nodes_are_lost(flow: Flow) -> dict[str, Any]:
+    """kill -9 the correlator, then lose the meta leader and the TAPIO_EVENTS leader, start the
+    correlator again (it waits to open its snapshot and replay), then bring the nodes back."""
+    correlator = flow.running["correlator"]
+    correlator.kill9()
+    lost = await lose_two_nodes(flow.cluster, flow.admin)
+    before = correlator.log_tail(5000).count(WAITING)
+    correlator.start()
+    await eventually(
+        lambda: (
+            correlator.log_tail(400).count(WAITING) > 0 and correlator.log_tail(5000).count(WAITING) > before
+        ),
+        "the restarted correlator waiting for the cluster",
+        within=90,
+    )
+    await anyio.sleep(NODES_LOST)
+    assert correlator.alive(), correlator.log_tail()
+    assert not ready(correlator), "ready while the cluster cannot answer"
+    for name in lost["nodes_lost"]:
+        await anyio.to_thread.run_sync(flow.cluster.restart, name)
+    return {**lost, "waiting_lines": correlator.log_tail(5000).count(WAITING) - before}
+
+
 FAULTS = {
     "nats-node-kill": Fault(
         "kill -9 one NATS node (the TAPIO_EVENTS leader) and restart it", kill_a_nats_node
@@ -76,6 +163,16 @@ FAULTS = {
     ),
     "correlator-kill": Fault("kill -9 the correlator and restart it (3-node cluster)", kill_the_correlator),
     "hec-down": Fault("the HEC receiver down for 10 s", hec_receiver_down),
+    "correlator-restart-nodes-lost": Fault(
+        "kill -9 the correlator, two NATS nodes lost while it starts again, restarted once it waits",
+        restart_the_correlator_while_two_nodes_are_lost,
+    ),
+    "nats-lost-at-start": Fault(
+        "two NATS nodes (the meta leader, the TAPIO_EVENTS leader) killed -9 before the components "
+        "start, restarted once each waits",
+        restart_once_they_wait,
+        before_start=lose_two_nodes,
+    ),
 }
 
 

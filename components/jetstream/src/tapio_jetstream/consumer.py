@@ -40,12 +40,13 @@ from tapio_jetstream.decisions import Action, Backoff, Decision
 from tapio_jetstream.dedup import DedupWindow
 from tapio_jetstream.delivery import AckMeta, Delivery, Kind, parse_reply
 from tapio_jetstream.dlq import publish_dead_letter
-from tapio_jetstream.errors import ConsumerError, DecodeError
+from tapio_jetstream.errors import ConsumerError, ConsumerMissing, DecodeError
 from tapio_jetstream.gauges import gauge
 from tapio_jetstream.health import LoopMonitor
 from tapio_jetstream.layout import ConsumerSpec
 from tapio_jetstream.pull import Puller
 from tapio_jetstream.settings import ConsumerSettings
+from tapio_jetstream.startup import until_answered
 from tapio_jetstream.streams import consumer_config
 from tapio_publisher import Publisher, PublisherError
 
@@ -422,24 +423,16 @@ class Consumer(Generic[T]):
     # --- binding and reporting ----------------------------------------------------------------
 
     async def _bind(self) -> None:
-        """The durable consumer's info (created when missing and allowed); retried up to bind_wait."""
-        deadline = time.monotonic() + self.settings.bind_wait
-        delay = 0.5
-        while True:
-            try:
-                info = await self._info_or_create()
-                break
-            except ConsumerError as e:
-                if time.monotonic() + delay > deadline or self._stopping:
-                    raise
-                log.warning(
-                    "durable consumer not bound yet, retrying",
-                    consumer=self.name,
-                    error=str(e),
-                    retry_in=delay,
-                )
-                await anyio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        """The durable consumer's info (created when missing and allowed), waiting up to bind_wait
+        while the cluster cannot answer (`tapio_jetstream.startup`); a refusal fails at once."""
+        info = await until_answered(
+            self.nc,
+            f"the durable consumer {self.name}",
+            self._info_or_create,
+            wait=self.settings.bind_wait,
+            stopping=lambda: self._stopping,
+            retry_on=(ConsumerMissing,),  # its operator (NACK) may create it after we start
+        )
         cfg = info.config
         if cfg.deliver_subject:
             raise ConsumerError(
@@ -455,7 +448,7 @@ class Consumer(Generic[T]):
             return info
         except NotFoundError as e:
             if not self.settings.create:
-                raise ConsumerError(f"consumer {self.name} does not exist (and creating it is off)") from e
+                raise ConsumerMissing(f"consumer {self.name} does not exist (and creating it is off)") from e
         except (NatsError, TimeoutError) as e:
             raise ConsumerError(f"cannot read consumer {self.name}: {e or type(e).__name__}") from e
         try:

@@ -20,3 +20,8 @@ class LayoutError(JetStreamError):
 
 class ConsumerError(JetStreamError):
     """A durable consumer cannot be bound (missing and not creatable here, permissions, no JetStream)."""
+
+
+class ConsumerMissing(ConsumerError):
+    """The durable consumer does not exist and this component may not create it: waited for (its
+    operator may create it after the component starts)."""

@@ -51,8 +51,9 @@ class ConsumerSettings:
         True, "create the durable consumer when it is missing (where the NATS user may)", flag=""
     )
     bind_wait: float = setting(
-        60.0,
-        "seconds to keep trying to bind the durable consumer at start before giving up",
+        300.0,
+        "seconds to keep trying to bind the durable consumer at start (while the cluster cannot "
+        "answer, or the consumer is not created yet) before giving up; a refusal is not retried",
         check=at_least(0),
         flag="",
     )

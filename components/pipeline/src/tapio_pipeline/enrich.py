@@ -61,22 +61,22 @@ class PodIndex:
         self.max_pods = max_pods
         self.max_cgroups = max_cgroups
         self.max_entries = max_entries
-        self._pods: OrderedDict[str, events_pb2.Context] = OrderedDict()  # pod uid -> its context
+        self.pods: OrderedDict[str, events_pb2.Context] = OrderedDict()  # pod uid -> its context
         self._containers: dict[str, str] = {}  # container id -> pod uid
-        self._pod_containers: dict[str, set[str]] = {}  # pod uid -> its container ids (both forms)
+        self.pod_containers: dict[str, set[str]] = {}  # pod uid -> its container ids (both forms)
         self._names: dict[tuple[str, str], str] = {}  # (namespace, pod) -> pod uid
         self._raw: dict[str, bytes] = {}  # pod uid -> the serialized context it was learnt from
-        self._by_raw: dict[bytes, str] = {}  # the reverse: a pod event's context seen before
+        self.by_raw: dict[bytes, str] = {}  # the reverse: a pod event's context seen before
         self._fields: dict[tuple[str, bool], bytes] = {}  # (pod uid, without owners) -> context field
         self._cgroups: OrderedDict[int, str] = OrderedDict()  # cgroup id -> container id
-        self._entries: dict[bytes, Entry] = {}  # serialized event context -> its enrichment
-        self._own_contexts: dict[bytes, events_pb2.Context] = {}  # k8s events' contexts, parsed
+        self.entries: dict[bytes, Entry] = {}  # serialized event context -> its enrichment
+        self.own_contexts: dict[bytes, events_pb2.Context] = {}  # k8s events' contexts, parsed
         self.evicted = 0
         self.epoch = 0  # bumped when a pod, a container or a cgroup is learnt
         self.remaps = 0  # bumped when a name, container or cgroup points to another pod than before
 
     def __len__(self) -> int:
-        return len(self._pods)
+        return len(self.pods)
 
     # ------------------------------------------------------------------ learning
 
@@ -92,12 +92,14 @@ class PodIndex:
         """Learns from a pod event's view (`views.RouteEvent`: its context still serialized); a
         context seen before only marks the pod as recently seen. DecodeError for a bad context."""
         raw: bytes = view.context
-        uid = self._by_raw.get(raw)
+        uid = self.by_raw.get(raw)
         if uid is not None:
-            self._pods.move_to_end(uid)
+            self.pods.move_to_end(uid)
             ids = view.k8s.container_ids
             if ids:
-                self._own(uid, ids)
+                owned = self.pod_containers.get(uid)
+                if owned is None or not owned.issuperset(ids):
+                    self._own(uid, ids)
             return
         ctx = parse_context(raw)
         if ctx.pod_uid:
@@ -114,22 +116,22 @@ class PodIndex:
         uid = src.pod_uid
         before = self._raw.get(uid)
         if before == raw:  # most pod events repeat the context: seen again, nothing new
-            self._pods.move_to_end(uid)
+            self.pods.move_to_end(uid)
             self._own(uid, container_ids)
             return
         if before is not None:
-            self._by_raw.pop(before, None)
+            self.by_raw.pop(before, None)
         self._raw[uid] = raw
-        self._by_raw[raw] = uid
-        known = self._pods.get(uid)
+        self.by_raw[raw] = uid
+        known = self.pods.get(uid)
         ctx = events_pb2.Context()
         ctx.CopyFrom(src)  # C-speed copy, then keep only what describes the pod itself
         for name in _NOT_OF_THE_POD:
             ctx.ClearField(name)
         if known is not None and not ctx.node:
             ctx.node = known.node  # a pending pod's later events may not repeat it
-        self._pods[uid] = ctx
-        self._pods.move_to_end(uid)
+        self.pods[uid] = ctx
+        self.pods.move_to_end(uid)
         self._fields.pop((uid, False), None)
         self._fields.pop((uid, True), None)
         pod_name = (src.namespace, src.pod)
@@ -141,12 +143,12 @@ class PodIndex:
         if src.container_id:
             ids.append(src.container_id)
         self._own(uid, ids)
-        while len(self._pods) > self.max_pods:
-            self._forget(next(iter(self._pods)))
+        while len(self.pods) > self.max_pods:
+            self._forget(next(iter(self.pods)))
             self.evicted += 1
 
     def _own(self, uid: str, ids: Iterable[str]) -> None:
-        owned = self._pod_containers.setdefault(uid, set())
+        owned = self.pod_containers.setdefault(uid, set())
         for raw in ids:
             if raw in owned:
                 continue
@@ -163,13 +165,13 @@ class PodIndex:
     def _forget(self, uid: str) -> None:
         raw = self._raw.pop(uid, None)
         if raw is not None:
-            self._by_raw.pop(raw, None)
+            self.by_raw.pop(raw, None)
         self._fields.pop((uid, False), None)
         self._fields.pop((uid, True), None)
-        ctx = self._pods.pop(uid)
+        ctx = self.pods.pop(uid)
         if self._names.get((ctx.namespace, ctx.pod)) == uid:
             del self._names[(ctx.namespace, ctx.pod)]
-        for cid in self._pod_containers.pop(uid, ()):
+        for cid in self.pod_containers.pop(uid, ()):
             if self._containers.get(cid) == uid:
                 del self._containers[cid]
 
@@ -189,7 +191,7 @@ class PodIndex:
     def pod_of(self, ctx: events_pb2.Context) -> events_pb2.Context | None:
         """The known context of the pod `ctx` points at (uid, container id, cgroup id or name)."""
         uid = self._uid_of(ctx)
-        return self._pods.get(uid) if uid else None
+        return self.pods.get(uid) if uid else None
 
     def enrich(self, event: events_pb2.Event) -> bool:
         """Fills the event's missing pod context (its own fields win; its own owner chain, if it has
@@ -218,19 +220,19 @@ class PodIndex:
         """The enrichment of an event (not from the k8s collector) whose serialized context is `raw`;
         made once per distinct context while what it depends on holds. Also learns the cgroup of a
         context naming both a cgroup and a container. DecodeError for a bad context."""
-        entry = self._entries.get(raw)
+        entry = self.entries.get(raw)
         if entry is not None:
             if entry.pod is None:
                 if entry.epoch < 0 or entry.epoch == self.epoch:
                     return entry
-            elif entry.remaps == self.remaps and self._pods.get(entry.uid) is entry.pod:
+            elif entry.remaps == self.remaps and self.pods.get(entry.uid) is entry.pod:
                 return entry
         ctx = parse_context(raw)
         self._learn_cgroup(ctx)
         entry = self._entry(ctx)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[raw] = entry
+        if len(self.entries) >= self.max_entries:
+            self.entries.clear()
+        self.entries[raw] = entry
         return entry
 
     def _entry(self, ctx: events_pb2.Context) -> Entry:
@@ -239,7 +241,7 @@ class PodIndex:
         if ctx.workload.name and ctx.pod_uid and ctx.labels:
             return Entry(ctx)
         uid = self._uid_of(ctx)
-        pod = self._pods.get(uid) if uid else None
+        pod = self.pods.get(uid) if uid else None
         merged = self._merged(ctx) if pod is not None else None
         if pod is None or merged is None:
             return Entry(ctx, uid=uid, pod=pod, epoch=self.epoch, remaps=self.remaps)
@@ -258,12 +260,12 @@ class PodIndex:
 
     def own_context(self, raw: bytes) -> events_pb2.Context:
         """A k8s event's serialized context, parsed (cached; k8s events carry their own context)."""
-        ctx = self._own_contexts.get(raw)
+        ctx = self.own_contexts.get(raw)
         if ctx is None:
             ctx = parse_context(raw)
-            if len(self._own_contexts) >= self.max_entries:
-                self._own_contexts.clear()
-            self._own_contexts[raw] = ctx
+            if len(self.own_contexts) >= self.max_entries:
+                self.own_contexts.clear()
+            self.own_contexts[raw] = ctx
         return ctx
 
     # ------------------------------------------------------------------ snapshot (plain data)
@@ -271,7 +273,7 @@ class PodIndex:
     def state(self) -> dict[str, Any]:
         return {
             "version": STATE_VERSION,
-            "pods": [ctx.SerializeToString() for ctx in self._pods.values()],
+            "pods": [ctx.SerializeToString() for ctx in self.pods.values()],
             "containers": list(self._containers.items()),
             "cgroups": list(self._cgroups.items()),
         }
@@ -283,11 +285,11 @@ class PodIndex:
         index = cls(max_pods, max_cgroups)
         for raw in state["pods"]:
             ctx = events_pb2.Context.FromString(raw)
-            index._pods[ctx.pod_uid] = ctx
+            index.pods[ctx.pod_uid] = ctx
             index._names[(ctx.namespace, ctx.pod)] = ctx.pod_uid
         for c, u in state["containers"]:
-            if u in index._pods:
+            if u in index.pods:
                 index._containers[str(c)] = str(u)
-                index._pod_containers.setdefault(str(u), set()).add(str(c))
+                index.pod_containers.setdefault(str(u), set()).add(str(c))
         index._cgroups = OrderedDict((int(g), str(c)) for g, c in state["cgroups"])
         return index

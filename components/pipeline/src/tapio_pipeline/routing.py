@@ -1,17 +1,18 @@
 """One message's events through the pipeline, on their bytes: learn, enrich, decide, group by subject.
 
-Fed by the processor with the (view, bytes) items of a message (`views.decode_routed`, after the
-runtime's dedup window). For every event: a pod event teaches the pod index (`learn_view`), any
-other event gets its pod's context (`PodIndex.enrichment`, cached by its serialized context), the
-compiled rules (`plans.Router`) decide; the event's bytes (behind its pod's context field when
-enriched; parsed and serialized again only when redacted) go to the subjects of its destinations.
+Fed by the processor with the views and bytes of a message (`views.decode_message`) while the
+runtime decodes it, before its dedup window (the ids come back in `Routed.ids` for it), in one
+pass. For every event: a pod event teaches the pod index (`learn_view`), any other event gets its
+pod's context (`PodIndex.enrichment`, cached by its serialized context), the compiled rules
+(`plans.Router`) decide; the event's bytes (behind its pod's context field when enriched; parsed
+and serialized again only when redacted) go to the subjects of its destinations.
 Pure: the counts come back in `Routed` for the caller's metrics. `reference_route` is the same on
 whole messages (learn, enrich, decide, serialize): the specification the tests hold this to.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,15 +22,16 @@ from tapio.events.v1 import events_pb2
 from tapio_pipeline.enrich import SOURCE_K8S, Entry, PodIndex
 from tapio_pipeline.plans import ENRICH, LEARN_POD, SOURCE_TOKENS, Outcome, Router
 from tapio_pipeline.rules import REDACTED, RuleSet, decide
-from tapio_pipeline.views import RouteItem
 
 
 @attrs.define
 class Routed:
-    """What one message became: event bytes by output subject, and what to count."""
+    """What one message became: event bytes by output subject, the ids of the events taken (in
+    order), and what to count."""
 
     groups: dict[str, list[bytes]]
     outcomes: dict[Outcome, int]  # events per outcome (destinations, or why dropped)
+    ids: list[str] = attrs.Factory(list)
     enriched: int = 0
     redacted: int = 0  # attribute values replaced
     unrouted: Any = None  # the view of one event no rule routed (for the log), if any
@@ -51,22 +53,42 @@ class Routed:
         return out
 
 
-def route(router: Router, index: PodIndex, items: Sequence[RouteItem]) -> Routed:
-    groups: defaultdict[str, list[bytes]] = defaultdict(list)
-    key_of, plan_of, plans = router.key_of, router.plan, router.plans
-    learn, enrichment = index.learn_view, index.enrichment
+def route(
+    router: Router,
+    index: PodIndex,
+    views: Sequence[Any],
+    raws: Sequence[bytes],
+    only: set[str] | None = None,
+) -> Routed:
+    """The events of one message (`views.decode_message`), in order; with `only`, just the first
+    event of each of those ids (the others were handled before: the runtime's dedup window).
+    DecodeError when an event's context is not a Context (each distinct context is parsed once)."""
+    groups: dict[str, list[bytes]] = {}
+    ids: list[str] = []
     outcomes: list[Outcome] = []
-    tally = outcomes.append
+    add_id, tally = ids.append, outcomes.append
+    key_of, plan_of, plans = router.key_of, router.plan, router.plans
+    learn, enrichment, own = index.learn_view, index.enrichment, index.own_context
+    targets: dict[Outcome, tuple[list[bytes], ...]] = {}  # an outcome's subject lists in `groups`
     enriched = redacted = 0
     unrouted = None
-    for view, raw in items:
+    for view, raw in zip(views, raws, strict=True):
+        event_id = view.id
+        if only is not None:
+            if event_id not in only:
+                continue
+            only.discard(event_id)
+        add_id(event_id)
         key = key_of(view)
         plan = plans.get(key) or plan_of(key)
+        learning = plan.learn
         entry: Entry | None = None
-        if plan.learn == ENRICH:
+        if learning == ENRICH:
             entry = enrichment(view.context)
-        elif plan.learn == LEARN_POD:
+        elif learning == LEARN_POD:
             learn(view)  # k8s events carry their own context
+        else:
+            own(view.context)  # parsed once per distinct context: a bad one is undecodable
         out = plan.constant
         if out is None:
             quick = plan.redact_only
@@ -82,16 +104,18 @@ def route(router: Router, index: PodIndex, items: Sequence[RouteItem]) -> Routed
                 redacted += n
                 entry = None  # its context is in the rewritten bytes
         tally(out)
-        subjects = out.subjects
-        if subjects:
+        lists = targets.get(out)
+        if lists is None:
+            lists = targets[out] = tuple(groups.setdefault(subject, []) for subject in out.subjects)
+        if lists:
             if entry is not None and entry.prefix:
                 raw = entry.prefix + raw
                 enriched += 1
-            for subject in subjects:
-                groups[subject].append(raw)
+            for into in lists:
+                into.append(raw)
         elif out.dropped == "unrouted":
             unrouted = view
-    return Routed(dict(groups), dict(Counter(outcomes)), enriched, redacted, unrouted)
+    return Routed(groups, dict(Counter(outcomes)), ids, enriched, redacted, unrouted)
 
 
 def _context_of(index: PodIndex, view: Any, entry: Entry | None) -> Callable[[], events_pb2.Context]:

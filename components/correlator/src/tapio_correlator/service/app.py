@@ -16,9 +16,10 @@ from tapio_common.metrics import ComponentMetrics, Health
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.runner import COMPONENT, Runner
 from tapio_correlator.service.settings import PUBLISHER_SECTION, RunnerSettings
-from tapio_correlator.service.state_store import StateStore
+from tapio_correlator.service.state_store import BucketMissing, StateStore
 from tapio_jetstream import JetStreamError
 from tapio_jetstream.host import component_host, stop_on_signal
+from tapio_jetstream.startup import until_answered
 from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
@@ -56,7 +57,13 @@ async def serve(
             async with Publisher(
                 pub_settings, nc=host.nc, registry=metrics.registry, subjects=cfg.subjects
             ) as publisher:
-                store = await StateStore.open(host.nc.jetstream(), settings.state_bucket, settings.replicas)
+                store = await until_answered(
+                    host.nc,
+                    f"the snapshot bucket {settings.state_bucket}",
+                    lambda: StateStore.open(host.nc.jetstream(), settings.state_bucket, settings.replicas),
+                    health=health,
+                    retry_on=(BucketMissing,),
+                )
                 runner = Runner(host.nc, publisher, store, settings, metrics)
                 runner.url = host.url
                 runner.consumer.attach(health)  # /readyz: consumer bound; /healthz: the event loop runs
@@ -64,7 +71,7 @@ async def serve(
                     runner.ready,
                     "caught up" if runner.ready else "recovering",
                 )
-                await runner.recover()
+                await runner.recover(health)
                 task_status.started(runner)
                 async with anyio.create_task_group() as tg:
                     if handle_signals:

@@ -28,6 +28,11 @@ class StateStoreError(CorrelatorError):
     """The snapshot bucket cannot be used (permissions, limits) or holds a damaged snapshot."""
 
 
+class BucketMissing(StateStoreError):
+    """The snapshot bucket does not exist and this user may not create it: waited for at start
+    (NACK creates it from its Stream resource)."""
+
+
 @attrs.frozen
 class Snapshot:
     """Engine state covering every event up to `events_seq` of the events stream; the last
@@ -53,9 +58,9 @@ class StateStore:
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, replicas: int = 1) -> StateStore:
         try:
+            kv = await js.key_value(bucket)
+        except BucketNotFoundError:
             try:
-                kv = await js.key_value(bucket)
-            except BucketNotFoundError:
                 kv = await js.create_key_value(
                     config=api.KeyValueConfig(
                         bucket=bucket,
@@ -65,6 +70,11 @@ class StateStore:
                         description="Tapio correlator engine snapshots (restart safety)",
                     )
                 )
+            except NatsError as e:
+                raise BucketMissing(
+                    f"the snapshot bucket {bucket} does not exist and cannot be created here: "
+                    f"{e or 'no reply (not permitted?)'}"
+                ) from e
         except NatsError as e:
             raise StateStoreError(f"cannot open the snapshot bucket {bucket}: {e}") from e
         return cls(kv)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import attrs
 
-from tapio_common.model import Alert, AlertState, Correlation
+from tapio_common.model import Alert, AlertState, Context, Correlation
 from tapio_exporters.domain.severity import alert_severity
 from tapio_publisher.subjects import DEFAULT_PREFIX, alert_subject, sanitize_token
 
@@ -32,11 +32,36 @@ def subject(alert: Alert, prefix: str = DEFAULT_PREFIX) -> str:
     return alert_subject(alert.severity, alert.component, prefix)
 
 
-def component_of(corr: Correlation) -> str:
-    """The affected service or workload (sanitised for a subject token)."""
-    s = corr.scope
-    name = s.service or (s.workload.name if s.workload is not None else "") or s.pod or s.node
+def component_name(scope: Context) -> str:
+    """The affected service, else workload, pod, node, `cluster` (sanitised for a subject token)."""
+    name = (
+        scope.service
+        or (scope.workload.name if scope.workload is not None else "")
+        or scope.pod
+        or scope.node
+    )
     return sanitize_token(name or "cluster")
+
+
+def component_of(corr: Correlation) -> str:
+    """The affected service or workload of an incident (sanitised for a subject token)."""
+    return component_name(corr.scope)
+
+
+def scope_labels(scope: Context) -> dict[str, str]:
+    """Where it happened, as flat labels (every alert's, incident or event; empty ones left out by
+    the caller): cluster, namespace, node, service, pod, container, workload_kind, workload."""
+    workload = scope.workload
+    return {
+        "cluster": scope.cluster,
+        "namespace": scope.namespace,
+        "node": scope.node,
+        "service": scope.service,
+        "pod": scope.pod,
+        "container": scope.container,
+        "workload_kind": workload.kind if workload is not None else "",
+        "workload": workload.name if workload is not None else "",
+    }
 
 
 def type_title(correlation_type: str) -> str:
@@ -62,18 +87,11 @@ class AlertTemplate:
 
 def labels_of(corr: Correlation) -> dict[str, str]:
     """Context of the incident as flat labels (only what is known)."""
-    s = corr.scope
     labels = {
         "type": corr.type,
         "confidence": corr.confidence.token,
         "score": f"{corr.score:.2f}",
-        "cluster": s.cluster,
-        "namespace": s.namespace,
-        "node": s.node,
-        "service": s.service,
-        "pod": s.pod,
-        "workload_kind": s.workload.kind if s.workload is not None else "",
-        "workload": s.workload.name if s.workload is not None else "",
+        **scope_labels(corr.scope),
         "root_cause_event_id": corr.root_cause_event_id,
     }
     return {k: v for k, v in labels.items() if v}

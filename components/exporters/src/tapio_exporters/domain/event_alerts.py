@@ -10,8 +10,7 @@ event time. Its severity is the event's own; labels carry the event's type, acti
 from __future__ import annotations
 
 from tapio_common.model import Alert, AlertState, Event, Severity
-from tapio_exporters.domain.alerts import AlertTemplate, alert_id, type_title
-from tapio_publisher.subjects import sanitize_token
+from tapio_exporters.domain.alerts import AlertTemplate, alert_id, component_name, scope_labels, type_title
 
 EVENT_TYPE = "event"  # labels["type"] of every event alert (the lifecycle's window key)
 SEVERITY_NAMES = ("debug", "info", "warning", "error", "critical")
@@ -33,26 +32,16 @@ def wanted(event_severity: Severity, floor: Severity) -> bool:
 
 def event_component(ev: Event) -> str:
     """The affected service, workload, pod or node of the event (sanitised for a subject token)."""
-    c = ev.context
-    name = c.service or (c.workload.name if c.workload is not None else "") or c.pod or c.node
-    return sanitize_token(name or "cluster")
+    return component_name(ev.context)
 
 
 def event_labels(ev: Event) -> dict[str, str]:
-    c = ev.context
     labels = {
         "type": EVENT_TYPE,
         "event_type": ev.type,
         "event_action": ev.action,
         "source": ev.source.value.removeprefix("SOURCE_").lower(),
-        "cluster": c.cluster,
-        "namespace": c.namespace,
-        "node": c.node,
-        "service": c.service,
-        "pod": c.pod,
-        "container": c.container,
-        "workload_kind": c.workload.kind if c.workload is not None else "",
-        "workload": c.workload.name if c.workload is not None else "",
+        **scope_labels(ev.context),
         "root_cause_event_id": ev.id,
     }
     return {k: v for k, v in labels.items() if v}

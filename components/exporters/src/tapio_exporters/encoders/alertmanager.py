@@ -5,7 +5,13 @@ An incident keeps its id across revisions, but its severity, type (alertname) an
 change with it (a node_failure becoming high, a cascade reaching a Service): Alertmanager would then
 hold the old label set beside the new one as a second alert until it timed out. So before a later
 revision is posted, the sink reads the active alerts of those ids (`active_filter`), and
-`retirements` ends every one whose labels are not the ones posted now, in the same request."""
+`retirements` ends every one whose labels are not the ones posted now, in the same request.
+
+Times: Alertmanager judges `startsAt`/`endsAt` on its own clock, and refuses (400) an alert that
+starts after it would end (a firing alert without `endsAt` ends at its now + resolve_timeout); a
+resolved one whose `endsAt` lies ahead stays active until then. An event's time comes from the clock
+of the node that saw it, which may run ahead of ours: so both are clamped to the exporter's now
+(`now_ns`), and the event's own times are kept in the annotations `event_starts_at`/`event_ends_at`."""
 
 from __future__ import annotations
 
@@ -28,7 +34,9 @@ def label_name(name: str) -> str:
     return f"_{clean}" if clean[0].isdigit() else clean
 
 
-def am_alert(alert: Alert, generator_url: str = "") -> dict[str, Any]:
+def am_alert(alert: Alert, generator_url: str = "", now_ns: int | None = None) -> dict[str, Any]:
+    """The postable alert; `startsAt`/`endsAt` no later than `now_ns` (the sink's wall clock; None:
+    the event times as they are)."""
     labels = {
         "alertname": f"Tapio{''.join(p.title() for p in alert.labels.get('type', 'alert').split('_'))}",
         "alert_id": alert.id,
@@ -47,18 +55,27 @@ def am_alert(alert: Alert, generator_url: str = "") -> dict[str, Any]:
     }
     if alert.runbook_url:
         annotations["runbook_url"] = alert.runbook_url
-    out: dict[str, Any] = {"labels": labels, "annotations": annotations, "startsAt": rfc3339(alert.starts_at)}
-    if alert.ends_at:
-        out["endsAt"] = rfc3339(alert.ends_at)
+    starts, ends = alert.starts_at, alert.ends_at
+    annotations["event_starts_at"] = rfc3339(starts)
+    if ends:
+        annotations["event_ends_at"] = rfc3339(ends)
+    if now_ns is not None:
+        starts, ends = min(starts, now_ns), min(ends, now_ns)  # ends >= starts stays true
+    out: dict[str, Any] = {"labels": labels, "annotations": annotations, "startsAt": rfc3339(starts)}
+    if ends:
+        out["endsAt"] = rfc3339(ends)
     if generator_url:
         out["generatorURL"] = generator_url
     return out
 
 
 def am_body(
-    alerts: Iterable[Alert], generator_url: str = "", retired: Iterable[dict[str, Any]] = ()
+    alerts: Iterable[Alert],
+    generator_url: str = "",
+    retired: Iterable[dict[str, Any]] = (),
+    now_ns: int | None = None,
 ) -> bytes:
-    posted = [am_alert(a, generator_url) for a in alerts]
+    posted = [am_alert(a, generator_url, now_ns) for a in alerts]
     return json.dumps([*posted, *retired], ensure_ascii=False).encode()
 
 

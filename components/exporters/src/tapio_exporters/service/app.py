@@ -30,6 +30,7 @@ from tapio_exporters.service.sinkspec import build_sinks
 from tapio_jetstream import ALERT_MESSAGES, CORRELATION_MESSAGES, EVENT_MESSAGES, Consumer, ConsumerSettings
 from tapio_jetstream.host import component_host, stop_on_signal
 from tapio_jetstream.layout import SIEM_EXPORTER
+from tapio_jetstream.startup import until_answered
 from tapio_publisher import Publisher, PublisherSettings
 
 log = get_logger(__name__)
@@ -159,7 +160,12 @@ async def serve(
             health.ready_checks[f"sink {d.sink.name}"] = d.status
         exporter = Exporter(alerter, consumers, deliveries, host.url, events)
         try:
-            await alerter.restore_from_stream()
+            await until_answered(
+                nc,
+                f"the read-back of {cfg.subjects.alerts_stream}",
+                alerter.restore_from_stream,
+                health=health,
+            )
             async with anyio.create_task_group() as tg:
                 if handle_signals:
                     tg.start_soon(stop_on_signal, exporter.stop, "stopping after the batches in hand")

@@ -84,8 +84,9 @@ class AlertmanagerSink(_JsonPost):
             self.newest.learn(alert_id, order)
         fresh, stale = self.newest.split(alerts)
         if fresh:
-            retired = retirements(fresh, active, time.time_ns())
-            body = am_body(fresh, self.settings.generator_url, retired)
+            now = time.time_ns()  # our clock: an event time ahead of it is clamped (see encoders)
+            retired = retirements(fresh, active, now)
+            body = am_body(fresh, self.settings.generator_url, retired, now)
             await self._post(fresh, body, {"Content-Type": "application/json"})
             self.newest.confirm(fresh)
         return len(stale)

@@ -30,7 +30,6 @@ from tapio_pipeline.rules import RuleSet, load_rules
 from tapio_pipeline.service.podfeed import follow_pods
 from tapio_pipeline.service.processor import Processor
 from tapio_pipeline.settings import PUBLISHER_SECTION, PipelineSettings
-from tapio_pipeline.views import RouteItem
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import Compression
 
@@ -56,7 +55,7 @@ def read_rules(path: str) -> RuleSet:
 class Pipeline:
     """What a running pipeline exposes (tests and the benchmark read it)."""
 
-    def __init__(self, processor: Processor, consumer: Consumer[RouteItem], url: str) -> None:
+    def __init__(self, processor: Processor, consumer: Consumer[str], url: str) -> None:
         self.processor = processor
         self.consumer = consumer
         self.url = url
@@ -93,7 +92,7 @@ async def serve(
                 rules, index, publisher, metrics, compression=Compression.parse(settings.compression)
             )
             spec = host.layout.consumer(PIPELINE)
-            consumer: Consumer[RouteItem] = Consumer(
+            consumer: Consumer[str] = Consumer(
                 host.nc,
                 spec,
                 processor.kind,
@@ -118,6 +117,7 @@ async def serve(
                             caught_up=warm,
                             subjects=cfg.subjects,
                             skip=processor.learnt,
+                            nc=host.nc,
                         )
                     )
                     with anyio.move_on_after(WARM_WAIT):

@@ -17,12 +17,14 @@ from typing import Any
 
 import anyio
 import nats.errors
+from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.subjects import Subjects
 from tapio_jetstream import DecodeError
+from tapio_jetstream.startup import until_answered
 from tapio_pipeline.enrich import POD_TYPE, SOURCE_K8S, PodIndex
 from tapio_pipeline.views import decode_view
 
@@ -46,17 +48,23 @@ async def follow_pods(
     caught_up: anyio.Event,
     subjects: Subjects,
     skip: Container[int] = frozenset(),
+    nc: Client | None = None,
 ) -> None:
     """Runs until cancelled; the index learns every pod event as it is stored, but for the
-    messages in `skip` (stream sequences this replica's processor has routed, and so learnt from)."""
+    messages in `skip` (stream sequences this replica's processor has routed, and so learnt from).
+    Its subscription waits out a cluster that cannot answer yet (refusals on `nc` fail at once)."""
     config = api.ConsumerConfig(deliver_policy=api.DeliverPolicy.ALL)
     if history > 0:
         config = api.ConsumerConfig(
             deliver_policy=api.DeliverPolicy.BY_START_TIME,
             opt_start_time=datetime.fromtimestamp(time.time() - history, tz=UTC),
         )
-    sub = await js.subscribe(
-        pod_subject(subjects), stream=subjects.events_stream, ordered_consumer=True, config=config
+    sub = await until_answered(
+        nc,
+        f"the pod feed on {subjects.events_stream}",
+        lambda: js.subscribe(
+            pod_subject(subjects), stream=subjects.events_stream, ordered_consumer=True, config=config
+        ),
     )
     learnt = 0
     try:

@@ -1,8 +1,10 @@
 """The pipeline's handler on the consumer runtime: learn, enrich, decide, publish, confirm.
 
 Fed by the durable consumer `pipeline` on TAPIO_EVENTS with the messages already pulled (a batch
-handler: EventBatches or bare Events, decoded by `Processor.decode` into views and original bytes,
-deduplicated by event id by the runtime). For every event: pod events teach the pod index, other
+handler: EventBatches or bare Events). Its `Kind` does the per-event work while the runtime decodes
+a message (`Processor.decode`: views and original bytes, then `routing.route` in the same pass) and
+hands the runtime the event ids for its dedup window; an event the window takes out is routed again
+without it (rare: a redelivery). For every event: pod events teach the pod index, other
 events get their pod's context (by their serialized context, cached), the compiled rules
 (`plans.Router`) decide their destinations; the events of one message are grouped by
 `tapio.processed.{source}.{destination}` and published as EventBatches of the events' own bytes
@@ -25,11 +27,12 @@ from tapio_common.metrics import ComponentMetrics
 from tapio_jetstream import Delivery
 from tapio_jetstream.decode import Headers
 from tapio_jetstream.delivery import Kind
+from tapio_jetstream.errors import DecodeError
 from tapio_pipeline.enrich import PodIndex
 from tapio_pipeline.plans import Router
-from tapio_pipeline.routing import route
+from tapio_pipeline.routing import Routed, route
 from tapio_pipeline.rules import RuleSet
-from tapio_pipeline.views import RouteItem, decode_routed, encode_batch
+from tapio_pipeline.views import decode_message, encode_batch
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.codec import (
     COMPRESSION_HEADER,
@@ -44,6 +47,20 @@ log = get_logger(__name__)
 
 MAX_LEARNT = 100_000  # stream sequences remembered for the pod follower
 MAX_OUTPUT_BYTES = 512 * 1024  # one output message at most (TAPIO_PROCESSED takes 1 MB)
+
+
+class RoutedEvents(list[str]):
+    """What the pipeline's `Kind` makes of a message: the ids of its events (the runtime's dedup
+    keys and `Delivery.items`) with what routing made of them. A routing failure that is not bad
+    input (a bug) is kept in `error`, raised by the handler, so the runtime retries and logs it as
+    one instead of dead-lettering the message as undecodable."""
+
+    __slots__ = ("error", "routed")
+
+    def __init__(self, ids: list[str], routed: Routed | None, error: Exception | None = None) -> None:
+        super().__init__(ids)
+        self.routed = routed
+        self.error = error
 
 
 class PipelineMetrics:
@@ -88,7 +105,7 @@ class Processor:
         self._compressor = Compressor(compression)
         self.unrouted = 0
         self._unrouted_logged = 0.0
-        self.kind: Kind[RouteItem] = Kind("events", self.decode, _event_keys)
+        self.kind: Kind[str] = Kind("events", self.decode, _event_keys)
         self.learnt: set[int] = (
             set()
         )  # stream sequences of messages routed lately (the pod follower skips them)
@@ -102,24 +119,58 @@ class Processor:
         prefix = self._prefix
         self.router = Router(rules, lambda source, dest: processed_subject(source, dest, prefix))
 
-    def decode(self, headers: Headers, data: bytes) -> list[RouteItem]:
-        """Views and bytes of a message's events (`views.decode_routed`)."""
-        return decode_routed(headers, data)
+    def decode(self, headers: Headers, data: bytes) -> list[str]:
+        """A message's events decoded and routed (`RoutedEvents`); DecodeError when undecodable."""
+        views, raws = decode_message(headers, data)
+        try:
+            routed = route(self.router, self.index, views, raws)
+        except DecodeError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a bug, not bad input: raised again by the handler
+            return RoutedEvents([view.id for view in views], None, e)
+        return RoutedEvents(routed.ids, routed)
 
-    async def handle(self, delivery: Delivery[RouteItem]) -> None:
+    def _routed(self, delivery: Delivery[str], taken: set[str]) -> Routed:
+        """What `decode` routed; routed again without the events the dedup window took out, or
+        that an earlier message of the same batch carries (`taken`: the runtime's window learns a
+        message's ids only once it is acked, after the whole batch)."""
+        items = delivery.items
+        routed = None
+        if isinstance(items, RoutedEvents):
+            if items.error is not None:
+                raise items.error
+            routed = items.routed
+        if routed is not None and (not taken or taken.isdisjoint(items)):
+            return routed
+        fresh = set(items)
+        if taken:
+            fresh -= taken
+        views, raws = decode_message(delivery.headers, delivery.data)
+        again = route(self.router, self.index, views, raws, only=fresh)
+        if len(again.ids) < len(items):
+            self.metrics.drop("duplicate", len(items) - len(again.ids))
+        return again
+
+    async def handle(self, delivery: Delivery[str]) -> None:
         """One message (the Handler form, for callers outside the runtime's batch mode)."""
         (outcome,) = await self.handle_batch([delivery])
         if outcome is not None:
             raise outcome
 
-    async def handle_batch(self, deliveries: Sequence[Delivery[RouteItem]]) -> list[BaseException | None]:
+    async def handle_batch(self, deliveries: Sequence[Delivery[str]]) -> list[BaseException | None]:
         outcomes: list[BaseException | None] = [None] * len(deliveries)
         sent: list[tuple[int, list[tuple[Receipt, int]]]] = []
+        taken: set[str] = set()  # ids of the batch's earlier messages (when there are several)
+        last = len(deliveries) - 1
         for i, delivery in enumerate(deliveries):
             try:
-                sent.append((i, await self._publish(delivery)))
+                routed = self._routed(delivery, taken)
+                sent.append((i, await self._publish(delivery, routed)))
             except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
                 outcomes[i] = e
+                continue
+            if i < last:
+                taken.update(routed.ids)
         published = 0
         for i, receipts in sent:
             try:
@@ -131,9 +182,9 @@ class Processor:
         self.metrics.published.inc(published)
         return outcomes
 
-    async def _publish(self, delivery: Delivery[RouteItem]) -> list[tuple[Receipt, int]]:
+    async def _publish(self, delivery: Delivery[str], routed: Routed) -> list[tuple[Receipt, int]]:
         receipts = []
-        groups = self.route(delivery.items)
+        groups = self.count(routed)
         if len(self.learnt) >= MAX_LEARNT:
             self.learnt.clear()
         self.learnt.add(delivery.stream_seq)
@@ -151,10 +202,9 @@ class Processor:
                 receipts.append((receipt, len(chunk)))
         return receipts
 
-    def route(self, items: Sequence[RouteItem]) -> dict[str, list[bytes]]:
-        """Learns, enriches and decides every event (`routing.route`): the events' bytes by output
-        subject. Counters are added once per message (a labelled counter costs about a microsecond)."""
-        routed = route(self.router, self.index, items)
+    def count(self, routed: Routed) -> dict[str, list[bytes]]:
+        """Counts what one message became (once per message: a labelled counter costs about a
+        microsecond); the events' bytes by output subject."""
         if routed.enriched:
             self.extra.enriched.inc(routed.enriched)
         if routed.redacted:
@@ -182,8 +232,8 @@ class Processor:
             )
 
 
-def _event_keys(_headers: Headers, items: Sequence[RouteItem]) -> list[str]:
-    return [view.id for view, _ in items]
+def _event_keys(_headers: Headers, ids: Sequence[str]) -> list[str]:
+    return ids if isinstance(ids, list) else list(ids)  # the items are the ids
 
 
 def _chunks(datas: list[bytes]) -> list[list[bytes]]:
