@@ -8,19 +8,21 @@ Three processes on this machine besides the local nats-server (file store):
 - this process: the load generator, publishing correlations to tapio.correlations.> at --rate for
   --seconds (80% new incidents, 20% a second revision of a recent one: every one gives one alert).
 
-Measured:
-- held: alerts confirmed at BOTH receivers while the load ran (the smaller count of the two) /
-  the load's seconds, and the backlog left when it ended: the rate the exporter sustains at the
-  offered rate (held ~ offered and a small backlog: it keeps up);
-- alerts_per_second: alerts at both receivers / wall time from the first correlation published to
-  the last alert arrived (drain included);
-- p99_alert_latency_ms: per alert, arrival time at the receiver - the correlation's `last_seen`
-  (the wall clock when the load generator published it), over both receivers; "during the load"
-  counts only alerts that arrived while the load ran (the latency at the sustained rate, not the
-  drain of a backlog);
-- CPU seconds per alert of each process (exporter, receivers, nats-server, load generator) and the
-  load average: on a shared machine the figures are a lower bound; the CPU per alert is the stable
-  measure.
+Measured, in two steps:
+- the capacity: a burst of correlations offered at --rate (--probe seconds, at most --probe-max),
+  and how long until every alert of it is at both receivers: alerts/s the exporter drains;
+- then a sustained load at --sustain (80%) of that capacity for --seconds (or --sustained-rate N
+  without the probe), with other incidents. Its figures:
+  - alerts_per_second (held): alerts of the load confirmed at BOTH receivers while the load ran
+    (the smaller count of the two) / the load's seconds, beside the offered rate and the backlog
+    left when it ended (held ~ offered and a small backlog: it keeps up);
+  - p99_alert_latency_ms: per alert of the load, arrival time at the receiver - the correlation's
+    `last_seen` (the wall clock when the load generator published it), over both receivers and
+    every alert of the load (its drain included); "during the load" counts only those that arrived
+    while the load ran;
+  - CPU seconds per alert of each process (exporter, receivers, nats-server, load generator) during
+    the sustained load and its drain, and the load average: on a shared machine the rates are a
+    lower bound; the CPU per alert is the stable measure.
 
 `--receivers-only`: the receivers alone (HEC gzip + acks, _bulk), fed pre-encoded batches as fast
 as two clients can send them, to show they are not what limits the exporter's figure.
@@ -146,8 +148,9 @@ def template() -> correlations_pb2.Correlation:
     return c
 
 
-async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, float, float]:
-    """Publishes correlations at `rate` for `seconds`; returns (count, first publish, last publish)."""
+async def load(url: str, rate: float, seconds: float, spool: str, first: int = 0) -> tuple[int, float, float]:
+    """Publishes correlations at `rate` for `seconds` (incident numbers from `first`); returns
+    (count, first publish, last publish)."""
     base = template()
     settings = PublisherSettings.from_section({}, spool, batch_max_events=1, max_inflight=4096)
     sent = 0
@@ -161,9 +164,9 @@ async def load(url: str, rate: float, seconds: float, spool: str) -> tuple[int, 
                 c = correlations_pb2.Correlation()
                 c.CopyFrom(base)
                 if sent % 5 == 4:  # a second revision of the incident begun 4 before
-                    n, rev = sent - 4, 2
+                    n, rev = first + sent - 4, 2
                 else:
-                    n, rev = sent, 1
+                    n, rev = first + sent, 1
                 c.id = f"bench-{n}"
                 c.revision = rev
                 c.scope.workload.name = f"svc-{n % 500}"
@@ -256,18 +259,32 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
                 "nats-server": psutil.Process(server.proc.pid) if server.proc else psutil.Process(),
                 "load generator": psutil.Process(),
             }
-            cpu0 = {k: cpu(v) for k, v in procs.items()}
-            print(f"exporter benchmark: {args.rate:.0f} correlations/s offered for {args.seconds:.0f} s; "
+            print(f"exporter benchmark: the capacity (a burst offered at {args.rate:.0f}/s), then a sustained load for {args.seconds:.0f} s; "
                   f"sinks HEC (gzip, indexer acks) and _bulk, batches of {args.batch}; "
                   f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
                   f"on {os.cpu_count()} cores", flush=True)  # fmt: skip
             sampler = Sampler(receivers)
             sampler.start()
-            sent, start, end = anyio.run(load, server.url, args.rate, args.seconds, str(Path(tmp) / "spool"))
+            url, spool = server.url, str(Path(tmp) / "spool")
+            rate = args.sustained_rate
+            probe = None
+            if not rate:  # the capacity: a burst offered at --rate, and how fast it drains
+                count = int(min(args.rate * args.probe, args.probe_max))
+                sent, p_start, _ = anyio.run(load, url, args.rate, count / args.rate, spool, 0)
+                drained = wait_for(sampler, sent, args.drain)
+                probe = (sent, drained - p_start)
+                rate = args.sustain * sent / max(drained - p_start, 1e-9)
+                print(f"capacity probe: {sent} correlations offered at {args.rate:.0f}/s, all at both receivers "
+                      f"after {drained - p_start:.1f} s: {sent / (drained - p_start):.0f} alerts/s; "
+                      f"sustained load at {args.sustain:.0%} of it: {rate:.0f}/s", flush=True)  # fmt: skip
+            while not sampler.samples:
+                time.sleep(0.05)
+            base_sample = sampler.samples[-1]  # what arrived before the sustained load
+            cpu0 = {k: cpu(v) for k, v in procs.items()}
+            first = 10_000_000  # other incidents than the probe's
+            sent, start, end = anyio.run(load, url, rate, args.seconds, spool, first)
             load_after = os.getloadavg()
-            deadline = time.time() + args.drain
-            while time.time() < deadline and (not sampler.samples or sampler.samples[-1][1] < sent):
-                time.sleep(0.2)
+            last_arrival = wait_for(sampler, base_sample[1] + sent, args.drain)
             sampler.stop()
             cpu1 = {k: cpu(v) for k, v in procs.items()}
             lat_h, lat_e = receivers.latencies()
@@ -277,31 +294,40 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
         finally:
             server.stop()
     samples = sampler.samples
-    delivered = samples[-1][1] if samples else 0
-    last_arrival = next((s[0] for s in samples if s[1] >= delivered), end)
+    delivered = samples[-1][1] - base_sample[1]
     elapsed = max(last_arrival - start, 1e-9)
     at_end = sampler.at(end)
-    held = at_end[1] / (end - start)
-    during = lat_h[: at_end[2]] + lat_e[: at_end[3]]
-    everything = lat_h + lat_e
-    print(f"published {sent} correlations in {end - start:.1f} s ({sent / (end - start):.0f}/s); "
+    held = (at_end[1] - base_sample[1]) / (end - start)
+    during = lat_h[base_sample[2] : at_end[2]] + lat_e[base_sample[3] : at_end[3]]
+    everything = lat_h[base_sample[2] :] + lat_e[base_sample[3] :]
+    print(f"sustained load: published {sent} correlations in {end - start:.1f} s ({sent / (end - start):.0f}/s); "
           f"at both receivers {delivered} (each alert once expected: {sent}); "
           f"{elapsed:.1f} s from first publish to last arrival")  # fmt: skip
     print(f"held during the load: {held:.0f} alerts/s of {sent / (end - start):.0f} offered; "
-          f"backlog when the load ended: {sent - at_end[1]} alerts")  # fmt: skip
+          f"backlog when the load ended: {sent - (at_end[1] - base_sample[1])} alerts")  # fmt: skip
     print(f"latency correlation published -> receiver: during the load p50 {p(during, 0.5):.0f} ms, "
-          f"p99 {p(during, 0.99):.0f} ms ({len(during)} arrivals); everything p50 "
+          f"p99 {p(during, 0.99):.0f} ms ({len(during)} arrivals); every alert of the load p50 "
           f"{statistics.median(everything) if everything else float('nan'):.0f} ms, "
           f"p99 {p(everything, 0.99):.0f} ms ({len(everything)} arrivals)")  # fmt: skip
     per_alert = {k: (cpu1[k] - cpu0[k]) / max(delivered, 1) * 1e6 for k in procs}
     print("CPU per alert: " + ", ".join(f"{k} {v:.0f} us" for k, v in per_alert.items())
           + f"; load average after the load {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")  # fmt: skip
+    capacity = f"capacity_per_second={probe[0] / probe[1]:.0f} " if probe else ""
     print(
-        f"alerts_per_second={delivered / elapsed:.0f} p99_alert_latency_ms={p(everything, 0.99):.0f} "
-        f"held_per_second={held:.0f} p99_during_load_ms={p(during, 0.99):.0f} "
-        f"exporter_cpu_us_per_alert={per_alert['exporter']:.0f} loadavg_1m={load_after[0]:.2f}"
+        f"alerts_per_second={held:.0f} p99_alert_latency_ms={p(everything, 0.99):.0f} "
+        f"offered_per_second={sent / (end - start):.0f} {capacity}p99_during_load_ms={p(during, 0.99):.0f} "
+        f"exporter_cpu_us_per_alert={per_alert['exporter']:.0f} nats_cpu_us_per_alert={per_alert['nats-server']:.0f} "
+        f"loadavg_1m={load_after[0]:.2f}"
     )
     return 0 if delivered >= sent else 1
+
+
+def wait_for(sampler: Sampler, count: int, seconds: float) -> float:
+    """Waits (at most `seconds`) until `count` alerts are at both receivers; when that was seen."""
+    deadline = time.time() + seconds
+    while time.time() < deadline and (not sampler.samples or sampler.samples[-1][1] < count):
+        time.sleep(0.2)
+    return next((s[0] for s in sampler.samples if s[1] >= count), time.time())
 
 
 def run_receivers_only(args: argparse.Namespace) -> int:
@@ -374,8 +400,28 @@ def main() -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--seconds", type=float, default=20.0, help="load duration (default 20)")
     ap.add_argument(
-        "--rate", type=float, default=20_000.0, help="correlations per second offered (default 20000)"
+        "--rate",
+        type=float,
+        default=20_000.0,
+        help="correlations per second of the capacity probe (default 20000)",
     )
+    ap.add_argument("--probe", type=float, default=3.0, help="seconds of the capacity probe (default 3)")
+    ap.add_argument(
+        "--probe-max",
+        type=int,
+        default=20_000,
+        help="correlations of the capacity probe at most (default 20000)",
+    )
+    ap.add_argument(
+        "--sustain",
+        type=float,
+        default=0.8,
+        help="the sustained load as a fraction of the capacity (default 0.8)",
+    )
+    ap.add_argument(
+        "--sustained-rate", type=float, default=0.0, metavar="N",
+        help="offer N correlations/s for --seconds, without a capacity probe",
+    )  # fmt: skip
     ap.add_argument(
         "--batch", type=int, default=1000, help="alerts a sink delivery takes at most (default 1000)"
     )

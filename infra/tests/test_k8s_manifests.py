@@ -313,3 +313,12 @@ def test_consumer_filters_are_those_of_the_stream_layout() -> None:
         assert tuple(manifest.get("filterSubjects") or [manifest["filterSubject"]]) == spec.subjects, (
             spec.durable
         )
+
+
+def test_atomic_publish_is_allowed_where_the_stream_layout_allows_it() -> None:
+    """The exporter publishes its alerts in atomic batches: the manifest's stream must allow them."""
+    from tapio_jetstream.layout import production_layout
+
+    streams = {d["spec"]["name"]: d["spec"] for d in m.base_docs() if d["kind"] == "Stream"}
+    for spec in production_layout().streams:
+        assert bool(streams[spec.name].get("allowAtomicPublish")) is spec.allow_atomic, spec.name

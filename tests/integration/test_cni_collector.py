@@ -5,17 +5,20 @@ cgroup) in the pod's namespace. The collector samples a "node" namespace the tes
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from tapio.events.v1 import events_pb2
 from tapio_collector import Output
+from tapio_collector_cni.adapters.netlink import RouteSocket
 from tapio_collector_cni.settings import CniSettings
 from tapio_collector_cni.source import CniSource
 from tapio_common.metrics import ComponentMetrics
@@ -28,7 +31,7 @@ from tapio_testing.netfaults import (
     vxlan_listening,
     vxlan_with_unreachable_remote,
 )
-from tapio_testing.netns import Netns, node_and_pod, pin_neighbours, require_netns, veth
+from tapio_testing.netns import NETNS_DIR, Netns, node_and_pod, pin_neighbours, require_netns, veth
 from tapio_testing.tcdrop import drop_egress, drop_ingress, udp_frame_length
 
 pytestmark = pytest.mark.root
@@ -264,3 +267,36 @@ def test_interface_recreated_under_its_name(
     assert egress[0].network is not None
     assert egress[0].network.drops == 150
     assert egress[0].attributes["ifindex"] == str(new_index)
+
+
+def test_mapping_a_peer_in_another_namespace_sends_the_collector_no_signal(
+    net: tuple[Netns, Netns], pod_process: tuple[subprocess.Popen[bytes], ContainerCgroup]
+) -> None:
+    """Sampling a namespace given by --netns, the first veth peer mapped asks that namespace for
+    the peer's namespace id. pyroute2's IPRoute(netns=...) did that through a forked helper it
+    stops with SIGTERM, which under uvloop (the harness's loop) also reached the collector's own
+    SIGTERM handler: the collector stopped, exit 0, at its first finding."""
+    proc, _cg = pod_process
+    received: list[int] = []
+
+    async def main() -> int:
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+
+            async def watch() -> None:
+                async for signum in signals:
+                    received.append(int(signum))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                sock = await anyio.to_thread.run_sync(RouteSocket, str(NETNS_DIR / f"{PREFIX}node"))
+                try:
+                    nsid = await anyio.to_thread.run_sync(sock.nsid_of, f"/proc/{proc.pid}/ns/net")
+                finally:
+                    sock.close()
+                await anyio.sleep(0.5)  # a signal, if any, is delivered by now
+                tg.cancel_scope.cancel()
+        return int(nsid)
+
+    nsid = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    assert nsid >= 0  # the pod's namespace has an id in the node's: the veth's link-netnsid
+    assert received == []

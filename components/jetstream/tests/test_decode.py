@@ -85,3 +85,13 @@ def test_correlation_and_alert_decode_and_need_an_id() -> None:
         decode_correlation(None, b"")
     with pytest.raises(DecodeError, match="not a valid Alert"):
         decode_alert(None, b"\xff\xff")
+
+
+def test_the_reused_zstd_decompressor_decodes_after_a_corrupt_payload(events: list[events_pb2.Event]) -> None:
+    """One decompressor per thread is reused across messages: a corrupt payload leaves it usable."""
+    headers = {codec.ENCODING_HEADER: codec.ENCODING_BATCH, codec.COMPRESSION_HEADER: "zstd"}
+    good = Compressor(Compression.ZSTD).compress(batch_bytes(events, "b-3"))
+    assert decode_events(headers, good) == events
+    with pytest.raises(DecodeError, match="corrupt zstd payload"):
+        decode_events(headers, good[: len(good) // 2])
+    assert decode_events(headers, good) == events

@@ -4,6 +4,8 @@ second (a refusal is never retried); which errors count as a cluster in election
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
@@ -18,12 +20,13 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError, BadRequestError, NotFoundError, ServiceUnavailableError
 
 from tapio.events.v1 import events_pb2
-from tapio_common.config import NatsConfig
+from tapio_common.config import CommonConfig, NatsConfig
 from tapio_common.errors import NatsUnavailableError
 from tapio_common.metrics import ComponentMetrics, Health
 from tapio_common.nats.connect import connect, refusals
 from tapio_common.nats.embedded import find_nats_server
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerError, ConsumerSettings, Delivery
+from tapio_jetstream.host import component_host
 from tapio_jetstream.layout import EVENTS, ConsumerSpec, production_layout
 from tapio_jetstream.startup import StartupError, StartupRefused, transient, until_answered
 from tapio_jetstream.streams import apply_layout
@@ -125,7 +128,8 @@ async def test_a_consumer_waits_while_jetstream_cannot_answer_and_binds_once_it_
     await nc.close()
 
 
-async def test_a_refused_bind_fails_at_once_and_is_never_retried(server: Server, tmp_path: Path) -> None:
+async def start_with_a_reader(server: Server, tmp_path: Path) -> None:
+    """The server with user `reader`, who may publish events but not use the JetStream API."""
     conf = tmp_path / "auth.conf"
     conf.write_text(
         'jetstream { store_dir: "%s" }\n'
@@ -138,6 +142,10 @@ async def test_a_refused_bind_fails_at_once_and_is_never_retried(server: Server,
     server.start("-c", str(conf))
     async with await nats.connect(server.url, user="admin", password="a") as admin:
         await apply_layout(admin.jetstream(), 1, layout=production_layout(1, scale=0.001))
+
+
+async def test_a_refused_bind_fails_at_once_and_is_never_retried(server: Server, tmp_path: Path) -> None:
+    await start_with_a_reader(server, tmp_path)
     refused: list[str] = []
     nc = await connect(
         NatsConfig(urls=(server.url,), user="reader", password="r"), "startup-test", on_refused=refused.append
@@ -155,6 +163,44 @@ async def test_a_refused_bind_fails_at_once_and_is_never_retried(server: Server,
             assert refusals(nc)[0] == len(refused) >= 1
     finally:
         await nc.close()
+
+
+async def test_a_refused_component_stays_up_not_ready_until_sigterm(server: Server, tmp_path: Path) -> None:
+    await start_with_a_reader(server, tmp_path)
+    metrics, health = ComponentMetrics("startup_test"), Health()
+    nats_cfg = NatsConfig(urls=(server.url,), user="reader", password="r")
+    cfg = CommonConfig(nats=nats_cfg, metrics_port=0, data_dir=str(tmp_path / "data"))
+    ended: list[BaseException] = []
+
+    async def component() -> None:
+        try:
+            async with component_host("tapio-test", "startup-test", cfg, metrics, health) as host:
+                settings = PublisherSettings(spool_dir=str(tmp_path / "spool"))
+                async with Publisher(settings, nc=host.nc) as pub:
+                    consumer = Consumer(
+                        host.nc, SPEC, EVENT_MESSAGES, Recorder(), component="startup-test",
+                        publisher=pub, metrics=metrics, settings=FAST,
+                    )  # fmt: skip
+                    consumer.attach(health)
+                    await consumer.run()
+        except StartupRefused as e:
+            ended.append(e)
+
+    def refused() -> bool:
+        return "FAIL refused: the durable consumer" in health.run("ready")[1]
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(component)
+        await eventually(refused, "/readyz saying what was refused", within=20)
+        await anyio.sleep(1.0)
+        assert not ended, "a refusal keeps the component up"
+        assert not health.run("ready")[0]
+        errors = metrics.registry.get_sample_value("tapio_startup_test_errors_total", {"kind": "permission"})
+        assert errors is not None
+        assert errors >= 1
+        os.kill(os.getpid(), signal.SIGTERM)  # the host's signal receiver takes it
+        await eventually(lambda: bool(ended), "the component stopped by SIGTERM", within=10)
+    assert "permissions violation" in str(ended[0])
 
 
 async def test_waiting_ends_when_stopping_or_after_wait() -> None:

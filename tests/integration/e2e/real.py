@@ -33,7 +33,7 @@ from tapio_testing.receivers.rsyslog import Rsyslog
 from tapio_testing.wait import eventually
 from tests.integration.e2e.flows import hec_arrivals, msg_ids, processed_events, routed
 from tests.integration.e2e.product import HEC_TOKEN, Component, drained, hec_sink, stream_messages
-from tests.integration.e2e.report import Entry
+from tests.integration.e2e.report import Entry, Report
 
 
 @contextmanager
@@ -218,13 +218,34 @@ class Outcome:
         return [a for a in self.hec_alerts if a["labels"].get("type") == type_]
 
 
-async def outcome(nc: Client, rx: Receivers, cols: dict[str, Component]) -> Outcome:
-    """Waits until every collector's emitted events are confirmed, the consumers drained and every
-    stored alert reached every receiver; then reads the streams and the receivers."""
+_STOPPED = re.compile(r"\bstopped events_emitted=(\d+) events_confirmed=(\d+) spooling=(\w+)")
+
+
+def stop_counted(c: Component) -> int:
+    """Stops a collector (SIGTERM: it drains its source and flushes its publisher) and returns the
+    events JetStream confirmed to it, from the harness's last log line; fails when it did not stop
+    cleanly or left anything unconfirmed."""
+    code = c.stop()
+    assert code == 0, f"{c.launch.name} exited {code}:\n{c.log_tail()}"
+    found = _STOPPED.findall(c.log_tail(200))
+    assert found, f"{c.launch.name} logged no 'stopped' line:\n{c.log_tail()}"
+    emitted_, confirmed_, spooling = found[-1]
+    assert (emitted_, spooling) == (confirmed_, "False"), found[-1]
+    return int(confirmed_)
+
+
+async def outcome(
+    nc: Client, rx: Receivers, cols: dict[str, Component], stopped: Mapping[str, int] | None = None
+) -> Outcome:
+    """Waits until every running collector's emitted events are confirmed, the consumers drained and
+    every stored alert reached every receiver; then reads the streams and the receivers. `stopped`:
+    the collectors stopped before (`stop_counted`) with what was confirmed to them."""
+    stopped = stopped or {}
+    running = {name: c for name, c in cols.items() if name not in stopped}
     await eventually(
-        lambda: all(confirmed(c) == emitted(c) for c in cols.values()), "every emitted event confirmed", 30
+        lambda: all(confirmed(c) == emitted(c) for c in running.values()), "every emitted event confirmed", 30
     )
-    published = {name: confirmed(c) for name, c in cols.items()}
+    published = {**{name: confirmed(c) for name, c in running.items()}, **stopped}
     backlog = await drained(nc)
     stored = msg_ids(await stream_messages(nc, ALERTS))
     await eventually(lambda: set(hec_arrivals(rx.hec)) >= set(stored), "every stored alert at HEC", 30)
@@ -252,6 +273,7 @@ async def why(nc: Client, hec: HecReceiver) -> str:
     """What the stream and the receiver hold, for a scenario's failure message."""
     lines = [f"{e.type}/{e.action} {events_pb2.Source.Name(e.source)} node={e.context.node} "
              f"pod={e.context.pod} id={e.id}" for e in events_of(await stream_messages(nc, EVENTS))]  # fmt: skip
+    lines = lines[-80:]  # the latest (a collector of the whole machine's kernel adds many)
     lines += [f"alert {a['id']} r{a['revision']} {a['state']} {a['labels'].get('type')} "
               f"{a['labels'].get('confidence')}: {a['description']}" for a in hec.alerts()]  # fmt: skip
     return "\n".join(lines)
@@ -260,3 +282,50 @@ async def why(nc: Client, hec: HecReceiver) -> str:
 async def has(found: Awaitable[Sequence[object]]) -> bool:
     """Whether an awaited look-up found anything (for `eventually`)."""
     return bool(await found)
+
+
+async def wait_alert(
+    nc: Client, rx: Receivers, type_: str, *, confidence: str | None = None, within: float = 60
+) -> None:
+    """Waits until an alert of `type_` (at `confidence`, when given) fired or updated at the HEC
+    receiver; on timeout fails with what TAPIO_EVENTS and the receiver hold."""
+
+    def arrived() -> bool:
+        return any(
+            a["state"] in ("firing", "updated") and a["labels"].get("type") == type_
+            and confidence in (None, a["labels"].get("confidence"))
+            for a in rx.hec.alerts()
+        )  # fmt: skip
+
+    what = f"a {confidence or ''} {type_} alert at the HEC receiver".replace("  ", " ")
+    try:
+        await eventually(arrived, what, within)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\n{await why(nc, rx.hec)}") from None
+
+
+def one_incident(
+    report: Report, out: Outcome, scenario: str, *, type_: str, root: events_pb2.Event,
+    confidence: str = "high", stored_once: bool = True, **detail: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """What every real-collector scenario asserts at the end: its report entry (added to `report`)
+    has no problem (nothing lost or repeated in the streams or at a receiver, DLQ empty); every
+    confirmed event stored once (`stored_once`; a restarted collector re-emits what it listed, which
+    the consumers drop); every durable consumer drained; ONE alert id at HEC, rsyslog and
+    Alertmanager, of `type_`, fired once, its last revision at `confidence` rooted at `root`.
+    Returns that last revision as HEC got it."""
+    entry = report.add(out.entry(scenario, root_cause_event_id=root.id, **detail))
+    assert not entry.problems(), entry
+    if stored_once:
+        assert len(out.events) == sum(out.published.values()), out.published
+    assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
+    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type(type_)}, out.hec_alerts
+    firing = [a for a in out.hec_alerts if a["state"] == "firing"]
+    assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
+    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
+    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
+    last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
+    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == (confidence, root.id), (
+        last
+    )
+    return last

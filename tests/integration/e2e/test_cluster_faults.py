@@ -131,6 +131,29 @@ async def restart_once_they_wait(flow: Flow) -> dict[str, Any]:
     return {"waiting_lines": waits, "down_seconds_after_waiting": NODES_LOST}
 
 
+async def restart_the_correlator_while_two_nodes_are_lost(flow: Flow) -> dict[str, Any]:
+    """kill -9 the correlator, then lose the meta leader and the TAPIO_EVENTS leader, start the
+    correlator again (it waits to open its snapshot and replay), then bring the nodes back."""
+    correlator = flow.running["correlator"]
+    correlator.kill9()
+    lost = await lose_two_nodes(flow.cluster, flow.admin)
+    before = correlator.log_tail(5000).count(WAITING)
+    correlator.start()
+    await eventually(
+        lambda: (
+            correlator.log_tail(400).count(WAITING) > 0 and correlator.log_tail(5000).count(WAITING) > before
+        ),
+        "the restarted correlator waiting for the cluster",
+        within=90,
+    )
+    await anyio.sleep(NODES_LOST)
+    assert correlator.alive(), correlator.log_tail()
+    assert not ready(correlator), "ready while the cluster cannot answer"
+    for name in lost["nodes_lost"]:
+        await anyio.to_thread.run_sync(flow.cluster.restart, name)
+    return {**lost, "waiting_lines": correlator.log_tail(5000).count(WAITING) - before}
+
+
 FAULTS = {
     "nats-node-kill": Fault(
         "kill -9 one NATS node (the TAPIO_EVENTS leader) and restart it", kill_a_nats_node
@@ -140,6 +163,10 @@ FAULTS = {
     ),
     "correlator-kill": Fault("kill -9 the correlator and restart it (3-node cluster)", kill_the_correlator),
     "hec-down": Fault("the HEC receiver down for 10 s", hec_receiver_down),
+    "correlator-restart-nodes-lost": Fault(
+        "kill -9 the correlator, two NATS nodes lost while it starts again, restarted once it waits",
+        restart_the_correlator_while_two_nodes_are_lost,
+    ),
     "nats-lost-at-start": Fault(
         "two NATS nodes (the meta leader, the TAPIO_EVENTS leader) killed -9 before the components "
         "start, restarted once each waits",

@@ -100,36 +100,14 @@ async def test_kubelet_failure_then_node_not_ready(
                 await anyio.sleep(0.5)
                 app.marked_not_ready(time.time())
 
-                def node_failure_fired() -> bool:
-                    return any(
-                        a["state"] in ("firing", "updated") and a["labels"].get("type") == "node_failure"
-                        and a["labels"].get("confidence") == "high"
-                        for a in rx.hec.alerts()
-                    )  # fmt: skip
-
-                try:
-                    await eventually(node_failure_fired, "a high node_failure alert at the HEC receiver", 60)
-                except AssertionError as e:
-                    raise AssertionError(f"{e}\n{await real.why(nc, rx.hec)}") from None
+                await real.wait_alert(nc, rx, "node_failure", confidence="high")
                 out = await real.outcome(nc, rx, cols)
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
-    entry = e2e_report.add(
-        out.entry("kubelet failure, node NotReady (real collectors)", root_cause_event_id=root.id)
+    last = real.one_incident(
+        e2e_report, out, "kubelet failure, node NotReady (real collectors)", type_="node_failure", root=root
     )
-    assert not entry.problems(), entry
-    assert len(out.events) == sum(out.published.values()), out.published
-    assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
-    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("node_failure")}, (
-        out.hec_alerts
-    )
-    firing = [a for a in out.hec_alerts if a["state"] == "firing"]
-    assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
-    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
-    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
-    last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
-    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last
     assert (root.source, root.context.node) == (events_pb2.SOURCE_SYSTEMD, node_name), root
     k8s = {e.id: (e.type, e.action) for e in out.events if e.source == events_pb2.SOURCE_K8S}
     lost = {i for i, ta in k8s.items() if ta in {("nodes", "not_ready"), ("pods", "not_ready")}}

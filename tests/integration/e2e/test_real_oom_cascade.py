@@ -93,43 +93,20 @@ async def test_oom_cascade_from_the_kernel(
                 await anyio.sleep(1.0)
                 app.endpoints_ready(False)
 
-                def cascade_fired() -> bool:
-                    return any(
-                        a["state"] == "firing" and a["labels"].get("type") == "cascading_failure"
-                        for a in rx.hec.alerts()
-                    )
-
-                try:
-                    await eventually(
-                        cascade_fired, "a cascading_failure alert FIRING at the HEC receiver", 60
-                    )
-                except AssertionError as e:
-                    raise AssertionError(f"{e}\n{await real.why(nc, rx.hec)}") from None
+                await real.wait_alert(nc, rx, "cascading_failure")
                 out = await real.outcome(nc, rx, cols)
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
-    entry = e2e_report.add(
-        out.entry("OOM cascade from the kernel (real collectors)", root_cause_event_id=root.id)
+    last = real.one_incident(
+        e2e_report, out, "OOM cascade from the kernel (real collectors)", type_="cascading_failure", root=root
     )
-    assert not entry.problems(), entry
-    assert len(out.events) == sum(out.published.values()), out.published
-    assert all(v == (0, 0) for v in out.backlog.values()), out.backlog
-    assert {a["id"] for a in out.hec_alerts} == {a["id"] for a in out.alerts_of_type("cascading_failure")}
-    firing = [a for a in out.hec_alerts if a["state"] == "firing"]
-    assert len(firing) == 1, out.at_hec  # one incident, one alert id, fired once
-    assert {k.split(":")[0] for k in out.at_syslog} == {firing[0]["id"]}, out.at_syslog
-    assert set(out.am_active) == {firing[0]["id"]}, out.am_active
-    (alert,) = firing
-    assert alert["labels"]["root_cause_event_id"] == root.id, alert
     assert root.source == events_pb2.SOURCE_EBPF
     assert root.context.container_id == f"containerd://{cg.container_id}", root
     assert root.context.pod_uid == cg.pod_uid, root
     k8s = {(e.type, e.action) for e in out.events if e.source == events_pb2.SOURCE_K8S}
     assert {("pods", "oom_killed"), ("pods", "restarted"), ("services", "unhealthy")} <= k8s, k8s
-    last = max(out.hec_alerts, key=lambda a: int(a["revision"]))
     members = {
         e.id for e in out.events if (e.type, e.action) in {("pods", "oom_killed"), ("services", "unhealthy")}
     }
     assert set(last["event_ids"]) >= {root.id, *members}, last
-    assert (last["labels"]["confidence"], last["labels"]["root_cause_event_id"]) == ("high", root.id), last

@@ -54,6 +54,9 @@ class StreamSpec:
     # Direct gets (`$JS.API.DIRECT.GET`) answer reads of stored messages without a consumer: the
     # correlator's restart catch-up reads back this way, so its user needs no consumer-create grant.
     allow_direct: bool = True
+    # Atomic batch publish (nats-server 2.12+, `Nats-Batch-Id`): several messages stored all or none
+    # with one publish ack; the SIEM exporter publishes its alerts this way (Publisher.publish_atomic).
+    allow_atomic: bool = False
     description: str = ""
 
     def comparable(self) -> dict[str, Any]:
@@ -70,6 +73,7 @@ class StreamSpec:
             "discard": self.discard,
             "retention": self.retention,
             "allow_direct": self.allow_direct,
+            "allow_atomic": self.allow_atomic,
         }
 
 
@@ -198,7 +202,7 @@ def production_layout(replicas: int = 1, scale: float = 1.0, subjects: Subjects 
                    replicas=replicas, description="Events of every collector (CONTRACT.md §1)"),
         StreamSpec(x.correlations_stream, (x.all(names.CORRELATIONS),), 30 * DAY, replicas=replicas,
                    description="Correlations found by the engine"),
-        StreamSpec(x.alerts_stream, (x.all(names.ALERTS),), 30 * DAY, replicas=replicas,
+        StreamSpec(x.alerts_stream, (x.all(names.ALERTS),), 30 * DAY, replicas=replicas, allow_atomic=True,
                    description="Alerts for the SIEM exporters"),
         StreamSpec(x.processed_stream, (x.all(names.PROCESSED),), 3 * DAY, replicas=replicas,
                    description="Enriched, filtered, routed events of the pipeline"),

@@ -66,6 +66,7 @@ def stream_config(spec: StreamSpec, base: api.StreamConfig | None = None) -> api
         duplicate_window=spec.duplicate_window,
         discard=api.DiscardPolicy(spec.discard),
         allow_direct=spec.allow_direct,
+        allow_atomic=spec.allow_atomic or None,  # absent: a server before 2.12 refuses the field
     )
 
 
@@ -101,6 +102,7 @@ def _stream_current(cfg: api.StreamConfig) -> dict[str, Any]:
         "discard": _val(cfg.discard),
         "retention": _val(cfg.retention),
         "allow_direct": bool(cfg.allow_direct),
+        "allow_atomic": bool(cfg.allow_atomic),
     }
 
 

@@ -13,6 +13,7 @@ from tapio_publisher.message import Outgoing
 from tapio_publisher.settings import PublisherSettings
 from tapio_publisher.subjects import DEFAULT_PREFIX, event_subject
 
+BATCH_HEADER_PREFIX = "Nats-Batch-"  # atomic batch headers (tapio_publisher.atomic)
 HEADER_RESERVE = 256
 """Bytes kept for headers (Nats-Msg-Id, Tapio-Encoding, Tapio-Compression) below max_msg_size."""
 
@@ -76,7 +77,10 @@ class Encoder:
         """Any payload as one message with `Nats-Msg-Id: msg_id` (a Receipt will wait for its ack)."""
         if not msg_id:
             raise EncodeError("msg_id", "a message needs an id (Nats-Msg-Id) for dedup")
-        hdrs = {**(headers or {}), codec.MSG_ID_HEADER: msg_id}
+        # A stored message's headers copied on (a dead letter) may hold Nats-Batch-* of the atomic
+        # batch it came in: sent again they would make this message part of a batch. Never passed on.
+        hdrs = {k: v for k, v in (headers or {}).items() if not k.startswith(BATCH_HEADER_PREFIX)}
+        hdrs[codec.MSG_ID_HEADER] = msg_id
         size = len(payload) + sum(len(k) + len(v) + 4 for k, v in hdrs.items())
         if size > self.msg_limit + HEADER_RESERVE or len(payload) > self.msg_limit:
             raise TooLargeError(size, self.msg_limit + HEADER_RESERVE, what="message")

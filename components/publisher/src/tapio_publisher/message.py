@@ -21,6 +21,7 @@ class Outgoing:
     events: int
     want_ack: bool = False  # parse the ack fully (a Receipt waits for stream and sequence)
     replay: Any = None  # the replay round this message belongs to, when re-published from the spool
+    atomic: bool = False  # the commit of an atomic batch: never spooled (its batch goes one by one instead)
     token: str = ""
     sent_at: float = 0.0
 

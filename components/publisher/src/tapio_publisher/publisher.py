@@ -21,6 +21,8 @@ from tapio_common.model.convert import event_to_proto
 from tapio_common.nats.connect import connect
 from tapio_common.subjects import DEFAULT as DEFAULT_SUBJECTS
 from tapio_common.subjects import Subjects
+from tapio_publisher import atomic
+from tapio_publisher.atomic import AtomicReceipt
 from tapio_publisher.encoder import Encoder, field_of, group_by_subject
 from tapio_publisher.errors import (
     EncodeError,
@@ -49,7 +51,8 @@ class Publisher:
     Use as `async with Publisher(settings, nc=client) as pub:` (or `nats=NatsConfig` to connect,
     and keep retrying in the background while spooling if NATS is down at start). Hot paths:
     `publish_encoded_many(subject, [serialized Event, ...])` and `publish_many(events_pb2 events)`;
-    `publish_model` takes attrs models; `publish_message` any payload, with a Receipt to await.
+    `publish_model` takes attrs models; `publish_message` any payload, with a Receipt to await;
+    `publish_atomic` several such messages stored all or none with one JetStream ack per batch.
     Leaving the block (also on cancellation/SIGTERM) flushes, or spools what is not acknowledged.
     """
 
@@ -82,6 +85,7 @@ class Publisher:
         self._tg: TaskGroup | None = None
         self._closing = False
         self._was_up = False
+        self._atomic = True  # off once the stream says it does not allow atomic batches
         self._spooler = Spooler(
             settings, self.metrics,
             connected=self._connected, send=self._send, wants_ack=self._receipts.wanted,
@@ -167,7 +171,7 @@ class Publisher:
         if self._window is not None and len(self._window):
             left = self._window.take_all()
             log.warning("shutdown: spooling unacknowledged messages", messages=len(left))
-            self._spooler.put_nowait(left, "shutdown")
+            self._spool_left(left, "shutdown")
 
     async def _finish(self) -> None:
         self.metrics.sync()
@@ -275,6 +279,55 @@ class Publisher:
         await self._dispatch_all([out])
         return receipt
 
+    async def publish_atomic(self, messages: Sequence[tuple[str, bytes, str]]) -> AtomicReceipt:
+        """Messages `(subject, payload, msg_id)` in order, as JetStream atomic batches of up to
+        `atomic_max` (nats-server 2.12+, the stream with allow_atomic): ONE ack a batch instead of
+        one a message. The guarantees of `publish_message`: a batch that fails (a message id stored
+        already refuses the whole batch, a stream without allow_atomic, a timeout, NATS down) is
+        published again one message at a time, each deduplicated and spooled if need be; the
+        receipt's `wait()` returns once every message is stored (see tapio_publisher.atomic)."""
+        if self._closing:
+            raise PublisherClosedError("publisher is closed")
+        outs = []
+        for subject, payload, msg_id in messages:
+            try:
+                outs.append(self._encoder.message(subject, payload, msg_id, None))
+            except TooLargeError:
+                self.metrics.drop("too_large")
+                raise
+        self.metrics.count_received(len(outs))
+        receipt = AtomicReceipt(self._one_by_one)
+        size = min(self.settings.atomic_max, atomic.MAX_MESSAGES)
+        for start in range(0, len(outs), size):
+            chunk = outs[start : start + size]
+            commit = await self._send_atomic(chunk)
+            receipt.add(chunk, commit, [] if commit is not None else await self._one_by_one(chunk))
+        return receipt
+
+    async def _one_by_one(self, outs: list[Outgoing]) -> list[Receipt]:
+        receipts = [self._receipts.add(out.msg_id) for out in outs]
+        await self._dispatch_all(outs)
+        return receipts
+
+    async def _send_atomic(self, outs: list[Outgoing]) -> Receipt | None:
+        """Sends `outs` as one atomic batch; its commit's receipt, or None when it is better sent one
+        by one (a single message, atomic batches refused by the stream, NATS down, spooling)."""
+        window, nc = self._window, self._nc
+        if len(outs) < 2 or not self._atomic or self._spooler.active or not self._check_connection():
+            return None
+        assert window is not None
+        assert nc is not None
+        return await atomic.send_batch(nc, window, self._receipts, outs, self._ids())
+
+    def _spool_left(self, left: list[Outgoing], reason: str) -> None:
+        """Messages taken out of the window to the spool; an atomic batch's commit fails its receipt
+        instead (its messages are then published one by one)."""
+        error = PublisherError(f"atomic batch unconfirmed ({reason})")
+        for out in left:
+            if out.atomic:
+                self._receipts.fail(out.msg_id, error)
+        self._spooler.put_nowait([out for out in left if not out.atomic], reason)
+
     async def flush(self) -> None:
         """Seals open batches and returns once everything handed over so far is confirmed (or
         dropped and counted), including what waits in the spool. Bound it with anyio.fail_after."""
@@ -309,7 +362,7 @@ class Publisher:
             else:
                 left = self._window.take_all() if self._window is not None else []
                 log.warning("NATS unreachable: spooling", in_flight=len(left))
-                self._spooler.put_nowait(left, "disconnected")
+                self._spool_left(left, "disconnected")
         return up
 
     async def _dispatch(self, out: Outgoing) -> None:
@@ -349,7 +402,15 @@ class Publisher:
         self._notify()
 
     def _on_fail(self, out: Outgoing, failure: Failure) -> None:
-        if failure.retryable:
+        if out.atomic:  # the batch goes again one message at a time (AtomicReceipt.wait)
+            if self._atomic and atomic.refused_as_disabled(failure.detail):
+                self._atomic = False
+                log.warning("the stream does not allow atomic batches: publishing one by one",
+                            subject=out.subject, detail=failure.detail)  # fmt: skip
+            self._receipts.fail(
+                out.msg_id, PublisherError(f"atomic batch {failure.reason}: {failure.detail}")
+            )
+        elif failure.retryable:
             self._spooler.put_nowait([out], failure.reason)
         else:
             self.metrics.error(failure.reason)

@@ -55,6 +55,7 @@ class PublisherSettings:
     )
     compress_min_bytes: int = setting(2048, "batches smaller than this go uncompressed")
     max_inflight: int = setting(32, "messages published and not yet acknowledged (use ~256 in event mode)")
+    atomic_max: int = setting(1000, "messages of one atomic batch (publish_atomic; the server allows 1000)")
     ack_timeout: float = setting(
         5.0, "seconds without an ack before a message is spooled for retry", metavar="SECONDS"
     )
@@ -87,6 +88,7 @@ class PublisherSettings:
             (self.max_msg_size >= 4096, "max_msg_size must be >= 4096"),
             (self.batch_linger >= 0, "batch_linger must be >= 0"),
             (self.max_inflight >= 1, "max_inflight must be >= 1"),
+            (2 <= self.atomic_max <= 1000, "atomic_max must be between 2 and 1000"),
             (self.ack_timeout > 0, "ack_timeout must be > 0"),
             (self.spool_segment_bytes >= 4096, "spool_segment_bytes must be >= 4096"),
             (self.spool_max_bytes >= 2 * self.spool_segment_bytes, "spool_max_bytes must be >= 2 x segment"),

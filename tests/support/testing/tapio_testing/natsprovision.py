@@ -89,7 +89,7 @@ def stream_config(spec: dict[str, Any]) -> api.StreamConfig:
         max_msgs_per_subject=spec.get("maxMsgsPerSubject", -1),
         duplicate_window=_duration(spec, "duplicateWindow"),
         allow_direct=spec.get("allowDirect", False), allow_rollup_hdrs=spec.get("allowRollup", False),
-        deny_delete=spec.get("denyDelete", False),
+        deny_delete=spec.get("denyDelete", False), allow_atomic=spec.get("allowAtomicPublish") or None,
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import ssl
+import time
 import weakref
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from tapio_common.logging import get_logger
 log = get_logger(__name__)
 
 DEFAULT_INBOX = "_INBOX"
+_REFUSED = "NATS refused an operation this user is not permitted (check its certificate and the server's permissions)"
+REFUSAL_LOG_INTERVAL = 60.0  # seconds between two log lines of the same refusal
 INITIAL_ATTEMPTS = 1  # nats-py: each server is tried INITIAL_ATTEMPTS + 1 times before giving up
 
 # How many permission refusals each connection has had, and the latest (`refusals(nc)`).
@@ -72,26 +75,35 @@ async def connect(
     """Connects to NATS, or raises NatsUnavailableError naming the URLs and the cause.
 
     A permission the server refuses (this user may not publish or subscribe there) is logged as one
-    ERROR line naming the operation and subject, and `on_refused(detail)` is called (components count
-    it as errors_total{kind="permission"})."""
+    ERROR line naming the operation and subject (the same refusal again within
+    REFUSAL_LOG_INTERVAL is not logged again, its next line says how often it came again: refused_again), and
+    `on_refused(detail)` is called every time (components count it as errors_total{kind="permission"})."""
     servers = list(urls if urls is not None else cfg.urls)
     if not servers:
         raise ConfigError("no NATS URL given (set NATS_URL or --nats-url)")
 
     last_error: list[str] = []
+    logged: dict[str, tuple[float | None, int]] = {}  # refusal -> (when last logged, repeats since)
 
     async def on_error(e: Exception) -> None:
         text = str(e).removeprefix("nats: ").strip("'") or type(e).__name__
         refused = refusal(text)
         if refused is not None:
             _REFUSALS[nc] = (refusals(nc)[0] + 1, refused)
-            log.error(
-                "NATS refused an operation this user is not permitted (check its certificate and the "
-                "server's permissions)",
-                client=name,
-                user=cfg.user or cfg.identity or "",
-                refused=refused,
-            )
+            # One line per refused operation: a publisher retrying a refused batch is refused again
+            # every few seconds; repeats are counted (on_refused) and summed into the next line,
+            # logged at most every REFUSAL_LOG_INTERVAL.
+            now = time.monotonic()
+            last, repeats = logged.get(refused, (None, 0))
+            if last is None or now - last >= REFUSAL_LOG_INTERVAL:
+                logged[refused] = (now, 0)
+                user = cfg.user or cfg.identity or ""
+                if repeats:
+                    log.error(_REFUSED, client=name, user=user, refused=refused, refused_again=repeats)
+                else:
+                    log.error(_REFUSED, client=name, user=user, refused=refused)
+            else:
+                logged[refused] = (last, repeats + 1)
             if on_refused is not None:
                 on_refused(refused)
             return

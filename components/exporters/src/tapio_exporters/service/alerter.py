@@ -2,8 +2,9 @@
 runtime in batch mode), Alerts out to `tapio.alerts.{severity}.{component}`, each stored in
 TAPIO_ALERTS before the correlations that made it are acked.
 
-Per batch: lifecycle -> publish alerts (Nats-Msg-Id = id:revision:state) -> wait for their acks ->
-return (the runtime acks). Alerts the lifecycle produced but JetStream did not confirm are kept and
+Per batch: lifecycle -> publish alerts (Nats-Msg-Id = id:revision:state) as JetStream atomic batches
+(one publish ack per up to 1000 alerts; a batch refused, e.g. holding an alert stored already, goes
+again one alert at a time) -> wait for their acks -> return (the runtime acks). Alerts the lifecycle produced but JetStream did not confirm are kept and
 published again first next time (a repeat is dropped by the message id), so a failed publish never
 loses the alert of a revision the lifecycle already took. Restart safety: the lifecycle is rebuilt
 from the alerts stream (`restore_from_stream`); a quiet input lets event time follow the wall clock
@@ -140,17 +141,11 @@ class Alerter:
         async with self._publishing:
             todo, self.unconfirmed = self.unconfirmed, []
             prefix = self.subjects.prefix
-            try:
-                receipts = []
-                for alert in todo:
-                    payload = alert_to_pb(alert).SerializeToString()
-                    receipts.append(
-                        await self.publisher.publish_message(
-                            subject(alert, prefix), payload, msg_id=msg_id(alert)
-                        )
-                    )
-                for receipt in receipts:
-                    await receipt.wait()
+            try:  # one atomic batch of up to 1000 alerts: one JetStream ack instead of one an alert
+                receipt = await self.publisher.publish_atomic(
+                    [(subject(a, prefix), alert_to_pb(a).SerializeToString(), msg_id(a)) for a in todo]
+                )
+                await receipt.wait()
             except BaseException:
                 self.unconfirmed[:0] = todo  # published again first next time (dropped by id if stored)
                 raise

@@ -55,7 +55,6 @@ class RouteSocket:
         self._sock = _in_netns(self.netns_path, self._open)
         self._buf = bytearray(1 << 20)
         self._seq = 0
-        self._nsid: IPRoute | None = None
 
     @staticmethod
     def _open() -> socket.socket:
@@ -70,9 +69,6 @@ class RouteSocket:
 
     def close(self) -> None:
         self._sock.close()
-        if self._nsid is not None:
-            self._nsid.close()
-            self._nsid = None
 
     def _dump(
         self, request: Callable[[int], bytes], decode: Callable[[memoryview, Any], None], into: Any
@@ -118,19 +114,28 @@ class RouteSocket:
     def nsid_of(self, netns_file: str) -> int:
         """The id this namespace gives the network namespace at `netns_file` (e.g.
         `/proc/<pid>/ns/net`), -1 when it has none or the file is gone."""
-        if self._nsid is None:
-            self._nsid = IPRoute(netns=self.netns_path) if self.netns_path else IPRoute()
         try:
             fd = os.open(netns_file, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             return -1
         try:
-            answer = self._nsid.get_netnsid(fd=fd)
-        except NetlinkError:
-            return -1
+            # Asked on a thread inside the namespace, never through IPRoute(netns=...): that forks
+            # a helper and stops it with SIGTERM, which under uvloop also reached this process's
+            # own SIGTERM handler (the signal wake-up fd is shared): the collector stopped.
+            answer = _in_netns(self.netns_path, lambda: _ask_nsid(fd))
         finally:
             os.close(fd)
         nsid = (answer or {}).get("nsid")
         if nsid is None or nsid >= 0x80000000:  # NETNSA_NSID_NOT_ASSIGNED comes back as u32 -1
             return -1
         return int(nsid)
+
+
+def _ask_nsid(fd: int) -> dict[str, Any] | None:
+    """RTM_GETNSID for the namespace open at `fd`, from the calling thread's namespace (a socket
+    pyroute2 opens here and closes again: peers are looked up rarely, then cached)."""
+    with IPRoute() as ipr:
+        try:
+            return ipr.get_netnsid(fd=fd)  # type: ignore[no-any-return]
+        except NetlinkError:
+            return None
