@@ -73,6 +73,7 @@ def route(
     targets: dict[Outcome, tuple[list[bytes], ...]] = {}  # an outcome's subject lists in `groups`
     enriched = redacted = 0
     unrouted = None
+    keys: tuple[str, ...]
     for view, raw in zip(views, raws, strict=True):
         event_id = view.id
         if only is not None:
