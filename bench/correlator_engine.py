@@ -9,29 +9,39 @@ Three paths, each on a fresh engine that first loads the cluster's initial list:
 - pb: serialized protobuf Events in, decoded one by one and fed to `Engine.process_pb`;
 - model: attrs Events in (`Engine.process`), the engine's own speed.
 Events are generated in chunks outside the timed part (tapio_correlator_testing.loadgen); only the engine
-(and, for pb, decoding) is timed, in wall time. CPU time is printed too: on a busy machine the two
-differ. Last line: `engine_events_per_second=N [pb_events_per_second=N] rss_mb=N` (rss_mb: peak
-RSS of the whole process, generator included).
+(and, for wire and pb, decoding) is timed, in wall time. CPU time is printed too: on a busy machine the
+two differ, and CPU microseconds per event (split into decode and engine for the wire path) are the
+figure to compare across runs. After the initial list the process's collector is set up as the
+correlator's runner sets it up after a restore (`settle_memory`: the state built so far frozen out of
+the collector's view, young collections every 50,000 allocations). Last line:
+`engine_events_per_second=N [pb_events_per_second=N] rss_mb=N` (rss_mb: peak RSS of the whole
+process, generator included).
 
 Run alone: .venv/bin/python bench/correlator_engine.py --seconds 30
+Where the time goes: --profile FILE (cProfile, CPU timer, of the wire path's timed part) or
+--by-type (CPU per event of each event type/action, a timer around each event).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
+import os
+import pstats
 import resource
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
 from tapio.events.v1 import events_pb2
-from tapio_common.model import Event
+from tapio_common.model import Correlation, Event
 from tapio_common.model.convert import event_from_proto
 from tapio_common.model.fast import event_from_pb
 from tapio_correlator.engine import Engine, EngineConfig
+from tapio_correlator.service.runner import settle_memory
 from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream import decode_events
 from tapio_jetstream.layout import CORRELATOR, production_layout
@@ -57,6 +67,8 @@ class PathResult:
     tracked_pods: int
     filtered_share: float = 0.0  # events of the mix the consumer's filter subjects leave out
     events_per_message: float = 1.0
+    decode_cpu_us: float = 0.0  # wire path: CPU microseconds per event in decode_events
+    engine_cpu_us: float = 0.0  # wire path: CPU microseconds per event in Engine.process_pb
 
 
 @attrs.frozen
@@ -122,8 +134,18 @@ class Wire:
         return [(m.headers, m.payload) for m in out]
 
 
-def run_wire(seconds: float, pods: int, seed: int, config: EngineConfig | None = None) -> PathResult:
-    """The production decode path: wire messages -> decode_events -> Engine.process_pb."""
+def run_wire(
+    seconds: float,
+    pods: int,
+    seed: int,
+    config: EngineConfig | None = None,
+    profile: cProfile.Profile | None = None,
+    by_type: dict[tuple[str, str], list[int]] | None = None,
+) -> PathResult:
+    """The production decode path: wire messages -> decode_events -> Engine.process_pb.
+
+    `profile`: enabled around the timed part only. `by_type`: (type, action) -> [events, CPU ns]
+    filled with a timer around each event (slower: a diagnostic, not the figure)."""
     mix = Mix(pods, seed)
     engine = Engine(config)
     setup = mix.setup()
@@ -133,23 +155,34 @@ def run_wire(seconds: float, pods: int, seed: int, config: EngineConfig | None =
     engine.advance(mix.t)
     setup_rate = len(setup) / (time.perf_counter() - started)
     del setup
+    settle_memory()  # what the runner does once its engine is restored (or built)
     wire = Wire()
-    wall = cpu = 0.0
+    wall = cpu = decode_cpu = 0.0
     events = messages = 0
     found: set[str] = set()
     process = engine.process_pb
+    clock = time.process_time
     while wall < seconds:
         batch = wire.messages(mix.chunk(CHUNK))
-        w0, c0 = time.perf_counter(), time.process_time()
+        if profile is not None:
+            profile.enable()
+        w0, c0 = time.perf_counter(), clock()
         for headers, payload in batch:
+            d0 = clock()
             decoded = decode_events(headers, payload)
+            decode_cpu += clock() - d0
             events += len(decoded)
+            if by_type is not None:
+                _timed_events(process, decoded, by_type, found)
+                continue
             for msg in decoded:
                 for c in process(msg):
                     if c.score >= 0.5:
                         found.add(c.id)
         wall += time.perf_counter() - w0
-        cpu += time.process_time() - c0
+        cpu += clock() - c0
+        if profile is not None:
+            profile.disable()
         messages += len(batch)
     return PathResult(
         events_per_second=events / wall,
@@ -161,7 +194,48 @@ def run_wire(seconds: float, pods: int, seed: int, config: EngineConfig | None =
         tracked_pods=engine.state_size()["pods"],
         filtered_share=1 - wire.kept / wire.offered if wire.offered else 0.0,
         events_per_message=events / messages if messages else 0.0,
+        decode_cpu_us=decode_cpu / events * 1e6 if events else 0.0,
+        engine_cpu_us=(cpu - decode_cpu) / events * 1e6 if events else 0.0,
     )
+
+
+def _timed_events(
+    process: Callable[[events_pb2.Event], list[Correlation]],
+    decoded: list[events_pb2.Event],
+    by_type: dict[tuple[str, str], list[int]],
+    found: set[str],
+) -> None:
+    clock = time.process_time_ns
+    for msg in decoded:
+        key = (msg.type, msg.action)
+        t0 = clock()
+        out = process(msg)
+        spent = clock() - t0
+        entry = by_type.get(key)
+        if entry is None:
+            entry = by_type[key] = [0, 0]
+        entry[0] += 1
+        entry[1] += spent
+        found.update(c.id for c in out if c.score >= 0.5)
+
+
+def by_type_lines(by_type: dict[tuple[str, str], list[int]]) -> list[str]:
+    """Per event type/action: share of the events, CPU per event (timer cost subtracted), share of the CPU."""
+    clock = time.process_time_ns
+    t0 = clock()
+    for _ in range(10_000):
+        clock()
+    timer = (clock() - t0) / 10_000
+    total_n = sum(n for n, _ in by_type.values()) or 1
+    total_ns = sum(max(0.0, ns - n * timer) for n, ns in by_type.values()) or 1.0
+    out = [f"by type: CPU per event in Engine.process_pb (timer cost {timer:.0f} ns subtracted)"]
+    for (typ, action), (n, ns) in sorted(by_type.items(), key=lambda kv: -kv[1][1]):
+        own = max(0.0, ns - n * timer)
+        out.append(
+            f"  {typ}/{action}: {n / total_n:6.1%} of events, {own / n / 1000:7.2f} us/event, "
+            f"{own / total_ns:6.1%} of the engine's CPU"
+        )
+    return out
 
 
 def run_path(
@@ -273,6 +347,11 @@ def describe(r: BenchResult) -> list[str]:
                 f"wire: {p.events_per_message:.0f} events per message on average; the consumer's filter "
                 f"subjects leave out {p.filtered_share:.0%} of the mix (eBPF kinds no rule reads)"
             )
+            out.append(
+                f"wire: {1e6 / p.cpu_events_per_second if p.cpu_events_per_second else 0:.2f} us CPU per event "
+                f"= decode_events {p.decode_cpu_us:.2f} + Engine.process_pb {p.engine_cpu_us:.2f} "
+                f"(the 300,000 events/s target is 3.33 us)"
+            )
         out.append(
             f"{name}: {p.events_per_second:,.0f} events/s wall, {p.cpu_events_per_second:,.0f} events/s cpu, "
             f"{p.events:,} events, {p.tracked_pods:,} tracked pods, initial list {p.setup_events_per_second:,.0f} "
@@ -296,6 +375,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "decoded one by one + process_pb; all (default: wire)",
     )
     p.add_argument(
+        "--profile",
+        default="",
+        metavar="FILE",
+        help="wire path only: cProfile (CPU timer) of the timed part into FILE, the top 25 printed",
+    )
+    p.add_argument(
+        "--by-type",
+        action="store_true",
+        help="wire path only: CPU per event of each event type/action (a timer around each event, "
+        "so the rates printed are lower than without)",
+    )
+    p.add_argument(
         "--convert",
         action="store_true",
         help="only measure protobuf -> model conversion (fast.event_from_pb vs the cattrs path)",
@@ -304,10 +395,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.convert:
         print(" ".join(f"{k}={v:.2f}" for k, v in measure_convert().items()))
         return 0
+    print(f"bench: {_load()}", flush=True)
+    if args.profile or args.by_type:
+        return _diagnose(args)
     paths = ("wire", "model", "pb") if args.path == "all" else (args.path,)
     result = run(args.seconds, args.pods, args.seed, paths)
     for line in describe(result):
         print(line)
+    print(f"bench: {_load()}")
+    print(result.line())
+    return 0
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    """The wire path once, under cProfile and/or with the per-type timer."""
+    profile = cProfile.Profile(time.process_time) if args.profile else None
+    by_type: dict[tuple[str, str], list[int]] | None = {} if args.by_type else None
+    wire = run_wire(args.seconds, args.pods, args.seed, profile=profile, by_type=by_type)
+    result = BenchResult(model=None, pb=None, rss_mb=_rss_mb(), wire=wire)
+    for line in describe(result):
+        print(line)
+    if by_type is not None:
+        for line in by_type_lines(by_type):
+            print(line)
+    if profile is not None:
+        profile.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("tottime").print_stats(25)
+    print(f"bench: {_load()}")
     print(result.line())
     return 0
 

@@ -162,12 +162,17 @@ class ContainerNodes:
 
     def stop(self) -> None:
         containers, self.containers = self.containers, {}
-        for c in containers.values():
-            w = c.get_wrapped_container()
+        first: BaseException | None = None
+        for c in containers.values():  # each one removed even when another cannot be
             try:
-                w.stop(timeout=int(STOP_GRACE))
-            finally:
-                c.stop(force=True, delete_volume=True)
+                try:
+                    c.get_wrapped_container().stop(timeout=int(STOP_GRACE))
+                finally:
+                    c.stop(force=True, delete_volume=True)
+            except Exception as e:  # noqa: BLE001 - the first failure is raised once all were tried
+                first = first or e
+        if first is not None:
+            raise first
 
 
 def node_runner(binary: str, prefix: dict[str, list[str]], netns: dict[str, str], tag: str) -> NodeRunner:
