@@ -52,7 +52,7 @@ def oom_kill(cg: ContainerCgroup) -> int:
     return victim.pid
 
 
-@pytest.mark.parametrize("restart", [False, True], ids=["", "k8s-collector-killed-and-restarted"])
+@pytest.mark.parametrize("restart", [False, True], ids=["clean", "k8s-collector-killed-and-restarted"])
 async def test_oom_cascade_from_the_kernel(
     e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report, restart: bool
 ) -> None:
@@ -97,7 +97,7 @@ async def test_oom_cascade_from_the_kernel(
                 app.oom_killed(killed_at)
                 earlier: dict[str, int] = {}
                 if restart:
-                    k8s = cols["k8s-collector"]
+                    collector = cols["k8s-collector"]
 
                     async def restart_stored() -> bool:
                         evs = real.events_of(await stream_messages(nc, EVENTS))
@@ -105,17 +105,19 @@ async def test_oom_cascade_from_the_kernel(
 
                     await eventually(restart_stored, "the kubelet's OOMKilled restart in TAPIO_EVENTS", 60)
                     await eventually(
-                        lambda: real.confirmed(k8s) == real.emitted(k8s), "k8s events confirmed", 30
+                        lambda: real.confirmed(collector) == real.emitted(collector),
+                        "k8s events confirmed",
+                        30,
                     )
-                    earlier["k8s-collector"] = real.confirmed(k8s)
+                    earlier["k8s-collector"] = real.confirmed(collector)
                     # Its watch state is saved once the publisher confirmed (a mark every 1 s): a
                     # kill before the first mark loses the state (see docs/E2E.md, still open).
                     await anyio.sleep(3 * MARK_INTERVAL)
-                    k8s.kill9()
+                    collector.kill9()
                     app.endpoints_ready(False)  # while it is down
                     await anyio.sleep(1.0)
-                    k8s.start()
-                    await eventually(lambda: real.ready(k8s), "the restarted k8s collector ready", 120)
+                    collector.start()
+                    await eventually(lambda: real.ready(collector), "the restarted k8s collector ready", 120)
                 else:
                     await anyio.sleep(1.0)
                     app.endpoints_ready(False)
