@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js.errors import NotFoundError
 
 from tapio.events.v1 import events_pb2
 from tapio_admin.plan import HostFacts, plan
@@ -341,3 +342,20 @@ def one_incident(
         last
     )
     return last
+
+
+CORRELATOR_STATE = "KV_TAPIO_CORRELATOR_STATE"  # the correlator's snapshot bucket (its stream)
+
+
+async def fresh(nc: Client) -> None:
+    """Empties the streams and the correlator's saved state, so a scenario on a cluster another one
+    used first (a module's cluster) starts with no incident open: a correlator restoring the state
+    of the scenario before would add this one's events to that one's incident."""
+    from tests.integration.e2e.clusterflow import STREAMS  # here: clusterflow imports this module
+
+    js = nc.jetstream()
+    for stream in (*STREAMS, CORRELATOR_STATE):
+        try:
+            await js.purge_stream(stream)
+        except NotFoundError:
+            continue  # no correlator ran on this cluster yet: no bucket

@@ -27,7 +27,7 @@ from tapio_testing.natscluster import NatsCluster
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node
-from tests.integration.e2e.clusterflow import STREAMS, admin_client
+from tests.integration.e2e.clusterflow import admin_client
 from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
@@ -62,8 +62,7 @@ async def test_oom_cascade_from_the_kernel(
     node_name = f"te2r-node-{tag()}"
     url = ",".join(e2e_cluster.urls)
     async with admin_client(e2e_cluster) as nc:
-        for stream in STREAMS:
-            await nc.jetstream().purge_stream(stream)
+        await real.fresh(nc)
         with (
             pod_container_cgroup("te2r-", memory_limit=LIMIT) as cg,
             K8sApiServer(token="te2r-token") as api,
