@@ -4,13 +4,16 @@ JetStream (a drain of a preloaded stream, then the highest rate sustained while 
     bazel run //bench:correlator -- --seconds 20
 
 Last line: engine_events_per_second=N drain_events_per_second=N e2e_events_per_second=N
-p99_event_to_correlation_ms=N rss_mb=N [unfiltered_drain_events_per_second=N] load1=N
+p99_event_to_correlation_ms=N e2e_cpu_us_per_event=N events_per_message=N rss_mb=N
+[unfiltered_drain_events_per_second=N] load1=N
 - engine: publisher-encoded batch messages of the realistic mix (only the subjects the correlator's
   durable consumer takes) -> decode_events -> Engine.process_pb, `--seconds / 3` of timed work, in
   a process of its own (bench/correlator_engine.py);
 - drain: events of a preloaded stream per second of the real Runner draining it;
 - e2e: the highest producer rate at which the runner's lag stayed bounded (found in steps, see
   bench/correlator_e2e.py), with the p99 event-to-correlation latency of that step;
+- e2e_cpu_us_per_event, events_per_message: the correlator process's CPU per event given to it in
+  that step (load-independent, unlike the rates) and the producer's batching it saw;
 - rss_mb: peak RSS of the correlator process (100,000 tracked pods);
 - load1: the machine's 1-minute load average at the end (a busy machine gives lower figures).
 """
@@ -118,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"engine_events_per_second={engine_rate:.0f} drain_events_per_second={e2e.drain_events_per_second:.0f} "
         f"e2e_events_per_second={best.rate if best else 0:.0f} "
-        f"p99_event_to_correlation_ms={best.p99_ms if best else float('nan'):.0f} rss_mb={e2e.rss_mb}{extra} "
+        f"p99_event_to_correlation_ms={best.p99_ms if best else float('nan'):.0f} "
+        f"e2e_cpu_us_per_event={best.cpu_us_per_event if best else float('nan'):.1f} "
+        f"events_per_message={best.events_per_message if best else float('nan'):.0f} rss_mb={e2e.rss_mb}{extra} "
         f"load1={load1:.1f}"
     )
     return 0

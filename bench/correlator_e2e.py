@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import cProfile
 import multiprocessing as mp
+import os
 import pstats
 import resource
 import statistics
@@ -188,6 +189,9 @@ class Step:
     p99_ms: float
     samples: int
     cpu_us_per_event: float  # CPU of this (the correlator's) process per event it was given
+    events_per_message: float = float("nan")  # events given / messages handled (the producer's batching)
+    cpu_us_per_message: float = float("nan")  # the correlator's CPU per message handled
+    server_cpu_us_per_event: float = float("nan")  # nats-server's CPU (same machine) per event given
     by_type: dict[str, tuple[int, float]] = attrs.field(factory=dict)  # type -> (revisions, p50 ms)
 
     def describe(self) -> str:
@@ -196,7 +200,9 @@ class Step:
             f"step {self.asked:,}/s asked, {self.rate:,.0f}/s published: {verdict} (lag at most "
             f"{self.lag_s:.2f} s, growing {self.slope:+.3f} s/s over the second half); latency p50 "
             f"{self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms over {self.samples} medium/high revisions; "
-            f"{self.cpu_us_per_event:.1f} us CPU per event given to the correlator"
+            f"{self.cpu_us_per_event:.1f} us CPU per event given to the correlator "
+            f"({self.events_per_message:.0f} events a message, {self.cpu_us_per_message:.0f} us CPU a "
+            f"message; nats-server {self.server_cpu_us_per_event:.1f} us CPU per event)"
         )
 
 
@@ -242,6 +248,16 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process, from /proc (nan where unreadable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _slope(points: list[tuple[float, float]]) -> float:
     if len(points) < 3:
         return 0.0
@@ -278,6 +294,7 @@ async def run_e2e(
         nc = await connect(NatsConfig(urls=(server.url,)), "bench-correlator")
         js = nc.jetstream()
         await apply_layout(js, 1)
+        server_pid = server.proc.pid if server.proc is not None else 0
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe()
         proc = ctx.Process(
@@ -344,7 +361,7 @@ async def run_e2e(
                 # Warm-up, not counted: event time jumps from the preload's to the wall clock, and
                 # incidents need tens of seconds of live events to reach medium/high revisions.
                 warm = await _step(
-                    runner, parent, answer, rate // 2, step_seconds, max_lag, received, recording
+                    runner, parent, answer, rate // 2, step_seconds, max_lag, received, recording, server_pid
                 )
                 print("bench: warm-up " + warm.describe(), flush=True)
                 await _catch_up(runner, js, max_wait=30.0)
@@ -354,7 +371,7 @@ async def run_e2e(
                     if prof is not None:
                         prof.enable()
                     step = await _step(
-                        runner, parent, answer, rate, step_seconds, max_lag, received, recording
+                        runner, parent, answer, rate, step_seconds, max_lag, received, recording, server_pid
                     )
                     if prof is not None:
                         prof.disable()
@@ -411,12 +428,14 @@ async def _step(
     max_lag: float,
     received: list[tuple[int, str, int]],
     recording: list[bool],
+    server_pid: int = 0,
 ) -> Step:
     """One steady step at `rate`: lag sampled every 0.25 s, latencies of the revisions it completed."""
     start_ns = time.time_ns()
     first = len(received)
     recording.append(True)
-    events0, cpu0 = runner.events_in, _cpu()
+    events0, cpu0, msgs0 = runner.events_in, _cpu(), runner.consumer.handled
+    server0 = _process_cpu(server_pid)
     parent.send(("steady", rate, seconds))
     lags: list[tuple[float, float]] = []
     t0 = time.monotonic()
@@ -436,6 +455,8 @@ async def _step(
                 lags.append((now, now))  # nothing of this step processed yet
     cpu = _cpu() - cpu0
     given = runner.events_in - events0
+    messages = runner.consumer.handled - msgs0
+    server_cpu = _process_cpu(server_pid) - server0
     _, total, elapsed = answer[0]
     await anyio.sleep(1.0)  # revisions of the step's last events
     recording.clear()
@@ -458,6 +479,9 @@ async def _step(
         p99_ms=_pct(latencies, 0.99),
         samples=len(latencies),
         cpu_us_per_event=cpu / given * 1e6 if given else float("nan"),
+        events_per_message=given / messages if messages else float("nan"),
+        cpu_us_per_message=cpu / messages * 1e6 if messages else float("nan"),
+        server_cpu_us_per_event=server_cpu / given * 1e6 if given else float("nan"),
         by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
     )
 

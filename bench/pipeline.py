@@ -152,34 +152,38 @@ async def drain_phase(
     last = (await js.stream_info("TAPIO_EVENTS")).state.last_seq
     print(f"drain: {sent:,} events in {last:,} messages stored; starting the pipeline", flush=True)
     proc = PipelineProcess(url, work, profile)
-    first_ack = None
-    cpu_first = (0.0, 0.0)
-    while True:
-        proc.sample()
-        try:
-            info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
-        except Exception:  # noqa: BLE001 (the pipeline creates its consumer when it starts)
-            info = None
-        now = time.monotonic()
-        if info is not None and info.ack_floor.stream_seq > 0 and first_ack is None:
-            first_ack = (now, info.ack_floor.stream_seq)
-            cpu_first = proc.cpu_split()
-        if info is not None and info.ack_floor.stream_seq >= last:
-            break
-        if proc.proc.poll() is not None:
-            raise SystemExit(f"pipeline exited: {(work / 'pipeline.log').read_text()[-2000:]}")
-        await anyio.sleep(0.05)
-    assert first_ack is not None
-    seconds = max(1e-6, now - first_ack[0])
-    events = sent * (last - first_ack[1]) / last  # the events of the messages acked after the first ack
-    rate = events / seconds
-    user, system = (b - a for a, b in zip(cpu_first, proc.cpu_split(), strict=True))
-    print(
-        f"drain: {events:,.0f} events in {seconds:.2f}s -> {rate:,.0f} events/s; pipeline CPU "
-        f"{(user + system) / events * 1e6:.2f} us/event (user {user / events * 1e6:.2f}, "
-        f"system {system / events * 1e6:.2f}), {(user + system) / seconds:.0%} of a core",
-        flush=True,
-    )
+    try:
+        first_ack = None
+        cpu_first = (0.0, 0.0)
+        while True:
+            proc.sample()
+            try:
+                info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
+            except Exception:  # noqa: BLE001 (the pipeline creates its consumer when it starts)
+                info = None
+            now = time.monotonic()
+            if info is not None and info.ack_floor.stream_seq > 0 and first_ack is None:
+                first_ack = (now, info.ack_floor.stream_seq)
+                cpu_first = proc.cpu_split()
+            if info is not None and info.ack_floor.stream_seq >= last:
+                break
+            if proc.proc.poll() is not None:
+                raise SystemExit(f"pipeline exited: {(work / 'pipeline.log').read_text()[-2000:]}")
+            await anyio.sleep(0.05)
+        assert first_ack is not None
+        seconds = max(1e-6, now - first_ack[0])
+        events = max(1.0, sent * (last - first_ack[1]) / last)  # those of the messages acked after the first
+        rate = events / seconds
+        user, system = (b - a for a, b in zip(cpu_first, proc.cpu_split(), strict=True))
+        print(
+            f"drain: {events:,.0f} events in {seconds:.2f}s -> {rate:,.0f} events/s; pipeline CPU "
+            f"{(user + system) / events * 1e6:.2f} us/event (user {user / events * 1e6:.2f}, "
+            f"system {system / events * 1e6:.2f}), {(user + system) / seconds:.0%} of a core",
+            flush=True,
+        )
+    except BaseException:
+        proc.stop()  # not left running when the drain fails
+        raise
     await nc.close()
     return rate, proc
 

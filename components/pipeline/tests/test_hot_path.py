@@ -81,6 +81,9 @@ def synthetic() -> list[events_pb2.Event]:
     """Pods learnt, relabelled, replaced under the same name; kernel events by container id,
     cgroup id, uid and name, some with their own labels or owners; a node rule; redactions."""
     out = [
+        kernel(900, container_id="c7"),  # its pod not known yet: nothing to add (cached so)
+        pod("u-7", "job-1", "team-b", {"app": "job"}, ("containerd://c7",)),
+        kernel(901, container_id="c7"),  # the same context: now enriched (no remap happened)
         pod("u-1", "web-1", "team-a", {"app": "web", "tier": "frontend"}, ("containerd://c1",)),
         pod("u-2", "db-1", "payments", {"app": "db"}, ("containerd://c2",), node="node-12"),
     ]

@@ -69,9 +69,11 @@ def route(
     add_id, tally = ids.append, outcomes.append
     key_of, plan_of, plans = router.key_of, router.plan, router.plans
     learn, enrichment, own = index.learn_view, index.enrichment, index.own_context
+    entries, pods = index.entries, index.pods
     targets: dict[Outcome, tuple[list[bytes], ...]] = {}  # an outcome's subject lists in `groups`
     enriched = redacted = 0
     unrouted = None
+    keys: tuple[str, ...]
     for view, raw in zip(views, raws, strict=True):
         event_id = view.id
         if only is not None:
@@ -84,7 +86,17 @@ def route(
         learning = plan.learn
         entry: Entry | None = None
         if learning == ENRICH:
-            entry = enrichment(view.context)
+            context = view.context
+            entry = entries.get(context)
+            # The cache hit of an entry that found a pod, inline (`PodIndex.enrichment` has the rule
+            # and makes or checks every other case).
+            if (
+                entry is None
+                or entry.pod is None
+                or entry.remaps != index.remaps
+                or pods.get(entry.uid) is not entry.pod
+            ):
+                entry = enrichment(context)
         elif learning == LEARN_POD:
             learn(view)  # k8s events carry their own context
         else:
@@ -93,8 +105,10 @@ def route(
         if out is None:
             quick = plan.redact_only
             if quick is not None:
-                out = quick[0]
-                keys = tuple(k for k, b in quick[1] if b in raw)
+                out, keys = quick[0], ()
+                for key_name, key_bytes in quick[1]:
+                    if key_bytes in raw:  # present on the wire: checked on the parsed event
+                        keys += (key_name,)
             else:
                 out, keys = plan.run(
                     view, raw, _context_of(index, view, entry) if plan.needs_context else None

@@ -109,8 +109,8 @@ class AtomicReceipt:
                 except PublisherError as e:
                     log.info("atomic batch not stored, publishing its messages one by one",
                              messages=len(chunk.outs), error=str(e))  # fmt: skip
-                    chunk.commit = None
+                    singles = await self._one_by_one(chunk.outs)
+                    chunk.commit, chunk.singles = None, singles  # only once they are handed over
                     self.fallbacks += 1
-                    chunk.singles = await self._one_by_one(chunk.outs)
             for receipt in chunk.singles:
                 await receipt.wait()

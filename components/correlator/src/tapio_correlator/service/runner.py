@@ -117,7 +117,10 @@ class Runner:
             metrics=metrics,
             settings=consumer_settings
             or ConsumerSettings(
-                batch=settings.fetch_batch, expires=settings.fetch_timeout, linger=settings.batch_linger
+                batch=settings.fetch_batch,
+                expires=settings.fetch_timeout,
+                linger=settings.batch_linger,
+                dedup_window=0,  # one dedup, not two: the engine's seen ids (kept in snapshots) drop repeats
             ),
             on_idle=self._idle,
         )
@@ -138,6 +141,7 @@ class Runner:
         self.url = ""
         self.published = 0
         self.events_in = 0
+        self._duplicates = 0  # engine.duplicates already counted in the metrics
         self._tg: TaskGroup | None = None
 
     @property
@@ -161,6 +165,7 @@ class Runner:
             snap = await until_answered(self.nc, "the engine snapshot", self.store.load, health=health)
             if snap is not None:
                 self.engine = Engine.restore(snap.engine)
+                self._duplicates = self.engine.duplicates
                 self.last_seq, self.correlations_seq = snap.events_seq, snap.correlations_seq
                 log.info("engine state restored", generation=snap.generation, events_seq=snap.events_seq)
         except (ContractError, StateStoreError) as e:
@@ -234,15 +239,25 @@ class Runner:
         if self.unconfirmed:
             await self._confirm()  # an earlier batch's correlations first (their publish failed)
         outcomes: list[BaseException | None] = [self._feed(d) for d in deliveries]
+        self._count_duplicates()
         await self._confirm()
         self._maybe_snapshot()
         return outcomes
+
+    def _count_duplicates(self) -> None:
+        """Events the engine dropped as already taken (redelivered, re-published in a new batch, or
+        replayed after a restart) as dropped{reason="duplicate"}, as the runtime's window would."""
+        taken = self.engine.duplicates - self._duplicates
+        if taken > 0:
+            self.metrics.drop("duplicate", taken)
+        self._duplicates = self.engine.duplicates
 
     async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
         """One message (the restart catch-up): returns once its correlations are stored."""
         if self.unconfirmed:
             await self._confirm()
         failure = self._feed(delivery)
+        self._count_duplicates()
         await self._confirm()
         if failure is not None:
             raise failure
