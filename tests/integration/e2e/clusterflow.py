@@ -132,7 +132,11 @@ async def run_flow(cluster: NatsCluster, data: Path, fault: Fault, first_copy: i
         rx = stack.enter_context(receivers(data))
         hec = rx.hec
         sinks = rx.sinks()
+        for node in cluster.nodes:  # a node an earlier scenario left killed (it failed part way)
+            if not node.alive():
+                await anyio.to_thread.run_sync(cluster.restart, node.name)
         async with admin_client(cluster) as nc:
+            await eventually(lambda: settled(nc), "every stream with its leader and current replicas", 60)
             for stream in STREAMS:
                 await nc.jetstream().purge_stream(stream)
             await eventually(lambda: settled(nc), "every stream with its leader and current replicas", 60)
