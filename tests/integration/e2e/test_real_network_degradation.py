@@ -31,7 +31,7 @@ from tapio_testing.netns import Netns, node_and_pod
 from tapio_testing.tcdrop import drop_ingress
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
-from tests.integration.e2e.clusterflow import STREAMS, admin_client
+from tests.integration.e2e.clusterflow import admin_client
 from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.report import Report
 
@@ -112,8 +112,7 @@ async def test_packet_loss_on_a_pod_interface_then_retransmits(
     cni_conf = tmp_path / "cni-net.d"
     cni_conf.mkdir()
     async with admin_client(e2e_cluster) as nc:
-        for stream in STREAMS:
-            await nc.jetstream().purge_stream(stream)
+        await real.fresh(nc)
         with (
             pod_container_cgroup("te2r-") as cg,
             real.receivers(tmp_path) as rx,

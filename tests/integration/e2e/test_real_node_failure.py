@@ -25,7 +25,7 @@ from tapio_testing.systemd_ns import NamespacedSystemd
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node, node_not_ready
-from tests.integration.e2e.clusterflow import STREAMS, admin_client
+from tests.integration.e2e.clusterflow import admin_client
 from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
@@ -69,8 +69,7 @@ async def test_kubelet_failure_then_node_not_ready(
     node_name = f"te2r-node-{tag()}"
     url = ",".join(e2e_cluster.urls)
     async with admin_client(e2e_cluster) as nc:
-        for stream in STREAMS:
-            await nc.jetstream().purge_stream(stream)
+        await real.fresh(nc)
         with K8sApiServer(token="te2r-token") as api, real.receivers(tmp_path) as rx:
             n = node(api, node_name)
             # A worker Deployment without a Service: its pods are lost with the node, no Service

@@ -27,7 +27,7 @@ from tapio_testing.natscluster import NatsCluster
 from tapio_testing.wait import eventually
 from tests.integration.e2e import real
 from tests.integration.e2e.cluster import App, node
-from tests.integration.e2e.clusterflow import STREAMS, admin_client
+from tests.integration.e2e.clusterflow import admin_client
 from tests.integration.e2e.product import components, stream_messages
 from tests.integration.e2e.real import has
 from tests.integration.e2e.report import Report
@@ -35,6 +35,7 @@ from tests.integration.e2e.report import Report
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 LIMIT = 48 << 20
+MARK_INTERVAL = 1.0  # the k8s collector's --mark-interval (its default)
 APP = "payments"
 # Allocates 1 MiB at a time until the kernel kills it; its comm is the app's, as in its container.
 HOG = f"open('/proc/self/comm', 'w').write({APP!r})\nb = []\nwhile True:\n    b.append(b'x' * (1 << 20))\n"
@@ -51,14 +52,17 @@ def oom_kill(cg: ContainerCgroup) -> int:
     return victim.pid
 
 
+@pytest.mark.parametrize("restart", [False, True], ids=["clean", "k8s-collector-killed-and-restarted"])
 async def test_oom_cascade_from_the_kernel(
-    e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report
+    e2e_cluster: NatsCluster, tmp_path: Path, e2e_report: Report, restart: bool
 ) -> None:
+    """With `restart`, the Kubernetes collector is killed -9 in the middle of the flow, once the
+    kubelet's OOMKilled restart is stored; the Service loses its endpoints while it is down; started
+    again, it lists everything again (re-emitting what it had published) and reports the loss."""
     node_name = f"te2r-node-{tag()}"
     url = ",".join(e2e_cluster.urls)
     async with admin_client(e2e_cluster) as nc:
-        for stream in STREAMS:
-            await nc.jetstream().purge_stream(stream)
+        await real.fresh(nc)
         with (
             pod_container_cgroup("te2r-", memory_limit=LIMIT) as cg,
             K8sApiServer(token="te2r-token") as api,
@@ -90,16 +94,43 @@ async def test_oom_cascade_from_the_kernel(
                 (root,) = await kernel_kill()
                 # What the kubelet and the EndpointSlice controller write next.
                 app.oom_killed(killed_at)
-                await anyio.sleep(1.0)
-                app.endpoints_ready(False)
+                earlier: dict[str, int] = {}
+                if restart:
+                    collector = cols["k8s-collector"]
+
+                    async def restart_stored() -> bool:
+                        evs = real.events_of(await stream_messages(nc, EVENTS))
+                        return any((e.type, e.action) == ("pods", "oom_killed") for e in evs)
+
+                    await eventually(restart_stored, "the kubelet's OOMKilled restart in TAPIO_EVENTS", 60)
+                    await eventually(
+                        lambda: real.confirmed(collector) == real.emitted(collector),
+                        "k8s events confirmed",
+                        30,
+                    )
+                    earlier["k8s-collector"] = real.confirmed(collector)
+                    # Its watch state is saved once the publisher confirmed (a mark every 1 s): a
+                    # kill before the first mark loses the state (see docs/E2E.md, still open).
+                    await anyio.sleep(3 * MARK_INTERVAL)
+                    collector.kill9()
+                    app.endpoints_ready(False)  # while it is down
+                    await anyio.sleep(1.0)
+                    collector.start()
+                    await eventually(lambda: real.ready(collector), "the restarted k8s collector ready", 120)
+                else:
+                    await anyio.sleep(1.0)
+                    app.endpoints_ready(False)
 
                 await real.wait_alert(nc, rx, "cascading_failure")
-                out = await real.outcome(nc, rx, cols)
+                out = await real.outcome(nc, rx, cols, earlier=earlier)
                 assert all(c.alive() for c in consumers.values()), {
                     n: c.log_tail() for n, c in consumers.items()
                 }
+    scenario = "OOM cascade from the kernel (real collectors)"
+    if restart:
+        scenario += ", the k8s collector killed -9 and restarted in the middle"
     last = real.one_incident(
-        e2e_report, out, "OOM cascade from the kernel (real collectors)", type_="cascading_failure", root=root
+        e2e_report, out, scenario, type_="cascading_failure", root=root, stored_once=not restart
     )
     assert root.source == events_pb2.SOURCE_EBPF
     assert root.context.container_id == f"containerd://{cg.container_id}", root
