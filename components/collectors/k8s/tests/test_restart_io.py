@@ -1,6 +1,8 @@
 """A collector killed (SIGKILL: no last checkpoint) and restarted after longer than JetStream's
 duplicate window, the API server having compacted meanwhile: its journal marks say what was
-confirmed, so nothing is emitted twice and what changed while it was away is emitted once."""
+confirmed, so nothing is emitted twice and what changed while it was away is emitted once. And a
+collector killed before its first mark: its notes of what it emitted as `created` make the change
+made while it was down arrive, once."""
 
 from __future__ import annotations
 
@@ -46,6 +48,16 @@ def seed(api: K8sApiServer) -> list[o.Obj]:
     return mine
 
 
+def start(kc: Path, url: str, data: Path, mark_interval: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tapio_collector_k8s", "--kubeconfig", str(kc), "--node-name", o.NODE,
+         "--nats-url", url, "--metrics-port", "0", "--data-dir", str(data),
+         "--mark-interval", mark_interval, "--checkpoint-interval", "3600",
+         "--lease-duration", "4", "--renew-interval", "0.5", "--renew-deadline", "3"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def saved_in_step(api: K8sApiServer, data: Path) -> bool:
     """The collector's saved state (snapshot + journal) holds every object as the server has it."""
     state = StateStore(data / "k8s-collector" / "watch-state").load_all(("pods", *CLUSTER))
@@ -70,13 +82,7 @@ async def test_killed_and_restarted_after_the_duplicate_window_emits_nothing_twi
     names = [p["metadata"]["name"] for p in pods]
     data = tmp_path / "a"
     kc = k8s_api.kubeconfig(tmp_path / "kc.json")
-    proc = await anyio.to_thread.run_sync(lambda: subprocess.Popen(
-        [sys.executable, "-m", "tapio_collector_k8s", "--kubeconfig", str(kc), "--node-name", o.NODE,
-         "--nats-url", jetstream.url, "--metrics-port", "0", "--data-dir", str(data),
-         "--mark-interval", "0.2", "--checkpoint-interval", "3600",
-         "--lease-duration", "4", "--renew-interval", "0.5", "--renew-deadline", "3"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    ))  # fmt: skip
+    proc = await anyio.to_thread.run_sync(start, kc, jetstream.url, data, "0.2")
     try:
         await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "deployments"))
         k8s_api.store.apply(o.crash_loop(pods[0]))
@@ -105,3 +111,50 @@ async def test_killed_and_restarted_after_the_duplicate_window_emits_nothing_twi
     assert [(e.action, e.k8s.name) for _, e in events if ids[e.id] > 1] == []
     new = [(e.action, e.k8s.name) for _, e in events[len(before) :]]
     assert sorted(new) == sorted([("restarted", names[1]), ("oom_killed", names[1]), ("deleted", names[2])])
+
+
+@pytest.mark.anyio
+async def test_killed_before_its_first_mark_the_change_made_while_it_was_down_arrives_once(
+    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    await provision(jetstream.url)
+    pods = seed(k8s_api)
+    names = [p["metadata"]["name"] for p in pods]
+    slice_name = o.endpointslice("checkout", pods)["metadata"]["name"]
+    data = tmp_path / "a"
+    kc = k8s_api.kubeconfig(tmp_path / "kc.json")
+    # A mark interval of an hour: the kill comes before the first mark, as a kill within a second
+    # of the first start, or of an object's first sight, would.
+    proc = await anyio.to_thread.run_sync(start, kc, jetstream.url, data, "3600")
+    try:
+        # every object's `created` stored: a node, a deployment, its replicaset, 3 pods, a service, a slice
+        await wait_for(jetstream.url, lambda ev: len({(e.type, e.k8s.name) for _, e in ev}) == 8)
+    finally:
+        proc.kill()
+        await anyio.to_thread.run_sync(proc.wait, 10)
+    state = data / "k8s-collector" / "watch-state"
+    saved = [p.name for p in state.glob("*") if not p.name.startswith("pending.")]
+    assert saved == []  # the watch state was never saved
+    before = await stream_events(jetstream.url)
+    assert {e.action for _, e in before} == {"created"}  # a first install: created only
+    # While it is down: the Service loses its endpoints, a pod is OOMKilled, another deleted.
+    k8s_api.store.apply(o.endpointslice("checkout", pods, ready=False))
+    k8s_api.store.apply(o.terminated(pods[1], reason="OOMKilled", exit_code=137))
+    k8s_api.store.delete("pods", "shop", names[2])
+    async with collector(k8s_api, jetstream.url, o.NODE, data, mark_interval=0.2, **{"lease_duration": 4.0}):
+        await wait_for(jetstream.url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
+                       and ("oom_killed", names[1]) in actions(ev, "pods")
+                       and ("deleted", names[2]) in actions(ev, "pods"))  # fmt: skip
+        await anyio.sleep(1.5)  # anything else it would emit
+    events = await stream_events(jetstream.url)
+    first = {e.id for _, e in before}
+    after = [e for _, e in events[len(before) :]]
+    # What it emitted again is what it had emitted (same ids: the consumers' dedup drops them) ...
+    assert {e.action for e in after if e.id in first} <= {"created"}
+    # ... and what changed while it was down arrives, each once.
+    new = Counter((e.type, e.action, e.k8s.name) for e in after if e.id not in first)
+    assert new == Counter([
+        ("endpoints", "updated", slice_name), ("services", "unhealthy", "checkout"),
+        ("pods", "oom_killed", names[1]), ("pods", "restarted", names[1]), ("pods", "deleted", names[2]),
+    ])  # fmt: skip
+    assert len({e.id for e in after if e.id not in first}) == sum(new.values())

@@ -71,3 +71,29 @@ def test_a_snapshot_of_everything_replaces_the_older_journals(tmp_path: Path) ->
     store.drop_journals_before(gen)
     assert [p.name for p in (tmp_path / "state").glob("journal.*")] == [f"journal.{gen}"]
     assert StateStore(tmp_path / "state").load("pods") == ("7", {a.uid: a, b.uid: b})
+
+
+def test_notes_of_objects_never_marked_are_pending_after_a_crash(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state")
+    store.load_all(["pods", "nodes"])
+    a, b, c = (dg.pod(o.pod("checkout", i)) for i in range(3))
+    store.note("pods", [(a.uid, a), (b.uid, b), (c.uid, c)])  # emitted as created, then...
+    store.append([("pods", "7", [(a.uid, a), (c.uid, None)])])  # a confirmed and saved, c deleted
+    again = StateStore(tmp_path / "state")
+    assert again.load_all(["pods", "nodes"]) == {"pods": ("7", {a.uid: a})}
+    assert again.pending == {"pods": {b.uid: b}}  # emitted, never saved: derived from b when seen
+    assert again.generation > store.generation
+    path = tmp_path / "state" / f"pending.{again.generation}"
+    again.note("nodes", [(dg.node(o.node()).uid, dg.node(o.node()))])
+    path.write_bytes(path.read_bytes()[:-5])  # a torn note: the ones before it count
+    third = StateStore(tmp_path / "state")
+    third.load_all(["pods", "nodes"])
+    assert third.pending == {"pods": {b.uid: b}}
+    gen = third.rotate()
+    third.note("pods", [(b.uid, b)], sync=True)  # carried on with a snapshot of everything
+    third.save("pods", "8", {a.uid: a}, gen)
+    third.drop_journals_before(gen)
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == [f"pending.{gen}", "pods.state"]
+    fourth = StateStore(tmp_path / "state")
+    assert fourth.load_all(["pods"]) == {"pods": ("8", {a.uid: a})}
+    assert fourth.pending == {"pods": {b.uid: b}}

@@ -3,10 +3,13 @@ cluster-scoped and namespace-wide resources only while this node holds the Lease
 saved under the data dir (adapters.state: journal marks every mark_interval, snapshots every
 checkpoint_interval) only after the publisher confirmed every event emitted so far, so a restart
 neither loses an event nor emits again one that JetStream holds (beyond its duplicate window too),
-except the events of the last mark_interval before a crash."""
+except the events of the last mark_interval before a crash. The digests of objects emitted as
+`created` are noted before they are emitted (domain.recovery), so a crash before their first mark
+loses no change either."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 
@@ -16,9 +19,10 @@ from tapio_collector import Output
 from tapio_collector_k8s.adapters.client import Api
 from tapio_collector_k8s.adapters.elector import Elector
 from tapio_collector_k8s.adapters.health import ApiHealth
-from tapio_collector_k8s.adapters.reflector import Reflector
+from tapio_collector_k8s.adapters.reflector import Pair, Reflector
 from tapio_collector_k8s.adapters.state import Mark, StateStore
 from tapio_collector_k8s.domain.digest import Digest
+from tapio_collector_k8s.domain.recovery import to_note
 from tapio_collector_k8s.processor import Processor
 from tapio_collector_k8s.settings import K8sSettings
 from tapio_common.logging import get_logger
@@ -40,6 +44,7 @@ class K8sSource:
         self.elector: Elector | None = None
         self.processor: Processor | None = None
         self.gate = anyio.Lock()
+        self.store: StateStore | None = None
         self._saved: dict[str, int] = {}  # reflector -> changes count at its last snapshot
         self._marked_rv: dict[str, str] = {}  # reflector -> resourceVersion of its last mark
         self._save_seconds = 0.0  # how long the last checkpoint took
@@ -52,7 +57,7 @@ class K8sSource:
         # initial lists built is frozen out of the collections (on_synced below).
         gc.set_threshold(GC_YOUNG, 20, 20)
         self.processor = Processor(out, self.api, s.cluster)
-        store = StateStore(out.data_dir / "watch-state")
+        store = self.store = StateStore(out.data_dir / "watch-state")
 
         def readiness(ok: bool, detail: str) -> None:
             pods = self.reflectors.get("pods")
@@ -66,7 +71,7 @@ class K8sSource:
 
         def make(resource: str, selector: str | None = None) -> Reflector:
             return Reflector(
-                resource, self.api, self.processor.on_changes, health, out.metrics, self.gate,  # type: ignore[union-attr]
+                resource, self.api, self._on_changes, health, out.metrics, self.gate,
                 field_selector=selector, page_size=s.page_size, watch_timeout=s.watch_timeout,
                 max_object_bytes=s.max_object_bytes, on_synced=synced,
             )  # fmt: skip
@@ -81,7 +86,13 @@ class K8sSource:
                 refl.restore(*saved)
                 self.processor.seed(saved[1])
                 self._marked_rv[name] = saved[0]
+                self._saved[name] = -1  # the first snapshot of everything saves it (its marks' journals go)
                 log.info("resuming watch", resource=name, rv=saved[0] or "(relist)", objects=len(saved[1]))
+            noted = store.pending.get(name)
+            if noted:
+                refl.pending = noted
+                log.info("emitted as created but never saved: derived from what was emitted when seen again",
+                         resource=name, objects=len(noted))  # fmt: skip
         self.elector = Elector(
             self.api, self.lease_namespace, s.lease_name, out.node_name,
             lease_duration=s.lease_duration, renew_interval=s.renew_interval, renew_deadline=s.renew_deadline,
@@ -95,6 +106,18 @@ class K8sSource:
             with anyio.CancelScope(shield=True):
                 await self._checkpoint(out, store)
                 await self.elector.release()
+
+    async def _on_changes(self, resource: str, pairs: list[Pair]) -> None:
+        """Notes what is about to be emitted as `created`, and later states of those not marked
+        since (adapters.state), then emits."""
+        assert self.processor is not None
+        assert self.store is not None
+        fresh = self.reflectors[resource].fresh
+        noted = to_note(resource, pairs, fresh)
+        if noted:
+            fresh.update(uid for uid, _ in noted)
+            await anyio.to_thread.run_sync(self.store.note, resource, noted)
+        await self.processor.on_changes(resource, pairs)
 
     async def _lead(self) -> None:
         """While this node holds the Lease: the cluster-scoped watches."""
@@ -152,6 +175,8 @@ class K8sSource:
             marks: list[Mark] = []
             snapshot: list[tuple[str, str, dict[str, Digest], int]] = []
             generation = store.rotate() if full else store.generation
+            # notes not seen again yet (a resource this node does not watch now) stay with the snapshot
+            carried = [(n, list(r.pending.items())) for n, r in self.reflectors.items() if full and r.pending]
             for name, r in self.reflectors.items():
                 rv = r.rv or ""
                 if full:
@@ -160,12 +185,15 @@ class K8sSource:
                 elif r.dirty or rv != self._marked_rv.get(name, ""):
                     marks.append((name, rv, [(uid, r.known.get(uid)) for uid in r.dirty]))
                 r.dirty = set()
+                r.fresh = set()  # marked: no note needed any more
                 self._marked_rv[name] = rv
         if marks:
             await anyio.to_thread.run_sync(store.append, marks)
         for name, rv, known, count in snapshot:
             await anyio.to_thread.run_sync(store.save, name, rv, known, generation)
             self._saved[name] = count
+        for name, noted in carried:
+            await anyio.to_thread.run_sync(functools.partial(store.note, name, noted, sync=True))
         if full:
             await anyio.to_thread.run_sync(store.drop_journals_before, generation)
         return True

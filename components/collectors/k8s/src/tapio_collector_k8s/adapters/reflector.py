@@ -2,8 +2,9 @@
 snapshot, watch from the last resourceVersion with bookmarks, relist on 410 Gone, backoff while the
 API server is unreachable. Decoding (domain.decode: typed msgspec, only the fields the collector
 reads) and digesting run in reader threads; the event loop gets
-batches of (old, new) digest pairs and hands them to `on_changes`. Malformed, unknown and oversized
-objects are counted and skipped."""
+batches of (old, new) digest pairs and hands them to `on_changes`. An object the last run emitted
+as `created` and never saved (`pending`, domain.recovery) is derived from what it emitted when it
+is listed or watched again. Malformed, unknown and oversized objects are counted and skipped."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tapio_collector_k8s.adapters.health import ApiHealth
 from tapio_collector_k8s.domain import decode
 from tapio_collector_k8s.domain.decode import Page
 from tapio_collector_k8s.domain.digest import Digest
+from tapio_collector_k8s.domain.recovery import noted_pairs
 from tapio_collector_k8s.errors import ApiUnavailableError, GoneError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics
@@ -65,6 +67,10 @@ class Reflector:
         self.max_object_bytes = max_object_bytes
         self.rv: str | None = None  # None: relist needed
         self.known: dict[str, Digest] = {}
+        # uid -> the digest the last run emitted as `created` and never saved (adapters.state notes)
+        self.pending: dict[str, Digest] = {}
+        self.recovered = 0  # pending objects derived from their noted digest
+        self.fresh: set[str] = set()  # uids emitted as created and not marked since (source.py notes them)
         self.dirty: set[str] = set()  # uids changed since the last journal mark (source.py)
         self.synced = False  # a list or watch succeeded since start
         self.changes = 0  # state changes (rv or objects): the checkpoint saves only what moved
@@ -125,7 +131,9 @@ class Reflector:
                     for d in digests:
                         seen.add(d.uid)
                         old = self.known.get(d.uid)
-                        if old is None or old[1:] != d[1:]:
+                        if old is None and self.pending and d.uid in self.pending:
+                            pairs += self._noted(d.uid, d)
+                        elif old is None or old[1:] != d[1:]:
                             pairs.append((old, d))
                         if old != d:
                             self.dirty.add(d.uid)
@@ -139,9 +147,13 @@ class Reflector:
         for d in gone:
             del self.known[d.uid]
             self.dirty.add(d.uid)
-        if gone:
+        vanished: list[Pair] = [(d, None) for d in gone]
+        for uid in [uid for uid in self.pending if uid not in seen]:
+            vanished += self._noted(uid, None)  # created and deleted while nothing was saved
+            self.dirty.add(uid)  # a mark names it: the note is spent
+        if vanished:
             async with self.gate:
-                await self.on_changes(self.resource, [(d, None) for d in gone])
+                await self.on_changes(self.resource, vanished)
         self.rv = list_rv
         self.changes += 1
         self._synced()
@@ -150,8 +162,14 @@ class Reflector:
             resource=self.resource,
             objects=len(self.known),
             deleted_while_away=len(gone),
+            recovered=self.recovered,
             rv=list_rv,
         )
+
+    def _noted(self, uid: str, now: Digest | None) -> list[Pair]:
+        """The pairs of a pending object seen again (`now`; None: gone), from its noted digest."""
+        self.recovered += 1
+        return noted_pairs(self.pending.pop(uid), now)
 
     async def _pages(self, send: MemoryObjectSendStream[Page | ApiUnavailableError | None]) -> None:
         async with send:
@@ -221,13 +239,18 @@ class Reflector:
             if kind in ("ADDED", "MODIFIED"):
                 old = self.known.get(value.uid)
                 self.known[value.uid] = value
-                if old is None or old[1:] != value[1:]:
+                if old is None and self.pending and value.uid in self.pending:
+                    pairs += self._noted(value.uid, value)
+                elif old is None or old[1:] != value[1:]:
                     pairs.append((old, value))
                 self.dirty.add(value.uid)
                 self.rv = value.rv
             elif kind == "DELETED":
                 old = self.known.pop(value.uid, None)
-                pairs.append((old or value, None))
+                if old is None and self.pending and value.uid in self.pending:
+                    pairs += self._noted(value.uid, None)
+                else:
+                    pairs.append((old or value, None))
                 self.dirty.add(value.uid)
                 self.rv = value.rv
             elif kind == "BOOKMARK":

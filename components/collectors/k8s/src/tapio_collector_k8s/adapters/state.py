@@ -10,12 +10,18 @@ Two parts, both msgpack, both written only once the publisher confirmed every ev
   (None for a deletion). A snapshot of everything starts a new generation; older journals are
   removed once every snapshot names the new one. A torn last mark (a crash while writing) is
   ignored: at most that mark's events are derived and emitted again.
+- the notes `pending.<generation>`: the digest of every object emitted as `created`, appended
+  BEFORE it is emitted (domain.recovery), not fsync'd each (a killed process loses nothing written;
+  the next mark fsyncs them). An object noted, unknown to the saved state and named by no mark is
+  one the last run may have published but never saved: the restarted collector derives from the
+  noted digest when it sees the object again. Notes go with their generation's journal.
 Loading applies a resource's journal marks, in order, on top of its snapshot."""
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,7 @@ from tapio_common.logging import get_logger
 log = get_logger(__name__)
 FORMAT = 1
 _JOURNAL = re.compile(r"^journal\.(\d+)$")
+_NOTES = re.compile(r"^pending\.(\d+)$")
 
 Mark = tuple[str, str, Sequence[tuple[str, Digest | None]]]  # resource, rv, changed objects
 Loaded = tuple[str, dict[str, Digest]]  # rv, digests by uid
@@ -37,17 +44,20 @@ class StateStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.generation = 0  # the journal marks are appended to (set by load_all, moved by rotate)
-        self.journal_bytes = 0  # size of the current journal (the source snapshots when it grows)
+        self.journal_bytes = 0  # size of the current journal and notes (the source snapshots when it grows)
+        self.pending: dict[str, dict[str, Digest]] = {}  # by load_all: noted, never saved (by resource)
+        self._unsynced: set[Path] = set()  # notes written since the last fsync
+        self._notes_lock = threading.Lock()  # notes are appended from worker threads
 
     def _path(self, resource: str) -> Path:
         return self.directory / f"{resource}.state"
 
-    def _journals(self) -> list[tuple[int, Path]]:
+    def _journals(self, pattern: re.Pattern[str] = _JOURNAL) -> list[tuple[int, Path]]:
         try:
             names = os.listdir(self.directory)
         except FileNotFoundError:
             return []
-        found = [(int(m.group(1)), self.directory / n) for n in names if (m := _JOURNAL.match(n))]
+        found = [(int(m.group(1)), self.directory / n) for n in names if (m := pattern.match(n))]
         return sorted(found)
 
     # -- loading --------------------------------------------------------------------------------------
@@ -65,8 +75,10 @@ class StateStore:
             if snap is not None:
                 loaded[resource] = snap
         journals = self._journals()
+        marked: dict[str, set[str]] = {}  # uids named by any mark still on disk, by resource
         for gen, path in journals:
             for resource, rv, changed in self._read_journal(path):
+                marked.setdefault(resource, set()).update(uid for uid, _ in changed)
                 # No snapshot: every mark still on disk counts (a snapshot of everything saves each
                 # resource with marks before the journals holding them are removed).
                 entry = loaded.setdefault(resource, (0, "", {}))
@@ -79,9 +91,18 @@ class StateStore:
                     else:
                         known[uid] = from_row(resource, row)
                 loaded[resource] = (entry[0], rv, known)
+        notes = self._journals(_NOTES)
+        self.pending = {}
+        for _, path in notes:
+            for resource, noted in self._read_notes(path):
+                done = marked.get(resource, set())
+                known = loaded.get(resource, (0, "", {}))[2]
+                for uid, row in noted:
+                    if uid not in done and uid not in known:
+                        self.pending.setdefault(resource, {})[uid] = from_row(resource, row)
         # New marks go to a new generation (never after a torn tail); the journals read stay until
         # the next snapshot of everything, and are read again if the collector stops before.
-        self.generation = max((g for g, _ in journals), default=0) + 1
+        self.generation = max((g for g, _ in journals + notes), default=0) + 1
         self.journal_bytes = 0
         return {r: (rv, known) for r, (_, rv, known) in loaded.items()}
 
@@ -103,16 +124,26 @@ class StateStore:
             return None
 
     def _read_journal(self, path: Path) -> list[tuple[str, str, list[tuple[str, Any]]]]:
-        out: list[tuple[str, str, list[tuple[str, Any]]]] = []
+        return [(str(r), str(rv), changed) for r, rv, changed in self._records(path, 3)]
+
+    def _read_notes(self, path: Path) -> list[tuple[str, list[tuple[str, Any]]]]:
+        return [(str(r), noted) for r, noted in self._records(path, 2)]
+
+    def _records(self, path: Path, fields: int) -> list[list[Any]]:
+        """The records of a journal ([resource, rv, changed]) or of notes ([resource, noted]),
+        their last field as (uid, row) pairs, up to a torn tail."""
+        out: list[list[Any]] = []
         unpacker = msgpack.Unpacker(use_list=True, strict_map_key=False)
         try:
             unpacker.feed(path.read_bytes())
         except FileNotFoundError:
             return out
         try:
-            for mark in unpacker:
-                resource, rv, changed = mark
-                out.append((str(resource), str(rv), [(str(uid), row) for uid, row in changed]))
+            for record in unpacker:
+                if not isinstance(record, list) or len(record) != fields:
+                    raise ValueError(f"not a record of {fields} fields")
+                record[-1] = [(str(uid), row) for uid, row in record[-1]]
+                out.append(record)
         except (ValueError, TypeError, msgpack.UnpackException) as e:
             log.warning("watch state journal ends with a torn mark (ignored)", path=str(path), error=str(e))
         return out
@@ -133,6 +164,39 @@ class StateStore:
             f.flush()
             os.fsync(f.fileno())
         self.journal_bytes += len(data)
+        self.sync_notes()
+
+    def note(self, resource: str, noted: Sequence[tuple[str, Digest]], *, sync: bool = False) -> None:
+        """Appends the digests of objects about to be emitted as `created` to the current
+        generation's notes; fsync'd at the next mark (or now, `sync`)."""
+        if not noted:
+            return
+        data = msgpack.packb([resource, [[uid, d] for uid, d in noted]], use_bin_type=True)
+        with self._notes_lock:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"pending.{self.generation}"
+            with open(path, "ab") as f:
+                f.write(data)
+                if sync:
+                    f.flush()
+                    os.fsync(f.fileno())
+                else:
+                    self._unsynced.add(path)
+            self.journal_bytes += len(data)
+
+    def sync_notes(self) -> None:
+        """fsyncs the notes written since the last time (a machine crash could lose them)."""
+        with self._notes_lock:
+            paths, self._unsynced = self._unsynced, set()
+        for path in paths:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def rotate(self) -> int:
         """Starts a new journal generation (before a snapshot of everything): returns it."""
@@ -142,7 +206,7 @@ class StateStore:
 
     def drop_journals_before(self, generation: int) -> None:
         """Every snapshot names `generation` or a later one: older journals are not needed."""
-        for gen, path in self._journals():
+        for gen, path in self._journals() + self._journals(_NOTES):
             if gen < generation:
                 path.unlink(missing_ok=True)
 
