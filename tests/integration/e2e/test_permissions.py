@@ -10,6 +10,7 @@ collector's user subscribing to `tapio.events.>` with a bare client: refused. On
 from __future__ import annotations
 
 import re
+import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -52,7 +53,12 @@ def _cni(tmp: Path, stack: ExitStack) -> tuple[str, ...]:
 
 
 def _ebpf(tmp: Path, stack: ExitStack) -> tuple[str, ...]:
-    return ("--programs", "exec")  # every exec on the machine is an event
+    """Every exec on the machine is an event: a loop exec'ing /bin/true twice a second makes sure
+    there is one (a quiet CI machine may exec nothing for minutes)."""
+    loop = subprocess.Popen(["/bin/sh", "-c", "while :; do /bin/true; sleep 0.5; done"])
+    stack.callback(loop.wait)
+    stack.callback(loop.kill)
+    return ("--programs", "exec")
 
 
 def _k8s(tmp: Path, stack: ExitStack) -> tuple[str, ...]:
