@@ -114,6 +114,7 @@ def profile_stages(stats_file: str, rules: Sequence[Rule], other: str = "other")
         assign(func, tottime, 0)
     return out
 
+
 def in_files(*parts: str) -> Callable[[str, str], bool]:
     """A predicate: the function's file path contains one of `parts`."""
     return lambda file, _func: any(p in file for p in parts)
