@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from nats.aio.client import Client
 
+from tapio_common.nats.client import TapioClient
 from tapio_jetstream.layout import production_layout
 from tapio_jetstream.streams import apply_layout
 from tapio_testing.jetstream import JetStreamServer
@@ -22,8 +22,10 @@ LAYOUT_SCALE = 0.001  # stream limits of the production layout scaled down for a
 
 @pytest.fixture
 async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
-    """A plain client (no credentials) on `jetstream`, the production streams and durables applied."""
-    client = await nats.connect(jetstream.url)
+    """The client Tapio connects with (no credentials) on `jetstream`, the production streams and
+    durables applied."""
+    client = TapioClient()
+    await client.connect(jetstream.url)
     try:
         await apply_layout(client.jetstream(), 1, layout=production_layout(1, scale=LAYOUT_SCALE))
         yield client
