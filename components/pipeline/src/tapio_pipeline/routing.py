@@ -20,7 +20,7 @@ import attrs
 
 from tapio.events.v1 import events_pb2
 from tapio_pipeline.enrich import SOURCE_K8S, Entry, PodIndex
-from tapio_pipeline.plans import ENRICH, LEARN_POD, SOURCE_TOKENS, Outcome, Router
+from tapio_pipeline.plans import ENRICH, LEARN_POD, MAX_CONTEXT_OUTCOMES, SOURCE_TOKENS, Outcome, Router
 from tapio_pipeline.rules import REDACTED, RuleSet, decide
 
 
@@ -116,9 +116,19 @@ def route(
                     if key_bytes in raw:  # present on the wire: checked on the parsed event
                         keys += (key_name,)
             else:
-                out, keys = plan.run(
-                    view, raw, _context_of(index, view, entry) if plan.needs_context else None
-                )
+                cache = plan.by_context
+                if cache is None:
+                    out, keys = plan.run(
+                        view, raw, _context_of(index, view, entry) if plan.needs_context else None
+                    )
+                else:  # one outcome per context: the rules run once for it
+                    known = cache.get(entry if entry is not None else view.context)
+                    if known is None:
+                        known, _ = plan.run(view, raw, _context_of(index, view, entry))
+                        if len(cache) >= MAX_CONTEXT_OUTCOMES:
+                            cache.clear()
+                        cache[entry if entry is not None else view.context] = known
+                    out, keys = known, ()
             if keys and out.subjects:
                 raw, n = _redacted(raw, entry, keys)
                 redacted += n
