@@ -5,9 +5,11 @@ Fed by the processor with what routing made of a message (event bytes by output 
 (`frame`) runs on the event loop: each subject's events become EventBatches under
 MAX_OUTPUT_BYTES, whose `Nats-Msg-Id` (and `batch_id`) is derived from the input message's stream
 and sequence, so a redelivered message produces the same ids. Compression (`compress`) of a large
-payload runs on a worker thread: zstd and lz4 release the GIL, so on a second core it runs beside
-the routing of the next message instead of after it. One compression at a time (one compression
-context, the limiter); small payloads are compressed inline (a thread hop costs more than they do).
+payload runs on a worker thread when the batch holds several messages: zstd and lz4 release the
+GIL, so on a second core it runs beside the framing and publishing of the neighbouring messages
+instead of between them. One compression at a time (one compression context, the limiter); small
+payloads, and a message handled alone, are compressed inline (a thread hop costs more than they
+do, and a lone message has nothing to overlap).
 """
 
 from __future__ import annotations
@@ -59,12 +61,14 @@ class Outputs:
                 out.append(Output(subject, msg_id, encode_batch(chunk, msg_id), len(chunk)))
         return out
 
-    async def compress(self, outputs: list[Output]) -> list[Output]:
-        """The same messages compressed (as they are with compression none); a large one on the
-        worker thread, the caller's task waiting meanwhile (others run)."""
+    async def compress(self, outputs: list[Output], *, overlapped: bool = True) -> list[Output]:
+        """The same messages compressed (as they are with compression none). Large ones go to the
+        worker thread when `overlapped` (the caller has other work meanwhile: the neighbouring
+        messages of a batch), the caller's task waiting (others run); else inline, since waking a
+        thread for a lone message only adds its wake-up to the message's latency."""
         if self.compression is Compression.NONE:
             return outputs
-        if sum(len(o.payload) for o in outputs) < self.thread_bytes:
+        if not overlapped or sum(len(o.payload) for o in outputs) < self.thread_bytes:
             return self._compressed(outputs)
         async with self._limiter:  # held across the thread's run: the context is never shared
             return await anyio.to_thread.run_sync(self._compressed, outputs)

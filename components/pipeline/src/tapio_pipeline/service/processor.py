@@ -165,7 +165,7 @@ class Processor:
         ready_in, ready_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._frame_all, deliveries, outcomes, framed_in)
-            tg.start_soon(self._compress_all, framed_out, ready_in, outcomes)
+            tg.start_soon(self._compress_all, deliveries, framed_out, ready_in, outcomes)
             async with ready_out:
                 async for i, outputs in ready_out:
                     try:
@@ -209,14 +209,16 @@ class Processor:
 
     async def _compress_all(
         self,
+        deliveries: Sequence[Delivery[str]],
         framed: MemoryObjectReceiveStream[tuple[int, list[Output]]],
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
         outcomes: list[BaseException | None],
     ) -> None:
+        several = len(deliveries) > 1
         async with framed, into:
             async for i, outputs in framed:
                 try:
-                    compressed = await self.outputs.compress(outputs)
+                    compressed = await self.outputs.compress(outputs, overlapped=several)
                 except Exception as e:  # noqa: BLE001 - this message alone fails
                     outcomes[i] = e
                     continue
