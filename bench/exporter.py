@@ -47,6 +47,7 @@ from pathlib import Path
 
 import anyio
 import psutil
+from cpu_budget import CpuBudget, Rule, in_files, loadavg_text, named, profile_stages, spread
 
 from tapio.correlations.v1 import correlations_pb2
 from tapio_common.config import NatsConfig
@@ -217,9 +218,58 @@ class Sampler(threading.Thread):
         self.join()
 
 
-def cpu(proc: psutil.Process) -> float:
-    t = proc.cpu_times()
-    return float(t.user + t.system)
+# The exporter's stages in a cProfile dump (own time of each function; a built-in's goes to its
+# callers). The NATS client's reads, header parse, the runtime's per-message work and the NATS
+# client's writes serve several message kinds: they are shared out by messages per alert (in: the
+# correlation + one delivery per sink; header lines: 1 on a correlation, 3 on a stored alert; out:
+# the alert + the correlation's ack + one ack per sink).
+EXPORTER_RULES: list[Rule] = [
+    ("correlation read", named("decode.py", "decode_correlation")),
+    ("correlation read", named("model/fast.py", "correlation_from_pb", "context_from_pb", "evidence")),
+    ("correlation read", named("delivery.py", "_correlation_keys")),
+    ("sink read-back", named("decode.py", "decode_alert")),
+    ("sink read-back", named("model/fast.py", "alert_from_pb")),
+    ("sink read-back", named("delivery.py", "_alert_keys")),
+    ("sink read-back", in_files("tapio_exporters/service/delivery.py")),
+    ("publish", named("model/fast.py", "alert_to_pb")),
+    ("publish", named("~", "SerializeToString")),
+    ("publish", in_files("tapio_publisher/", "tapio_exporters/service/alerter.py")),
+    ("alert build (lifecycle, models)", in_files("tapio_exporters/domain/", "tapio_common/model/", "<attrs generated")),
+    ("encode (HEC JSON, ECS)", in_files("tapio_exporters/encoders/", "json/encoder.py", "json/__init__.py")),
+    ("HTTP + gzip + acks polling", in_files("httpx/", "httpcore/", "h11/", "gzip.py", "tapio_exporters/sinks/",
+                                            "json/decoder.py", "zlib")),
+    ("HTTP + gzip + acks polling", named("~", "zlib", "compress")),
+    ("acks (runtime)", named("tapio_jetstream/consumer.py", "_ack", "_flush_acks", "_settle")),
+    ("acks (runtime)", named("nats/aio/msg.py", "ack")),
+    ("nats in", named("nats/aio/client.py", "_process_msg", "_build_message", "_read_loop", "_is_control_message")),
+    ("nats in", in_files("nats/protocol/parser.py", "nats/aio/subscription.py", "asyncio/queues.py")),
+    ("nats headers", named("nats/aio/client.py", "_parse_header_lines", "genexpr", "_process_headers")),
+    ("nats out", named("nats/aio/client.py", "publish", "_send_publish", "_send_command", "_flush",
+                       "_validate_subject")),
+    ("nats out", in_files("nats/protocol/command.py")),
+    ("runtime per message", in_files("tapio_jetstream/")),
+]  # fmt: skip
+
+
+def print_stages(stats_file: str, exporter_us: float, sinks: int) -> None:
+    """The exporter's CPU per alert by stage, from its cProfile dump, scaled to its measured CPU."""
+    raw = profile_stages(stats_file, EXPORTER_RULES, other="event loop, metrics, other")
+    shared = ("nats in", "nats headers", "nats out", "runtime per message")
+    stages = {k: v for k, v in raw.items() if k not in shared}
+    per_in = {"correlation read": 1.0, "sink read-back": float(sinks)}
+    # header lines: a correlation carries Nats-Msg-Id; a stored alert also the atomic batch's two
+    per_header = {"correlation read": 1.0, "sink read-back": 3.0 * sinks}
+    for part in (spread(raw["nats in"], per_in), spread(raw["runtime per message"], per_in),
+                 spread(raw["nats headers"], per_header),
+                 spread(raw["nats out"], {"publish": 1.0, "acks (runtime)": 1.0 + sinks})):  # fmt: skip
+        for k, v in part.items():
+            stages[k] = stages.get(k, 0.0) + v
+    total = sum(stages.values()) or 1.0
+    print(f"exporter CPU by stage (cProfile, CPU timer; the NATS client's reads, writes and the runtime's "
+          f"per-message work shared out by messages: in 1 correlation + {sinks} sink deliveries, out 1 alert "
+          f"+ {1 + sinks} acks an alert; scaled to the {exporter_us:.0f} us measured under the profiler):")  # fmt: skip
+    for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:34s} {sec / total:6.1%}  {sec / total * exporter_us:6.0f} us an alert")
 
 
 def p(values: list[float], q: float) -> float:
@@ -252,17 +302,16 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
             exporter = ctx.Process(target=exporter_main, args=(argv, args.profile), daemon=True)
             exporter.start()
             time.sleep(3.0)  # bound and restored (empty stream) before the load starts
-            procs = {
+            budget = CpuBudget({
                 "exporter": psutil.Process(exporter.pid),
                 "HEC receiver": psutil.Process(receivers.procs[0].pid),
                 "_bulk receiver": psutil.Process(receivers.procs[1].pid),
                 "nats-server": psutil.Process(server.proc.pid) if server.proc else psutil.Process(),
                 "load generator": psutil.Process(),
-            }
+            })  # fmt: skip
             print(f"exporter benchmark: the capacity (a burst offered at {args.rate:.0f}/s), then a sustained load for {args.seconds:.0f} s; "
                   f"sinks HEC (gzip, indexer acks) and _bulk, batches of {args.batch}; "
-                  f"load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f} "
-                  f"on {os.cpu_count()} cores", flush=True)  # fmt: skip
+                  f"before: load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)  # fmt: skip
             sampler = Sampler(receivers)
             sampler.start()
             url, spool = server.url, str(Path(tmp) / "spool")
@@ -280,13 +329,13 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
             while not sampler.samples:
                 time.sleep(0.05)
             base_sample = sampler.samples[-1]  # what arrived before the sustained load
-            cpu0 = {k: cpu(v) for k, v in procs.items()}
+            budget.start()
             first = 10_000_000  # other incidents than the probe's
             sent, start, end = anyio.run(load, url, rate, args.seconds, spool, first)
             load_after = os.getloadavg()
             last_arrival = wait_for(sampler, base_sample[1] + sent, args.drain)
             sampler.stop()
-            cpu1 = {k: cpu(v) for k, v in procs.items()}
+            budget.stop()
             lat_h, lat_e = receivers.latencies()
             receivers.stop()
             exporter.terminate()
@@ -309,15 +358,16 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
           f"p99 {p(during, 0.99):.0f} ms ({len(during)} arrivals); every alert of the load p50 "
           f"{statistics.median(everything) if everything else float('nan'):.0f} ms, "
           f"p99 {p(everything, 0.99):.0f} ms ({len(everything)} arrivals)")  # fmt: skip
-    per_alert = {k: (cpu1[k] - cpu0[k]) / max(delivered, 1) * 1e6 for k in procs}
-    print("CPU per alert: " + ", ".join(f"{k} {v:.0f} us" for k, v in per_alert.items())
-          + f"; load average after the load {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")  # fmt: skip
+    per_alert = budget.per_unit_us(delivered)
+    print(budget.report(delivered, "alert") + f" (after the load {load_after[0]:.2f})")
+    if args.profile:
+        print_stages(args.profile, per_alert["exporter"], sinks=2)
     capacity = f"capacity_per_second={probe[0] / probe[1]:.0f} " if probe else ""
     print(
         f"alerts_per_second={held:.0f} p99_alert_latency_ms={p(everything, 0.99):.0f} "
         f"offered_per_second={sent / (end - start):.0f} {capacity}p99_during_load_ms={p(during, 0.99):.0f} "
         f"exporter_cpu_us_per_alert={per_alert['exporter']:.0f} nats_cpu_us_per_alert={per_alert['nats-server']:.0f} "
-        f"loadavg_1m={load_after[0]:.2f}"
+        f"total_cpu_us_per_alert={budget.total_us(delivered):.0f} loadavg_1m={load_after[0]:.2f}"
     )
     return 0 if delivered >= sent else 1
 
@@ -351,7 +401,7 @@ def run_receivers_only(args: argparse.Namespace) -> int:
         alerts.append(build_alert(correlation_from_pb(corr), AlertState.FIRING, AlertTemplate()))
     hec_body = gzip.compress(hec_batch(alerts, HecOptions()), compresslevel=1)
     es_body = bulk_body(alerts, "tapio-alerts")
-    procs = [psutil.Process(p.pid) for p in receivers.procs]
+    budget = CpuBudget({"HEC receiver": receivers.procs[0].pid, "_bulk receiver": receivers.procs[1].pid})
     counts = {"hec": 0, "elastic": 0}
     stop_at = time.monotonic() + args.seconds
 
@@ -374,7 +424,7 @@ def run_receivers_only(args: argparse.Namespace) -> int:
                 )
                 counts["elastic"] += len(alerts)
 
-    cpu0 = [cpu(p) for p in procs]
+    budget.start()
     started = time.monotonic()
     threads = [threading.Thread(target=hec_client), threading.Thread(target=es_client)]
     for t in threads:
@@ -382,13 +432,11 @@ def run_receivers_only(args: argparse.Namespace) -> int:
     for t in threads:
         t.join()
     took = time.monotonic() - started
-    used = [cpu(p) - c for p, c in zip(procs, cpu0, strict=True)]
+    used = list(budget.stop().values())
     receivers.stop()
-    la = os.getloadavg()
     print(f"receivers alone for {took:.1f} s, batches of {len(alerts)}: HEC {counts['hec'] / took:.0f} alerts/s "
           f"({used[0] / max(counts['hec'], 1) * 1e6:.1f} us CPU an alert), _bulk {counts['elastic'] / took:.0f} "
-          f"alerts/s ({used[1] / max(counts['elastic'], 1) * 1e6:.1f} us); load average {la[0]:.2f} {la[1]:.2f} "
-          f"{la[2]:.2f} on {os.cpu_count()} cores")  # fmt: skip
+          f"alerts/s ({used[1] / max(counts['elastic'], 1) * 1e6:.1f} us); {loadavg_text()}")  # fmt: skip
     print(
         f"hec_alerts_per_second={counts['hec'] / took:.0f} bulk_alerts_per_second={counts['elastic'] / took:.0f}"
     )

@@ -307,15 +307,24 @@ async def test_hec_gzip_token_channel_and_acks() -> None:
     assert hec.alerts()[0]["description"] == alerts[0].description
 
 
+async def _fails_then_delivers(
+    hec: HecReceiver, settings: HecSettings, attribute: str, error: str, failing: bool
+) -> None:
+    """With `hec.<attribute>` set to `failing` a delivery raises SinkError matching `error`; once it
+    is set back, the same alert is delivered."""
+    sink = HecSink("hec", settings)
+    await sink.start()
+    setattr(hec, attribute, failing)
+    with pytest.raises(SinkError, match=error):
+        await sink.deliver([tricky()])
+    setattr(hec, attribute, not failing)
+    await sink.deliver([tricky()])
+    await sink.close()
+
+
 async def test_hec_busy_is_retried_and_bad_token_is_held() -> None:
     with HecReceiver(token="t0k", ack=True) as hec:
-        sink = HecSink("hec", HecSettings(hec.url, "t0k", ack=True))
-        await sink.start()
-        hec.busy = True
-        with pytest.raises(SinkError, match="busy"):
-            await sink.deliver([tricky()])
-        hec.busy = False
-        await sink.deliver([tricky()])
+        await _fails_then_delivers(hec, HecSettings(hec.url, "t0k", ack=True), "busy", "busy", True)
         wrong = HecSink("hec2", HecSettings(hec.url, "wrong"))
         await wrong.start()
         with pytest.raises(SinkError, match="HTTP 403"):
@@ -366,14 +375,8 @@ async def test_hec_never_sends_again_what_it_accepted_while_its_ack_may_come() -
 async def test_hec_sends_again_what_was_not_indexed_within_the_ack_timeout() -> None:
     # at least once: an indexer that lost its acks (restarted) never reports them indexed
     with HecReceiver(token="t0k", ack=True) as hec:
-        sink = HecSink("hec", HecSettings(hec.url, "t0k", ack=True, ack_timeout=0.5))
-        await sink.start()
-        hec.indexing = False
-        with pytest.raises(SinkError, match="not acknowledged within"):
-            await sink.deliver([tricky()])
-        hec.indexing = True
-        await sink.deliver([tricky()])
-        await sink.close()
+        settings = HecSettings(hec.url, "t0k", ack=True, ack_timeout=0.5)
+        await _fails_then_delivers(hec, settings, "indexing", "not acknowledged within", False)
     assert hec.arrivals() == {("a1b2c3", 2, "firing"): 2}
 
 

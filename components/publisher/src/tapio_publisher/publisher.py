@@ -1,13 +1,19 @@
-"""The async JetStream publisher every collector uses: batching, pipelined acks, dedup ids, backpressure, spool."""
+"""The async JetStream publisher every collector uses: batching, pipelined acks, dedup ids, backpressure, spool.
+
+Fed by the components that publish (collectors through the harness, the pipeline, correlator and
+exporter): events or payloads go through the encoder (batches, ids, size limits) and are handed to
+the `Sender` (tapio_publisher.sender: ack window, spool, outcomes). This module holds the public
+API and the lifecycle: connecting (or retrying in the background), the linger and monitor loops,
+flush, and shutdown (flush, else spool).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 
 import anyio
-import anyio.lowlevel
 from anyio.abc import TaskGroup
 from nats.aio.client import Client
 from prometheus_client import CollectorRegistry
@@ -24,25 +30,17 @@ from tapio_common.subjects import Subjects
 from tapio_publisher import atomic
 from tapio_publisher.atomic import AtomicReceipt
 from tapio_publisher.encoder import Encoder, field_of, group_by_subject
-from tapio_publisher.errors import (
-    EncodeError,
-    PublisherClosedError,
-    PublisherError,
-    PublishRejectedError,
-    TooLargeError,
-)
+from tapio_publisher.errors import EncodeError, PublisherClosedError, PublisherError, TooLargeError
 from tapio_publisher.ids import IdGenerator
-from tapio_publisher.message import Ack, Failure, Outgoing
+from tapio_publisher.message import Outgoing
 from tapio_publisher.metrics import PublisherMetrics
-from tapio_publisher.receipts import Receipt, Receipts
+from tapio_publisher.receipts import Receipt
+from tapio_publisher.sender import YIELD_BYTES, ConfirmHook, Sender
 from tapio_publisher.settings import PublisherSettings
-from tapio_publisher.spooler import Spooler
-from tapio_publisher.window import Window
 
 log = get_logger(__name__)
 
-ConfirmHook = Callable[[int, float], None]
-YIELD_BYTES = 128 * 1024
+__all__ = ["YIELD_BYTES", "ConfirmHook", "Publisher"]
 
 
 class Publisher:
@@ -74,29 +72,16 @@ class Publisher:
         self.metrics = PublisherMetrics(registry)
         self._nc = nc
         self._nats_cfg = nats
-        self._on_confirm = on_confirm
         self._ids = IdGenerator()
         self._encoder = Encoder(settings, self._ids)
         self._batching = settings.batching
-        self._unyielded = 0
-        self._window: Window | None = None
-        self._receipts = Receipts()
-        self._progress: anyio.Event | None = None  # exists while flush/close waits
+        self._sender = Sender(settings, self.metrics, on_confirm)
+        self._dispatch_all = self._sender.dispatch_all
+        self._spooler = self._sender.spooler
         self._tg: TaskGroup | None = None
         self._closing = False
-        self._was_up = False
-        self._atomic = True  # off once the stream says it does not allow atomic batches
-        self._spooler = Spooler(
-            settings, self.metrics,
-            connected=self._connected, send=self._send, wants_ack=self._receipts.wanted,
-            on_drop=self._drop, on_progress=self._notify,
-        )  # fmt: skip
         spool = self._spooler.spool
-        self.metrics.bind(
-            lambda: len(self._window) if self._window is not None else 0,
-            lambda: spool.pending_events,
-            lambda: spool.total_bytes,
-        )
+        self.metrics.bind(self._sender.in_flight, lambda: spool.pending_events, lambda: spool.total_bytes)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -144,12 +129,9 @@ class Publisher:
 
     async def _attach(self) -> None:
         assert self._nc is not None
-        self._window = Window(self._nc, self.settings.max_inflight, self._on_ack, self._on_fail)
-        await self._window.start()
-        self._was_up = self._nc.is_connected
         if self._encoder.limit_to(self._nc.max_payload):
             log.info("server max_payload is below max_msg_size: using it", max_payload=self._nc.max_payload)
-        self._spooler.wake_replay()
+        await self._sender.attach(self._nc)
 
     async def _connect_loop(self) -> None:
         assert self._nats_cfg is not None
@@ -165,21 +147,22 @@ class Publisher:
     async def _shutdown(self) -> None:
         self._closing = True
         await self._dispatch_all(self._encoder.seal_all())
+        sender = self._sender
         with anyio.move_on_after(self.settings.shutdown_timeout):
-            while self._window is not None and len(self._window) and self._connected():
-                await self._wait_progress()
-        if self._window is not None and len(self._window):
-            left = self._window.take_all()
+            while sender.in_flight() and sender.connected():
+                await sender.wait_progress()
+        if sender.window is not None and sender.in_flight():
+            left = sender.window.take_all()
             log.warning("shutdown: spooling unacknowledged messages", messages=len(left))
-            self._spool_left(left, "shutdown")
+            sender.spool_left(left, "shutdown")
 
     async def _finish(self) -> None:
         self.metrics.sync()
         await self._spooler.flush_to_disk()
         await anyio.to_thread.run_sync(self._spooler.spool.close)
-        self._receipts.fail_all(PublisherClosedError("publisher closed before confirmation (spooled)"))
-        if self._window is not None:
-            await self._window.stop()
+        self._sender.receipts.fail_all(PublisherClosedError("publisher closed before confirmation (spooled)"))
+        if self._sender.window is not None:
+            await self._sender.window.stop()
         if self._nats_cfg is not None and self._nc is not None:
             await self._nc.close()
         spool = self._spooler.spool
@@ -248,20 +231,6 @@ class Publisher:
             self.metrics.drop("too_large", len(too_large))
             raise TooLargeError(too_large[0], self._encoder.event_limit)
 
-    async def _dispatch_all(self, outs: list[Outgoing]) -> None:
-        """Sends (or spools) messages the publisher took: shielded, so a cancelled producer never
-        loses what it handed over (the wait is bounded by ack_timeout or goes to the spool)."""
-        if outs:
-            with anyio.CancelScope(shield=True):
-                for out in outs:
-                    await self._dispatch(out)
-                    # Give the client's flusher a turn every ~128 KiB or 128 messages, so messages
-                    # leave and acks come back while producing (pipelining) without a write per message.
-                    self._unyielded += len(out.payload) + 1024
-                    if self._unyielded >= YIELD_BYTES:
-                        self._unyielded = 0
-                        await anyio.lowlevel.checkpoint()
-
     async def publish_message(
         self, subject: str, payload: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
     ) -> Receipt:
@@ -275,7 +244,7 @@ class Publisher:
             self.metrics.drop("too_large")
             raise
         self.metrics.count_received(1)
-        receipt = self._receipts.add(msg_id)
+        receipt = self._sender.receipts.add(msg_id)
         await self._dispatch_all([out])
         return receipt
 
@@ -300,33 +269,14 @@ class Publisher:
         size = min(self.settings.atomic_max, atomic.MAX_MESSAGES)
         for start in range(0, len(outs), size):
             chunk = outs[start : start + size]
-            commit = await self._send_atomic(chunk)
+            commit = await self._sender.send_atomic(chunk, self._ids())
             receipt.add(chunk, commit, [] if commit is not None else await self._one_by_one(chunk))
         return receipt
 
     async def _one_by_one(self, outs: list[Outgoing]) -> list[Receipt]:
-        receipts = [self._receipts.add(out.msg_id) for out in outs]
+        receipts = [self._sender.receipts.add(out.msg_id) for out in outs]
         await self._dispatch_all(outs)
         return receipts
-
-    async def _send_atomic(self, outs: list[Outgoing]) -> Receipt | None:
-        """Sends `outs` as one atomic batch; its commit's receipt, or None when it is better sent one
-        by one (a single message, atomic batches refused by the stream, NATS down, spooling)."""
-        window, nc = self._window, self._nc
-        if len(outs) < 2 or not self._atomic or self._spooler.active or not self._check_connection():
-            return None
-        assert window is not None
-        assert nc is not None
-        return await atomic.send_batch(nc, window, self._receipts, outs, self._ids())
-
-    def _spool_left(self, left: list[Outgoing], reason: str) -> None:
-        """Messages taken out of the window to the spool; an atomic batch's commit fails its receipt
-        instead (its messages are then published one by one)."""
-        error = PublisherError(f"atomic batch unconfirmed ({reason})")
-        for out in left:
-            if out.atomic:
-                self._receipts.fail(out.msg_id, error)
-        self._spooler.put_nowait([out for out in left if not out.atomic], reason)
 
     async def flush(self) -> None:
         """Seals open batches and returns once everything handed over so far is confirmed (or
@@ -334,7 +284,7 @@ class Publisher:
         await self._dispatch_all(self._encoder.seal_all())
         self.metrics.sync()
         while not self._settled():
-            await self._wait_progress()
+            await self._sender.wait_progress()
         self.metrics.sync()
 
     @property
@@ -349,99 +299,10 @@ class Publisher:
     # -- internals ----------------------------------------------------------------------------------
 
     def _connected(self) -> bool:
-        nc = self._nc
-        return nc is not None and self._window is not None and nc.is_connected
-
-    def _check_connection(self) -> bool:
-        up = self._connected()
-        if up != self._was_up:
-            self._was_up = up
-            if up:
-                log.info("NATS reachable again", spooled_events=self._spooler.spool.pending_events)
-                self._spooler.wake_replay()
-            else:
-                left = self._window.take_all() if self._window is not None else []
-                log.warning("NATS unreachable: spooling", in_flight=len(left))
-                self._spool_left(left, "disconnected")
-        return up
-
-    async def _dispatch(self, out: Outgoing) -> None:
-        if self._spooler.active or not self._check_connection():
-            await self._spooler.put(out)
-            return
-        await self._send(out)
-
-    async def _send(self, out: Outgoing) -> None:
-        window = self._window
-        assert window is not None
-        if window.full:
-            start = time.monotonic()
-            await window.wait_room()
-            self.metrics.backpressure.observe(time.monotonic() - start)
-            if out.replay is None and (self._spooler.active or not self._check_connection()):
-                await self._spooler.put(out)
-                return
-        try:
-            await window.send(out)
-        except PublisherError as e:
-            log.warning("publish failed; spooling", error=str(e))
-            if out.replay is not None:
-                raise
-            self._spooler.put_nowait([out], "publish_error")
-
-    def _on_ack(self, out: Outgoing, ack: Ack) -> None:
-        self.metrics.published_pending += out.events
-        latency = time.monotonic() - out.sent_at
-        self.metrics.ack_latency.observe(latency)
-        if self._on_confirm is not None:
-            self._on_confirm(out.events, latency)
-        if out.replay is not None:
-            out.replay.resolved(True)
-        if out.want_ack:
-            self._receipts.resolve(out.msg_id, ack)
-        self._notify()
-
-    def _on_fail(self, out: Outgoing, failure: Failure) -> None:
-        if out.atomic:  # the batch goes again one message at a time (AtomicReceipt.wait)
-            if self._atomic and atomic.refused_as_disabled(failure.detail):
-                self._atomic = False
-                log.warning("the stream does not allow atomic batches: publishing one by one",
-                            subject=out.subject, detail=failure.detail)  # fmt: skip
-            self._receipts.fail(
-                out.msg_id, PublisherError(f"atomic batch {failure.reason}: {failure.detail}")
-            )
-        elif failure.retryable:
-            self._spooler.put_nowait([out], failure.reason)
-        else:
-            self.metrics.error(failure.reason)
-            self._drop(out, "rejected", failure.detail)
-            if out.replay is not None:
-                out.replay.resolved(True)  # never retried: move past it
-        self._notify()
-
-    def _drop(self, out: Outgoing, reason: str, detail: str) -> None:
-        self.metrics.drop(reason, out.events)
-        log.error("message dropped", reason=reason, subject=out.subject, msg_id=out.msg_id, detail=detail)
-        error = PublishRejectedError(f"message {out.msg_id} dropped ({reason}): {detail}")
-        self._receipts.fail(out.msg_id, error)
+        return self._sender.connected()
 
     def _settled(self) -> bool:
-        return (
-            self._encoder.batcher.open_bytes == 0
-            and (self._window is None or len(self._window) == 0)
-            and self._spooler.idle
-        )
-
-    def _notify(self) -> None:
-        if self._progress is not None:
-            self._progress.set()
-            self._progress = None
-
-    async def _wait_progress(self) -> None:
-        if self._progress is None:
-            self._progress = anyio.Event()
-        with anyio.move_on_after(self.settings.tick):
-            await self._progress.wait()
+        return self._encoder.batcher.open_bytes == 0 and self._sender.in_flight() == 0 and self._spooler.idle
 
     async def _linger_loop(self) -> None:
         linger = self.settings.batch_linger
@@ -458,8 +319,5 @@ class Publisher:
         while True:
             await anyio.sleep(self.settings.tick)
             self.metrics.sync()
-            self._check_connection()
-            if self._window is not None:
-                timeout = self.settings.ack_timeout
-                for out in self._window.expired(time.monotonic(), timeout):
-                    self._on_fail(out, Failure("timeout", f"no ack within {timeout}s", True))
+            self._sender.check_connection()
+            self._sender.expire()
