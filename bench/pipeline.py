@@ -38,6 +38,7 @@ from pathlib import Path
 
 import anyio
 import psutil
+from cpu_budget import CpuBudget
 from nats.aio.msg import Msg
 
 from tapio_common.config import NatsConfig
@@ -272,13 +273,19 @@ async def main_async(args: argparse.Namespace) -> None:
                     )
                     cpu_start = proc.cpu_seconds()
                     main_start = proc.main_thread_seconds()
+                    assert server.proc is not None
+                    budget = CpuBudget(
+                        {"pipeline": proc.ps, "nats-server": server.proc.pid, "producer": os.getpid()}
+                    )
+                    budget.start()
                     offered, processed, p99, waiting = await steady_phase(
                         server.url, batches, rate, steady_seconds, proc
                     )
-                    cpu_us = (proc.cpu_seconds() - cpu_start) / max(1.0, offered * steady_seconds) * 1e6
-                    main_us = (
-                        (proc.main_thread_seconds() - main_start) / max(1.0, offered * steady_seconds) * 1e6
-                    )
+                    budget.stop()
+                    events = max(1.0, offered * steady_seconds)
+                    cpu_us = (proc.cpu_seconds() - cpu_start) / events * 1e6
+                    main_us = (proc.main_thread_seconds() - main_start) / events * 1e6
+                    _print_budget(budget, int(events), main_us)
                     held = "yes" if waiting <= offered else "no"
                     print(
                         f"sustained: {offered:,.0f} events/s offered, {processed:,.0f} events/s processed, "
@@ -302,6 +309,20 @@ async def main_async(args: argparse.Namespace) -> None:
             )
         finally:
             server.stop()
+
+
+def _print_budget(budget: CpuBudget, events: int, main_us: float) -> None:
+    """Each process's CPU per event, their total and the rates that allows on this machine."""
+    per = budget.per_unit_us(events)
+    total = budget.total_us(events)
+    cores = os.cpu_count() or 1
+    print(
+        "sustained: CPU per event "
+        + ", ".join(f"{name} {us:.2f} us" for name, us in per.items())
+        + f"; total {total:.2f} us: {cores} cores hold at most {cores * 1e6 / max(total, 1e-9):,.0f} "
+        f"events/s at that cost, the pipeline's main thread {1e6 / max(main_us, 1e-9):,.0f}",
+        flush=True,
+    )
 
 
 def _load() -> str:
