@@ -10,31 +10,36 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
-from tapio.events.v1 import events_pb2
 from tapio_common.errors import ContractError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
 from tapio_common.model import Correlation
 from tapio_common.model.fast import correlation_to_pb
 from tapio_correlator.engine import Engine
+from tapio_correlator.engine.views import decode_views, view_ids
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.catchup import replay_events, stored_revisions
 from tapio_correlator.service.forksnap import ForkedSnapshot
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore, StateStoreError
-from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
+from tapio_jetstream import Consumer, ConsumerSettings, Delivery, Kind
 from tapio_jetstream.layout import CORRELATOR, ConsumerSpec, production_layout
 from tapio_jetstream.startup import until_answered
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
 
 log = get_logger(__name__)
+
+EVENT_VIEWS: Kind[Any] = Kind("events", decode_views, view_ids)
+"""TAPIO_EVENTS as the correlator reads it: each event an `engine.views.EventView` (context and k8s
+kept as wire bytes until a rule or the topology needs them), for `Engine.process_view`."""
 
 COMPONENT = "correlator"
 NS = 1_000_000_000
@@ -110,7 +115,7 @@ class Runner:
         self.consumer = Consumer(
             nc,
             self.spec,
-            EVENT_MESSAGES,
+            EVENT_VIEWS,
             self,
             component=COMPONENT,
             publisher=publisher,
@@ -229,9 +234,7 @@ class Runner:
             finally:
                 self._tg = None
 
-    async def handle_batch(
-        self, deliveries: Sequence[Delivery[events_pb2.Event]]
-    ) -> list[BaseException | None]:
+    async def handle_batch(self, deliveries: Sequence[Delivery[Any]]) -> list[BaseException | None]:
         """The consumer runtime's batch handler: the messages already pulled go through the engine in
         one pass, their correlations are published together, and it returns once the stream stored
         all of them (one publish wait per pulled batch, not per message). Outcome per message: None
@@ -252,7 +255,7 @@ class Runner:
             self.metrics.drop("duplicate", taken)
         self._duplicates = self.engine.duplicates
 
-    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
+    async def handle(self, delivery: Delivery[Any]) -> None:
         """One message (the restart catch-up): returns once its correlations are stored."""
         if self.unconfirmed:
             await self._confirm()
@@ -263,7 +266,7 @@ class Runner:
             raise failure
         self._maybe_snapshot()
 
-    def _feed(self, delivery: Delivery[events_pb2.Event]) -> EngineFailure | None:
+    def _feed(self, delivery: Delivery[Any]) -> EngineFailure | None:
         """Gives one message's events to the engine and queues their correlations in `unconfirmed`.
 
         An engine error on an event keeps what the events before it produced (queued, published
@@ -277,7 +280,7 @@ class Runner:
         start = self._resume_at(seq, events)
         out = self.unconfirmed
         failed: list[str] = []
-        process = self.engine.process_pb
+        process = self.engine.process_view
         i = start
         n = len(events)
         while i < n:
@@ -310,12 +313,12 @@ class Runner:
         if self._tg is not None and self._snapshot_due() and (forked := self._fork()):
             self._tg.start_soon(self._save, forked)
 
-    def _remember_partial(self, seq: int, applied: int, events: Sequence[events_pb2.Event]) -> None:
+    def _remember_partial(self, seq: int, applied: int, events: Sequence[Any]) -> None:
         self.partial[seq] = (applied, events[applied].id)
         while len(self.partial) > MAX_PARTIAL:
             self.partial.pop(next(iter(self.partial)))
 
-    def _resume_at(self, seq: int, events: Sequence[events_pb2.Event]) -> int:
+    def _resume_at(self, seq: int, events: Sequence[Any]) -> int:
         """Where a retried message continues: at the event the engine failed on (found by id, as
         the dedup window may have taken out events that another message carried meanwhile)."""
         if seq not in self.partial:
@@ -328,7 +331,7 @@ class Runner:
                 return k
         return len(events)  # the failing event came in another message meanwhile
 
-    def _count(self, events: Sequence[events_pb2.Event], start: int, end: int) -> None:
+    def _count(self, events: Sequence[Any], start: int, end: int) -> None:
         if end > start:
             self.events_in += end - start
             self.since_snapshot += end - start
