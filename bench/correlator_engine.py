@@ -33,6 +33,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -41,6 +42,7 @@ from tapio_common.model import Correlation, Event
 from tapio_common.model.convert import event_from_proto
 from tapio_common.model.fast import event_from_pb
 from tapio_correlator.engine import Engine, EngineConfig
+from tapio_correlator.engine.views import decode_views
 from tapio_correlator.service.runner import settle_memory
 from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream import decode_events
@@ -67,8 +69,13 @@ class PathResult:
     tracked_pods: int
     filtered_share: float = 0.0  # events of the mix the consumer's filter subjects leave out
     events_per_message: float = 1.0
-    decode_cpu_us: float = 0.0  # wire path: CPU microseconds per event in decode_events
-    engine_cpu_us: float = 0.0  # wire path: CPU microseconds per event in Engine.process_pb
+    decode_cpu_us: float = 0.0  # wire path: CPU microseconds per event in decoding
+    engine_cpu_us: float = 0.0  # wire path: CPU microseconds per event in the engine
+    decoder: str = "view"  # wire path: see DECODERS
+
+    def decoder_names(self) -> str:
+        decode, method = DECODERS[self.decoder]
+        return f"{decode.__name__} {self.decode_cpu_us:.2f} + Engine.{method} {self.engine_cpu_us:.2f}"
 
 
 @attrs.frozen
@@ -134,42 +141,46 @@ class Wire:
         return [(m.headers, m.payload) for m in out]
 
 
-def run_wire(
-    seconds: float,
-    pods: int,
-    seed: int,
-    config: EngineConfig | None = None,
-    profile: cProfile.Profile | None = None,
-    by_type: dict[tuple[str, str], list[int]] | None = None,
-) -> PathResult:
-    """The production decode path: wire messages -> decode_events -> Engine.process_pb.
+# How the wire path decodes and feeds the engine: "view" is what the correlator's runner does
+# (`decode_views` -> `Engine.process_view`), "pb" the protobuf path it used before
+# (`decode_events` -> `Engine.process_pb`), kept for the interleaved comparison (--compare).
+DECODERS: dict[str, tuple[Callable[[dict[str, str], bytes], Sequence[Any]], str]] = {
+    "view": (decode_views, "process_view"),
+    "pb": (decode_events, "process_pb"),
+}
 
-    `profile`: enabled around the timed part only. `by_type`: (type, action) -> [events, CPU ns]
-    filled with a timer around each event (slower: a diagnostic, not the figure)."""
-    mix = Mix(pods, seed)
-    engine = Engine(config)
-    setup = mix.setup()
-    started = time.perf_counter()
-    for ev in setup:
-        engine.process(ev)
-    engine.advance(mix.t)
-    setup_rate = len(setup) / (time.perf_counter() - started)
-    del setup
-    settle_memory()  # what the runner does once its engine is restored (or built)
-    wire = Wire()
-    wall = cpu = decode_cpu = 0.0
-    events = messages = 0
-    found: set[str] = set()
-    process = engine.process_pb
-    clock = time.process_time
-    while wall < seconds:
-        batch = wire.messages(mix.chunk(CHUNK))
+
+@attrs.define
+class WireRun:
+    """One engine on the wire path and what it has measured so far."""
+
+    decoder: str
+    engine: Engine
+    setup_rate: float
+    wall: float = 0.0
+    cpu: float = 0.0
+    decode_cpu: float = 0.0
+    events: int = 0
+    messages: int = 0
+    found: set[str] = attrs.Factory(set)
+
+    def feed(
+        self,
+        batch: list[tuple[dict[str, str], bytes]],
+        profile: cProfile.Profile | None = None,
+        by_type: dict[tuple[str, str], list[int]] | None = None,
+    ) -> None:
+        decode, method = DECODERS[self.decoder]
+        process = getattr(self.engine, method)
+        found = self.found
+        clock = time.process_time
+        events = decode_cpu = 0.0
         if profile is not None:
             profile.enable()
         w0, c0 = time.perf_counter(), clock()
         for headers, payload in batch:
             d0 = clock()
-            decoded = decode_events(headers, payload)
+            decoded = decode(headers, payload)
             decode_cpu += clock() - d0
             events += len(decoded)
             if by_type is not None:
@@ -179,29 +190,78 @@ def run_wire(
                 for c in process(msg):
                     if c.score >= 0.5:
                         found.add(c.id)
-        wall += time.perf_counter() - w0
-        cpu += clock() - c0
+        self.wall += time.perf_counter() - w0
+        self.cpu += clock() - c0
         if profile is not None:
             profile.disable()
-        messages += len(batch)
-    return PathResult(
-        events_per_second=events / wall,
-        cpu_events_per_second=events / cpu if cpu else 0.0,
-        events=events,
-        setup_events_per_second=setup_rate,
-        incidents_injected=mix.incidents,
-        correlations_medium_high=len(found),
-        tracked_pods=engine.state_size()["pods"],
-        filtered_share=1 - wire.kept / wire.offered if wire.offered else 0.0,
-        events_per_message=events / messages if messages else 0.0,
-        decode_cpu_us=decode_cpu / events * 1e6 if events else 0.0,
-        engine_cpu_us=(cpu - decode_cpu) / events * 1e6 if events else 0.0,
-    )
+        self.decode_cpu += decode_cpu
+        self.events += int(events)
+        self.messages += len(batch)
+
+    def result(self, mix: Mix, wire: Wire) -> PathResult:
+        events = self.events
+        return PathResult(
+            events_per_second=events / self.wall,
+            cpu_events_per_second=events / self.cpu if self.cpu else 0.0,
+            events=events,
+            setup_events_per_second=self.setup_rate,
+            incidents_injected=mix.incidents,
+            correlations_medium_high=len(self.found),
+            tracked_pods=self.engine.state_size()["pods"],
+            filtered_share=1 - wire.kept / wire.offered if wire.offered else 0.0,
+            events_per_message=events / self.messages if self.messages else 0.0,
+            decode_cpu_us=self.decode_cpu / events * 1e6 if events else 0.0,
+            engine_cpu_us=(self.cpu - self.decode_cpu) / events * 1e6 if events else 0.0,
+            decoder=self.decoder,
+        )
+
+
+def _loaded_engine(setup: list[Event], t: int, config: EngineConfig | None) -> tuple[Engine, float]:
+    """A fresh engine that took the cluster's initial list (attrs Events, untimed) and its rate."""
+    engine = Engine(config)
+    started = time.perf_counter()
+    for ev in setup:
+        engine.process(ev)
+    engine.advance(t)
+    return engine, len(setup) / (time.perf_counter() - started)
+
+
+def run_wire(
+    seconds: float,
+    pods: int,
+    seed: int,
+    config: EngineConfig | None = None,
+    profile: cProfile.Profile | None = None,
+    by_type: dict[tuple[str, str], list[int]] | None = None,
+    decoders: Sequence[str] = ("view",),
+) -> list[PathResult]:
+    """The production decode path: wire messages -> decode -> the engine, one result per decoder.
+
+    With several decoders (--compare), each has its own engine fed the same messages, the decoders
+    taking turns chunk by chunk, in alternating order (an interleaved A/B: the machine's load is
+    the same for all). `profile`: enabled around the timed part only. `by_type`: (type, action) ->
+    [events, CPU ns] filled with a timer around each event (slower: a diagnostic, not the figure)."""
+    mix = Mix(pods, seed)
+    setup = mix.setup()
+    runs = []
+    for decoder in decoders:
+        engine, rate = _loaded_engine(setup, mix.t, config)
+        runs.append(WireRun(decoder, engine, rate))
+    del setup
+    settle_memory()  # what the runner does once its engine is restored (or built)
+    wire = Wire()
+    turn = 0
+    while min(r.wall for r in runs) < seconds:
+        batch = wire.messages(mix.chunk(CHUNK))
+        turn += 1
+        for run_ in runs if turn % 2 else runs[::-1]:
+            run_.feed(batch, profile, by_type)
+    return [r.result(mix, wire) for r in runs]
 
 
 def _timed_events(
-    process: Callable[[events_pb2.Event], list[Correlation]],
-    decoded: list[events_pb2.Event],
+    process: Callable[[Any], list[Correlation]],
+    decoded: Sequence[Any],
     by_type: dict[tuple[str, str], list[int]],
     found: set[str],
 ) -> None:
@@ -299,7 +359,7 @@ def run(
     results: dict[str, PathResult] = {}
     for path in paths:
         if path == "wire":
-            results[path] = run_wire(seconds, pods, seed)
+            results[path] = run_wire(seconds, pods, seed)[0]
         else:
             results[path] = run_path(seconds, pods, seed, pb=path == "pb")
         gc.collect()
@@ -349,8 +409,7 @@ def describe(r: BenchResult) -> list[str]:
             )
             out.append(
                 f"wire: {1e6 / p.cpu_events_per_second if p.cpu_events_per_second else 0:.2f} us CPU per event "
-                f"= decode_events {p.decode_cpu_us:.2f} + Engine.process_pb {p.engine_cpu_us:.2f} "
-                f"(the 300,000 events/s target is 3.33 us)"
+                f"= {p.decoder_names()} (the 300,000 events/s target is 3.33 us)"
             )
         out.append(
             f"{name}: {p.events_per_second:,.0f} events/s wall, {p.cpu_events_per_second:,.0f} events/s cpu, "
@@ -387,6 +446,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "so the rates printed are lower than without)",
     )
     p.add_argument(
+        "--compare",
+        action="store_true",
+        help="wire path only: the correlator's decode (views: decode_views -> process_view) and the "
+        "protobuf one (decode_events -> process_pb), each on its own engine fed the same messages, "
+        "interleaved chunk by chunk in one process (twice the memory)",
+    )
+    p.add_argument(
         "--convert",
         action="store_true",
         help="only measure protobuf -> model conversion (fast.event_from_pb vs the cattrs path)",
@@ -396,7 +462,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(" ".join(f"{k}={v:.2f}" for k, v in measure_convert().items()))
         return 0
     print(f"bench: {_load()}", flush=True)
-    if args.profile or args.by_type:
+    if args.profile or args.by_type or args.compare:
         return _diagnose(args)
     paths = ("wire", "model", "pb") if args.path == "all" else (args.path,)
     result = run(args.seconds, args.pods, args.seed, paths)
@@ -413,13 +479,23 @@ def _load() -> str:
 
 
 def _diagnose(args: argparse.Namespace) -> int:
-    """The wire path once, under cProfile and/or with the per-type timer."""
+    """The wire path once, under cProfile and/or with the per-type timer, or both decoders compared."""
     profile = cProfile.Profile(time.process_time) if args.profile else None
     by_type: dict[tuple[str, str], list[int]] | None = {} if args.by_type else None
-    wire = run_wire(args.seconds, args.pods, args.seed, profile=profile, by_type=by_type)
-    result = BenchResult(model=None, pb=None, rss_mb=_rss_mb(), wire=wire)
-    for line in describe(result):
-        print(line)
+    decoders = ("view", "pb") if args.compare else ("view",)
+    wires = run_wire(args.seconds, args.pods, args.seed, profile=profile, by_type=by_type, decoders=decoders)
+    for wire in wires:
+        for line in describe(BenchResult(model=None, pb=None, rss_mb=_rss_mb(), wire=wire)):
+            print(f"[{wire.decoder}] {line}")
+    result = BenchResult(model=None, pb=None, rss_mb=_rss_mb(), wire=wires[0])
+    if len(wires) > 1:
+        view, pb = wires
+        print(
+            f"compare: views {1e6 / view.cpu_events_per_second:.2f} us CPU per event against protobuf "
+            f"{1e6 / pb.cpu_events_per_second:.2f} (x{pb.cpu_events_per_second and view.cpu_events_per_second / pb.cpu_events_per_second:.2f} "
+            f"events per CPU second); correlations found {view.correlations_medium_high} and "
+            f"{pb.correlations_medium_high}"
+        )
     if by_type is not None:
         for line in by_type_lines(by_type):
             print(line)

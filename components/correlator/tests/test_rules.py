@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from tapio_common.model import Confidence, Event
+import attrs
+
+from tapio_common.model import Confidence, Context, Event
 from tapio_correlator_testing import Cluster, Pod, final, one, significant
 
 
@@ -209,6 +211,21 @@ def test_network_degradation_high_when_pods_on_the_lossy_node_retransmit() -> No
     corr = one(final(events), "network_degradation")
     assert corr.confidence is Confidence.HIGH
     assert corr.root_cause_event_id == loss.id
+
+
+def test_network_degradation_names_the_pods_of_retransmits_that_carry_only_a_pod_uid() -> None:
+    c = Cluster()
+    p1, p2 = c.pod("a", "web", "n1"), c.pod("b", "api", "n1")
+    loss = c.cni_loss(100, "n1")
+    by_uid = [
+        attrs.evolve(
+            r, context=Context(cluster="test", node="n1", pod_uid=p.uid)
+        )  # what the eBPF collector knows
+        for r, p in ((c.retransmit(110, p1, 30), p1), (c.retransmit(150, p2, 25), p2))
+    ]
+    corr = one(final([*_setup(c, [p1, p2]), loss, *by_uid]), "network_degradation")
+    assert corr.confidence is Confidence.HIGH
+    assert f"pods on the node ({p1.ns}/{p1.name}, {p2.ns}/{p2.name})" in corr.summary, corr.summary
 
 
 def test_network_below_threshold_elsewhere_or_late_is_low_only() -> None:

@@ -21,7 +21,7 @@ from tapio_common.config import CommonConfig, NatsConfig
 from tapio_jetstream import decode_events
 from tapio_testing.cgroups import named_sh, tag
 from tapio_testing.jetstream import JetStreamServer
-from tapio_testing.layout import provision
+from tapio_testing.layout_fixtures import provision
 
 
 async def events_on(url: str, subject: str) -> list[events_pb2.Event]:

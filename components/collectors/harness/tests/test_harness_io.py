@@ -28,7 +28,7 @@ from tapio_common.scenarios import load_scenario
 from tapio_common.subjects import Subjects
 from tapio_jetstream import decode_events
 from tapio_testing.jetstream import JetStreamServer
-from tapio_testing.layout import provision
+from tapio_testing.layout_fixtures import provision
 
 CHILD = Path(__file__).with_name("tail_child.py")
 

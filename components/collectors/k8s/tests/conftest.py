@@ -12,7 +12,7 @@ import pytest
 from tapio_testing.component_fixtures import anyio_backend, jetstream, jetstream_engine
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
-from tapio_testing.layout import provision
+from tapio_testing.layout_fixtures import provision
 
 sys.path.insert(0, str(Path(__file__).parent))  # k8s_helpers
 

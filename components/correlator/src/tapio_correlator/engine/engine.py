@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
+from typing import Any
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Correlation, Event
@@ -29,6 +30,7 @@ from tapio_correlator.engine.inputs import EventIn
 from tapio_correlator.engine.nodes import LOSS_ACTIONS
 from tapio_correlator.engine.routing import FAILURES
 from tapio_correlator.engine.state import SEVERE
+from tapio_correlator.engine.views import full_event, k8s_of, parsed, pod_parts
 
 _NS = 1_000_000_000
 _END_OF_TIME = 2**63
@@ -102,6 +104,39 @@ class Engine(Handlers):
         watermark = self.max_time - self.slack
         return self._release(watermark) if buf[0][0] <= watermark else []
 
+    def process_view(self, view: Any) -> list[Correlation]:
+        """Same as process_pb() for an `EventView` (`engine.views`: context and k8s as wire bytes).
+
+        Reads only what each event needs: a pod lifecycle event that repeats what the topology
+        applied last for that pod is found by comparing bytes (nothing parsed), any other one has
+        its context and k8s parsed alone; an event no rule uses is dropped on its scalars; a TCP
+        retransmit is buffered as the view (its rule parses its context only while a
+        network_degradation is open); anything else is parsed whole and goes to process_pb."""
+        typ = view.type
+        if typ == "pods":
+            action = view.action
+            if action not in FAILURES and view.severity not in _SEVERE_PB:
+                ts = view.time
+                t = ts.seconds * _NS + ts.nanos
+                context = view.context
+                k8s = view.k8s
+                if not self.topo.pod_unchanged(t, context, k8s, action):
+                    self.topo.pod_event(t, pod_parts(view, context, k8s), action, (context, k8s))
+                return self._lifecycle(t)
+        else:
+            actions = _RELEVANT.get(typ)
+            if actions is None or (actions and view.action not in actions):
+                if view.severity not in _SEVERE_PB:
+                    self.ignored += 1
+                    return []
+            elif typ == "endpoints" and k8s_of(view).ready_endpoints != 0:
+                self.ignored += 1
+                return []
+            elif typ == "tcp_retransmit":  # buffered as the view: its rule parses it only when it reads it
+                ts = view.time
+                return self._take(ts.seconds * _NS + ts.nanos, typ, view)
+        return self.process_pb(full_event(view))
+
     def process_pb(self, message: events_pb2.Event) -> list[Correlation]:
         """Same as process() for a decoded protobuf Event, without building the model on hot paths."""
         typ = message.type
@@ -126,10 +161,12 @@ class Engine(Handlers):
             self.ignored += 1
             return []
         ts = message.time
-        self._push(ts.seconds * _NS + ts.nanos, typ, message)
-        buf = self.buffer
+        return self._take(ts.seconds * _NS + ts.nanos, typ, message)
+
+    def _take(self, t: int, typ: str, ev: Any) -> list[Correlation]:
+        self._push(t, typ, ev)
         watermark = self.max_time - self.slack
-        return self._release(watermark) if buf[0][0] <= watermark else []
+        return self._release(watermark) if self.buffer[0][0] <= watermark else []
 
     def process_many(self, events: Iterable[Event]) -> list[Correlation]:
         """process() for a batch (e.g. one EventBatch): the same correlations, in the same order."""
@@ -255,6 +292,8 @@ class Engine(Handlers):
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
         del state["_dispatch"]
+        # Buffered views are snapshotted as the Events they are (same keys: still a heap).
+        state["buffer"] = [(*entry[:5], parsed(entry[5])) for entry in self.buffer]
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:

@@ -22,6 +22,7 @@ from tapio_correlator.engine.rollout import STALL_REASONS, DeployIncident
 from tapio_correlator.engine.routing import FAILURES, ROLLOUT_SKEW_NS, Routing, transient_pod
 from tapio_correlator.engine.state import as_event, k8s_payload
 from tapio_correlator.engine.topology import PodInfo
+from tapio_correlator.engine.views import context_of, parsed
 
 Handler = Callable[[int, EventIn, list[Correlation]], bool]
 
@@ -281,21 +282,27 @@ class Handlers(Routing):
             taken = self._connection(t, ev, out)
         if not self.network:
             return taken
-        ctx = ev.context
+        ctx = context_of(ev)  # buffered as a view (`Engine.process_view`): its context parsed alone
         node = ctx.node
-        if not node:
+        p = None
+        if not node or not ctx.pod:  # an eBPF event may name its pod by uid, container or cgroup only
             p = self.topo.resolve_pod(ctx)
-            node = p.node if p is not None else ""
+            node = node or (p.node if p is not None else "")
         inc = self.network.get(node)
         if inc is None or not inc.accepts(t, self.cfg.network_window_ns):
             return taken
-        full = as_event(ev)
+        full = as_event(parsed(ev))
         if not inc.add(full, SAME_NODE, self.cfg.max_incident_events):
             return taken
         k = full.kernel
         inc.retransmits += (k.count or 1) if k is not None else 1
         c = full.context
-        inc.pods.add(f"{c.namespace}/{c.pod}" if c.pod else node)
+        if c.pod:
+            inc.pods.add(f"{c.namespace}/{c.pod}")
+        elif p is not None and p.name:
+            inc.pods.add(f"{p.namespace}/{p.name}")
+        else:
+            inc.pods.add(c.pod_uid or node)
         self.publish(inc, out)
         return True
 

@@ -71,6 +71,11 @@ class DeploymentInfo:
             self.replicasets[rs] = t
 
 
+def _applied_state(rec: PodInfo) -> tuple[object, ...]:
+    """What applying a pod's context and k8s sets in its record (to tell whether it changed since)."""
+    return (rec.node, rec.labels, rec.cid, rec.cgroup, rec.ips, rec.workload, rec.rs, rec.deployment)
+
+
 def same_labels(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
     return len(a) == len(b) and all(b.get(k) == v for k, v in a.items())
 
@@ -95,6 +100,18 @@ class Topology:
         self.nodes: dict[str, dict[str, str]] = {}  # node -> conditions (type -> status)
         self.evicted_over_cap = 0
         self._interned: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+        # A created/updated applied whole, as it was on the wire: raw context -> (pod, raw k8s, what
+        # the record held after it), and uid -> raw context. A cache: not in snapshots.
+        self._applied: dict[bytes, tuple[PodInfo, bytes, tuple[object, ...]]] = {}
+        self._applied_key: dict[str, bytes] = {}
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_applied"], state["_applied_key"] = {}, {}
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
 
     def size(self) -> dict[str, int]:
         return {
@@ -122,12 +139,57 @@ class Topology:
 
     # --- pods ------------------------------------------------------------------------------
 
-    def pod_event(self, t: int, ev: EventIn, action: str) -> PodInfo | None:
+    def pod_unchanged(self, t: int, context: bytes, k8s: bytes, action: str) -> bool:
+        """Applies a lifecycle `pods` event given as its raw context and k8s bytes when `pod_event`
+        would change nothing but the pod's latest time: the bytes are those of a created/updated
+        applied whole to a live pod (its uid in the context), and what the pod's record holds has
+        not changed since. Then that time is set here and True returned; False (nothing changed):
+        the caller applies the event with `pod_event`."""
+        known = self._applied.get(context)
+        if known is None or action == "created" or action == "deleted":
+            return False
+        rec, raw_k8s, _ = known
+        if raw_k8s != k8s or t < rec.seen:
+            return False
+        if t > rec.updated:
+            rec.updated = t
+        return True
+
+    def pod_event(
+        self, t: int, ev: EventIn, action: str, raw: tuple[bytes, bytes] | None = None
+    ) -> PodInfo | None:
         """Applies a `pods` event (attrs or protobuf Event); returns the pod (None if unidentifiable).
 
         Order-tolerant: the first-seen time is the earliest event's, an event older than the last
-        applied one changes nothing, and events of a deleted pod only find its tombstone.
+        applied one changes nothing, and events of a deleted pod only find its tombstone. `raw`: the
+        event's context and k8s as wire bytes, remembered for `pod_unchanged` when a created or
+        updated is applied whole.
         """
+        rec = self._pod_event(t, ev, action)
+        if rec is None or rec.deleted:
+            return rec
+        uid = rec.uid
+        state = _applied_state(rec)
+        key = self._applied_key.get(uid)
+        if key is not None and self._applied[key][2] != state:
+            del (
+                self._applied_key[uid],
+                self._applied[key],
+            )  # the record changed: those bytes would change it back
+            key = None
+        if (
+            raw is not None
+            and (action == "created" or action == "updated")
+            and rec.updated == t
+            and ev.context.pod_uid == uid
+        ):
+            if key is not None:
+                del self._applied[key]
+            self._applied[raw[0]] = (rec, raw[1], state)
+            self._applied_key[uid] = raw[0]
+        return rec
+
+    def _pod_event(self, t: int, ev: EventIn, action: str) -> PodInfo | None:
         ctx = ev.context
         uid = ctx.pod_uid
         k8s: K8sIn | None = None
@@ -264,6 +326,9 @@ class Topology:
 
     def _remove(self, rec: PodInfo) -> None:
         self.pods.pop(rec.uid, None)
+        raw = self._applied_key.pop(rec.uid, None)
+        if raw is not None:
+            del self._applied[raw]
         key = f"{rec.namespace}/{rec.name}"
         if self.pod_names.get(key) == rec.uid:
             del self.pod_names[key]

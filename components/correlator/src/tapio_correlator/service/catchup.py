@@ -8,14 +8,15 @@ could make a push consumer deliver into any subject, another stream's included).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from tapio.events.v1 import events_pb2
 from tapio_common.logging import get_logger
 from tapio_common.subjects import Subjects
+from tapio_correlator.engine.views import decode_views
 from tapio_correlator.errors import CorrelatorError
-from tapio_jetstream import DecodeError, Delivery, decode_events
+from tapio_jetstream import DecodeError, Delivery
 from tapio_jetstream.errors import JetStreamError
 from tapio_jetstream.readback import last_seq, read_range
 from tapio_publisher.codec import MSG_ID_HEADER
@@ -29,7 +30,7 @@ class CatchUpError(CorrelatorError):
 
 async def replay_events(
     nc: NATS, first: int, last: int, subjects: Subjects, takes: Callable[[str], bool]
-) -> AsyncIterator[Delivery[events_pb2.Event]]:
+) -> AsyncIterator[Delivery[Any]]:
     """The events messages `first..last` of the events stream (TAPIO_EVENTS) that the durable
     consumer takes (`takes`: its filter subjects) as deliveries (undecodable ones were
     dead-lettered before the restart: skipped)."""
@@ -39,7 +40,7 @@ async def replay_events(
             if not takes(msg.subject):
                 continue
             try:
-                events = decode_events(msg.headers, msg.data)
+                events = decode_views(msg.headers, msg.data)
             except DecodeError:
                 continue
             yield Delivery(events, stream, msg.seq, msg.subject, msg.headers, 1, -1, msg.data)
