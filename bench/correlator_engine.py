@@ -140,6 +140,11 @@ class Wire:
         out += self.encoder.due(self.now)
         return [(m.headers, m.payload) for m in out]
 
+    def all_messages(self, events: list[Event]) -> list[tuple[dict[str, str], bytes]]:
+        """messages() with every batch still open sealed too (nothing left behind)."""
+        out = self.messages(events)
+        return out + [(m.headers, m.payload) for m in self.encoder.seal_all()]
+
 
 # How the wire path decodes and feeds the engine: "view" is what the correlator's runner does
 # (`decode_views` -> `Engine.process_view`), "pb" the protobuf path it used before
@@ -216,14 +221,22 @@ class WireRun:
         )
 
 
-def _loaded_engine(setup: list[Event], t: int, config: EngineConfig | None) -> tuple[Engine, float]:
-    """A fresh engine that took the cluster's initial list (attrs Events, untimed) and its rate."""
+def _loaded_engine(
+    setup: list[tuple[dict[str, str], bytes]], t: int, decoder: str, config: EngineConfig | None
+) -> tuple[Engine, float]:
+    """A fresh engine that took the cluster's initial list (untimed) as the runner takes it: as
+    wire messages through `decoder`; and its rate (events/s)."""
+    decode, method = DECODERS[decoder]
     engine = Engine(config)
+    process = getattr(engine, method)
     started = time.perf_counter()
-    for ev in setup:
-        engine.process(ev)
+    events = 0
+    for headers, payload in setup:
+        for msg in decode(headers, payload):
+            process(msg)
+            events += 1
     engine.advance(t)
-    return engine, len(setup) / (time.perf_counter() - started)
+    return engine, events / (time.perf_counter() - started)
 
 
 def run_wire(
@@ -242,10 +255,10 @@ def run_wire(
     the same for all). `profile`: enabled around the timed part only. `by_type`: (type, action) ->
     [events, CPU ns] filled with a timer around each event (slower: a diagnostic, not the figure)."""
     mix = Mix(pods, seed)
-    setup = mix.setup()
+    setup = Wire().all_messages(mix.setup())  # the initial list (pods created) as the consumer gets it
     runs = []
     for decoder in decoders:
-        engine, rate = _loaded_engine(setup, mix.t, config)
+        engine, rate = _loaded_engine(setup, mix.t, decoder, config)
         runs.append(WireRun(decoder, engine, rate))
     del setup
     settle_memory()  # what the runner does once its engine is restored (or built)
