@@ -17,7 +17,9 @@ once unless dropped).
    held when at its end at most one second of events was still waiting.
 events_per_second is the rate processed during the sustained phase (what p99_ms was measured at).
 rss_mb and cpu are the pipeline process's (peak RSS; CPU microseconds per event of the sustained
-phase, the figure least moved by a loaded machine). The load average is printed before and after.
+phase, the figure least moved by a loaded machine; and that of its main thread alone, the event
+loop that bounds one process: compression runs on a worker thread). The load average is printed
+before and after.
 
 Last line: events_per_second=N p99_ms=N rss_mb=N (then drain rate, offered rate, CPU, load).
     bazel run //bench:pipeline -- --seconds 20
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import anyio
 import psutil
+from cpu_budget import CpuBudget
 from nats.aio.msg import Msg
 
 from tapio_common.config import NatsConfig
@@ -133,6 +136,15 @@ class PipelineProcess:
         t = self.ps.cpu_times()
         return float(t.user), float(t.system)
 
+    def main_thread_seconds(self) -> float:
+        """CPU seconds of the process's main thread (the event loop: what one process is bound by;
+        the rest is the compression worker thread)."""
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for t in self.ps.threads():
+                if t.id == self.proc.pid:
+                    return float(t.user_time + t.system_time)
+        return 0.0
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(60)
@@ -155,6 +167,7 @@ async def drain_phase(
     try:
         first_ack = None
         cpu_first = (0.0, 0.0)
+        main_first = 0.0
         while True:
             proc.sample()
             try:
@@ -165,6 +178,7 @@ async def drain_phase(
             if info is not None and info.ack_floor.stream_seq > 0 and first_ack is None:
                 first_ack = (now, info.ack_floor.stream_seq)
                 cpu_first = proc.cpu_split()
+                main_first = proc.main_thread_seconds()
             if info is not None and info.ack_floor.stream_seq >= last:
                 break
             if proc.proc.poll() is not None:
@@ -175,10 +189,12 @@ async def drain_phase(
         events = max(1.0, sent * (last - first_ack[1]) / last)  # those of the messages acked after the first
         rate = events / seconds
         user, system = (b - a for a, b in zip(cpu_first, proc.cpu_split(), strict=True))
+        main = proc.main_thread_seconds() - main_first
         print(
             f"drain: {events:,.0f} events in {seconds:.2f}s -> {rate:,.0f} events/s; pipeline CPU "
             f"{(user + system) / events * 1e6:.2f} us/event (user {user / events * 1e6:.2f}, "
-            f"system {system / events * 1e6:.2f}), {(user + system) / seconds:.0%} of a core",
+            f"system {system / events * 1e6:.2f}; main thread {main / events * 1e6:.2f}), "
+            f"{(user + system) / seconds:.0%} of a core",
             flush=True,
         )
     except BaseException:
@@ -256,15 +272,25 @@ async def main_async(args: argparse.Namespace) -> None:
                         flush=True,
                     )
                     cpu_start = proc.cpu_seconds()
+                    main_start = proc.main_thread_seconds()
+                    assert server.proc is not None
+                    budget = CpuBudget(
+                        {"pipeline": proc.ps, "nats-server": server.proc.pid, "producer": os.getpid()}
+                    )
+                    budget.start()
                     offered, processed, p99, waiting = await steady_phase(
                         server.url, batches, rate, steady_seconds, proc
                     )
-                    cpu_us = (proc.cpu_seconds() - cpu_start) / max(1.0, offered * steady_seconds) * 1e6
+                    budget.stop()
+                    events = max(1.0, offered * steady_seconds)
+                    cpu_us = (proc.cpu_seconds() - cpu_start) / events * 1e6
+                    main_us = (proc.main_thread_seconds() - main_start) / events * 1e6
+                    _print_budget(budget, int(events), main_us)
                     held = "yes" if waiting <= offered else "no"
                     print(
                         f"sustained: {offered:,.0f} events/s offered, {processed:,.0f} events/s processed, "
                         f"p99 publish->last output {p99 * 1000:.0f} ms, {waiting:,} events waiting at the "
-                        f"end (held: {held}), pipeline CPU {cpu_us:.2f} us/event",
+                        f"end (held: {held}), pipeline CPU {cpu_us:.2f} us/event (main thread {main_us:.2f})",
                         flush=True,
                     )
                     if held == "yes" or attempt == 2:
@@ -278,10 +304,25 @@ async def main_async(args: argparse.Namespace) -> None:
             print(
                 f"events_per_second={processed:.0f} p99_ms={p99 * 1000:.0f} rss_mb={rss} "
                 f"drain_events_per_second={drained:.0f} offered_events_per_second={offered:.0f} held={held} "
-                f"cpu_us_per_event={cpu_us:.2f} load1={os.getloadavg()[0]:.1f}"
+                f"cpu_us_per_event={cpu_us:.2f} main_thread_us_per_event={main_us:.2f} "
+                f"load1={os.getloadavg()[0]:.1f}"
             )
         finally:
             server.stop()
+
+
+def _print_budget(budget: CpuBudget, events: int, main_us: float) -> None:
+    """Each process's CPU per event, their total and the rates that allows on this machine."""
+    per = budget.per_unit_us(events)
+    total = budget.total_us(events)
+    cores = os.cpu_count() or 1
+    print(
+        "sustained: CPU per event "
+        + ", ".join(f"{name} {us:.2f} us" for name, us in per.items())
+        + f"; total {total:.2f} us: {cores} cores hold at most {cores * 1e6 / max(total, 1e-9):,.0f} "
+        f"events/s at that cost, the pipeline's main thread {1e6 / max(main_us, 1e-9):,.0f}",
+        flush=True,
+    )
 
 
 def _load() -> str:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tapio_correlator.service.runner import GC_OLDEST, GC_YOUNG, settle_memory
+from tapio_correlator.service.memory import GC_OLDEST, GC_YOUNG
+from tapio_correlator.service.runner import settle_memory
 
 
 @pytest.fixture

@@ -3,20 +3,17 @@ once, in order; each is settled by its own outcome (a failed one alone comes aga
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.metrics import ComponentMetrics
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
-from tapio_jetstream.layout import EVENTS, ConsumerSpec, production_layout
-from tapio_jetstream.streams import apply_layout
+from tapio_jetstream.layout import EVENTS, ConsumerSpec
 from tapio_publisher import Publisher, PublisherSettings
-from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.wait import eventually
 
 pytestmark = pytest.mark.anyio
@@ -25,14 +22,6 @@ SPEC = ConsumerSpec(EVENTS, "batch-test", "tapio.events.>", max_deliver=5, ack_w
 FAST = ConsumerSettings(
     batch=50, backoff_first=0.05, backoff_most=0.1, expires=0.3, info_interval=0.2, bind_wait=0
 )
-
-
-@pytest.fixture
-async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
-    client = await nats.connect(jetstream.url)
-    await apply_layout(client.jetstream(), 1, layout=production_layout(1, scale=0.001))
-    yield client
-    await client.close()
 
 
 class BatchRecorder:

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
-import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.api import RawStreamMsg
@@ -16,25 +15,15 @@ from tapio.events.v1 import events_pb2
 from tapio_common.metrics import ComponentMetrics, Health
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
 from tapio_jetstream.dlq import ERROR_HEADER, STREAM_HEADER, STREAM_SEQ_HEADER
-from tapio_jetstream.layout import DLQ, EVENTS, ConsumerSpec, production_layout
-from tapio_jetstream.streams import apply_layout
+from tapio_jetstream.layout import DLQ, EVENTS, ConsumerSpec
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER, MSG_ID_HEADER
-from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.wait import eventually
 
 pytestmark = pytest.mark.anyio
 
 SPEC = ConsumerSpec(EVENTS, "runtime-test", "tapio.events.>", max_deliver=3, ack_wait=5.0)
 FAST = ConsumerSettings(backoff_first=0.05, backoff_most=0.1, expires=0.3, info_interval=0.2, bind_wait=0)
-
-
-@pytest.fixture
-async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
-    client = await nats.connect(jetstream.url)
-    await apply_layout(client.jetstream(), 1, layout=production_layout(1, scale=0.001))
-    yield client
-    await client.close()
 
 
 @pytest.fixture

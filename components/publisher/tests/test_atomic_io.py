@@ -3,30 +3,17 @@ batch limit, a batch holding a stored message id, and a stream without allow_ato
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
-import nats
 import pytest
 from nats.aio.client import Client
 
-from tapio_jetstream.layout import production_layout
-from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
 from tapio_publisher.atomic import BATCH_ID_HEADER
 from tapio_publisher.codec import MSG_ID_HEADER
-from tapio_testing.jetstream import JetStreamServer
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-async def nc(jetstream: JetStreamServer) -> AsyncIterator[Client]:
-    client = await nats.connect(jetstream.url)
-    await apply_layout(client.jetstream(), 1, layout=production_layout(1, scale=0.001))
-    yield client
-    await client.close()
 
 
 def settings(tmp_path: Path) -> PublisherSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -204,3 +205,23 @@ async def test_dead_letter_carries_the_reason_and_is_published_once(nc: Client, 
     assert (headers["Tapio-Stream-Seq"], headers["Tapio-Stream"]) == ("42", "TAPIO_EVENTS")
     assert headers["Nats-Msg-Id"] == "dlq:correlator:TAPIO_EVENTS:42"
     assert headers["Tapio-Compression"] == "zstd", "the original headers travel along for decoding"
+
+
+async def test_a_caller_that_never_yields_still_gets_lingered_batches_out(nc: Client, tmp_path: Path) -> None:
+    """A producer behind its rate calls publish_encoded_many back to back without yielding: the
+    batch of a rare subject whose linger passed goes out with the next call, not when the linger
+    task gets a turn (it held such batches for seconds: late revisions in the end-to-end bench)."""
+    rare = "tapio.events.k8s.default.pods.evicted"
+    busy = "tapio.events.k8s.default.pods.updated"
+    evicted = events_pb2.Event(id="rare-1", type="pods", action="evicted").SerializeToString()
+    async with Publisher(settings(tmp_path, batch_linger=0.05), nc=nc) as pub:
+        await pub.publish_encoded_many(rare, [evicted])
+        time.sleep(0.1)  # busy past the linger: the linger task had no turn meanwhile  # noqa: ASYNC251
+        updated = events_pb2.Event(id="busy-1", type="pods", action="updated").SerializeToString()
+        await pub.publish_encoded_many(busy, [updated])
+        deadline = pub._encoder.batcher.next_deadline()
+        assert deadline is not None
+        assert deadline > time.monotonic(), "only the batch opened just now is still open"
+        with anyio.fail_after(20):
+            await pub.flush()
+    assert {e.id for e in await stream_events(nc)} == {"rare-1", "busy-1"}

@@ -7,7 +7,9 @@ subscription callback waits, so no further request is sent: at most `ahead * bat
 held beyond that buffer. The server serves a consumer's waiting requests in order, so data
 messages are counted against the oldest open request; a request ends when it is filled or its
 status (408 expired, 409 ...) arrives on its own reply subject. A request lost on a reconnect is
-forgotten after its expiry plus a grace period.
+forgotten after its expiry plus a grace period. On a `TapioClient` (every connection made by
+`tapio_common.nats.connect`) messages reach the memory stream straight from the protocol parser
+(`deliver_directly`), through the subscription's queue and callback only while the consumer is behind.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from tapio_common.logging import get_logger
+from tapio_common.nats.client import TapioClient
 
 log = get_logger(__name__)
 
@@ -65,15 +68,21 @@ class Puller:
         self.stopping = False
         self.requests = 0
         self.gone = ""  # set when the server says the consumer is deleted
+        self._behind = 0  # messages declined by _take that the subscription's callback has yet to pass on
+        self.declined = 0  # messages that went through the subscription's callback (consumer behind)
         self._wakeup = anyio.Event()
         self._sub: Subscription | None = None
         self._body = json.dumps({"batch": batch, "expires": int(expires * 1e9)}).encode()
 
     async def start(self) -> None:
         self._sub = await self.nc.subscribe(f"{self.inbox}.*", cb=self._on_msg)
+        if isinstance(self.nc, TapioClient):  # straight from the parser while the consumer keeps up
+            self.nc.deliver_directly(self._sub, self._take)
 
     async def close(self) -> None:
         if self._sub is not None:
+            if isinstance(self.nc, TapioClient):
+                self.nc.undirect(self._sub)
             await self._sub.unsubscribe()
             self._sub = None
 
@@ -116,19 +125,55 @@ class Puller:
                 break
         self._wakeup.set()
 
-    async def _on_msg(self, msg: Msg) -> None:
-        if msg.reply:  # a stored message ($JS.ACK... reply subject)
-            if self.open:
-                head = self.open[0]
-                head.remaining -= 1
-                if head.remaining <= 0:
-                    self.open.popleft()
-                    self._wakeup.set()
-            try:  # no checkpoint per message: a burst read off the socket reaches the consumer at once
+    def _take(self, msg: Msg) -> bool:
+        """Direct delivery (`TapioClient.deliver_directly`): a message as it is read. False while the
+        consumer is behind (its buffer full) or messages declined earlier still wait in `_on_msg`, so
+        they keep their order; those go through the subscription's callback instead."""
+        if self._behind:
+            self._behind += 1
+            self.declined += 1
+            return False
+        if msg.reply:
+            try:
                 self.send.send_nowait(msg)
-            except anyio.WouldBlock:  # the consumer is behind: wait for room (no further request goes out)
-                await self.send.send(msg)
-            return
+            except anyio.WouldBlock:
+                self._behind += 1
+                self.declined += 1
+                return False
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return True  # the consumer stopped: redelivered after ack_wait, as an unacked message
+            self._count_data()
+        else:
+            self._on_status(msg)
+        return True
+
+    async def _on_msg(self, msg: Msg) -> None:
+        """The subscription's callback: every message of a plain nats-py client, or those `_take` declined."""
+        try:
+            if msg.reply:  # a stored message ($JS.ACK... reply subject)
+                self._count_data()
+                try:  # no checkpoint per message: a burst read off the socket reaches the consumer at once
+                    self.send.send_nowait(msg)
+                except (
+                    anyio.WouldBlock
+                ):  # the consumer is behind: wait for room (no further request goes out)
+                    await self.send.send(msg)
+            else:
+                self._on_status(msg)
+        finally:
+            if self._behind:
+                self._behind -= 1
+
+    def _count_data(self) -> None:
+        """Data messages fill the oldest open request (the server serves them in order)."""
+        if self.open:
+            head = self.open[0]
+            head.remaining -= 1
+            if head.remaining <= 0:
+                self.open.popleft()
+                self._wakeup.set()
+
+    def _on_status(self, msg: Msg) -> None:
         headers = msg.headers or {}
         status = headers.get(STATUS_HEADER, "")
         if status == "100":  # idle heartbeat

@@ -37,7 +37,7 @@ class Entry:
     bytes to put before the event (`views.context_field` of the pod's context; empty: nothing to
     add) and the enriched context (for rules on namespace, node and labels)."""
 
-    __slots__ = ("context", "epoch", "pod", "prefix", "remaps", "uid")
+    __slots__ = ("context", "epoch", "live", "pod", "prefix", "remaps", "uid")
 
     def __init__(
         self,
@@ -52,6 +52,9 @@ class Entry:
         self.context, self.uid, self.pod, self.prefix = context, uid, pod, prefix
         self.epoch = epoch  # no pod: valid while the index learnt nothing new (-1: never enrichable)
         self.remaps = remaps  # a pod: valid while no name/container/cgroup moved to another pod
+        # Valid with no check of the epoch: never enrichable, or a pod entry whose pod has not
+        # changed since (the index clears it when the pod is learnt again or forgotten).
+        self.live = epoch < 0 if pod is None else True
 
 
 class PodIndex:
@@ -70,6 +73,7 @@ class PodIndex:
         self._fields: dict[tuple[str, bool], bytes] = {}  # (pod uid, without owners) -> context field
         self._cgroups: OrderedDict[int, str] = OrderedDict()  # cgroup id -> container id
         self.entries: dict[bytes, Entry] = {}  # serialized event context -> its enrichment
+        self._entries_of: dict[str, list[Entry]] = {}  # pod uid -> the live entries that found it
         self.own_contexts: dict[bytes, events_pb2.Context] = {}  # k8s events' contexts, parsed
         self.evicted = 0
         self.epoch = 0  # bumped when a pod, a container or a cgroup is learnt
@@ -128,8 +132,10 @@ class PodIndex:
         ctx.CopyFrom(src)  # C-speed copy, then keep only what describes the pod itself
         for name in _NOT_OF_THE_POD:
             ctx.ClearField(name)
-        if known is not None and not ctx.node:
-            ctx.node = known.node  # a pending pod's later events may not repeat it
+        if known is not None:
+            if not ctx.node:
+                ctx.node = known.node  # a pending pod's later events may not repeat it
+            self._stale(uid)
         self.pods[uid] = ctx
         self.pods.move_to_end(uid)
         self._fields.pop((uid, False), None)
@@ -169,11 +175,17 @@ class PodIndex:
         self._fields.pop((uid, False), None)
         self._fields.pop((uid, True), None)
         ctx = self.pods.pop(uid)
+        self._stale(uid)
         if self._names.get((ctx.namespace, ctx.pod)) == uid:
             del self._names[(ctx.namespace, ctx.pod)]
         for cid in self.pod_containers.pop(uid, ()):
             if self._containers.get(cid) == uid:
                 del self._containers[cid]
+
+    def _stale(self, uid: str) -> None:
+        """The pod's context changed or it is forgotten: the entries that found it are made again."""
+        for entry in self._entries_of.pop(uid, ()):
+            entry.live = False
 
     # ------------------------------------------------------------------ enrichment
 
@@ -223,16 +235,19 @@ class PodIndex:
         entry = self.entries.get(raw)
         if entry is not None:
             if entry.pod is None:
-                if entry.epoch < 0 or entry.epoch == self.epoch:
+                if entry.live or entry.epoch == self.epoch:
                     return entry
-            elif entry.remaps == self.remaps and self.pods.get(entry.uid) is entry.pod:
+            elif entry.live and entry.remaps == self.remaps:
                 return entry
         ctx = parse_context(raw)
         self._learn_cgroup(ctx)
         entry = self._entry(ctx)
         if len(self.entries) >= self.max_entries:
             self.entries.clear()
+            self._entries_of.clear()
         self.entries[raw] = entry
+        if entry.pod is not None:
+            self._entries_of.setdefault(entry.uid, []).append(entry)
         return entry
 
     def _entry(self, ctx: events_pb2.Context) -> Entry:

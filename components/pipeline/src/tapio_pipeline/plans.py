@@ -31,6 +31,7 @@ SOURCE_TOKENS = {
 }
 LEARN_POD, OWN, ENRICH = 1, 2, 3  # Plan.learn: a pod event; another k8s event; any other source
 MAX_PLANS = 10_000  # distinct keys kept; beyond, the cache starts again (keys are few in practice)
+MAX_CONTEXT_OUTCOMES = 10_000  # outcomes by context kept per plan; beyond, that cache starts again
 
 Context = events_pb2.Context
 
@@ -66,6 +67,7 @@ class Plan:
     __slots__ = (
         "_outcomes",
         "_routes",
+        "by_context",
         "constant",
         "default",
         "learn",
@@ -88,6 +90,11 @@ class Plan:
         self.subject_of = subject_of
         self._outcomes: dict[tuple[str, ...], Outcome] = {}
         self.needs_context = any(s.tests for s in steps)
+        # Steps that test the context and neither sample nor redact: the outcome is one per
+        # context, cached by it (the enrichment entry, or a k8s event's own serialized context).
+        self.by_context: dict[Any, Outcome] | None = (
+            {} if self.needs_context and all(s.keep is None and not s.redact for s in steps) else None
+        )
         self.constant: Outcome | None = None if steps else self.routed(routes)
         self.learn = 0  # what the event teaches or needs: set by the router (LEARN_POD, OWN, ENRICH)
         # Steps that only redact: the outcome is known, the keys are those found on the wire.

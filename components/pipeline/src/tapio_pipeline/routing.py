@@ -20,7 +20,7 @@ import attrs
 
 from tapio.events.v1 import events_pb2
 from tapio_pipeline.enrich import SOURCE_K8S, Entry, PodIndex
-from tapio_pipeline.plans import ENRICH, LEARN_POD, SOURCE_TOKENS, Outcome, Router
+from tapio_pipeline.plans import ENRICH, LEARN_POD, MAX_CONTEXT_OUTCOMES, SOURCE_TOKENS, Outcome, Router
 from tapio_pipeline.rules import REDACTED, RuleSet, decide
 
 
@@ -69,7 +69,7 @@ def route(
     add_id, tally = ids.append, outcomes.append
     key_of, plan_of, plans = router.key_of, router.plan, router.plans
     learn, enrichment, own = index.learn_view, index.enrichment, index.own_context
-    entries, pods = index.entries, index.pods
+    entries, by_raw, touch, owners = index.entries, index.by_raw, index.pods.move_to_end, index.pod_containers
     targets: dict[Outcome, tuple[list[bytes], ...]] = {}  # an outcome's subject lists in `groups`
     enriched = redacted = 0
     unrouted = None
@@ -88,17 +88,23 @@ def route(
         if learning == ENRICH:
             context = view.context
             entry = entries.get(context)
-            # The cache hit of an entry that found a pod, inline (`PodIndex.enrichment` has the rule
-            # and makes or checks every other case).
-            if (
-                entry is None
-                or entry.pod is None
-                or entry.remaps != index.remaps
-                or pods.get(entry.uid) is not entry.pod
-            ):
+            # A live cache hit, inline (`PodIndex.enrichment` has the rule and makes or checks
+            # every other case).
+            if entry is None or not entry.live or entry.remaps != index.remaps:
                 entry = enrichment(context)
         elif learning == LEARN_POD:
-            learn(view)  # k8s events carry their own context
+            # A pod event whose context was learnt as it is, inline (`PodIndex.learn_view` has the
+            # rule and does every other case): the pod seen again, its container ids owned.
+            uid = by_raw.get(view.context)
+            if uid is None:
+                learn(view)  # k8s events carry their own context
+            else:
+                touch(uid)
+                cids = view.k8s.container_ids
+                if cids:
+                    owned = owners.get(uid)
+                    if owned is None or not owned.issuperset(cids):
+                        learn(view)
         else:
             own(view.context)  # parsed once per distinct context: a bad one is undecodable
         out = plan.constant
@@ -110,9 +116,19 @@ def route(
                     if key_bytes in raw:  # present on the wire: checked on the parsed event
                         keys += (key_name,)
             else:
-                out, keys = plan.run(
-                    view, raw, _context_of(index, view, entry) if plan.needs_context else None
-                )
+                cache = plan.by_context
+                if cache is None:
+                    out, keys = plan.run(
+                        view, raw, _context_of(index, view, entry) if plan.needs_context else None
+                    )
+                else:  # one outcome per context: the rules run once for it
+                    known = cache.get(entry if entry is not None else view.context)
+                    if known is None:
+                        known, _ = plan.run(view, raw, _context_of(index, view, entry))
+                        if len(cache) >= MAX_CONTEXT_OUTCOMES:
+                            cache.clear()
+                        cache[entry if entry is not None else view.context] = known
+                    out, keys = known, ()
             if keys and out.subjects:
                 raw, n = _redacted(raw, entry, keys)
                 redacted += n

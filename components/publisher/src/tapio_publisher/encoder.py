@@ -57,6 +57,7 @@ class Encoder:
         """The messages ready to send after adding `datas`, and the sizes of events refused as too large."""
         if self.settings.batching:
             sealed, oversized = self.batcher.add_many(subject, datas, now)
+            sealed += self.batcher.due(now)  # lingered long enough: out now, not when the linger task runs
             return [self.encode_batch(b) for b in sealed], [o.size for o in oversized]
         out: list[Outgoing] = []
         too_large: list[int] = []

@@ -208,7 +208,13 @@ class Publisher:
             await self._take([(subject, datas)])
             return
         self.metrics.received_pending += len(datas)  # the common case, with no layer in between
-        sealed, oversized = self._encoder.batcher.add_many(subject, datas, time.monotonic())
+        now = time.monotonic()
+        batcher = self._encoder.batcher
+        sealed, oversized = batcher.add_many(subject, datas, now)
+        # Batches whose linger passed go out now too: a caller that never yields (a producer behind
+        # its rate) would otherwise hold them until the linger task gets a turn, seconds later for
+        # the subjects that never fill a batch (the rare ones: evictions, restarts, OOM kills).
+        sealed += batcher.due(now)
         if sealed:
             await self._dispatch_all([self._encoder.encode_batch(b) for b in sealed])
         if oversized:

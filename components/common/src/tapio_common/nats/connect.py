@@ -16,6 +16,7 @@ from nats.errors import NoServersError
 from tapio_common.config import NatsConfig
 from tapio_common.errors import ConfigError, NatsUnavailableError
 from tapio_common.logging import get_logger
+from tapio_common.nats.client import TapioClient
 
 log = get_logger(__name__)
 
@@ -123,7 +124,7 @@ async def connect(
     async def on_closed() -> None:
         log.info("nats connection closed", client=name)
 
-    nc = Client()
+    nc = TapioClient()  # nats-py's Client with a cheaper header parse (tapio_common.nats.client)
     # nats-py can wait forever on a failed TLS handshake; first contact has a hard deadline.
     deadline = (cfg.connect_timeout + 1.5) * (INITIAL_ATTEMPTS + 1) * len(servers) + 1.0
     try:

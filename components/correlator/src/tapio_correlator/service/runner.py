@@ -2,12 +2,12 @@
 
 Fed by `tapio_jetstream.Consumer` on the durable consumer `correlator` of TAPIO_EVENTS as a batch
 handler (the messages already pulled, in stream order, one engine pass and one publish wait for all
-of them); publishes through the Publisher and snapshots the engine to the KV bucket.
+of them); publishes through the Publisher. Snapshot scheduling is `service.snapshots` (mixed in),
+the collector settings `service.memory`, the restart read-back `service.catchup`.
 """
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -26,14 +26,17 @@ from tapio_correlator.engine import Engine
 from tapio_correlator.engine.views import decode_views, view_ids
 from tapio_correlator.errors import CorrelatorError
 from tapio_correlator.service.catchup import replay_events, stored_revisions
-from tapio_correlator.service.forksnap import ForkedSnapshot
+from tapio_correlator.service.memory import settle_memory
 from tapio_correlator.service.settings import RunnerSettings
+from tapio_correlator.service.snapshots import Snapshots
 from tapio_correlator.service.state_store import StateStore, StateStoreError
 from tapio_jetstream import Consumer, ConsumerSettings, Delivery, Kind
 from tapio_jetstream.layout import CORRELATOR, ConsumerSpec, production_layout
 from tapio_jetstream.startup import until_answered
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
+
+__all__ = ["COMPONENT", "EngineFailure", "Runner", "correlation_msg_id", "settle_memory"]
 
 log = get_logger(__name__)
 
@@ -44,23 +47,6 @@ kept as wire bytes until a rule or the topology needs them), for `Engine.process
 COMPONENT = "correlator"
 NS = 1_000_000_000
 MAX_PARTIAL = 1024  # messages remembered as part-way in the engine (bounded: each retried soon)
-GC_YOUNG = 50_000  # net allocations between two young collections (CPython's default: 700)
-GC_OLDEST = 100  # middle collections before a full one is considered (CPython's default: 10)
-
-
-def settle_memory() -> None:
-    """The collector's thresholds for a process holding a large, long-lived engine state.
-
-    With CPython's defaults a profile of the end-to-end benchmark spent more CPU in full collections
-    (each walking every object of 100,000 tracked pods, 0.2-0.4 s each, so also the p99 latency) than
-    in the engine: the engine makes almost no cyclic garbage (reference counting frees it), so young
-    collections run every GC_YOUNG allocations and full ones far less often. What exists now (the
-    restored state) moves out of the collector's view (`gc.freeze`); a later snapshot child then also
-    shares those pages instead of copying them when a collection would touch them."""
-    gc.collect()
-    gc.freeze()
-    _, middle, _ = gc.get_threshold()
-    gc.set_threshold(GC_YOUNG, middle, GC_OLDEST)
 
 
 def correlation_msg_id(corr: Correlation) -> str:
@@ -74,7 +60,7 @@ class EngineFailure(CorrelatorError):
     stage = "engine"
 
 
-class Runner:
+class Runner(Snapshots):
     """One engine fed by the durable consumer `correlator` on TAPIO_EVENTS.
 
     Per pulled batch: engine over every message -> publish their correlations -> wait for the acks
@@ -137,11 +123,7 @@ class Runner:
         self.last_event_ns = 0
         self.last_input = time.monotonic()
         self.advanced_to = 0
-        self.since_snapshot = 0
-        self.last_snapshot = time.monotonic()
-        self.snapshotting = False  # a forked snapshot is being taken or saved
-        self.snapshots = 0  # stored since start
-        self.snapshot_child_mb = 0  # the most memory a snapshot child added (private, at its end)
+        self._init_snapshots()
         self.ready = False
         self.url = ""
         self.published = 0
@@ -308,11 +290,6 @@ class Runner:
             return EngineFailure(f"engine failed on events {', '.join(failed)}")
         return None
 
-    def _maybe_snapshot(self) -> None:
-        """Starts a snapshot in the background when one is due (after a message, and when idle)."""
-        if self._tg is not None and self._snapshot_due() and (forked := self._fork()):
-            self._tg.start_soon(self._save, forked)
-
     def _remember_partial(self, seq: int, applied: int, events: Sequence[Any]) -> None:
         self.partial[seq] = (applied, events[applied].id)
         while len(self.partial) > MAX_PARTIAL:
@@ -383,64 +360,3 @@ class Runner:
                     self.since_snapshot += 1
                     if not self.snapshotting and (forked := self._fork()):
                         await self._save(forked)
-
-    # --- snapshots ----------------------------------------------------------------------------
-
-    def _snapshot_due(self) -> bool:
-        if self.since_snapshot == 0 or self.snapshotting or self.partial or self.unconfirmed:
-            return False
-        return (
-            self.since_snapshot >= self.settings.snapshot_events
-            or time.monotonic() - self.last_snapshot >= self.settings.snapshot_interval
-        )
-
-    async def snapshot(self) -> None:
-        """Takes a snapshot now and waits until it is stored (after one in progress, if any)."""
-        while self.snapshotting:  # noqa: ASYNC110 - the loop's own snapshot task finishes it
-            await anyio.sleep(0.05)
-        if self.partial or self.unconfirmed:
-            log.warning("no snapshot: a message is part-way in the engine", partial=len(self.partial))
-            return
-        if forked := self._fork():
-            await self._save(forked)
-
-    def _fork(self) -> tuple[ForkedSnapshot, int, int] | None:
-        """Forks a child holding the engine as it is now, with the sequences that state covers
-        (None when the fork fails: logged, counted, due again after the usual interval)."""
-        self.last_snapshot = time.monotonic()
-        job = ForkedSnapshot()
-        try:
-            job.start(self.engine)
-        except CorrelatorError as e:
-            log.error("engine state not saved", events_seq=self.last_seq, error=str(e))
-            self.metrics.error("snapshot")
-            return None
-        self.snapshotting = True
-        self.since_snapshot = 0
-        return job, self.last_seq, self.correlations_seq
-
-    async def _save(self, forked: tuple[ForkedSnapshot, int, int]) -> None:
-        """Stores what the child wrote. A failed snapshot is logged and counted, and the next one is due
-        after the usual interval: restart safety meanwhile rests on the previous one and a longer catch-up."""
-        job, events_seq, correlations_seq = forked
-        started = time.perf_counter()
-        try:
-            snap = await job.result()
-            size = await self.store.save_compressed(snap.blob, snap.size, events_seq, correlations_seq)
-        except CorrelatorError as e:
-            log.error("engine state not saved", events_seq=events_seq, error=str(e))
-            self.metrics.error("snapshot")
-            self.since_snapshot = max(self.since_snapshot, 1)
-            return
-        finally:
-            self.snapshotting = False
-        self.snapshots += 1
-        self.snapshot_child_mb = max(self.snapshot_child_mb, snap.child_private_mb)
-        log.info(
-            "engine state saved",
-            events_seq=events_seq,
-            bytes=size,
-            ms=round((time.perf_counter() - started) * 1000, 1),
-            child_private_mb=snap.child_private_mb,
-            child_rss_mb=snap.child_rss_mb,
-        )

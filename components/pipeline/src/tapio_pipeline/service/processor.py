@@ -20,6 +20,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from prometheus_client import Counter
 
 from tapio_common.logging import get_logger
@@ -32,21 +34,16 @@ from tapio_pipeline.enrich import PodIndex
 from tapio_pipeline.plans import Router
 from tapio_pipeline.routing import Routed, route
 from tapio_pipeline.rules import RuleSet
-from tapio_pipeline.views import decode_message, encode_batch
+from tapio_pipeline.service.outputs import Output, Outputs
+from tapio_pipeline.views import decode_message
 from tapio_publisher import Publisher, PublisherError, Receipt
-from tapio_publisher.codec import (
-    COMPRESSION_HEADER,
-    ENCODING_BATCH,
-    ENCODING_HEADER,
-    Compression,
-    Compressor,
-)
+from tapio_publisher.codec import Compression
 from tapio_publisher.subjects import processed_subject
 
 log = get_logger(__name__)
 
 MAX_LEARNT = 100_000  # stream sequences remembered for the pod follower
-MAX_OUTPUT_BYTES = 512 * 1024  # one output message at most (TAPIO_PROCESSED takes 1 MB)
+STAGE_AHEAD = 2  # messages framed (or compressed) ahead of the stage after
 
 
 class RoutedEvents(list[str]):
@@ -102,7 +99,7 @@ class Processor:
         self.metrics = metrics
         self.extra = PipelineMetrics(metrics)
         self.compression = compression
-        self._compressor = Compressor(compression)
+        self.outputs = Outputs(compression)
         self.unrouted = 0
         self._unrouted_logged = 0.0
         self.kind: Kind[str] = Kind("events", self.decode, _event_keys)
@@ -158,19 +155,23 @@ class Processor:
             raise outcome
 
     async def handle_batch(self, deliveries: Sequence[Delivery[str]]) -> list[BaseException | None]:
+        """Every message's outputs published, in order, then every confirmation awaited. Three
+        stages run at once: framing (the routed events as EventBatches), compression (on a worker
+        thread: it overlaps the framing and publishing of the neighbouring messages) and publishing.
+        A message that fails at any stage fails alone (its outcome; the runtime retries it)."""
         outcomes: list[BaseException | None] = [None] * len(deliveries)
         sent: list[tuple[int, list[tuple[Receipt, int]]]] = []
-        taken: set[str] = set()  # ids of the batch's earlier messages (when there are several)
-        last = len(deliveries) - 1
-        for i, delivery in enumerate(deliveries):
-            try:
-                routed = self._routed(delivery, taken)
-                sent.append((i, await self._publish(delivery, routed)))
-            except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
-                outcomes[i] = e
-                continue
-            if i < last:
-                taken.update(routed.ids)
+        framed_in, framed_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
+        ready_in, ready_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._frame_all, deliveries, outcomes, framed_in)
+            tg.start_soon(self._compress_all, deliveries, framed_out, ready_in, outcomes)
+            async with ready_out:
+                async for i, outputs in ready_out:
+                    try:
+                        sent.append((i, await self._publish(outputs)))
+                    except Exception as e:  # noqa: BLE001 - this message alone fails
+                        outcomes[i] = e
         published = 0
         for i, receipts in sent:
             try:
@@ -182,25 +183,56 @@ class Processor:
         self.metrics.published.inc(published)
         return outcomes
 
-    async def _publish(self, delivery: Delivery[str], routed: Routed) -> list[tuple[Receipt, int]]:
-        receipts = []
-        groups = self.count(routed)
-        if len(self.learnt) >= MAX_LEARNT:
-            self.learnt.clear()
-        self.learnt.add(delivery.stream_seq)
-        for subject, datas in groups.items():
-            for part, chunk in enumerate(_chunks(datas)):
-                msg_id = f"pipeline:{delivery.stream}:{delivery.stream_seq}:{subject}:{part}"
-                payload = encode_batch(chunk, msg_id)
-                headers = {ENCODING_HEADER: ENCODING_BATCH}
-                if self.compression is not Compression.NONE:
-                    payload = self._compressor.compress(payload)
-                    headers[COMPRESSION_HEADER] = self.compression.value
-                receipt = await self.publisher.publish_message(
-                    subject, payload, msg_id=msg_id, headers=headers
-                )
-                receipts.append((receipt, len(chunk)))
-        return receipts
+    async def _frame_all(
+        self,
+        deliveries: Sequence[Delivery[str]],
+        outcomes: list[BaseException | None],
+        into: MemoryObjectSendStream[tuple[int, list[Output]]],
+    ) -> None:
+        taken: set[str] = set()  # ids of the batch's earlier messages (when there are several)
+        last = len(deliveries) - 1
+        async with into:
+            for i, delivery in enumerate(deliveries):
+                try:
+                    routed = self._routed(delivery, taken)
+                    groups = self.count(routed)
+                    if len(self.learnt) >= MAX_LEARNT:
+                        self.learnt.clear()
+                    self.learnt.add(delivery.stream_seq)
+                    outputs = self.outputs.frame(delivery.stream, delivery.stream_seq, groups)
+                except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
+                    outcomes[i] = e
+                    continue
+                if i < last:
+                    taken.update(routed.ids)
+                await into.send((i, outputs))
+
+    async def _compress_all(
+        self,
+        deliveries: Sequence[Delivery[str]],
+        framed: MemoryObjectReceiveStream[tuple[int, list[Output]]],
+        into: MemoryObjectSendStream[tuple[int, list[Output]]],
+        outcomes: list[BaseException | None],
+    ) -> None:
+        several = len(deliveries) > 1
+        async with framed, into:
+            async for i, outputs in framed:
+                try:
+                    compressed = await self.outputs.compress(outputs, overlapped=several)
+                except Exception as e:  # noqa: BLE001 - this message alone fails
+                    outcomes[i] = e
+                    continue
+                await into.send((i, compressed))
+
+    async def _publish(self, outputs: list[Output]) -> list[tuple[Receipt, int]]:
+        headers = self.outputs.headers
+        return [
+            (
+                await self.publisher.publish_message(o.subject, o.payload, msg_id=o.msg_id, headers=headers),
+                o.count,
+            )
+            for o in outputs
+        ]
 
     def count(self, routed: Routed) -> dict[str, list[bytes]]:
         """Counts what one message became (once per message: a labelled counter costs about a
@@ -234,18 +266,3 @@ class Processor:
 
 def _event_keys(_headers: Headers, ids: Sequence[str]) -> list[str]:
     return ids if isinstance(ids, list) else list(ids)  # the items are the ids
-
-
-def _chunks(datas: list[bytes]) -> list[list[bytes]]:
-    """Splits serialized events into groups whose batch stays under MAX_OUTPUT_BYTES."""
-    if sum(map(len, datas)) + 8 * len(datas) <= MAX_OUTPUT_BYTES:
-        return [datas]
-    out: list[list[bytes]] = [[]]
-    size = 0
-    for d in datas:
-        if out[-1] and size + len(d) + 8 > MAX_OUTPUT_BYTES:
-            out.append([])
-            size = 0
-        out[-1].append(d)
-        size += len(d) + 8
-    return out
