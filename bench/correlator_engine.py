@@ -4,8 +4,11 @@ Three paths, each on a fresh engine that first loads the cluster's initial list:
 - wire (the headline figure): the production decode path. The mix is published as a collector
   fleet would (`tapio_publisher.encoder.Encoder`: per-subject EventBatch messages, 200 ms linger
   at 200,000 events/s, zstd), keeping only the subjects the correlator's durable consumer takes
-  (its filter subjects); timed: `decode_events(headers, payload)` of each message, then
-  `Engine.process_pb` of each event, which is what the NATS runner does per message;
+  (its filter subjects); timed: `decode_views(headers, payload)` of each message (the correlator's
+  decode: context and k8s kept as wire bytes), then `Engine.process_view` of each event, which is
+  what the NATS runner does per message. The initial list reaches the engine the same way
+  (untimed). `--compare`: the protobuf path (`decode_events` + `Engine.process_pb`) on a second
+  engine fed the same messages, the two taking turns chunk by chunk in one process;
 - pb: serialized protobuf Events in, decoded one by one and fed to `Engine.process_pb`;
 - model: attrs Events in (`Engine.process`), the engine's own speed.
 Events are generated in chunks outside the timed part (tapio_correlator_testing.loadgen); only the engine
@@ -17,7 +20,7 @@ the collector's view, young collections every 50,000 allocations). Last line:
 `engine_events_per_second=N [pb_events_per_second=N] rss_mb=N` (rss_mb: peak RSS of the whole
 process, generator included).
 
-Run alone: .venv/bin/python bench/correlator_engine.py --seconds 30
+Run alone: .venv/bin/python bench/correlator_engine.py --seconds 30 [--compare]
 Where the time goes: --profile FILE (cProfile, CPU timer, of the wire path's timed part) or
 --by-type (CPU per event of each event type/action, a timer around each event).
 """
