@@ -7,7 +7,8 @@ Last line: engine_events_per_second=N drain_events_per_second=N e2e_events_per_s
 p99_event_to_correlation_ms=N e2e_cpu_us_per_event=N events_per_message=N rss_mb=N
 [unfiltered_drain_events_per_second=N] load1=N
 - engine: publisher-encoded batch messages of the realistic mix (only the subjects the correlator's
-  durable consumer takes) -> decode_events -> Engine.process_pb, `--seconds / 3` of timed work, in
+  durable consumer takes) -> decode_views -> Engine.process_view (what the runner does),
+  `--seconds / 3` of timed work, in
   a process of its own (bench/correlator_engine.py);
 - drain: events of a preloaded stream per second of the real Runner draining it;
 - e2e: the highest producer rate at which the runner's lag stayed bounded (found in steps, see

@@ -4,8 +4,11 @@ Three paths, each on a fresh engine that first loads the cluster's initial list:
 - wire (the headline figure): the production decode path. The mix is published as a collector
   fleet would (`tapio_publisher.encoder.Encoder`: per-subject EventBatch messages, 200 ms linger
   at 200,000 events/s, zstd), keeping only the subjects the correlator's durable consumer takes
-  (its filter subjects); timed: `decode_events(headers, payload)` of each message, then
-  `Engine.process_pb` of each event, which is what the NATS runner does per message;
+  (its filter subjects); timed: `decode_views(headers, payload)` of each message (the correlator's
+  decode: context and k8s kept as wire bytes), then `Engine.process_view` of each event, which is
+  what the NATS runner does per message. The initial list reaches the engine the same way
+  (untimed). `--compare`: the protobuf path (`decode_events` + `Engine.process_pb`) on a second
+  engine fed the same messages, the two taking turns chunk by chunk in one process;
 - pb: serialized protobuf Events in, decoded one by one and fed to `Engine.process_pb`;
 - model: attrs Events in (`Engine.process`), the engine's own speed.
 Events are generated in chunks outside the timed part (tapio_correlator_testing.loadgen); only the engine
@@ -17,7 +20,7 @@ the collector's view, young collections every 50,000 allocations). Last line:
 `engine_events_per_second=N [pb_events_per_second=N] rss_mb=N` (rss_mb: peak RSS of the whole
 process, generator included).
 
-Run alone: .venv/bin/python bench/correlator_engine.py --seconds 30
+Run alone: .venv/bin/python bench/correlator_engine.py --seconds 30 [--compare]
 Where the time goes: --profile FILE (cProfile, CPU timer, of the wire path's timed part) or
 --by-type (CPU per event of each event type/action, a timer around each event).
 """
@@ -140,6 +143,11 @@ class Wire:
         out += self.encoder.due(self.now)
         return [(m.headers, m.payload) for m in out]
 
+    def all_messages(self, events: list[Event]) -> list[tuple[dict[str, str], bytes]]:
+        """messages() with every batch still open sealed too (nothing left behind)."""
+        out = self.messages(events)
+        return out + [(m.headers, m.payload) for m in self.encoder.seal_all()]
+
 
 # How the wire path decodes and feeds the engine: "view" is what the correlator's runner does
 # (`decode_views` -> `Engine.process_view`), "pb" the protobuf path it used before
@@ -216,14 +224,22 @@ class WireRun:
         )
 
 
-def _loaded_engine(setup: list[Event], t: int, config: EngineConfig | None) -> tuple[Engine, float]:
-    """A fresh engine that took the cluster's initial list (attrs Events, untimed) and its rate."""
+def _loaded_engine(
+    setup: list[tuple[dict[str, str], bytes]], t: int, decoder: str, config: EngineConfig | None
+) -> tuple[Engine, float]:
+    """A fresh engine that took the cluster's initial list (untimed) as the runner takes it: as
+    wire messages through `decoder`; and its rate (events/s)."""
+    decode, method = DECODERS[decoder]
     engine = Engine(config)
+    process = getattr(engine, method)
     started = time.perf_counter()
-    for ev in setup:
-        engine.process(ev)
+    events = 0
+    for headers, payload in setup:
+        for msg in decode(headers, payload):
+            process(msg)
+            events += 1
     engine.advance(t)
-    return engine, len(setup) / (time.perf_counter() - started)
+    return engine, events / (time.perf_counter() - started)
 
 
 def run_wire(
@@ -242,10 +258,10 @@ def run_wire(
     the same for all). `profile`: enabled around the timed part only. `by_type`: (type, action) ->
     [events, CPU ns] filled with a timer around each event (slower: a diagnostic, not the figure)."""
     mix = Mix(pods, seed)
-    setup = mix.setup()
+    setup = Wire().all_messages(mix.setup())  # the initial list (pods created) as the consumer gets it
     runs = []
     for decoder in decoders:
-        engine, rate = _loaded_engine(setup, mix.t, config)
+        engine, rate = _loaded_engine(setup, mix.t, decoder, config)
         runs.append(WireRun(decoder, engine, rate))
     del setup
     settle_memory()  # what the runner does once its engine is restored (or built)

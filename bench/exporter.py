@@ -2,7 +2,8 @@
 
 Three processes on this machine besides the local nats-server (file store):
 - the exporter, as `tapio-siem-exporter` runs it (its own process: consumer runtime, lifecycle,
-  alerts published to TAPIO_ALERTS, one durable consumer per sink);
+  alerts stored in TAPIO_ALERTS, then handed to both sinks from memory; `--read-back`: each sink
+  reads them back through its own durable consumer instead, the shape before);
 - the receivers (another process): the protocol-faithful HEC server (token, channel, gzip, ack
   endpoint polled by the sink) and `_bulk` server (per-item status, external versions);
 - this process: the load generator, publishing correlations to tapio.correlations.> at --rate for
@@ -27,7 +28,8 @@ Measured, in two steps:
 `--receivers-only`: the receivers alone (HEC gzip + acks, _bulk), fed pre-encoded batches as fast
 as two clients can send them, to show they are not what limits the exporter's figure.
 `--profile FILE`: the exporter runs under cProfile and writes its stats to FILE on exit
-(`python -m pstats FILE`); profiling slows it about twofold.
+(`python -m pstats FILE`), and the bench prints the exporter's CPU per alert by stage from it;
+profiling slows it several fold (small functions most), so read the stages as shares.
 """
 
 from __future__ import annotations
@@ -230,7 +232,8 @@ EXPORTER_RULES: list[Rule] = [
     ("sink read-back", named("decode.py", "decode_alert")),
     ("sink read-back", named("model/fast.py", "alert_from_pb")),
     ("sink read-back", named("delivery.py", "_alert_keys")),
-    ("sink read-back", in_files("tapio_exporters/service/delivery.py")),
+    ("sink read-back", in_files("tapio_exporters/service/delivery.py", "tapio_exporters/service/lanes.py",
+                                "tapio_jetstream/readback.py")),
     ("publish", named("model/fast.py", "alert_to_pb")),
     ("publish", named("~", "SerializeToString")),
     ("publish", in_files("tapio_publisher/", "tapio_exporters/service/alerter.py")),
@@ -252,7 +255,8 @@ EXPORTER_RULES: list[Rule] = [
 
 
 def print_stages(stats_file: str, exporter_us: float, sinks: int) -> None:
-    """The exporter's CPU per alert by stage, from its cProfile dump, scaled to its measured CPU."""
+    """The exporter's CPU per alert by stage, from its cProfile dump, scaled to its measured CPU;
+    `sinks`: how many sink consumers read each alert back (0: delivered from memory)."""
     raw = profile_stages(stats_file, EXPORTER_RULES, other="event loop, metrics, other")
     shared = ("nats in", "nats headers", "nats out", "runtime per message")
     stages = {k: v for k, v in raw.items() if k not in shared}
@@ -266,7 +270,7 @@ def print_stages(stats_file: str, exporter_us: float, sinks: int) -> None:
             stages[k] = stages.get(k, 0.0) + v
     total = sum(stages.values()) or 1.0
     print(f"exporter CPU by stage (cProfile, CPU timer; the NATS client's reads, writes and the runtime's "
-          f"per-message work shared out by messages: in 1 correlation + {sinks} sink deliveries, out 1 alert "
+          f"per-message work shared out by messages: in 1 correlation + {sinks} sink read-backs, out 1 alert "
           f"+ {1 + sinks} acks an alert; scaled to the {exporter_us:.0f} us measured under the profiler):")  # fmt: skip
     for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"  {name:34s} {sec / total:6.1%}  {sec / total * exporter_us:6.0f} us an alert")
@@ -296,6 +300,7 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
                 "  sinks:\n"
                 f"    - {{type: hec, url: '{hec_url}', token: {TOKEN}, ack: true, gzip: true, batch: {args.batch}}}\n"
                 f"    - {{type: elastic, url: '{es_url}', index: tapio-alerts, batch: {args.batch}}}\n"
+                f"  sink_read_back: {'true' if args.read_back else 'false'}\n"
             )
             argv = ["--config", str(cfg), "--nats-url", server.url, "--metrics-port", "0", "--log-level", "warning",
                     "--data-dir", str(Path(tmp) / "exporter")]  # fmt: skip
@@ -310,7 +315,8 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
                 "load generator": psutil.Process(),
             })  # fmt: skip
             print(f"exporter benchmark: the capacity (a burst offered at {args.rate:.0f}/s), then a sustained load for {args.seconds:.0f} s; "
-                  f"sinks HEC (gzip, indexer acks) and _bulk, batches of {args.batch}; "
+                  f"sinks HEC (gzip, indexer acks) and _bulk, batches of {args.batch}, "
+                  f"{'read back from TAPIO_ALERTS' if args.read_back else 'delivered from memory'}; "
                   f"before: load average {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}", flush=True)  # fmt: skip
             sampler = Sampler(receivers)
             sampler.start()
@@ -361,7 +367,7 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
     per_alert = budget.per_unit_us(delivered)
     print(budget.report(delivered, "alert") + f" (after the load {load_after[0]:.2f})")
     if args.profile:
-        print_stages(args.profile, per_alert["exporter"], sinks=2)
+        print_stages(args.profile, per_alert["exporter"], sinks=2 if args.read_back else 0)
     capacity = f"capacity_per_second={probe[0] / probe[1]:.0f} " if probe else ""
     print(
         f"alerts_per_second={held:.0f} p99_alert_latency_ms={p(everything, 0.99):.0f} "
@@ -482,6 +488,10 @@ def main() -> int:
     ap.add_argument(
         "--profile", default="", metavar="FILE", help="run the exporter under cProfile, stats to FILE"
     )
+    ap.add_argument(
+        "--read-back", action="store_true",
+        help="the sinks read every alert back through their durable consumers (the shape before session 4)",
+    )  # fmt: skip
     ap.add_argument("--receivers-only", action="store_true", help="measure the receivers alone")
     args = ap.parse_args()
     if args.receivers_only:

@@ -26,8 +26,9 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import nats
@@ -80,6 +81,51 @@ def model_cost(api: K8sApiServer) -> str:
     return (
         f"decoding one pod: client models (ApiClient.deserialize) {models:.0f} us; json.loads + digest "
         f"{loads:.0f} us; the collector's typed decode + digest {typed:.0f} us"
+    )
+
+
+def cpu_split(feed: Feed, n: int = 20_000) -> str:
+    """CPU us per watch event of each in-process step of the collector's watch path, on the
+    benchmark's own restarted-pod lines (process CPU time, so a loaded machine inflates it less than
+    the rate): decode (msgspec + digest), actions, build (protobuf), subject + serialize, batch +
+    compress. What is left of the collector's CPU per event is the event loop, the reader thread's
+    HTTP read, the journal and snapshots, and NATS."""
+    from tapio_collector_k8s.domain.actions import changes
+    from tapio_collector_k8s.domain.build import build
+    from tapio_publisher.encoder import Encoder, group_by_subject
+    from tapio_publisher.ids import IdGenerator
+    from tapio_publisher.settings import PublisherSettings
+
+    lines: list[bytes] = []
+    chunks = feed.storm(1000)
+    while len(lines) < n:
+        lines += [ln for ln in next(chunks).split(b"\n") if ln]
+    lines = lines[:n]
+    old = [decode.watch_line("pods", b'{"type":"ADDED","object":' + feed.listed_pod(i) + b"}", 1 << 20)[1]
+           for i in range(n)]  # fmt: skip
+    feed.watch_started, feed.watch_served = None, 0
+    parts: list[tuple[str, float]] = []
+
+    def step(name: str, fn: Callable[[], Any]) -> Any:
+        t = time.process_time()
+        out = fn()
+        parts.append((name, (time.process_time() - t) / n * 1e6))
+        return out
+
+    new = [d for _, d in step("decode", lambda: [decode.watch_line("pods", ln, 1 << 20) for ln in lines])]
+    found = step("actions", lambda: [changes("pods", a, b) for a, b in zip(old, new, strict=True)])
+    chain = (new[0].owner,) if new[0].owner else ()
+    now = time.time_ns()
+    events = step("build", lambda: [build("pods", d, c[0], now_ns=now, owners=chain) for d, c in zip(new, found, strict=True)])  # fmt: skip
+    ids = IdGenerator()
+    groups = step("subject+serialize", lambda: group_by_subject(events, ids)[0])
+    enc = Encoder(PublisherSettings(spool_dir=tempfile.gettempdir()), ids)
+    step("batch+compress", lambda: [enc.take(s, d, 0.0) for s, d in groups.items()] + [enc.seal_all()])
+    total = sum(us for _, us in parts)
+    return (
+        "CPU per watch event in the collector's steps (us): "
+        + ", ".join(f"{k} {us:.1f}" for k, us in parts)
+        + f"; sum {total:.1f}"
     )
 
 
@@ -156,6 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"api server: {args.pods} pods on {NODE}, {feed.pod_bytes / args.pods:.0f} B of JSON each "
           f"({feed.pod_bytes / 1e6:.0f} MB), loaded in {time.perf_counter() - t:.1f} s", flush=True)  # fmt: skip
     print(model_cost(api), flush=True)
+    print(cpu_split(feed), flush=True)
     alone_list, alone_watch = server_alone(api, 3.0)
     feed.watch_started, feed.watch_served = None, 0
     print(f"api server alone (a reader that only counts, in its own process): list {alone_list:.0f} pods/s, "

@@ -76,13 +76,21 @@ class Feed:
             "FIN": f'"2026-11-30T09:{(restarts // 60) % 60:02d}:{restarts % 60:02d}Z"'.encode(),
         }  # fmt: skip
 
+    def listed_pod(self, i: int, rv: int = 1) -> bytes:
+        """Pod i as listed (never restarted), JSON."""
+        return self.listed.fill(self._quoted(i, rv, 0))
+
+    def _quoted(self, i: int, rv: int, restarts: int) -> dict[str, bytes]:
+        v = self._values(i, rv, restarts)
+        v["NAME"] = b'"' + v["NAME"] + b'"'
+        v["UID"] = b'"' + v["UID"] + b'"'
+        return v
+
     def load(self, api: K8sApiServer) -> None:
         rv = api.store.rv
         rows = []
         for i in range(self.pods):
-            v = self._values(i, rv, 0)
-            v["NAME"] = b'"' + v["NAME"] + b'"'
-            v["UID"] = b'"' + v["UID"] + b'"'
+            v = self._quoted(i, rv, 0)
             data = self.listed.fill(v)
             self.pod_bytes += len(data)
             ns = v["NS"].decode().strip('"')
@@ -107,9 +115,7 @@ class Feed:
                 restarts = n // self.pods + 1
                 rv += 1
                 n += 1
-                v = self._values(i, rv, restarts)
-                v["NAME"] = b'"' + v["NAME"] + b'"'
-                v["UID"] = b'"' + v["UID"] + b'"'
+                v = self._quoted(i, rv, restarts)
                 lines.append(b'{"type":"MODIFIED","object":' + self.restarted.fill(v) + b"}\n")
             self.watch_served += len(lines)
             yield b"".join(lines)

@@ -47,7 +47,10 @@ STATE_BUCKETS: dict[str, str] = {"tapio-correlation": "TAPIO_CORRELATOR_STATE"}
 KV_STREAMS = {user: f"KV_{bucket}" for user, bucket in STATE_BUCKETS.items()}
 # Streams a workload reads back with direct gets (no consumer): the correlator's restart catch-up
 # (tapio_correlator.service.catchup) of the events after its snapshot and the correlations published.
-DIRECT_READS: dict[str, tuple[str, ...]] = {"tapio-correlation": ("TAPIO_EVENTS", "TAPIO_CORRELATIONS")}
+DIRECT_READS: dict[str, tuple[str, ...]] = {
+    "tapio-correlation": ("TAPIO_EVENTS", "TAPIO_CORRELATIONS"),
+    "tapio-siem-exporter": ("TAPIO_ALERTS",),  # a sink that fell behind catches up by direct gets
+}
 # Users that may create no consumer at all, not even their own durable (NACK makes it): a grant to
 # create one cannot constrain its configuration, so it could be a push consumer delivering anywhere.
 NO_CONSUMER_CREATE = frozenset({"tapio-correlation"})

@@ -41,6 +41,9 @@ PUBLISH = [
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.pipeline", {P, A}),
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_EVENTS.correlator", {A}),  # NACK makes it
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_ALERTS.siem-exporter-hec", {S, A}),
+    # the exporter's sink positions (reset, never pulled) and a sink's catch-up (direct gets)
+    ("$JS.API.CONSUMER.RESET.TAPIO_ALERTS.siem-exporter-hec", {S, A}),
+    ("$JS.API.DIRECT.GET.TAPIO_ALERTS", {S, A}),
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_CORRELATIONS.table", {A}),
     # KV: reading the correlator's state (direct get) is the correlator's
     ("$JS.API.DIRECT.GET.KV_TAPIO_CORRELATOR_STATE.$KV.TAPIO_CORRELATOR_STATE.head", {R, A}),

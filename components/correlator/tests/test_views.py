@@ -130,10 +130,15 @@ def test_a_repeated_pod_update_is_found_by_its_bytes_and_a_changed_record_is_not
     repeat = _views(_pod(3 * SECOND, "updated"))[0]
     assert topo.pod_unchanged(3 * SECOND, repeat.context, repeat.k8s, "updated")  # type: ignore[attr-defined]
     assert rec.updated == 3 * SECOND
-    # Not for a created, a deleted, other k8s bytes or an event before the pod was first seen.
+    # Not for a created or a deleted.
     assert not topo.pod_unchanged(4 * SECOND, repeat.context, repeat.k8s, "created")  # type: ignore[attr-defined]
     assert not topo.pod_unchanged(4 * SECOND, repeat.context, repeat.k8s, "deleted")  # type: ignore[attr-defined]
-    assert not topo.pod_unchanged(4 * SECOND, repeat.context, b"", "updated")  # type: ignore[attr-defined]
+    # A status change keeping the context and the pod IPs is one too; other pod IPs are not.
+    status = _views(_pod(4 * SECOND, "updated", phase="Failed"))[0]
+    assert status.k8s != repeat.k8s  # type: ignore[attr-defined]
+    assert topo.pod_unchanged(4 * SECOND, status.context, status.k8s, "updated")  # type: ignore[attr-defined]
+    moved = events_pb2.K8sEvent(kind="Pod", name="p", uid="u1", pod_ips=["10.0.0.8"]).SerializeToString()
+    assert not topo.pod_unchanged(4 * SECOND, repeat.context, moved, "updated")  # type: ignore[attr-defined]
     assert not topo.pod_unchanged(0, repeat.context, repeat.k8s, "updated")  # type: ignore[attr-defined]
     # Another event moves the pod to another node: the remembered bytes would move it back, so
     # they are no longer a no-op, and applying them again does move it back.

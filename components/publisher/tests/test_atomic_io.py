@@ -105,3 +105,17 @@ async def test_batch_headers_of_a_stored_message_are_not_passed_on(nc: Client, t
             await receipt.wait()
     [(msg_id, batch, _)] = await stored(nc, "TAPIO_DLQ")
     assert (msg_id, batch) == ("dlq-1", "")
+
+
+async def test_the_receipt_gives_each_message_its_stream_sequence(nc: Client, tmp_path: Path) -> None:
+    # batches of 1000 and 500, then a batch holding a stored id (refused whole, sent one by one:
+    # the stored one keeps its first sequence)
+    async with Publisher(settings(tmp_path), nc=nc) as pub:
+        with anyio.fail_after(20):
+            first = await (await pub.publish_atomic(alerts(0, 1500))).wait()
+            again = await (await pub.publish_atomic(alerts(1499, 1503))).wait()
+    got = await stored(nc, "TAPIO_ALERTS")
+    seq_of = {msg_id: seq for seq, (msg_id, _, _) in enumerate(got, 1)}
+    assert first == [seq_of[f"a{n}:1:firing"] for n in range(1500)]
+    assert again == [seq_of[f"a{n}:1:firing"] for n in range(1499, 1503)]
+    assert again[0] == 1500

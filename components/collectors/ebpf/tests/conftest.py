@@ -17,8 +17,7 @@ from tapio_collector_ebpf.collector import KernelCollector
 from tapio_collector_ebpf.errors import EbpfError
 from tapio_collector_ebpf.settings import EbpfSettings
 from tapio_common.metrics import ComponentMetrics
-from tapio_testing.engine import EngineChoice, choose_engine
-from tapio_testing.pytest_plugin import jetstream  # noqa: F401
+from tapio_testing.component_fixtures import anyio_backend, jetstream, jetstream_engine
 
 Pred = Callable[[events_pb2.Event], bool]
 
@@ -86,17 +85,6 @@ def bpf_ready() -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def jetstream_engine() -> EngineChoice:
-    """The nats-server binary (these tests are about the kernel side, not the engine)."""
-    return choose_engine("binary")
-
-
-@pytest.fixture
 def make_watcher() -> Iterator[Callable[..., Watcher]]:
     """Watchers with settings of the test's own (programs loaded again), closed afterwards."""
     reason = bpf_unavailable()
@@ -113,3 +101,7 @@ def make_watcher() -> Iterator[Callable[..., Watcher]]:
     finally:
         for w in made:
             w.collector.close()
+
+
+# the shared fixtures: anyio on asyncio, `jetstream` on the nats-server binary (the kernel side is tested)
+__all__ = ["anyio_backend", "jetstream", "jetstream_engine"]

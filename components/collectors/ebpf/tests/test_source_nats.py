@@ -19,18 +19,9 @@ from tapio_collector_ebpf.settings import EbpfSettings
 from tapio_collector_ebpf.source import EbpfSource
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_jetstream import decode_events
-from tapio_jetstream.layout import production_layout
-from tapio_jetstream.streams import apply_layout
 from tapio_testing.cgroups import named_sh, tag
 from tapio_testing.jetstream import JetStreamServer
-
-
-async def provision(url: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.01))
-    finally:
-        await nc.close()
+from tapio_testing.layout_fixtures import provision
 
 
 async def events_on(url: str, subject: str) -> list[events_pb2.Event]:

@@ -5,19 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.insert(0, str(Path(__file__).parent))  # harness_tail, the tests' source
 
-from tapio_testing.engine import EngineChoice, choose_engine
-from tapio_testing.pytest_plugin import jetstream  # noqa: F401
+from tapio_testing.component_fixtures import anyio_backend, jetstream, jetstream_engine
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def jetstream_engine() -> EngineChoice:
-    return choose_engine("binary")
+__all__ = ["anyio_backend", "jetstream", "jetstream_engine"]

@@ -27,9 +27,8 @@ from tapio_common.nats.embedded import EmbeddedNats
 from tapio_common.scenarios import load_scenario
 from tapio_common.subjects import Subjects
 from tapio_jetstream import decode_events
-from tapio_jetstream.layout import production_layout
-from tapio_jetstream.streams import apply_layout
 from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.layout_fixtures import provision
 
 CHILD = Path(__file__).with_name("tail_child.py")
 
@@ -40,14 +39,6 @@ def recorded(name: str) -> list[str]:
 
 def ids_of(lines: list[str]) -> list[str]:
     return [json_format.Parse(ln, events_pb2.Event()).id for ln in lines]
-
-
-async def provision(url: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.01))
-    finally:
-        await nc.close()
 
 
 async def stream_ids(url: str) -> list[str]:

@@ -1,5 +1,5 @@
-"""Fixtures of the Kubernetes collector tests: the test API server, real JetStream (binary), and
-collectors run in-process through the harness."""
+"""Fixtures of the Kubernetes collector tests: the test API server, real JetStream (binary, the
+shared component fixtures) provisioned with the production streams; helpers in k8s_helpers."""
 
 from __future__ import annotations
 
@@ -9,21 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from tapio_testing.engine import EngineChoice, choose_engine
+from tapio_testing.component_fixtures import anyio_backend, jetstream, jetstream_engine
+from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
-from tapio_testing.pytest_plugin import jetstream  # noqa: F401
+from tapio_testing.layout_fixtures import provision
 
 sys.path.insert(0, str(Path(__file__).parent))  # k8s_helpers
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def jetstream_engine() -> EngineChoice:
-    return choose_engine("binary")
+async def events_url(jetstream: JetStreamServer) -> str:
+    """A real nats-server (binary) with the production streams: its URL."""
+    await provision(jetstream.url)
+    return jetstream.url
 
 
 @pytest.fixture
@@ -35,4 +33,4 @@ def k8s_api() -> Iterator[K8sApiServer]:
         api.stop()
 
 
-__all__ = ["AsyncIterator"]
+__all__ = ["AsyncIterator", "anyio_backend", "jetstream", "jetstream_engine"]

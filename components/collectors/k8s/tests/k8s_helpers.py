@@ -1,9 +1,12 @@
-"""Helpers of the Kubernetes collector tests: run collectors in-process, read the stream."""
+"""Helpers of the Kubernetes collector tests: run collectors in-process or as their own process,
+read the stream."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import anyio
@@ -18,19 +21,10 @@ from tapio_collector_k8s.settings import K8sSettings
 from tapio_collector_k8s.source import K8sSource
 from tapio_common.config import CommonConfig, NatsConfig
 from tapio_jetstream import decode_events
-from tapio_jetstream.layout import production_layout
-from tapio_jetstream.streams import apply_layout
 from tapio_testing.k8s_api import K8sApiServer
 
 FAST_LEASE = {"lease_duration": 4.0, "renew_interval": 0.5, "renew_deadline": 3.0}
-
-
-async def provision(url: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.01))
-    finally:
-        await nc.close()
+FAST_LEASE_FLAGS = [f"--{k.replace('_', '-')}={v:g}" for k, v in FAST_LEASE.items()]
 
 
 async def stream_events(url: str) -> list[tuple[str, events_pb2.Event]]:
@@ -94,3 +88,40 @@ async def collector(
         ))  # fmt: skip
         yield out, source
         tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def collector_process(
+    api: K8sApiServer, nats_url: str, node: str, data_dir: Path, *flags: str
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """The collector as its own process (`python -m tapio_collector_k8s`, the fast Lease timings,
+    `flags` after them) for `node`. SIGKILLed when the block ends if still running: a crash, no
+    last checkpoint (the block may kill it earlier itself)."""
+    kc = api.kubeconfig(data_dir.parent / f"{data_dir.name}-kubeconfig.json")
+    argv = [sys.executable, "-m", "tapio_collector_k8s", "--kubeconfig", str(kc), "--node-name", node,
+            "--nats-url", nats_url, "--metrics-port", "0", "--data-dir", str(data_dir),
+            *FAST_LEASE_FLAGS, *flags]  # fmt: skip
+    proc = await anyio.to_thread.run_sync(
+        lambda: subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    )
+    try:
+        yield proc
+    finally:
+        await kill(proc)
+
+
+async def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL (if still running) and reap."""
+    if proc.poll() is None:
+        proc.kill()
+    await anyio.to_thread.run_sync(proc.wait, 10)
+
+
+async def until(condition: Callable[[], object], what: str, within: float = 60.0) -> None:
+    """Polls `condition` (every 50 ms) until it holds; AssertionError naming `what` after `within`
+    seconds (a deadline for a hang only: it returns as soon as the condition holds)."""
+    with anyio.move_on_after(within):
+        while not condition():  # noqa: ASYNC110 - polling state of an in-process collector
+            await anyio.sleep(0.05)
+        return
+    raise AssertionError(f"timed out waiting for {what}")

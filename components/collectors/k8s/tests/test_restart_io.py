@@ -7,17 +7,16 @@ made while it was down arrive, once."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections import Counter
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import anyio
 import nats
 import pytest
-from k8s_helpers import actions, collector, provision, stream_events, wait_for
+from k8s_helpers import actions, collector, collector_process, stream_events, wait_for
 
 from tapio_collector_k8s.adapters.state import StateStore
-from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
 from tapio_testing.k8s_api import objects as o
 from tapio_testing.wait import eventually
@@ -48,14 +47,13 @@ def seed(api: K8sApiServer) -> list[o.Obj]:
     return mine
 
 
-def start(kc: Path, url: str, data: Path, mark_interval: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tapio_collector_k8s", "--kubeconfig", str(kc), "--node-name", o.NODE,
-         "--nats-url", url, "--metrics-port", "0", "--data-dir", str(data),
-         "--mark-interval", mark_interval, "--checkpoint-interval", "3600",
-         "--lease-duration", "4", "--renew-interval", "0.5", "--renew-deadline", "3"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def collector_killed_at_exit(
+    api: K8sApiServer, url: str, data: Path, mark_interval: str
+) -> AbstractAsyncContextManager[subprocess.Popen[bytes]]:
+    """The collector as a process marking every `mark_interval` s, no snapshot due (1 h), SIGKILLed
+    when the block ends."""
+    flags = ("--mark-interval", mark_interval, "--checkpoint-interval", "3600")
+    return collector_process(api, url, o.NODE, data, *flags)
 
 
 def saved_in_step(api: K8sApiServer, data: Path) -> bool:
@@ -74,39 +72,33 @@ def saved_in_step(api: K8sApiServer, data: Path) -> bool:
 
 @pytest.mark.anyio
 async def test_killed_and_restarted_after_the_duplicate_window_emits_nothing_twice(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
-    await short_duplicate_window(jetstream.url)
+    await short_duplicate_window(events_url)
     pods = seed(k8s_api)
     names = [p["metadata"]["name"] for p in pods]
     data = tmp_path / "a"
-    kc = k8s_api.kubeconfig(tmp_path / "kc.json")
-    proc = await anyio.to_thread.run_sync(start, kc, jetstream.url, data, "0.2")
-    try:
-        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "deployments"))
+    async with collector_killed_at_exit(k8s_api, events_url, data, "0.2"):
+        await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "deployments"))
         k8s_api.store.apply(o.crash_loop(pods[0]))
-        await wait_for(jetstream.url, lambda ev: ("crash_loop", names[0]) in actions(ev, "pods"))
+        await wait_for(events_url, lambda ev: ("crash_loop", names[0]) in actions(ev, "pods"))
         # No snapshot is due (checkpoint interval 1 h; the one after the first list is older):
         # only the journal marks can hold the crash loop.
         await eventually(lambda: saved_in_step(k8s_api, data), "the journal holding every object", within=30)
         snapshot = StateStore(data / "k8s-collector" / "watch-state").load_snapshot("pods")
         crashed = k8s_api.store.get("pods", "shop", names[0]).obj["metadata"]
         assert snapshot is None or snapshot[2][crashed["uid"]].rv != crashed["resourceVersion"]
-    finally:
-        proc.kill()
-        await anyio.to_thread.run_sync(proc.wait, 10)
-    before = await stream_events(jetstream.url)
+    before = await stream_events(events_url)
     # Away for longer than the duplicate window; the API server compacts (the restart gets 410).
     k8s_api.store.apply(o.terminated(pods[1], reason="OOMKilled", exit_code=137))
     k8s_api.store.delete("pods", "shop", names[2])
     k8s_api.store.compact()
     await anyio.sleep(WINDOW * 2)
-    async with collector(k8s_api, jetstream.url, o.NODE, data, mark_interval=0.2, **{"lease_duration": 4.0}):
-        await wait_for(jetstream.url, lambda ev: ("oom_killed", names[1]) in actions(ev, "pods")
+    async with collector(k8s_api, events_url, o.NODE, data, mark_interval=0.2, **{"lease_duration": 4.0}):
+        await wait_for(events_url, lambda ev: ("oom_killed", names[1]) in actions(ev, "pods")
                        and ("deleted", names[2]) in actions(ev, "pods"))  # fmt: skip
         await anyio.sleep(1.5)  # anything else it would emit
-    events = await stream_events(jetstream.url)
+    events = await stream_events(events_url)
     ids = Counter(e.id for _, e in events)
     assert [(e.action, e.k8s.name) for _, e in events if ids[e.id] > 1] == []
     new = [(e.action, e.k8s.name) for _, e in events[len(before) :]]
@@ -115,38 +107,32 @@ async def test_killed_and_restarted_after_the_duplicate_window_emits_nothing_twi
 
 @pytest.mark.anyio
 async def test_killed_before_its_first_mark_the_change_made_while_it_was_down_arrives_once(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
     names = [p["metadata"]["name"] for p in pods]
     slice_name = o.endpointslice("checkout", pods)["metadata"]["name"]
     data = tmp_path / "a"
-    kc = k8s_api.kubeconfig(tmp_path / "kc.json")
     # A mark interval of an hour: the kill comes before the first mark, as a kill within a second
     # of the first start, or of an object's first sight, would.
-    proc = await anyio.to_thread.run_sync(start, kc, jetstream.url, data, "3600")
-    try:
+    async with collector_killed_at_exit(k8s_api, events_url, data, "3600"):
         # every object's `created` stored: a node, a deployment, its replicaset, 3 pods, a service, a slice
-        await wait_for(jetstream.url, lambda ev: len({(e.type, e.k8s.name) for _, e in ev}) == 8)
-    finally:
-        proc.kill()
-        await anyio.to_thread.run_sync(proc.wait, 10)
+        await wait_for(events_url, lambda ev: len({(e.type, e.k8s.name) for _, e in ev}) == 8)
     state = data / "k8s-collector" / "watch-state"
     saved = [p.name for p in state.glob("*") if not p.name.startswith("pending.")]
     assert saved == []  # the watch state was never saved
-    before = await stream_events(jetstream.url)
+    before = await stream_events(events_url)
     assert {e.action for _, e in before} == {"created"}  # a first install: created only
     # While it is down: the Service loses its endpoints, a pod is OOMKilled, another deleted.
     k8s_api.store.apply(o.endpointslice("checkout", pods, ready=False))
     k8s_api.store.apply(o.terminated(pods[1], reason="OOMKilled", exit_code=137))
     k8s_api.store.delete("pods", "shop", names[2])
-    async with collector(k8s_api, jetstream.url, o.NODE, data, mark_interval=0.2, **{"lease_duration": 4.0}):
-        await wait_for(jetstream.url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
+    async with collector(k8s_api, events_url, o.NODE, data, mark_interval=0.2, **{"lease_duration": 4.0}):
+        await wait_for(events_url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
                        and ("oom_killed", names[1]) in actions(ev, "pods")
                        and ("deleted", names[2]) in actions(ev, "pods"))  # fmt: skip
         await anyio.sleep(1.5)  # anything else it would emit
-    events = await stream_events(jetstream.url)
+    events = await stream_events(events_url)
     first = {e.id for _, e in before}
     after = [e for _, e in events[len(before) :]]
     # What it emitted again is what it had emitted (same ids: the consumers' dedup drops them) ...

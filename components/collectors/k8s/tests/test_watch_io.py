@@ -13,10 +13,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from k8s_helpers import actions, collector, provision, stream_events, wait_for
+from k8s_helpers import actions, collector, stream_events, wait_for
 
 from tapio.events.v1 import events_pb2
-from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.k8s_api import K8sApiServer
 from tapio_testing.k8s_api import objects as o
 
@@ -53,21 +52,18 @@ def no_duplicates(events: Sequence[tuple[str, events_pb2.Event]]) -> None:
 
 @pytest.mark.anyio
 async def test_list_then_watch_publishes_semantic_events(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
-    async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a") as (out, _):
-        events = await wait_for(
-            jetstream.url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "nodes")
-        )
+    async with collector(k8s_api, events_url, o.NODE, tmp_path / "a") as (out, _):
+        events = await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 3 and actions(ev, "nodes"))
         assert sorted(actions(events, "pods")) == sorted(("created", p["metadata"]["name"]) for p in pods)
         assert await anyio.to_thread.run_sync(ready_status, out.metrics_port) == 200
         k8s_api.store.apply(o.crash_loop(pods[0]))
         k8s_api.store.apply(o.terminated(pods[1], reason="OOMKilled", exit_code=137))
         k8s_api.store.apply(o.readiness(pods[2], False))
         k8s_api.store.apply(o.endpointslice("checkout", pods, ready=False))
-        events = await wait_for(jetstream.url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
+        events = await wait_for(events_url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
                                 and len(actions(ev, "pods")) >= 8)  # fmt: skip
     by = {(e.action, e.k8s.name): (s, e) for s, e in events}
     name0, name1, name2 = (p["metadata"]["name"] for p in pods)
@@ -111,42 +107,40 @@ async def test_list_then_watch_publishes_semantic_events(
 
 @pytest.mark.anyio
 async def test_watch_cut_mid_stream_resumes_without_loss_or_repeat(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
-    async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a"):
-        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3)
+    async with collector(k8s_api, events_url, o.NODE, tmp_path / "a"):
+        await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 3)
         for round_ in range(3):
             k8s_api.break_watches()
             pods[0] = o.terminated(pods[0], at=f"2026-11-30T09:0{round_}:00Z")
             k8s_api.store.apply(pods[0])
         events = await wait_for(
-            jetstream.url,
+            events_url,
             lambda ev: actions(ev, "pods").count(("restarted", pods[0]["metadata"]["name"])) >= 3,
         )
         await anyio.sleep(1.0)  # nothing more comes
-        events = await stream_events(jetstream.url)
+        events = await stream_events(events_url)
     assert actions(events, "pods").count(("restarted", pods[0]["metadata"]["name"])) == 3
     no_duplicates(events)
 
 
 @pytest.mark.anyio
 async def test_410_relist_emits_updates_and_deletions_of_the_time_away(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api, pods=4)
     names = [p["metadata"]["name"] for p in pods]
-    async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a"):
-        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 4)
+    async with collector(k8s_api, events_url, o.NODE, tmp_path / "a"):
+        await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 4)
         k8s_api.stop()  # unreachable: the changes below happen while the collector cannot see them
         k8s_api.store.delete("pods", "shop", names[0])
         k8s_api.store.delete("pods", "shop", names[1])
         k8s_api.store.apply(o.crash_loop(pods[2]))
         k8s_api.store.compact()  # the watch cannot resume: 410 Gone
         k8s_api.start()
-        events = await wait_for(jetstream.url, lambda ev: ("crash_loop", names[2]) in actions(ev, "pods")
+        events = await wait_for(events_url, lambda ev: ("crash_loop", names[2]) in actions(ev, "pods")
                                 and actions(ev, "pods").count(("deleted", names[0])) == 1
                                 and ("deleted", names[1]) in actions(ev, "pods"))  # fmt: skip
     pods_seen = actions(events, "pods")
@@ -157,24 +151,23 @@ async def test_410_relist_emits_updates_and_deletions_of_the_time_away(
 
 @pytest.mark.anyio
 async def test_restart_resumes_from_saved_state(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
     names = [p["metadata"]["name"] for p in pods]
     data = tmp_path / "a"
-    async with collector(k8s_api, jetstream.url, o.NODE, data):
-        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3)
+    async with collector(k8s_api, events_url, o.NODE, data):
+        await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 3)
     # Stopped: changes meanwhile, then a restart resumes its watch from the saved resourceVersion.
     assert (data / "k8s-collector" / "watch-state" / "pods.state").is_file()
     k8s_api.store.apply(o.crash_loop(pods[0]))
     k8s_api.store.delete("pods", "shop", names[1])
     seen_requests = len(k8s_api.requests)
-    async with collector(k8s_api, jetstream.url, o.NODE, data):
-        events = await wait_for(jetstream.url, lambda ev: ("crash_loop", names[0]) in actions(ev, "pods")
+    async with collector(k8s_api, events_url, o.NODE, data):
+        events = await wait_for(events_url, lambda ev: ("crash_loop", names[0]) in actions(ev, "pods")
                                 and ("deleted", names[1]) in actions(ev, "pods"))  # fmt: skip
         await anyio.sleep(1.0)
-        events = await stream_events(jetstream.url)
+        events = await stream_events(events_url)
     pods_seen = actions(events, "pods")
     assert pods_seen.count(("created", names[2])) == 1
     assert pods_seen.count(("created", names[0])) == 1
@@ -186,12 +179,11 @@ async def test_restart_resumes_from_saved_state(
 
 @pytest.mark.anyio
 async def test_malformed_unknown_and_oversized_objects_are_counted_and_skipped(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
-    async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a", max_object_bytes=32768) as (out, _):
-        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3)
+    async with collector(k8s_api, events_url, o.NODE, tmp_path / "a", max_object_bytes=32768) as (out, _):
+        await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 3)
         k8s_api.store.inject("pods", b'{"type":"MODIFIED","object":{"kind":"Pod","metadata":{"na')
         k8s_api.store.inject(
             "pods",
@@ -203,7 +195,7 @@ async def test_malformed_unknown_and_oversized_objects_are_counted_and_skipped(
         k8s_api.store.apply(big)
         k8s_api.store.apply(o.crash_loop(pods[0]))  # still watching after all that
         await wait_for(
-            jetstream.url, lambda ev: ("crash_loop", pods[0]["metadata"]["name"]) in actions(ev, "pods")
+            events_url, lambda ev: ("crash_loop", pods[0]["metadata"]["name"]) in actions(ev, "pods")
         )
         text = out.metrics.exposition().decode()
     assert 'tapio_k8s_collector_events_dropped_total{reason="malformed"} 2.0' in text
@@ -213,17 +205,16 @@ async def test_malformed_unknown_and_oversized_objects_are_counted_and_skipped(
 
 @pytest.mark.anyio
 async def test_unreachable_api_server_backs_off_not_ready_one_line(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
     k8s_api.stop()
     caplog.set_level(logging.INFO, logger="tapio_collector_k8s")
-    async with collector(k8s_api, jetstream.url, o.NODE, tmp_path / "a", backoff_max=1.0) as (out, _):
+    async with collector(k8s_api, events_url, o.NODE, tmp_path / "a", backoff_max=1.0) as (out, _):
         await anyio.sleep(3.0)
         assert await anyio.to_thread.run_sync(ready_status, out.metrics_port) == 503
         k8s_api.start()
-        await wait_for(jetstream.url, lambda ev: len(actions(ev, "pods")) == 3)
+        await wait_for(events_url, lambda ev: len(actions(ev, "pods")) == 3)
         with anyio.fail_after(10):
             while await anyio.to_thread.run_sync(ready_status, out.metrics_port) != 200:  # noqa: ASYNC110
                 await anyio.sleep(0.1)
@@ -236,19 +227,16 @@ async def test_unreachable_api_server_backs_off_not_ready_one_line(
 
 @pytest.mark.anyio
 async def test_service_losing_its_endpoints_right_after_a_restart_is_unhealthy(
-    k8s_api: K8sApiServer, jetstream: JetStreamServer, tmp_path: Path
+    k8s_api: K8sApiServer, events_url: str, tmp_path: Path
 ) -> None:
-    await provision(jetstream.url)
     pods = seed(k8s_api)
     data = tmp_path / "a"
-    async with collector(k8s_api, jetstream.url, o.NODE, data):
-        await wait_for(jetstream.url, lambda ev: ("created", "checkout") in actions(ev, "services"))
+    async with collector(k8s_api, events_url, o.NODE, data):
+        await wait_for(events_url, lambda ev: ("created", "checkout") in actions(ev, "services"))
     # The restored state knows the slice had ready endpoints: losing them now is a transition.
-    async with collector(k8s_api, jetstream.url, o.NODE, data):
+    async with collector(k8s_api, events_url, o.NODE, data):
         k8s_api.store.apply(o.endpointslice("checkout", pods, ready=False))
-        events = await wait_for(
-            jetstream.url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services")
-        )
+        events = await wait_for(events_url, lambda ev: ("unhealthy", "checkout") in actions(ev, "services"))
     svc = next(e for _, e in events if e.type == "services" and e.action == "unhealthy")
     assert svc.k8s.ready_endpoints == 0
     assert list(svc.k8s.cluster_ips) == ["172.20.141.83"]

@@ -98,13 +98,18 @@ class AtomicReceipt:
     def add(self, outs: list[Outgoing], commit: Receipt | None, singles: list[Receipt]) -> None:
         self._chunks.append(_Chunk(outs, commit, singles))
 
-    async def wait(self) -> None:
-        """Returns once every message is stored (a failed batch is published again one by one);
-        raises the publisher's error if one of them was dropped. Waiting again is fine."""
+    async def wait(self) -> list[int]:
+        """Returns once every message is stored (a failed batch is published again one by one), with
+        the stream sequence of each message in the order given (a duplicate: the sequence stored
+        before; 0 where the server did not say); raises the publisher's error if one of them was
+        dropped. Waiting again is fine."""
+        seqs: list[int] = []
         for chunk in self._chunks:
             if chunk.commit is not None:
                 try:
-                    await chunk.commit.wait()
+                    last = (await chunk.commit.wait()).seq  # a batch is stored as consecutive sequences
+                    n = len(chunk.outs)
+                    seqs.extend(range(last - n + 1, last + 1) if last >= n else [0] * n)
                     continue
                 except PublisherError as e:
                     log.info("atomic batch not stored, publishing its messages one by one",
@@ -113,4 +118,5 @@ class AtomicReceipt:
                     chunk.commit, chunk.singles = None, singles  # only once they are handed over
                     self.fallbacks += 1
             for receipt in chunk.singles:
-                await receipt.wait()
+                seqs.append((await receipt.wait()).seq)
+        return seqs

@@ -56,7 +56,9 @@ class Processor:
             found = changes(resource, old, new)
             if resource == "pods":
                 assert isinstance(d, Pod)
-                chain = await self._chain(d)
+                chain = self._known_chain(d)
+                if chain is None:
+                    chain = await self._chain(d)
                 events += [self._build(resource, d, c, now, owners=chain) for c in found]
             elif resource == "endpointslices":
                 assert isinstance(d, Slice)
@@ -79,23 +81,35 @@ class Processor:
     def _lookup(self, kind: str, namespace: str, name: str) -> Ref | None:
         return self.owners.get((kind, namespace, name))
 
+    def _known_chain(self, d: Pod) -> tuple[Ref, ...] | None:
+        """The pod's owner chain when it is memoized (most pods: no coroutine to run), else None."""
+        owner = d.owner
+        if owner is None:
+            return ()
+        return self._chains.get(
+            (owner, d.namespace, d.labels, self.owners.get((owner[0], d.namespace, owner[1])))
+        )
+
     async def _chain(self, d: Pod) -> tuple[Ref, ...]:
         owner = d.owner
         if owner is None:
             return ()
         key = (owner[0], d.namespace, owner[1])
-        memo_key = (owner, d.namespace, d.labels, self.owners.get(key))
+        known = self.owners.get(key)
+        memo_key = (owner, d.namespace, d.labels, known)
         chain = self._chains.get(memo_key)
         if chain is not None:
             return chain
-        if owner[0] in CHAINED and key not in self.owners:
+        if owner[0] in CHAINED and known is None and key not in self.owners:
             h = dict(d.labels).get("pod-template-hash", "")
             if not (owner[0] == "ReplicaSet" and h and owner[1].endswith("-" + h)):
                 await self._fetch_owner(key)
+                known = self.owners.get(key)
+                memo_key = (owner, d.namespace, d.labels, known)
         chain = owner_chain(owner, d.namespace, d.labels, self._lookup)
         if len(self._chains) >= OWNER_CACHE:
             self._chains.clear()
-        self._chains[(owner, d.namespace, d.labels, self.owners.get(key))] = chain
+        self._chains[memo_key] = chain
         return chain
 
     async def _fetch_owner(self, key: tuple[str, str, str]) -> None:

@@ -17,8 +17,8 @@ from tapio_correlator.engine.config import EngineConfig
 from tapio_correlator.engine.depend import DependencyIncident
 from tapio_correlator.engine.incident import CONNECTS_TO, DEPENDS_ON, FOLLOWED, Incident
 from tapio_correlator.engine.precedence import Best
+from tapio_correlator.engine.records import PodInfo
 from tapio_correlator.engine.state import EngineState
-from tapio_correlator.engine.topology import PodInfo
 
 MAX_EVIDENCE = 16  # connection events kept per (destination, caller workload)
 

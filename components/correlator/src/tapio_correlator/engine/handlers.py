@@ -18,10 +18,10 @@ from tapio_correlator.engine.incident import CAUSED, FOLLOWED, SAME_NODE, SAME_O
 from tapio_correlator.engine.inputs import EventIn
 from tapio_correlator.engine.nodes import PRESSURE_CONDITIONS, NetworkIncident, PressureIncident, is_loss
 from tapio_correlator.engine.perf import PerfIncident
+from tapio_correlator.engine.records import PodInfo
 from tapio_correlator.engine.rollout import STALL_REASONS, DeployIncident
 from tapio_correlator.engine.routing import FAILURES, ROLLOUT_SKEW_NS, Routing, transient_pod
 from tapio_correlator.engine.state import as_event, k8s_payload
-from tapio_correlator.engine.topology import PodInfo
 from tapio_correlator.engine.views import context_of, parsed
 
 Handler = Callable[[int, EventIn, list[Correlation]], bool]

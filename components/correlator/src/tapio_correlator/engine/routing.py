@@ -28,8 +28,8 @@ from tapio_correlator.engine.incident import (
 from tapio_correlator.engine.nodes import PressureIncident
 from tapio_correlator.engine.perf import PerfIncident
 from tapio_correlator.engine.precedence import Best
+from tapio_correlator.engine.records import PodInfo
 from tapio_correlator.engine.rollout import CrashIncident, DeployIncident, restarts_seen
-from tapio_correlator.engine.topology import PodInfo
 
 FAILURES = frozenset({"restarted", "crash_loop", "unhealthy", "oom_killed", "evicted", "not_ready"})
 RESTARTS = frozenset({"restarted", "crash_loop"})

@@ -1,7 +1,10 @@
 """The live topology built from k8s events: pods (owners, labels, node, container), services, deployments.
 
 Pod events are read field by field from either the attrs Event or the protobuf Event (the field
-names are the same), so the protobuf entry point can keep the hot path free of model objects.
+names are the same), so the protobuf entry point can keep the hot path free of model objects. The
+correlator's decode (`engine.views`) goes further: a pod's last created/updated applied whole is
+remembered as its wire bytes, so a later event repeating them is applied by a bytes compare
+(`pod_unchanged`) without parsing anything. Records: `engine.records`.
 """
 
 from __future__ import annotations
@@ -9,75 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tapio_correlator.engine.inputs import ContextIn, EventIn, K8sIn
+from tapio_correlator.engine.records import DeploymentInfo, PodInfo, applied_state, same_labels
+from tapio_correlator.engine.views import pod_ips_of
 
 _INTERN_MAX = 200_000
-_MAX_REPLICASETS = 32
-
-
-class PodInfo:
-    """What the engine knows about one pod."""
-
-    __slots__ = (
-        "cgroup",
-        "cid",
-        "deleted",
-        "deployment",
-        "ips",
-        "labels",
-        "name",
-        "namespace",
-        "node",
-        "rs",
-        "seen",
-        "uid",
-        "updated",
-        "workload",
-    )
-
-    def __init__(self, uid: str, namespace: str, name: str, t: int) -> None:
-        self.uid = uid
-        self.namespace = namespace
-        self.name = name
-        self.node = ""
-        self.labels: dict[str, str] = {}
-        self.rs = ""  # nearest ReplicaSet (uid, else name)
-        self.deployment = ""  # "namespace/name" of its Deployment, if any
-        self.workload = ""  # "namespace/Kind/name" of its top owner (the pod itself without one)
-        self.cid = ""
-        self.cgroup = 0  # cgroup id (eBPF events may carry only that)
-        self.ips: tuple[str, ...] = ()  # pod IPs (status.podIPs)
-        self.seen = t  # first seen (event time)
-        self.updated = t  # time of the latest event applied (older ones do not overwrite)
-        self.deleted = 0  # deletion time, while it is a tombstone
-
-
-class DeploymentInfo:
-    """A Deployment's replica counts and the ReplicaSets seen for it (with when first seen)."""
-
-    __slots__ = ("available", "desired", "replicasets")
-
-    def __init__(self) -> None:
-        self.desired = 0
-        self.available = 0
-        self.replicasets: dict[str, int] = {}
-
-    def rs_seen(self, rs: str, t: int) -> None:
-        known = self.replicasets.get(rs)
-        if known is None:
-            if len(self.replicasets) >= _MAX_REPLICASETS:
-                del self.replicasets[min(self.replicasets, key=self.replicasets.__getitem__)]
-            self.replicasets[rs] = t
-        elif t < known:
-            self.replicasets[rs] = t
-
-
-def _applied_state(rec: PodInfo) -> tuple[object, ...]:
-    """What applying a pod's context and k8s sets in its record (to tell whether it changed since)."""
-    return (rec.node, rec.labels, rec.cid, rec.cgroup, rec.ips, rec.workload, rec.rs, rec.deployment)
-
-
-def same_labels(a: Mapping[str, str], b: Mapping[str, str]) -> bool:
-    return len(a) == len(b) and all(b.get(k) == v for k, v in a.items())
 
 
 class Topology:
@@ -141,17 +79,25 @@ class Topology:
 
     def pod_unchanged(self, t: int, context: bytes, k8s: bytes, action: str) -> bool:
         """Applies a lifecycle `pods` event given as its raw context and k8s bytes when `pod_event`
-        would change nothing but the pod's latest time: the bytes are those of a created/updated
-        applied whole to a live pod (its uid in the context), and what the pod's record holds has
-        not changed since. Then that time is set here and True returned; False (nothing changed):
+        would change nothing but the pod's latest time: its context bytes are those of a
+        created/updated applied whole to a live pod (its uid in the context), what the pod's
+        record holds has not changed since, and the k8s bytes are the same or (an update) carry
+        no other pod IPs. Then that time is set here and True returned; False (nothing changed):
         the caller applies the event with `pod_event`."""
         known = self._applied.get(context)
         if known is None or action == "created" or action == "deleted":
             return False
-        rec, raw_k8s, _ = known
-        if raw_k8s != k8s or t < rec.seen:
+        rec, raw_k8s, state = known
+        if t < rec.seen:
             return False
-        if t > rec.updated:
+        if t >= rec.updated:
+            if raw_k8s != k8s and action == "updated":
+                # Same context, new status (phase, restarts, ...): of k8s an update applies only
+                # the pod IPs (the uid is the context's), so only those are read.
+                ips = pod_ips_of(k8s)
+                if ips and ips != rec.ips:
+                    return False
+                self._applied[context] = (rec, k8s, state)
             rec.updated = t
         return True
 
@@ -169,7 +115,7 @@ class Topology:
         if rec is None or rec.deleted:
             return rec
         uid = rec.uid
-        state = _applied_state(rec)
+        state = applied_state(rec)
         key = self._applied_key.get(uid)
         if key is not None and self._applied[key][2] != state:
             del (

@@ -101,6 +101,14 @@ def pod_parts(view: Any, context: bytes, k8s: bytes) -> Any:
         raise DecodeError(f"event {view.id}: its context or k8s is not a valid message: {e}") from e
 
 
+def pod_ips_of(k8s: bytes) -> tuple[str, ...]:
+    """The pod IPs of a raw K8sEvent (DecodeError if it is not one)."""
+    try:
+        return tuple(events_pb2.K8sEvent.FromString(k8s).pod_ips)
+    except ProtobufDecodeError as e:
+        raise DecodeError(f"a pod event's k8s is not a valid K8sEvent: {e}") from e
+
+
 def k8s_of(view: Any) -> events_pb2.K8sEvent:
     """A view's k8s payload, parsed (an empty K8sEvent when it has none)."""
     try:

@@ -4,7 +4,9 @@ TAPIO_ALERTS before the correlations that made it are acked.
 
 Per batch: lifecycle -> publish alerts (Nats-Msg-Id = id:revision:state) as JetStream atomic batches
 (one publish ack per up to 1000 alerts; a batch refused, e.g. holding an alert stored already, goes
-again one alert at a time) -> wait for their acks -> return (the runtime acks). Alerts the lifecycle produced but JetStream did not confirm are kept and
+again one alert at a time) -> wait for their acks (each alert's stream sequence) -> hand them to
+every live sink from memory (`service/lanes.py`; a sink that fails falls behind and catches up from
+the stream on its own) -> return (the runtime acks). Alerts the lifecycle produced but JetStream did not confirm are kept and
 published again first next time (a repeat is dropped by the message id), so a failed publish never
 loses the alert of a revision the lifecycle already took. Restart safety: the lifecycle is rebuilt
 from the alerts stream (`restore_from_stream`); a quiet input lets event time follow the wall clock
@@ -18,7 +20,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import anyio
 from google.protobuf.message import DecodeError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
@@ -33,6 +34,8 @@ from tapio_common.model.fast import alert_from_pb, alert_to_pb, correlation_from
 from tapio_common.subjects import ALERTS
 from tapio_exporters.domain.alerts import msg_id, subject
 from tapio_exporters.domain.lifecycle import Lifecycle
+from tapio_exporters.service.delivery import StoredAlert
+from tapio_exporters.service.lanes import Lanes
 from tapio_exporters.service.metrics import ExporterMetrics
 from tapio_exporters.service.settings import ExporterSettings
 from tapio_jetstream import Delivery
@@ -48,7 +51,12 @@ class Alerter:
     """The BatchHandler of the correlations consumer (and its idle hook)."""
 
     def __init__(
-        self, js: JetStreamContext, publisher: Publisher, settings: ExporterSettings, metrics: ExporterMetrics
+        self,
+        js: JetStreamContext,
+        publisher: Publisher,
+        settings: ExporterSettings,
+        metrics: ExporterMetrics,
+        lanes: Lanes,
     ) -> None:
         self.js = js
         self.publisher = publisher
@@ -61,14 +69,18 @@ class Alerter:
         self.published = 0
         self.last_input = time.monotonic()
         self.last_event_ns = 0
-        self._publishing = anyio.Lock()  # two inputs (correlations, events) share the unconfirmed list
+        self.lanes = lanes
+        self.head = 0  # the stream's last sequence when restored
+        # two inputs (correlations, events) share the unconfirmed list; a sink lane joins the live
+        # path under it
+        self._publishing = lanes.lock
 
     async def restore_from_stream(self) -> int:
         """Reads back the alerts of the last `state_lookback` seconds into the lifecycle (an
         ephemeral consumer, no acks); returns how many."""
         stream, everything = self.subjects.alerts_stream, self.subjects.all(ALERTS)
         info = await self.js.stream_info(stream)
-        last = int(info.state.last_seq)
+        last = self.head = int(info.state.last_seq)
         if last == 0 or not info.state.messages:
             self.ready = True
             return 0
@@ -134,23 +146,31 @@ class Alerter:
             await self.publish(self.lifecycle.advance(self.last_event_ns + int(idle * NS)))
         elif self.unconfirmed:
             await self.publish([])
+        await self.lanes.notice_others()
 
     async def publish(self, alerts: list[Alert]) -> None:
-        """Publishes `alerts` after any left unconfirmed, then waits once for all their acks."""
+        """Publishes `alerts` after any left unconfirmed, waits once for all their acks, then
+        delivers them to the live sinks."""
         self.unconfirmed.extend(alerts)
         async with self._publishing:
             todo, self.unconfirmed = self.unconfirmed, []
+            if not todo:
+                return
             prefix = self.subjects.prefix
+            payloads = [alert_to_pb(a).SerializeToString() for a in todo]
             try:  # one atomic batch of up to 1000 alerts: one JetStream ack instead of one an alert
                 receipt = await self.publisher.publish_atomic(
-                    [(subject(a, prefix), alert_to_pb(a).SerializeToString(), msg_id(a)) for a in todo]
+                    [(subject(a, prefix), data, msg_id(a)) for a, data in zip(todo, payloads, strict=True)]
                 )
-                await receipt.wait()
+                seqs = await receipt.wait()
             except BaseException:
                 self.unconfirmed[:0] = todo  # published again first next time (dropped by id if stored)
                 raise
-        self.published += len(todo)
-        self.metrics.published.inc(len(todo))
-        counts = Counter((a.state.token, a.severity.token) for a in todo)
-        for (state, severity), n in counts.items():
-            self.metrics.alerts.labels(state=state, severity=severity).inc(n)
+            self.published += len(todo)
+            self.metrics.published.inc(len(todo))
+            counts = Counter((a.state.token, a.severity.token) for a in todo)
+            for (state, severity), n in counts.items():
+                self.metrics.alerts.labels(state=state, severity=severity).inc(n)
+            await self.lanes.deliver(
+                [StoredAlert(seq, a, data) for seq, a, data in zip(seqs, todo, payloads, strict=True)]
+            )

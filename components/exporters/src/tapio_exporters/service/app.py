@@ -12,7 +12,6 @@ import attrs
 from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
 
-from tapio.alerts.v1 import alerts_pb2
 from tapio.correlations.v1 import correlations_pb2
 from tapio.events.v1 import events_pb2
 from tapio_common.config import CommonConfig
@@ -22,8 +21,9 @@ from tapio_common.metrics import Health
 from tapio_exporters.domain.event_alerts import severity_at_least
 from tapio_exporters.errors import ExporterError
 from tapio_exporters.service.alerter import COMPONENT, Alerter
-from tapio_exporters.service.delivery import SinkDelivery, sink_consumer
+from tapio_exporters.service.delivery import ReadBack, SinkDelivery, sink_consumer
 from tapio_exporters.service.events import EventInput, events_consumer
+from tapio_exporters.service.lanes import Lane, Lanes
 from tapio_exporters.service.metrics import ExporterMetrics
 from tapio_exporters.service.settings import ExporterSettings
 from tapio_exporters.service.sinkspec import build_sinks
@@ -46,6 +46,7 @@ class Exporter:
         self,
         alerter: Alerter,
         consumers: list[Consumer[object]],
+        lanes: Lanes,
         sinks: list[SinkDelivery],
         url: str,
         events: EventInput | None = None,
@@ -53,10 +54,12 @@ class Exporter:
         self.alerter = alerter
         self.events = events
         self.consumers = consumers
+        self.lanes = lanes
         self.sinks = sinks
         self.url = url
 
     def stop(self) -> None:
+        self.lanes.stop()
         for s in self.sinks:
             s.stopping = True
         for c in self.consumers:
@@ -104,7 +107,20 @@ async def serve(
         for sink, _ in sinks:
             await sink.start()
             stack.push_async_callback(sink.close)
-        alerter = Alerter(nc.jetstream(), publisher, settings, metrics)
+        version = nc.connected_server_version
+        read_back = settings.sink_read_back or (version.major, version.minor) < (2, 14)
+        if read_back and not settings.sink_read_back:
+            log.warning("nats-server older than 2.14 (no consumer reset): sinks read their alerts back",
+                        server=str(version))  # fmt: skip
+        deliveries = [(SinkDelivery(publisher, sink, metrics, retry_max=settings.retry_max), batch)
+                      for sink, batch in sinks]  # fmt: skip
+        lanes = Lanes(
+            nc,
+            [] if read_back else [Lane(nc, d, sink_consumer(d.sink.name, cfg.subjects), batch) for d, batch in deliveries],
+            cfg.subjects.alerts_stream,
+            metrics,
+        )  # fmt: skip
+        alerter = Alerter(nc.jetstream(), publisher, settings, metrics, lanes)
         spec = host.layout.consumer(SIEM_EXPORTER)  # the installation's (NATS_SUBJECT_PREFIX)
         # linger: a batch waits that long for more after its first message, so a steady stream is
         # handled (published, delivered) many at a time rather than one by one.
@@ -137,28 +153,29 @@ async def serve(
                 settings=base,
             )
             consumers.append(event_consumer)
-        deliveries: list[SinkDelivery] = []
-        for sink, batch in sinks:
-            handler = SinkDelivery(publisher, sink, metrics, retry_max=settings.retry_max)
-            deliveries.append(handler)
-            sink_settings = attrs.evolve(base, batch=batch)
-            sink_consumer_: Consumer[alerts_pb2.Alert] = Consumer(
-                nc,
-                sink_consumer(sink.name, cfg.subjects),
-                ALERT_MESSAGES,
-                handler,
-                component=COMPONENT,
-                publisher=publisher,
-                metrics=metrics,
-                settings=sink_settings,
-            )
-            consumers.append(sink_consumer_)
+        if read_back:
+            for d, batch in deliveries:
+                consumers.append(
+                    Consumer(
+                        nc,
+                        sink_consumer(d.sink.name, cfg.subjects),
+                        ALERT_MESSAGES,
+                        ReadBack(d),
+                        component=COMPONENT,
+                        publisher=publisher,
+                        metrics=metrics,
+                        settings=attrs.evolve(base, batch=batch),
+                    )
+                )
         for c in consumers:
             c.attach(health)
         health.ready_checks["alerts"] = lambda: (alerter.ready, "consuming" if alerter.ready else "restoring")
-        for d in deliveries:
-            health.ready_checks[f"sink {d.sink.name}"] = d.status
-        exporter = Exporter(alerter, consumers, deliveries, host.url, events)
+        for lane in lanes.lanes:
+            health.ready_checks[f"sink {lane.name}"] = lambda lane=lane: lane.status(lanes.head)  # type: ignore[misc]
+        if read_back:
+            for d, _ in deliveries:
+                health.ready_checks[f"sink {d.sink.name}"] = d.status
+        exporter = Exporter(alerter, consumers, lanes, [d for d, _ in deliveries], host.url, events)
         try:
             await until_answered(
                 nc,
@@ -166,11 +183,13 @@ async def serve(
                 alerter.restore_from_stream,
                 health=health,
             )
+            await until_answered(nc, "the sinks' positions", lambda: lanes.open(alerter.head), health=health)
             async with anyio.create_task_group() as tg:
                 if handle_signals:
                     tg.start_soon(stop_on_signal, exporter.stop, "stopping after the batches in hand")
                 for c in consumers:
                     await tg.start(c.run)
+                tg.start_soon(lanes.run)
                 task_status.started(exporter)
                 # every consumer returns after a stop, with what it pulled handled and acked
         except NatsError as e:

@@ -87,6 +87,13 @@ class ExporterSettings:
         check=at_least(0),
         flag="",
     )
+    sink_read_back: bool = setting(
+        False,
+        "sinks read every alert back from TAPIO_ALERTS through their durable consumers instead of "
+        "getting it from memory (one more NATS read and ack per alert and sink); always so on a "
+        "nats-server older than 2.14 (no consumer reset to keep their positions)",
+        flag="",
+    )
     provision: bool = setting(False, "create/update the streams on start (always with the embedded server)")
     replicas: int = setting(1, "stream replicas when provisioning (3 in a cluster)", check=at_least(1))
     sinks: tuple[Mapping[str, Any], ...] = setting(

@@ -60,6 +60,10 @@ class Elector:
         self.leader = False
         self._seen: Observed | None = None
         self._renewed = 0.0  # monotonic time of the last successful acquire/renew
+        self.rounds = 0  # Lease rounds made (read, and written when acquiring or renewing)
+        self.acquired_at: float | None = None  # monotonic time of the last acquire or takeover
+        # a takeover's: the expired holder's record as this node first saw it (its `at` is when)
+        self.took_over: Observed | None = None
         self._obj: dict[str, Any] | None = None
 
     async def run(self, lead: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -91,6 +95,7 @@ class Elector:
             record = record_of(obj)
             decision = decide(record, self.identity, self._seen, now)
             self._seen = decision.observed
+            self.rounds += 1
             if decision.action == "wait":
                 self._obj = obj
                 return False
@@ -100,6 +105,8 @@ class Elector:
             )
             self._renewed = now
             if decision.action != "renew":
+                self.acquired_at = now
+                self.took_over = decision.observed if decision.action == "takeover" else None
                 log.info("lease acquired", lease=f"{self.namespace}/{self.name}", identity=self.identity,
                          previous=record.holder if record else "")  # fmt: skip
             return True

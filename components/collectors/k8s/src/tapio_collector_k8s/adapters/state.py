@@ -35,6 +35,7 @@ log = get_logger(__name__)
 FORMAT = 1
 _JOURNAL = re.compile(r"^journal\.(\d+)$")
 _NOTES = re.compile(r"^pending\.(\d+)$")
+_SAVE_SLICE = 4096  # objects packed between two writes of a snapshot
 
 Mark = tuple[str, str, Sequence[tuple[str, Digest | None]]]  # resource, rv, changed objects
 Loaded = tuple[str, dict[str, Digest]]  # rv, digests by uid
@@ -215,20 +216,29 @@ class StateStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self._path(resource)
         tmp = path.with_suffix(".tmp")
-        packer = msgpack.Packer(use_bin_type=True)
+        # Streamed in slices of _SAVE_SLICE objects (no second copy of the state in memory), each
+        # packed into the packer's own buffer: no bytes object and no write per object.
+        packer = msgpack.Packer(use_bin_type=True, autoreset=False)
         pack = packer.pack
-        with open(tmp, "wb", buffering=1 << 20) as f:  # streamed: no second copy of the state in memory
-            f.write(packer.pack_map_header(5))
+        with open(tmp, "wb", buffering=1 << 20) as f:
+            packer.pack_map_header(5)
             for key, value in (
                 ("format", FORMAT),
                 ("resource", resource),
                 ("rv", rv),
                 ("journal", generation),
             ):
-                f.write(pack(key) + pack(value))
-            f.write(pack("objects") + packer.pack_map_header(len(known)))
-            for uid, d in known.items():
-                f.write(pack(uid) + pack(d))
+                pack(key)
+                pack(value)
+            pack("objects")
+            packer.pack_map_header(len(known))
+            for n, (uid, d) in enumerate(known.items(), 1):
+                pack(uid)
+                pack(d)
+                if n % _SAVE_SLICE == 0:
+                    f.write(packer.bytes())
+                    packer.reset()
+            f.write(packer.bytes())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

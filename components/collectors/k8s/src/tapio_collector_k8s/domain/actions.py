@@ -49,7 +49,7 @@ def pod_changes(old: Pod | None, new: Pod | None) -> list[Change]:
     before = {c.name: c for c in old.containers}
     for c in new.containers:
         was = before.get(c.name)
-        if was is None:
+        if was is None or was == c:  # unchanged: most containers of most updates
             continue
         out += _container_changes(label, was, c)
     if new.reason == "Evicted" and new.phase == "Failed" and old.reason != "Evicted":

@@ -44,6 +44,9 @@ KIND = {
 }  # fmt: skip
 
 
+_ONCE = ("created", "deleted")
+
+
 def event_id(uid: str, rv: str, action: str, container: str = "") -> str:
     """Deterministic id in UUID form: the same observation always gets the same id."""
     h = hashlib.blake2b(f"{uid}\x00{rv}\x00{action}\x00{container}".encode(), digest_size=16).hexdigest()
@@ -93,6 +96,9 @@ def build(
     """The event for `change` of the object digested as `d` (its last known state for `deleted`).
     `owners`: pod chain (pods) or the object's own (replicasets); `service`: the Service of a slice
     (its selector); `ready_endpoints`: the Service's ready endpoints over all its slices."""
+    if resource == "pods":  # most events: a path of their own, with fewer message accesses
+        assert isinstance(d, Pod)
+        return _pod_event(d, change, now_ns, cluster, owners)
     # A creation and a deletion happen once per uid: their ids do not depend on which
     # resourceVersion (watch, list or relist) showed them, so any collector gives the same id.
     once = change.action in ("created", "deleted") and resource != "events"
@@ -112,9 +118,7 @@ def build(
     k = ev.k8s
     k.kind, k.name, k.uid, k.resource_version, k.reason = KIND[type(d)], d.name, d.uid, d.rv, change.reason
     when = getattr(d, "created", "") if change.action == "created" else ""
-    if isinstance(d, Pod):
-        when = _pod(ev, d, change, owners) or when
-    elif isinstance(d, Node):
+    if isinstance(d, Node):
         ctx.node, ctx.namespace = d.name, ""
         ctx.labels.update(d.labels)
         k.conditions.update(d.conditions)
@@ -163,24 +167,53 @@ def _pod_context(cluster: str, namespace: str, node: str, labels: Pairs, owners:
     return ctx.SerializeToString()
 
 
-def _pod(ev: events_pb2.Event, d: Pod, change: Change, owners: tuple[Ref, ...]) -> str:
-    ctx, k = ev.context, ev.k8s
-    ctx.MergeFromString(_pod_context(ctx.cluster, d.namespace, d.node, d.labels, owners))
+def _pod_event(
+    d: Pod, change: Change, now_ns: int, cluster: str, owners: tuple[Ref, ...]
+) -> events_pb2.Event:
+    """`build` of a pod: the same event, each sub-message fetched once (every access of one builds
+    a wrapper) and repeated fields appended one by one (extend of a generator costs ~7x more)."""
+    action, container = change.action, change.container
+    ev = events_pb2.Event(
+        id=event_id(d.uid, "" if action in _ONCE else d.rv, action, container),
+        source=events_pb2.SOURCE_K8S,
+        type="pods",
+        action=action,
+        severity=SEVERITY[change.severity],
+        message=change.message,
+    )
+    if change.attributes:
+        attributes = ev.attributes
+        for key, value in change.attributes:
+            attributes[key] = value
+    ctx = ev.context
+    ctx.MergeFromString(_pod_context(cluster, d.namespace, d.node, d.labels, owners))
     ctx.pod, ctx.pod_uid = d.name, d.uid
+    k = ev.k8s
+    k.kind, k.name, k.uid, k.resource_version, k.reason = "Pod", d.name, d.uid, d.rv, change.reason
     k.phase, k.ready = d.phase, d.ready
-    k.pod_ips.extend(d.pod_ips)
     k.host_ip = d.host_ip
-    k.container_ids.extend(c.id.partition("://")[2] or c.id for c in d.containers if c.id)
-    chosen = next((c for c in d.containers if c.name == change.container), None)
+    ips = k.pod_ips
+    for ip in d.pod_ips:
+        ips.append(ip)
+    ids = k.container_ids
+    chosen = None
+    for c in d.containers:
+        if c.id:
+            ids.append(c.id.partition("://")[2] or c.id)
+        if chosen is None and c.name == container:
+            chosen = c
     if chosen is None and d.containers:
         chosen = d.containers[0]
+    when = d.created if action == "created" else ""
     if chosen is not None:
         ctx.container, ctx.container_id = chosen.name, chosen.id
         k.restart_count = chosen.restarts
-        if change.container:
+        if container:
             k.exit_code, k.termination_reason = chosen.term_exit, chosen.term_reason
-            return chosen.term_at if change.action in ("oom_killed", "restarted") else ""
-    return ""
+            if action in ("oom_killed", "restarted"):
+                when = chosen.term_at or when
+    _set_time(ev.time, when, now_ns)
+    return ev
 
 
 def _core_event(ev: events_pb2.Event, d: CoreEvent) -> None:

@@ -154,10 +154,23 @@ def _share(value: Any) -> Any:
     return value
 
 
+_PAIRS: dict[tuple[tuple[str, str], ...], Pairs] = {}  # a label set as decoded -> its shared pairs
+_PAIRS_MAX = 20_000
+
+
 def _pairs(d: dict[str, str] | None) -> Pairs:
+    """The sorted, shared pairs of a label set (or selector). A set seen before, in the same order,
+    is found by its decoded items: no sort and no interning per object (pods of one workload)."""
     if not d:
         return ()
-    return _share(tuple(sorted((_intern(k), _intern(v)) for k, v in d.items())))  # type: ignore[no-any-return]
+    raw = tuple(d.items())
+    found = _PAIRS.get(raw)
+    if found is not None:
+        return found
+    pairs: Pairs = _share(tuple(sorted((_intern(k), _intern(v)) for k, v in raw)))
+    if len(_PAIRS) < _PAIRS_MAX:
+        _PAIRS[raw] = pairs
+    return pairs
 
 
 def _meta(m: s.Meta | None) -> s.Meta:
@@ -173,7 +186,7 @@ def _controller(meta: s.Meta) -> Ref | None:
     return None
 
 
-def _container(cs: s.ContainerStatus, images: dict[str, str]) -> Container:
+def _container(cs: s.ContainerStatus, spec: s.PodSpec) -> Container:
     state = cs.state or _NO_STATE
     term = state.terminated or (cs.last_state or _NO_STATE).terminated or _NO_TERM
     name = _intern(cs.name or "")
@@ -187,8 +200,16 @@ def _container(cs: s.ContainerStatus, images: dict[str, str]) -> Container:
         _intern(term.reason or ""),
         term.exit_code or 0,
         term.finished_at or "",
-        _intern(cs.image or images.get(name, "")),
+        _intern(cs.image or _spec_image(spec, name)),
     )
+
+
+def _spec_image(spec: s.PodSpec, name: str) -> str:
+    """The image the pod's spec names for container `name` (a status without its image)."""
+    for c in spec.containers or ():
+        if (c.name or "") == name:
+            return c.image or ""
+    return ""
 
 
 _NO_STATE = s.State()
@@ -204,8 +225,7 @@ def _pod(obj: s.PodObj) -> Pod:
             ready = c.status == "True"
         elif c.type == "PodScheduled":
             unschedulable = c.status == "False" and c.reason == "Unschedulable"
-    images = {c.name or "": c.image or "" for c in spec.containers or ()}
-    containers = tuple(_container(cs, images) for cs in status.containers or ())
+    containers = tuple([_container(cs, spec) for cs in status.containers or ()])
     ips = tuple(i.ip or "" for i in status.pod_ips or ()) or ((status.pod_ip,) if status.pod_ip else ())
     return Pod(
         meta.resource_version or "", meta.uid, meta.name, _intern(meta.namespace or ""),  # type: ignore[arg-type]

@@ -1,0 +1,118 @@
+"""The exporter's sink lanes on a real JetStream: live sinks get the alerts from memory (their durable
+consumers on TAPIO_ALERTS deliver nothing: they only hold each sink's position), a restart sends
+nothing again, a sink added later gets what the stream holds, and a sink that was down catches up
+from its position while the other stays live."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER
+from tapio_testing.jetstream import JetStreamServer
+from tapio_testing.receivers.bulk import BulkReceiver
+from tapio_testing.receivers.hec import HecReceiver
+from tapio_testing.wait import eventually
+from tests.integration.exporter_helpers import (
+    correlation,
+    exporter_settings,
+    publish_correlations,
+    running_exporter,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.integration]
+
+
+async def position(nc: Client, sink: str) -> tuple[int, int, int]:
+    """(stream sequence of the sink's position, messages its durable consumer ever delivered, pending)."""
+    info = await nc.jetstream().consumer_info(ALERTS, f"{SIEM_EXPORTER}-{sink}")
+    assert info.ack_floor is not None
+    assert info.delivered is not None
+    return (
+        int(info.ack_floor.stream_seq or 0),
+        int(info.delivered.consumer_seq or 0),
+        int(info.num_pending or 0),
+    )
+
+
+async def test_live_sinks_read_nothing_back_and_keep_their_position_over_a_restart(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec, BulkReceiver() as es:
+        hec_only: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True}]
+        nc = await nats.connect(jetstream.url)
+        async with running_exporter(jetstream.url, tmp_path, exporter_settings(hec_only, idle_advance=60)):
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(50)])
+            await eventually(lambda: hec.count == 50, "every alert at HEC")
+            await eventually(lambda: _at(nc, "hec", 50), "HEC's position at the last alert")
+        assert await position(nc, "hec") == (50, 0, 0)  # nothing was ever pulled from it
+        both: list[dict[str, object]] = [*hec_only, {"type": "elastic", "url": es.url, "index": "alerts"}]
+        async with running_exporter(jetstream.url, tmp_path, exporter_settings(both, idle_advance=60)):
+            await eventually(lambda: len(es.docs) == 50, "the new sink gets what the stream holds")
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(50, 60)])
+            await eventually(lambda: hec.count == 60 and len(es.docs) == 60, "the next ones at both")
+            await eventually(lambda: _at(nc, "elastic", 60), "the new sink's position at the last alert")
+        assert (await position(nc, "hec"))[1:] == (0, 0)
+        await nc.close()
+    assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+    assert len(hec.arrivals()) == 60
+
+
+async def test_a_sink_that_was_down_catches_up_from_its_position(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    now = time.time_ns()
+    hec = HecReceiver(token="t0k", ack=True)
+    with BulkReceiver() as es:
+        sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True},
+                 {"type": "elastic", "url": es.url, "index": "alerts"}]  # fmt: skip
+        nc = await nats.connect(jetstream.url)
+        async with running_exporter(
+            jetstream.url, tmp_path, exporter_settings(sinks, idle_advance=60, retry_max=0.5)
+        ):
+            with hec:
+                await publish_correlations(nc, [correlation(n, 1, now) for n in range(20)])
+                await eventually(lambda: hec.count == 20, "HEC live")
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(20, 320)])
+            await eventually(lambda: len(es.docs) == 320, "Elasticsearch live while HEC is down")
+            assert (await position(nc, "hec"))[0] == 20
+            with hec:
+                await eventually(lambda: hec.count == 320, "HEC caught up from its position")
+                await publish_correlations(nc, [correlation(n, 1, now) for n in range(320, 330)])
+                await eventually(lambda: hec.count == 330, "HEC live again")
+                await eventually(lambda: _at(nc, "hec", 330), "HEC's position at the last alert")
+        assert (await position(nc, "hec"))[1] == 0  # the catch-up used direct gets
+        await nc.close()
+    assert len(hec.arrivals()) == 330
+    assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def _at(nc: Client, sink: str, seq: int) -> bool:
+    return (await position(nc, sink))[0] == seq
+
+
+async def test_sinks_read_their_alerts_back_when_asked(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    # the shape a nats-server older than 2.14 gets (no consumer reset): each sink's durable consumer
+    # delivers every alert; a sink that is down still holds only its own
+    now = time.time_ns()
+    hec = HecReceiver(token="t0k", ack=True)
+    with BulkReceiver() as es:
+        sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True},
+                 {"type": "elastic", "url": es.url, "index": "alerts"}]  # fmt: skip
+        settings = exporter_settings(sinks, idle_advance=60, retry_max=0.5, sink_read_back=True)
+        nc = await nats.connect(jetstream.url)
+        async with running_exporter(jetstream.url, tmp_path, settings):
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(100)])
+            await eventually(lambda: len(es.docs) == 100, "Elasticsearch has every alert while HEC is down")
+            with hec:
+                await eventually(lambda: hec.count == 100, "HEC catches up once back")
+                await eventually(lambda: _at(nc, "hec", 100), "every alert acked on HEC's consumer")
+        assert (await position(nc, "elastic"))[1] == 100  # read back through its consumer
+        await nc.close()
+    assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
