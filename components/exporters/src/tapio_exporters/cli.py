@@ -30,12 +30,14 @@ Lifecycle: the first revision of an incident FIRES its alert; later revisions UP
 the revision carried); when no new member joined the incident within its window (event time; see
 resolve_after) the alert is RESOLVED. Severity comes from the type and confidence (README "Severity").
 
-Delivery is at least once: a correlation is acked only after its alerts are stored in TAPIO_ALERTS, and
-each sink reads TAPIO_ALERTS through its own durable consumer `siem-exporter-<sink>`, acking an alert
-only once the receiver confirmed it (HEC indexer ack, _bulk item status, Alertmanager 2xx, the syslog
-receiver's orderly close after reading the batch). A sink that is down holds its alerts in the stream,
-retried with backoff, and never blocks the others; alerts a receiver refuses for good go to
-tapio.dlq.siem-exporter. State (open alerts) is rebuilt from TAPIO_ALERTS on start."""
+Delivery is at least once: the alerts of a batch are stored in TAPIO_ALERTS, then handed to every sink
+from memory, and the correlations are acked once each receiver confirmed (HEC indexer ack, _bulk item
+status, Alertmanager 2xx, the syslog receiver's orderly close after reading the batch). A sink that
+fails falls behind and never blocks the others: it catches up from TAPIO_ALERTS at its own position
+(kept in its durable consumer `siem-exporter-<sink>`, nats-server 2.14+; older servers: each sink reads
+the stream through it), retried with backoff, then goes live again; alerts a receiver refuses for good
+go to tapio.dlq.siem-exporter. State (open alerts, sink positions) survives a restart. Run ONE exporter
+process per installation (its Deployment has one replica; --replicas is about the streams)."""
 
 EPILOG = f"""\
 {SINK_HELP}
