@@ -9,6 +9,7 @@ import pickle
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import nats
@@ -124,6 +125,12 @@ class FailsOnce(Engine):
             self.fail_on = ""
             raise KeyError("injected engine failure")
         return super().process_pb(message)
+
+    def process_view(self, view: Any) -> list[Correlation]:  # what the runner calls (views decode)
+        if view.id == self.fail_on:
+            self.fail_on = ""
+            raise KeyError("injected engine failure")
+        return super().process_view(view)
 
 
 async def run_runner(nc: Client, publisher: Publisher, runner: Runner, last: int) -> None:
