@@ -116,3 +116,34 @@ async def test_sinks_read_their_alerts_back_when_asked(jetstream: JetStreamServe
         assert (await position(nc, "elastic"))[1] == 100  # read back through its consumer
         await nc.close()
     assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def test_a_sink_hanging_while_it_catches_up_holds_only_itself(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    # HEC takes every request but its indexer acknowledges none (indexing off): each delivery to it
+    # ends only at its ack_timeout. Once HEC is behind, its catch-up attempts must not hold the
+    # publish lock (and so every other sink) through such a wait: Elasticsearch gets each new alert.
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec, BulkReceiver() as es:
+        hec.indexing = False
+        sinks: list[dict[str, object]] = [
+            {"type": "hec", "url": hec.url, "token": "t0k", "ack": True, "ack_timeout": 20},
+            {"type": "elastic", "url": es.url, "index": "alerts"},
+        ]
+        nc = await nats.connect(jetstream.url)
+        settings = exporter_settings(sinks, idle_advance=60, retry_max=0.5)
+        async with running_exporter(jetstream.url, tmp_path, settings) as exporter:
+            lane = next(lane for lane in exporter.lanes.lanes if lane.name == "hec")
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(10)])
+            await eventually(lambda: len(es.docs) == 10, "the first alerts at Elasticsearch")
+            await eventually(
+                lambda: not lane.live and hec.count > 10, "HEC behind, its catch-up waiting", within=90
+            )
+            for n in range(10, 13):
+                await publish_correlations(nc, [correlation(n, 1, now)])
+                await eventually(lambda n=n: len(es.docs) == n + 1, "Elasticsearch live meanwhile", within=8)
+            hec.indexing = True
+            await eventually(lambda: len(hec.arrivals()) == 13, "HEC caught up once it indexes", within=90)
+            await eventually(lambda: _at(nc, "hec", 13), "HEC's position at the last alert", within=60)
+        await nc.close()

@@ -7,7 +7,8 @@ the alerter returns (the runtime acks the correlations) once each live sink conf
 delivery fails falls BEHIND and never blocks the others: its catch-up task reads TAPIO_ALERTS from
 its own position (direct gets, batches of the sink's size, retried in place with backoff) until it
 reaches the head (the last alert the alerter stored), then rejoins the live path under the
-alerter's publish lock, so no alert slips between the two.
+alerter's publish lock, so no alert slips between the two. Only a sink that has just confirmed a
+step outside that lock makes its last step inside it: one failing slowly never holds the others.
 
 Position: every alert at or below a sink's position is confirmed by that sink. It is kept in the
 sink's durable consumer on TAPIO_ALERTS (`siem-exporter-<sink>`, nothing is pulled from it): after
@@ -239,21 +240,27 @@ class Lanes:
                 tg.start_soon(self._catch_up, lane)
 
     async def _catch_up(self, lane: Lane) -> None:
+        proven = False  # the sink confirmed a step outside the publish lock since it last failed
         while not self.stopping:
             if lane.live:
                 await lane.wake.wait()
+                proven = False
                 continue
             try:
-                if self.head - lane.position > lane.batch:  # far behind: retried in place until confirmed
-                    await self._step(lane, lane.position + lane.batch, retry=True)
-                    continue
-                async with self.lock:  # the rest under the publish lock: nothing is stored meanwhile
-                    if self.head - lane.position <= lane.batch:
+                if not proven or self.head - lane.position > lane.batch:
+                    # outside the publish lock, retried in place until confirmed: a sink that fails
+                    # slowly (a timeout, an indexer that does not acknowledge) holds only itself
+                    proven = await self._step(lane, min(self.head, lane.position + lane.batch), retry=True)
+                    if proven:
+                        continue
+                else:
+                    async with self.lock:  # the rest under the publish lock: nothing is stored meanwhile
+                        if self.head - lane.position > lane.batch:
+                            continue
                         if await self._step(lane, self.head, retry=False):
                             lane.join()
                             continue
-                    else:
-                        continue
+                    proven = False  # failed in the lock: its next attempt is outside it again
             except StoppedError:
                 return
             except (ReadBackError, NatsError) as e:
