@@ -12,8 +12,10 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
-from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER
+from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER, production_layout
+from tapio_jetstream.streams import stream_config
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.receivers.bulk import BulkReceiver
 from tapio_testing.receivers.hec import HecReceiver
@@ -147,3 +149,34 @@ async def test_a_sink_hanging_while_it_catches_up_holds_only_itself(
             await eventually(lambda: len(hec.arrivals()) == 13, "HEC caught up once it indexes", within=90)
             await eventually(lambda: _at(nc, "hec", 13), "HEC's position at the last alert", within=60)
         await nc.close()
+
+
+async def test_an_alerts_stream_made_again_loses_nothing(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    # TAPIO_ALERTS deleted and provisioned anew while the exporter runs: its sequences start from 1
+    # again, under every sink's position (and the sinks' durables went with it)
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec:
+        sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True}]
+        nc = await nats.connect(jetstream.url)
+        js = nc.jetstream()
+        async with running_exporter(jetstream.url, tmp_path, exporter_settings(sinks, idle_advance=60)):
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(30)])
+            await eventually(lambda: _at(nc, "hec", 30), "HEC's position at the last alert")
+            await js.delete_stream(ALERTS)
+            await js.add_stream(
+                stream_config(next(s for s in production_layout().streams if s.name == ALERTS))
+            )
+            await publish_correlations(
+                nc, [correlation(n, 1, now) for n in range(30, 70)]
+            )  # past the old head
+            await eventually(lambda: len(hec.arrivals()) == 70, "the alerts of the new stream at HEC")
+            await eventually(lambda: _made_at(nc, "hec", 40), "HEC's position kept in the new stream")
+        await nc.close()
+    assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def _made_at(nc: Client, sink: str, seq: int) -> bool:
+    try:
+        return await _at(nc, sink, seq)
+    except NotFoundError:  # its durable not made again yet
+        return False
