@@ -144,7 +144,7 @@ async def test_a_sink_hanging_while_it_catches_up_holds_only_itself(
             )
             for n in range(10, 13):
                 await publish_correlations(nc, [correlation(n, 1, now)])
-                await eventually(lambda n=n: len(es.docs) == n + 1, "Elasticsearch live meanwhile", within=8)
+                await eventually(lambda: len(es.docs) == n + 1, "Elasticsearch live meanwhile", within=8)  # noqa: B023
             hec.indexing = True
             await eventually(lambda: len(hec.arrivals()) == 13, "HEC caught up once it indexes", within=90)
             await eventually(lambda: _at(nc, "hec", 13), "HEC's position at the last alert", within=60)
