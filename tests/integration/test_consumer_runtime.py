@@ -1,6 +1,7 @@
 """The consumer runtime and the correlator on it, on a real JetStream: a poison message reaches the
 DLQ after exactly max_deliver deliveries; an engine failure on the third event of a batch loses
-nothing once it recovers; the same events re-published in a new batch give no second revision."""
+nothing once it recovers; a malformed event inside a batch is dead-lettered at once while the
+batch's other events count; the same events re-published in a new batch give no second revision."""
 
 from __future__ import annotations
 
@@ -184,6 +185,73 @@ async def test_an_engine_failure_on_the_third_event_of_a_batch_loses_nothing(
     assert {i: c.revision for i, c in final_revisions(stored).items()} == {
         i: c.revision for i, c in offline(events).items()
     }, "every correlation, as without the failure"
+
+
+class SeesBad(Engine):
+    """The real engine, counting how often it is given the malformed event."""
+
+    bad_deliveries = 0
+
+    def process_view(self, view: Any) -> list[Correlation]:
+        self.bad_deliveries += view.id == "bad-context"
+        return super().process_view(view)
+
+
+def _field(number: int, value: bytes) -> bytes:
+    """One length-delimited protobuf field (the test writes a batch holding a malformed event)."""
+    size, n = b"", len(value)
+    while True:
+        low, n = n & 0x7F, n >> 7
+        size += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return bytes([number << 3 | 2]) + size + value
+
+
+async def test_an_event_with_a_malformed_context_is_dead_lettered_at_once_the_rest_of_its_batch_goes_through(
+    nc: Client, publisher: Publisher
+) -> None:
+    """The correlator decodes events as views (context/k8s kept as bytes), so a malformed context
+    inside a valid batch is found only when the engine parses that event: bad input all the same,
+    dead-lettered on its FIRST delivery (no retries), and the batch's other events still count."""
+    events, _ = scenario_events()
+    batch = 40
+    bad = events_pb2.Event()
+    bad.CopyFrom(events[3 * batch + 2])
+    bad.id, bad.type, bad.action = "bad-context", "pods", "oom_killed"
+    bad.ClearField("context")
+    bad_bytes = bad.SerializeToString() + _field(8, b"\xff\xff\xff")  # field 8: Event.context
+    js = nc.jetstream()
+    last = bad_seq = 0
+    for n in range(0, len(events), batch):
+        items = [ev.SerializeToString() for ev in events[n : n + batch]]
+        if n == 3 * batch:
+            items.insert(2, bad_bytes)
+        payload = b"".join(_field(1, item) for item in items) + _field(2, f"m-{n}".encode())
+        ack = await js.publish(
+            "tapio.events.k8s.default.pods.created",
+            payload,
+            headers={ENCODING_HEADER: ENCODING_BATCH, MSG_ID_HEADER: f"m-{n}"},
+        )
+        last = int(ack.seq)
+        bad_seq = bad_seq or (last if n == 3 * batch else 0)
+    engine = SeesBad()
+    runner = await correlator(nc, publisher, engine)
+    await run_runner(nc, publisher, runner, last)
+    assert engine.bad_deliveries == 1, "dead-lettered on its first delivery, never retried"
+    assert int((await js.stream_info(DLQ)).state.messages) == 1
+    dead = await js.get_last_msg(DLQ, "tapio.dlq.correlator")
+    headers = dead.headers or {}
+    assert (headers[STREAM_SEQ_HEADER], headers[STREAM_HEADER]) == (str(bad_seq), EVENTS)
+    assert headers[ERROR_HEADER].startswith(
+        "cannot decode: UndecodableEvents: cannot decode events bad-context"
+    )
+    metrics = runner.metrics.registry
+    assert metrics.get_sample_value("tapio_correlator_errors_total", {"kind": "decode"}) == 1
+    assert metrics.get_sample_value("tapio_correlator_errors_total", {"kind": "engine"}) is None
+    stored = await stored_correlations(nc)
+    assert {i: c.revision for i, c in final_revisions(stored).items()} == {
+        i: c.revision for i, c in offline(events).items()
+    }, "every correlation of the good events, the bad message's other 40 included"
 
 
 async def test_the_same_events_in_a_new_batch_give_no_second_revision(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,32 @@ def test_a_corrupt_context_is_refused_when_the_event_is_parsed() -> None:
         full_event(view)
     with pytest.raises(DecodeError):
         Engine().process_view(view)
+
+
+def test_a_malformed_retransmit_buffered_as_a_view_is_skipped_and_counted_not_raised_later() -> None:
+    """A retransmit waits in the reorder buffer unparsed; its context is read only when its rule
+    runs, during a LATER message. Malformed, it must not fail that message (nor a snapshot taken
+    while it waits): it is skipped and counted (`undecodable`), the incidents are unchanged."""
+    pbs = [event_to_proto(ev) for ev in generate("network_degradation", 0, "packet_loss").events]
+    last = max(i for i, pb in enumerate(pbs) if pb.type == "tcp_retransmit")
+    bad = EventView.FromString(pbs[last].SerializeToString())
+    bad.id = "bad-retransmit"
+    bad.context = b"\xff\xff\xff"
+
+    def run(extra: list[Any]) -> tuple[list[Correlation], Engine]:
+        engine = Engine()
+        out: list[Correlation] = []
+        for i, payload in enumerate(_batches(pbs, 1)):
+            for v in decode_views(BATCH, payload):
+                out += engine.process_view(v)
+            if i == last and extra:
+                out += engine.process_view(extra[0])
+                assert any(entry[5] is bad for entry in engine.buffer), "it waits unparsed"
+                Engine.restore(engine.snapshot())  # a snapshot while it waits: taken, it is left out
+        return out + engine.finish(), engine
+
+    clean, _ = run([])
+    with_bad, engine = run([bad])
+    assert [c for c in clean if c.type == "network_degradation"], "an incident was open to read it"
+    assert with_bad == clean
+    assert engine.undecodable == 1

@@ -12,11 +12,13 @@ from tapio_jetstream.decisions import (
     describe,
     is_programming_error,
     on_failure,
+    on_handler_failure,
     on_undecodable,
     stage_of,
 )
 from tapio_jetstream.dedup import DedupWindow
 from tapio_jetstream.delivery import Delivery, parse_reply
+from tapio_jetstream.errors import DecodeError
 
 
 def test_failure_before_the_last_delivery_is_a_nak_with_doubling_delay() -> None:
@@ -36,6 +38,15 @@ def test_failure_on_the_last_delivery_is_a_dead_letter_with_the_reason() -> None
 
 def test_unlimited_deliveries_never_dead_letter() -> None:
     assert on_failure(1000, -1, "x", Backoff()).action is Action.NAK
+
+
+def test_bad_input_a_handler_finds_is_dead_lettered_at_once_anything_else_is_retried() -> None:
+    bad = on_handler_failure(DecodeError("event e3: its context is not a valid Context"), 1, 5, Backoff())
+    assert bad.action is Action.DEAD_LETTER
+    assert bad.reason == "cannot decode: DecodeError: event e3: its context is not a valid Context"
+    retried = on_handler_failure(KeyError("k"), 1, 5, Backoff(first=0.5))
+    assert (retried.action, retried.delay) == (Action.NAK, 0.5)
+    assert on_handler_failure(KeyError("k"), 5, 5, Backoff()).action is Action.DEAD_LETTER
 
 
 def test_undecodable_input_is_a_dead_letter_at_once() -> None:

@@ -347,8 +347,8 @@ class Consumer(Generic[T]):
                 self.metrics.error(decisions.stage_of(failure))
             else:
                 self._failed(failure, meta)
-            decision = decisions.on_failure(
-                meta.num_delivered, self.max_deliver, decisions.describe(failure), self.backoff
+            decision = decisions.on_handler_failure(
+                failure, meta.num_delivered, self.max_deliver, self.backoff
             )
             await self._settle(msg, meta, decision, len(delivery.items))
             return

@@ -12,6 +12,7 @@ import enum
 import attrs
 
 from tapio_common.errors import TapioError
+from tapio_jetstream.errors import DecodeError
 
 PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
     TypeError,
@@ -69,6 +70,17 @@ def on_failure(num_delivered: int, max_deliver: int, error: str, backoff: Backof
     if 0 < max_deliver <= num_delivered:
         return Decision(Action.DEAD_LETTER, reason=f"failed {num_delivered} deliveries, last: {error}")
     return Decision(Action.NAK, delay=backoff.delay(num_delivered), reason=error)
+
+
+def on_handler_failure(
+    exc: BaseException, num_delivered: int, max_deliver: int, backoff: Backoff
+) -> Decision:
+    """What follows a handler's failure: bad input the handler found itself (a DecodeError, e.g. a
+    sub-message parsed lazily) goes to the dead-letter queue at once, like input the runtime could
+    not decode; anything else is retried (`on_failure`)."""
+    if isinstance(exc, DecodeError):
+        return on_undecodable(describe(exc))
+    return on_failure(num_delivered, max_deliver, describe(exc), backoff)
 
 
 def is_programming_error(exc: BaseException) -> bool:

@@ -31,6 +31,7 @@ from tapio_correlator.engine.nodes import LOSS_ACTIONS
 from tapio_correlator.engine.routing import FAILURES
 from tapio_correlator.engine.state import SEVERE
 from tapio_correlator.engine.views import full_event, k8s_of, parsed, pod_parts
+from tapio_jetstream.errors import DecodeError
 
 _NS = 1_000_000_000
 _END_OF_TIME = 2**63
@@ -293,7 +294,15 @@ class Engine(Handlers):
         state = dict(self.__dict__)
         del state["_dispatch"]
         # Buffered views are snapshotted as the Events they are (same keys: still a heap).
-        state["buffer"] = [(*entry[:5], parsed(entry[5])) for entry in self.buffer]
+        buffer = []
+        for entry in self.buffer:
+            try:
+                buffer.append((*entry[:5], parsed(entry[5])))
+            except DecodeError:  # a malformed view: skipped (and counted) when it is released
+                continue
+        if len(buffer) != len(self.buffer):
+            heapq.heapify(buffer)
+        state["buffer"] = buffer
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:

@@ -23,6 +23,7 @@ from tapio_correlator.engine.rollout import STALL_REASONS, DeployIncident
 from tapio_correlator.engine.routing import FAILURES, ROLLOUT_SKEW_NS, Routing, transient_pod
 from tapio_correlator.engine.state import as_event, k8s_payload
 from tapio_correlator.engine.views import context_of, parsed
+from tapio_jetstream.errors import DecodeError
 
 Handler = Callable[[int, EventIn, list[Correlation]], bool]
 
@@ -282,7 +283,11 @@ class Handlers(Routing):
             taken = self._connection(t, ev, out)
         if not self.network:
             return taken
-        ctx = context_of(ev)  # buffered as a view (`Engine.process_view`): its context parsed alone
+        try:
+            ctx = context_of(ev)  # buffered as a view (`Engine.process_view`): its context parsed alone
+        except DecodeError:
+            self.undecodable += 1  # never raised into the processing of a later message
+            return taken
         node = ctx.node
         p = None
         if not node or not ctx.pod:  # an eBPF event may name its pod by uid, container or cgroup only
@@ -291,7 +296,11 @@ class Handlers(Routing):
         inc = self.network.get(node)
         if inc is None or not inc.accepts(t, self.cfg.network_window_ns):
             return taken
-        full = as_event(parsed(ev))
+        try:
+            full = as_event(parsed(ev))
+        except DecodeError:
+            self.undecodable += 1
+            return taken
         if not inc.add(full, SAME_NODE, self.cfg.max_incident_events):
             return taken
         k = full.kernel

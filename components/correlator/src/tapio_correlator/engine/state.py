@@ -75,6 +75,9 @@ class EngineState:
         self.loose: deque[Event] = deque()
         # Ids of the events taken (id -> event time), oldest first: a redelivery is a no-op.
         self.seen: dict[str, int] = {}
+        # buffered views found malformed only when a rule parsed them (skipped; the runner counts
+        # them as dropped{reason="undecodable"}): their message was settled long before
+        self.undecodable = 0
         self.seen_order: deque[str] = deque()
         self.clock = 0  # time of the latest processed event
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)

@@ -30,13 +30,13 @@ from tapio_correlator.service.memory import settle_memory
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.snapshots import Snapshots
 from tapio_correlator.service.state_store import StateStore, StateStoreError
-from tapio_jetstream import Consumer, ConsumerSettings, Delivery, Kind
+from tapio_jetstream import Consumer, ConsumerSettings, DecodeError, Delivery, Kind
 from tapio_jetstream.layout import CORRELATOR, ConsumerSpec, production_layout
 from tapio_jetstream.startup import until_answered
 from tapio_publisher import Publisher, PublisherError, Receipt
 from tapio_publisher.subjects import correlation_subject
 
-__all__ = ["COMPONENT", "EngineFailure", "Runner", "correlation_msg_id", "settle_memory"]
+__all__ = ["COMPONENT", "EngineFailure", "Runner", "UndecodableEvents", "correlation_msg_id", "settle_memory"]
 
 log = get_logger(__name__)
 
@@ -58,6 +58,14 @@ class EngineFailure(CorrelatorError):
     """The engine raised on an event; the message is retried (and dead-lettered on its last delivery)."""
 
     stage = "engine"
+
+
+class UndecodableEvents(EngineFailure, DecodeError):
+    """Events of a decodable message whose `context`/`k8s` is malformed (found when the views
+    decode parses them): bad input, so the message goes to the dead-letter queue at once (the
+    runtime's decision for a DecodeError), after the rest of its events were processed."""
+
+    stage = "decode"
 
 
 class Runner(Snapshots):
@@ -129,6 +137,7 @@ class Runner(Snapshots):
         self.published = 0
         self.events_in = 0
         self._duplicates = 0  # engine.duplicates already counted in the metrics
+        self._undecodable = 0  # engine.undecodable already counted
         self._tg: TaskGroup | None = None
 
     @property
@@ -153,6 +162,7 @@ class Runner(Snapshots):
             if snap is not None:
                 self.engine = Engine.restore(snap.engine)
                 self._duplicates = self.engine.duplicates
+                self._undecodable = self.engine.undecodable
                 self.last_seq, self.correlations_seq = snap.events_seq, snap.correlations_seq
                 log.info("engine state restored", generation=snap.generation, events_seq=snap.events_seq)
         except (ContractError, StateStoreError) as e:
@@ -236,6 +246,11 @@ class Runner(Snapshots):
         if taken > 0:
             self.metrics.drop("duplicate", taken)
         self._duplicates = self.engine.duplicates
+        bad = self.engine.undecodable - self._undecodable
+        if bad > 0:  # a buffered event's context/k8s found malformed when a rule read it
+            self.metrics.drop("undecodable", bad)
+            log.warning("buffered events could not be decoded when a rule read them; skipped", count=bad)
+        self._undecodable = self.engine.undecodable
 
     async def handle(self, delivery: Delivery[Any]) -> None:
         """One message (the restart catch-up): returns once its correlations are stored."""
@@ -253,7 +268,10 @@ class Runner(Snapshots):
 
         An engine error on an event keeps what the events before it produced (queued, published
         with the rest) and remembers where the retry resumes (`partial`); on the last delivery the
-        failing events are skipped and the rest is processed. Returns the failure, or None."""
+        failing events are skipped and the rest is processed. An event that cannot be decoded (a
+        malformed context/k8s, found when it is parsed) is bad input: no delivery will decode it,
+        so it is skipped at once, the rest is processed, and the message is dead-lettered at once
+        (`UndecodableEvents`). Returns the failure, or None."""
         seq = delivery.stream_seq
         if seq <= self.last_seq and seq not in self.partial:  # redelivered after we processed it
             return None
@@ -262,6 +280,7 @@ class Runner(Snapshots):
         start = self._resume_at(seq, events)
         out = self.unconfirmed
         failed: list[str] = []
+        undecodable: list[str] = []
         process = self.engine.process_view
         i = start
         n = len(events)
@@ -271,9 +290,13 @@ class Runner(Snapshots):
                 for j in range(i, n):
                     out += process(events[j])
                 i = n
+            except DecodeError as e:  # bad input inside the message: never retried
+                log.warning("an event cannot be decoded", seq=seq, event_id=events[j].id, error=str(e))
+                undecodable.append(f"{events[j].id} ({e})")
+                i = j + 1
             except Exception as e:  # an engine failure must not lose what the events before it gave
                 log.error("engine failed on an event", seq=seq, event_id=events[j].id, exc_info=e)
-                if not delivery.last_delivery:
+                if not (delivery.last_delivery or undecodable):
                     self._remember_partial(seq, j, events)
                     self._count(events, start, j)
                     failure = EngineFailure(
@@ -286,6 +309,9 @@ class Runner(Snapshots):
         self.partial.pop(seq, None)
         self._count(events, start, n)
         self.last_seq = max(self.last_seq, seq)
+        if undecodable:  # the rest is in; the message goes to the dead-letter queue now
+            also = f"; engine failed on events {', '.join(failed)}" if failed else ""
+            return UndecodableEvents(f"cannot decode events {', '.join(undecodable)}{also}")
         if failed:  # last delivery: the rest is in; the message goes to the dead-letter queue
             return EngineFailure(f"engine failed on events {', '.join(failed)}")
         return None
