@@ -12,8 +12,10 @@ from pathlib import Path
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
-from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER
+from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER, production_layout
+from tapio_jetstream.streams import stream_config
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.receivers.bulk import BulkReceiver
 from tapio_testing.receivers.hec import HecReceiver
@@ -116,3 +118,65 @@ async def test_sinks_read_their_alerts_back_when_asked(jetstream: JetStreamServe
         assert (await position(nc, "elastic"))[1] == 100  # read back through its consumer
         await nc.close()
     assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def test_a_sink_hanging_while_it_catches_up_holds_only_itself(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    # HEC takes every request but its indexer acknowledges none (indexing off): each delivery to it
+    # ends only at its ack_timeout. Once HEC is behind, its catch-up attempts must not hold the
+    # publish lock (and so every other sink) through such a wait: Elasticsearch gets each new alert.
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec, BulkReceiver() as es:
+        hec.indexing = False
+        sinks: list[dict[str, object]] = [
+            {"type": "hec", "url": hec.url, "token": "t0k", "ack": True, "ack_timeout": 20},
+            {"type": "elastic", "url": es.url, "index": "alerts"},
+        ]
+        nc = await nats.connect(jetstream.url)
+        settings = exporter_settings(sinks, idle_advance=60, retry_max=0.5)
+        async with running_exporter(jetstream.url, tmp_path, settings) as exporter:
+            lane = next(lane for lane in exporter.lanes.lanes if lane.name == "hec")
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(10)])
+            await eventually(lambda: len(es.docs) == 10, "the first alerts at Elasticsearch")
+            await eventually(
+                lambda: not lane.live and hec.count > 10, "HEC behind, its catch-up waiting", within=90
+            )
+            for n in range(10, 13):
+                await publish_correlations(nc, [correlation(n, 1, now)])
+                await eventually(lambda: len(es.docs) == n + 1, "Elasticsearch live meanwhile", within=8)  # noqa: B023
+            hec.indexing = True
+            await eventually(lambda: len(hec.arrivals()) == 13, "HEC caught up once it indexes", within=90)
+            await eventually(lambda: _at(nc, "hec", 13), "HEC's position at the last alert", within=60)
+        await nc.close()
+
+
+async def test_an_alerts_stream_made_again_loses_nothing(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    # TAPIO_ALERTS deleted and provisioned anew while the exporter runs: its sequences start from 1
+    # again, under every sink's position (and the sinks' durables went with it)
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec:
+        sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True}]
+        nc = await nats.connect(jetstream.url)
+        js = nc.jetstream()
+        async with running_exporter(jetstream.url, tmp_path, exporter_settings(sinks, idle_advance=60)):
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(30)])
+            await eventually(lambda: _at(nc, "hec", 30), "HEC's position at the last alert")
+            await js.delete_stream(ALERTS)
+            await js.add_stream(
+                stream_config(next(s for s in production_layout().streams if s.name == ALERTS))
+            )
+            await publish_correlations(
+                nc, [correlation(n, 1, now) for n in range(30, 70)]
+            )  # past the old head
+            await eventually(lambda: len(hec.arrivals()) == 70, "the alerts of the new stream at HEC")
+            await eventually(lambda: _made_at(nc, "hec", 40), "HEC's position kept in the new stream")
+        await nc.close()
+    assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def _made_at(nc: Client, sink: str, seq: int) -> bool:
+    try:
+        return await _at(nc, sink, seq)
+    except NotFoundError:  # its durable not made again yet
+        return False
