@@ -16,7 +16,8 @@ from nats.aio.client import Client
 from tapio_common.model import AlertState
 from tapio_common.model.fast import alert_to_pb
 from tapio_exporters.domain.alerts import alert_id, msg_id, subject
-from tapio_jetstream.layout import ALERTS, CORRELATIONS, DLQ, SIEM_EXPORTER
+from tapio_jetstream.layout import ALERTS, CORRELATIONS, DLQ, SIEM_EXPORTER, production_layout
+from tapio_jetstream.streams import stream_config
 from tapio_testing.alerts import tricky
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.receivers.bulk import BulkReceiver
@@ -145,6 +146,34 @@ async def test_refused_alerts_go_to_the_dead_letter_queue(jetstream: JetStreamSe
             assert "failed to parse field" in msg.headers["Tapio-Error"]
             assert exporter.sinks[1].sink.name == "elastic"
         await nc.close()
+
+
+async def test_a_refused_alert_the_dlq_cannot_take_holds_no_other_sink(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    # Elasticsearch refuses an alert while the DLQ stream cannot store anything (deleted here): only
+    # its parking is retried (Elasticsearch behind meanwhile); HEC gets every later alert, and once
+    # the DLQ is back the refused alert is parked and Elasticsearch catches up
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec, BulkReceiver() as es:
+        settings = exporter_settings(sinks(hec, es)[:2], idle_advance=60, retry_max=0.5)
+        nc = await nats.connect(jetstream.url)
+        js = nc.jetstream()
+        async with running_exporter(jetstream.url, tmp_path, settings):
+            await js.delete_stream(DLQ)
+            es.reject_ids = {alert_id("corr-3")}
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(5)])
+            await eventually(lambda: hec.count == 5 and len(es.docs) == 4, "the others delivered")
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(5, 10)])
+            await eventually(lambda: hec.count == 10, "HEC goes on", within=30)
+            await js.add_stream(stream_config(next(s for s in production_layout().streams if s.name == DLQ)))
+            await eventually(_drained(nc, f"{SIEM_EXPORTER}-elastic"), "the refused one parked", within=60)
+            assert len(es.docs) == 9
+            msg = await js.get_msg(DLQ, (await js.stream_info(DLQ)).state.last_seq)
+            assert msg.headers is not None
+            assert msg.headers["Tapio-Sink"] == "elastic"
+        await nc.close()
+    assert max(hec.arrivals().values()) == 1
 
 
 def _drained(nc: Client, durable: str, stream: str = ALERTS) -> Callable[[], Awaitable[bool]]:

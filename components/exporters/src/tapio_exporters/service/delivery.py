@@ -2,7 +2,9 @@
 failure/lag metrics and its dead letters. Used by its lane (`service/lanes.py`): once from the live
 path (`attempt`: a failure makes the lane fall behind), retried in place with backoff from the
 catch-up path (`until_confirmed`: the other sinks go on meanwhile). Alerts the receiver refused for
-good go to `tapio.dlq.siem-exporter` (header `Tapio-Sink`) and count as settled. The sink's durable
+good go to `tapio.dlq.siem-exporter` (header `Tapio-Sink`) and count as settled; one the DLQ cannot store within
+DEAD_LETTER_WAIT fails the live attempt (the sink falls behind, never holding the others), and the
+catch-up retries only its parking, not the delivery the sink confirmed. The sink's durable
 consumer on TAPIO_ALERTS (`siem-exporter-<sink>`) keeps its position (see lanes.py).
 
 `ReadBack`: the shape before nats-server 2.14 (no consumer reset to keep a position): the sink's
@@ -38,6 +40,7 @@ log = get_logger(__name__)
 COMPONENT = "siem-exporter"
 SINK_HEADER = "Tapio-Sink"
 FIRST_RETRY = 0.2
+DEAD_LETTER_WAIT = 5.0  # seconds a dead letter may take to be stored (the DLQ stream unavailable)
 
 
 @attrs.frozen
@@ -103,9 +106,17 @@ class SinkDelivery:
             except SinkError as e:
                 self._failed(e)
                 return False
+        pause = FIRST_RETRY
         for stored in batch:
-            if stored.alert.id in refused and not await self._dead_letter(stored, reason):
-                return False  # not parked: the lane takes the batch again from the stream
+            if stored.alert.id not in refused:
+                continue
+            while not await self._dead_letter(stored, reason):
+                if not retry:
+                    return False  # not parked: the lane takes the batch again from the stream
+                if self.stopping:  # the sink confirmed the rest: only the parking is retried
+                    raise StoppedError(f"sink {self.sink.name}: a refused alert not parked at stop")
+                await anyio.sleep(pause)
+                pause = min(pause * 2, self.retry_max)
         return True
 
     async def _attempt(self, alerts: list[Alert], started: float) -> tuple[set[str], str]:
@@ -169,16 +180,19 @@ class SinkDelivery:
                         STREAM_HEADER: stream, SINK_HEADER: self.sink.name})  # fmt: skip
         msg_id = f"dlq:{COMPONENT}:{self.sink.name}:{stream}:{stored.seq}"
         try:
-            receipt = await self.publisher.publish_message(
-                dlq_subject(COMPONENT, self.publisher.subjects.prefix),
-                stored.data,
-                msg_id=msg_id,
-                headers=headers,
-            )
-            await receipt.wait()
-        except (NatsError, PublisherError) as e:
+            with anyio.fail_after(DEAD_LETTER_WAIT):  # never holds the other sinks for long
+                receipt = await self.publisher.publish_message(
+                    dlq_subject(COMPONENT, self.publisher.subjects.prefix),
+                    stored.data,
+                    msg_id=msg_id,
+                    headers=headers,
+                )
+                await receipt.wait()
+        except (NatsError, PublisherError, TimeoutError) as e:
             log.warning(
-                "alert not parked in the dead-letter queue: taken again", sink=self.sink.name, error=str(e)
+                "alert not parked in the dead-letter queue: taken again",
+                sink=self.sink.name,
+                error=str(e) or type(e).__name__,
             )
             return False
         self.metrics.drop("dead_letter")
