@@ -84,26 +84,31 @@ def model_cost(api: K8sApiServer) -> str:
     )
 
 
-def cpu_split(feed: Feed, n: int = 20_000) -> str:
-    """CPU us per watch event of each in-process step of the collector's watch path, on the
-    benchmark's own restarted-pod lines (process CPU time, so a loaded machine inflates it less than
-    the rate): decode (msgspec + digest), actions, build (protobuf), subject + serialize, batch +
-    compress. What is left of the collector's CPU per event is the event loop, the reader thread's
-    HTTP read, the journal and snapshots, and NATS."""
-    from tapio_collector_k8s.domain.actions import changes
-    from tapio_collector_k8s.domain.build import build
-    from tapio_publisher.encoder import Encoder, group_by_subject
-    from tapio_publisher.ids import IdGenerator
-    from tapio_publisher.settings import PublisherSettings
-
+def watch_lines(feed: Feed, n: int) -> tuple[list[bytes], list[Any]]:
+    """n of the benchmark's restarted-pod watch lines and the digests the collector held before."""
     lines: list[bytes] = []
     chunks = feed.storm(1000)
     while len(lines) < n:
         lines += [ln for ln in next(chunks).split(b"\n") if ln]
-    lines = lines[:n]
     old = [decode.watch_line("pods", b'{"type":"ADDED","object":' + feed.listed_pod(i) + b"}", 1 << 20)[1]
            for i in range(n)]  # fmt: skip
     feed.watch_started, feed.watch_served = None, 0
+    return lines[:n], old
+
+
+def steps(hand: bool, lines: list[bytes], old: list[Any]) -> list[tuple[str, float]]:
+    """CPU us per watch event of each in-process step of the watch path: decode (msgspec +
+    digest), actions, then either the collector's path (`hand`: the pod event encoded by hand,
+    build.pod_wire, and its subject) or the message path it replaced (build: protobuf message,
+    then subject + SerializeToString), and batch + compress (the publisher's Encoder)."""
+    from tapio_collector_k8s.domain.actions import changes
+    from tapio_collector_k8s.domain.build import build, pod_wire
+    from tapio_publisher.encoder import Encoder, group_by_subject
+    from tapio_publisher.ids import IdGenerator
+    from tapio_publisher.settings import PublisherSettings
+    from tapio_publisher.subjects import k8s_subject
+
+    n = len(lines)
     parts: list[tuple[str, float]] = []
 
     def step(name: str, fn: Callable[[], Any]) -> Any:
@@ -112,21 +117,64 @@ def cpu_split(feed: Feed, n: int = 20_000) -> str:
         parts.append((name, (time.process_time() - t) / n * 1e6))
         return out
 
+    def encode_by_hand() -> dict[str, list[bytes]]:
+        groups: dict[str, list[bytes]] = {}
+        for d, found in zip(new, changed, strict=True):
+            for c in found:
+                groups.setdefault(k8s_subject(d.namespace, "pods", c.action), []).append(
+                    pod_wire(d, c, now, "", chain)
+                )
+        return groups
+
     new = [d for _, d in step("decode", lambda: [decode.watch_line("pods", ln, 1 << 20) for ln in lines])]
-    found = step("actions", lambda: [changes("pods", a, b) for a, b in zip(old, new, strict=True)])
+    changed = step("actions", lambda: [changes("pods", a, b) for a, b in zip(old, new, strict=True)])
     chain = (new[0].owner,) if new[0].owner else ()
     now = time.time_ns()
-    events = step("build", lambda: [build("pods", d, c[0], now_ns=now, owners=chain) for d, c in zip(new, found, strict=True)])  # fmt: skip
     ids = IdGenerator()
-    groups = step("subject+serialize", lambda: group_by_subject(events, ids)[0])
+    if hand:
+        groups = step("encode+subject", encode_by_hand)
+    else:
+        events = step("build", lambda: [build("pods", d, c, now_ns=now, owners=chain)
+                                        for d, cs in zip(new, changed, strict=True) for c in cs])  # fmt: skip
+        groups = step("subject+serialize", lambda: group_by_subject(events, ids)[0])
     enc = Encoder(PublisherSettings(spool_dir=tempfile.gettempdir()), ids)
     step("batch+compress", lambda: [enc.take(s, d, 0.0) for s, d in groups.items()] + [enc.seal_all()])
-    total = sum(us for _, us in parts)
-    return (
-        "CPU per watch event in the collector's steps (us): "
-        + ", ".join(f"{k} {us:.1f}" for k, us in parts)
-        + f"; sum {total:.1f}"
-    )
+    return parts
+
+
+def split_text(parts: list[tuple[str, float]]) -> str:
+    return ", ".join(f"{k} {us:.1f}" for k, us in parts) + f"; sum {sum(us for _, us in parts):.1f}"
+
+
+def cpu_split(feed: Feed, n: int = 20_000) -> str:
+    """The collector's watch path step by step (see `steps`): what is left of its CPU per event is
+    the event loop, the reader thread's HTTP read, the journal and snapshots, and NATS."""
+    lines, old = watch_lines(feed, n)
+    return "CPU per watch event in the collector's steps (us): " + split_text(steps(True, lines, old))
+
+
+def compare(feed: Feed, seconds: float, n: int = 20_000) -> int:
+    """Interleaved A/B in this process: the watch path with pod events encoded by hand against
+    the message path (build + SerializeToString), the same lines, rounds alternating until
+    `seconds`; CPU us per watch event of each step, summed over the rounds."""
+    lines, old = watch_lines(feed, n)
+    totals: dict[bool, dict[str, float]] = {True: {}, False: {}}
+    rounds = 0
+    deadline = time.monotonic() + seconds
+    while rounds < 2 or time.monotonic() < deadline:
+        for hand in (False, True) if rounds % 2 else (True, False):
+            for name, us in steps(hand, lines, old):
+                totals[hand][name] = totals[hand].get(name, 0.0) + us
+        rounds += 1
+    per = {by_hand: [(k, v / rounds) for k, v in t.items()] for by_hand, t in totals.items()}
+    message_us, hand_us = sum(v for _, v in per[False]), sum(v for _, v in per[True])
+    print(f"interleaved A/B, {rounds} rounds of {n} watch events each (load average {load()}), "
+          "CPU us per watch event:", flush=True)  # fmt: skip
+    print(f"  message path (build + serialize): {split_text(per[False])}")
+    print(f"  hand-encoded (the collector's):   {split_text(per[True])}")
+    print(f"message_us_per_event={message_us:.1f} hand_us_per_event={hand_us:.1f} "
+          f"saving_percent={(1 - hand_us / message_us) * 100:.1f} loadavg={os.getloadavg()[0]:.1f}")  # fmt: skip
+    return 0
 
 
 SERVER_ALONE = r"""
@@ -194,7 +242,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seconds", type=float, default=20.0, help="timed seconds of the watch phase (default 20)"
     )
     p.add_argument("--pods", type=int, default=100_000, help="pods in the initial list (default 100000)")
+    p.add_argument("--compare", action="store_true",
+                   help="only the interleaved A/B of the watch path's in-process steps (pod events encoded by "
+                        "hand against built as messages) for --seconds, then exit")  # fmt: skip
     args = p.parse_args(argv)
+    if args.compare:
+        return compare(Feed(min(args.pods, 20_000)), args.seconds)
     feed = Feed(args.pods)
     api = K8sApiServer(token="bench-token", bookmark_interval=5.0).start()
     t = time.perf_counter()

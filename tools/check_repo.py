@@ -3,7 +3,8 @@
 - conflict: no merge conflict marker was committed.
 - outside: nothing refers to design files outside the repository (docs/ is the design).
 - wire: protobuf is encoded or decoded by hand only in tapio_publisher.wire, the one hot path its
-  benchmark justifies (`bazel run //bench:wire`): no varint arithmetic elsewhere, no
+  benchmark justifies (`bazel run //bench:wire`), and its sibling tapio_publisher.k8s_wire (pod
+  events, on wire's varints; `bazel run //bench:k8s_collector -- --compare`): no varint arithmetic elsewhere, no
   google.protobuf.internal, and tapio_publisher.wire imported only by the publisher, its tests,
   the pipeline's batch republishing (processor.py) and the benchmarks.
 - scenarios: scenario folders (events.jsonl, expected.jsonl) are read only through

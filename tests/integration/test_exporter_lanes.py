@@ -5,15 +5,22 @@ from its position while the other stays live."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
-from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER
+from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER, production_layout
+from tapio_jetstream.streams import stream_config
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.receivers.bulk import BulkReceiver
 from tapio_testing.receivers.hec import HecReceiver
@@ -116,3 +123,112 @@ async def test_sinks_read_their_alerts_back_when_asked(jetstream: JetStreamServe
         assert (await position(nc, "elastic"))[1] == 100  # read back through its consumer
         await nc.close()
     assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def test_a_sink_hanging_while_it_catches_up_holds_only_itself(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    # HEC takes every request but its indexer acknowledges none (indexing off): each delivery to it
+    # ends only at its ack_timeout. Once HEC is behind, its catch-up attempts must not hold the
+    # publish lock (and so every other sink) through such a wait: Elasticsearch gets each new alert.
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec, BulkReceiver() as es:
+        hec.indexing = False
+        sinks: list[dict[str, object]] = [
+            {"type": "hec", "url": hec.url, "token": "t0k", "ack": True, "ack_timeout": 20},
+            {"type": "elastic", "url": es.url, "index": "alerts"},
+        ]
+        nc = await nats.connect(jetstream.url)
+        settings = exporter_settings(sinks, idle_advance=60, retry_max=0.5)
+        async with running_exporter(jetstream.url, tmp_path, settings) as exporter:
+            lane = next(lane for lane in exporter.lanes.lanes if lane.name == "hec")
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(10)])
+            await eventually(lambda: len(es.docs) == 10, "the first alerts at Elasticsearch")
+            await eventually(
+                lambda: not lane.live and hec.count > 10, "HEC behind, its catch-up waiting", within=90
+            )
+            for n in range(10, 13):
+                await publish_correlations(nc, [correlation(n, 1, now)])
+                await eventually(lambda: len(es.docs) == n + 1, "Elasticsearch live meanwhile", within=8)  # noqa: B023
+            hec.indexing = True
+            await eventually(lambda: len(hec.arrivals()) == 13, "HEC caught up once it indexes", within=90)
+            await eventually(lambda: _at(nc, "hec", 13), "HEC's position at the last alert", within=60)
+        await nc.close()
+
+
+async def test_an_alerts_stream_made_again_loses_nothing(jetstream: JetStreamServer, tmp_path: Path) -> None:
+    # TAPIO_ALERTS deleted and provisioned anew while the exporter runs: its sequences start from 1
+    # again, under every sink's position (and the sinks' durables went with it)
+    now = time.time_ns()
+    with HecReceiver(token="t0k", ack=True) as hec:
+        sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True}]
+        nc = await nats.connect(jetstream.url)
+        js = nc.jetstream()
+        async with running_exporter(jetstream.url, tmp_path, exporter_settings(sinks, idle_advance=60)):
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(30)])
+            await eventually(lambda: _at(nc, "hec", 30), "HEC's position at the last alert")
+            await js.delete_stream(ALERTS)
+            await js.add_stream(
+                stream_config(next(s for s in production_layout().streams if s.name == ALERTS))
+            )
+            await publish_correlations(
+                nc, [correlation(n, 1, now) for n in range(30, 70)]
+            )  # past the old head
+            await eventually(lambda: len(hec.arrivals()) == 70, "the alerts of the new stream at HEC")
+            await eventually(lambda: _made_at(nc, "hec", 40), "HEC's position kept in the new stream")
+        await nc.close()
+    assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
+
+
+async def _made_at(nc: Client, sink: str, seq: int) -> bool:
+    try:
+        return await _at(nc, sink, seq)
+    except NotFoundError:  # its durable not made again yet
+        return False
+
+
+async def test_an_exporter_killed_mid_flow_loses_nothing_at_its_sinks(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    # kill -9 while alerts are between stored and confirmed by the sinks (or confirmed, their positions
+    # not kept yet): the next process catches each sink up from its position. Every alert arrives;
+    # again at most the one batch that was in hand (a single publish at a time).
+    now = time.time_ns()
+    total = 3_000
+    with HecReceiver(token="t0k", ack=True) as hec, BulkReceiver() as es:
+        argv = [sys.executable, "-m", "tapio_exporters", "--provision", "--nats-url", jetstream.url,
+                "--metrics-port", "0", "--data-dir", str(tmp_path / "data"),
+                "--sink", f"hec={hec.url}?token_env=TEXP_HEC_TOKEN&ack=true",
+                "--sink", f"elastic={es.url}?index=alerts"]  # fmt: skip
+        env = {**os.environ, "TEXP_HEC_TOKEN": "t0k"}
+        log = (tmp_path / "exporter.log").open("ab")
+        nc = await nats.connect(jetstream.url)
+        proc = _exporter_process(argv, env, log)
+        try:
+            await eventually(
+                lambda: _made_at(nc, "hec", 0), "the exporter up, its sinks' positions made", within=60
+            )
+            await publish_correlations(nc, [correlation(n, 1, now) for n in range(total)])
+            await eventually(lambda: hec.count >= 300, "HEC receiving", within=120)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert len(hec.arrivals()) < total, "the kill fell inside the flow"
+            proc = _exporter_process(argv, env, log)
+            await eventually(
+                lambda: len(hec.arrivals()) == total and len(es.docs) == total,
+                "every alert at both",
+                within=180,
+            )
+            await eventually(lambda: _at(nc, "hec", total), "HEC's position at the last alert")
+            await eventually(lambda: _at(nc, "elastic", total), "Elasticsearch's position at the last alert")
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            log.close()
+            await nc.close()
+    again = sum(hec.arrivals().values()) - total
+    assert again <= 500, f"{again} alerts sent twice to HEC: more than the batch in hand"
+
+
+def _exporter_process(argv: list[str], env: dict[str, str], log: BinaryIO) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)

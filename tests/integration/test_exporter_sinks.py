@@ -405,6 +405,19 @@ async def test_hec_invalid_event_goes_alone_to_the_dead_letters() -> None:
     assert sorted(r for _, r, _ in srv.inner.arrivals().elements()) == [5, 6, 8, 9]
 
 
+async def test_hec_sends_the_requests_after_one_holding_a_refused_event() -> None:
+    # a batch larger than max_batch_bytes goes in several requests (two alerts each here); the one
+    # holding the bad event goes one by one to name it, and the requests after it still go
+    with _RefusesOne() as srv:
+        sink = HecSink("hec", HecSettings(srv.url, "t", max_batch_bytes=1_000))
+        await sink.start()
+        with pytest.raises(RejectedError) as info:
+            await sink.deliver([tricky(revision=r) for r in range(5, 13)])
+        await sink.close()
+    assert info.value.alert_ids == ("a1b2c3",)
+    assert sorted(r for _, r, _ in srv.inner.arrivals().elements()) == [5, 6, 8, 9, 10, 11, 12]
+
+
 # --- Elasticsearch _bulk ----------------------------------------------------------------------
 
 

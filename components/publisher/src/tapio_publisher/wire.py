@@ -3,7 +3,8 @@
 
 Fed by `tapio_publisher.batching` (framing, id check) and `tapio_publisher.encoder` (batch id
 trailer, leading id of a single event); the pipeline republishes events as their own bytes through
-views derived from the contract (`tapio_pipeline.views`), framed by the C runtime. Everything else in the repository encodes and decodes
+views derived from the contract (`tapio_pipeline.views`), framed by the C runtime. Its sibling
+`tapio_publisher.k8s_wire` encodes the Kubernetes collector's pod events with these varints. Everything else in the repository encodes and decodes
 with the generated classes (`events_pb2` ...); `tools/check_repo.py` (make lint) and the import
 contract `wire-stays-in-the-publisher` fail when hand-encoding appears anywhere else.
 

@@ -4,7 +4,7 @@ component's metrics, readiness, node identity and the state directory."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from tapio.events.v1 import events_pb2
@@ -53,6 +53,22 @@ class Output:
         except EncodeError as e:
             self.metrics.drop("encode_error")
             log.warning("event without a subject, dropped", error=str(e))
+
+    async def emit_encoded(self, groups: Mapping[str, Sequence[bytes]]) -> None:
+        """Serialized Events by subject, each starting with its deterministic id (as
+        SerializeToString writes it): the publisher batches them as they are
+        (`Publisher.publish_encoded_many`), no message is built or serialized again. A too-large
+        event is dropped and counted; the others, of every subject, are taken."""
+        for subject, datas in groups.items():
+            if not datas:
+                continue
+            self.emitted += len(datas)
+            self.metrics.received.inc(len(datas))
+            try:
+                await self.publisher.publish_encoded_many(subject, datas)
+            except TooLargeError as e:  # the others of the call were taken
+                self.metrics.drop("too_large")
+                log.warning("event too large for a message, dropped", error=str(e))
 
     def on_confirm(self, events: int, latency: float) -> None:
         """The publisher's confirmation hook: `events` stored by JetStream, `latency` s after sending."""

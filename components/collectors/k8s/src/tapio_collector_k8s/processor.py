@@ -12,11 +12,12 @@ from tapio.events.v1 import events_pb2
 from tapio_collector import Output
 from tapio_collector_k8s.adapters.client import Api
 from tapio_collector_k8s.domain.actions import Change, changes, service_health
-from tapio_collector_k8s.domain.build import build
+from tapio_collector_k8s.domain.build import build, pod_wire
 from tapio_collector_k8s.domain.digest import Digest, Pod, Ref, ReplicaSet, Service, Slice
 from tapio_collector_k8s.domain.owners import CHAINED, owner_chain
 from tapio_collector_k8s.errors import ApiUnavailableError
 from tapio_common.logging import get_logger
+from tapio_publisher.subjects import k8s_subject
 
 log = get_logger(__name__)
 OWNER_CACHE = 20_000
@@ -49,18 +50,15 @@ class Processor:
 
     async def on_changes(self, resource: str, pairs: list[Pair]) -> None:
         now = time.time_ns()
+        if resource == "pods":
+            await self._on_pods(pairs, now)
+            return
         events: list[events_pb2.Event] = []
         for old, new in pairs:
             d = new if new is not None else old
             assert d is not None
             found = changes(resource, old, new)
-            if resource == "pods":
-                assert isinstance(d, Pod)
-                chain = self._known_chain(d)
-                if chain is None:
-                    chain = await self._chain(d)
-                events += [self._build(resource, d, c, now, owners=chain) for c in found]
-            elif resource == "endpointslices":
+            if resource == "endpointslices":
                 assert isinstance(d, Slice)
                 events += self._slice(d, new is None, found, now)
             else:
@@ -73,6 +71,32 @@ class Processor:
                 events += [self._build(resource, d, c, now, owners=chain) for c in found]
         if events:
             await self.out.emit_many(events)
+
+    async def _on_pods(self, pairs: list[Pair], now: int) -> None:
+        """Pod events, most of all: encoded by hand (build.pod_wire, the same events as `build`)
+        and handed to the publisher as serialized events by subject."""
+        prefix = self.out.publisher.subjects.prefix
+        counts = self.emitted_by_action
+        groups: dict[str, list[bytes]] = {}
+        for old, new in pairs:
+            d = new if new is not None else old
+            assert isinstance(d, Pod)
+            found = changes("pods", old, new)
+            chain = self._known_chain(d)
+            if chain is None:
+                chain = await self._chain(d)
+            for c in found:
+                action = c.action
+                counts[action] = counts.get(action, 0) + 1
+                data = pod_wire(d, c, now, self.cluster, chain)
+                subject = k8s_subject(d.namespace, "pods", action, prefix)
+                group = groups.get(subject)
+                if group is None:
+                    groups[subject] = [data]
+                else:
+                    group.append(data)
+        if groups:
+            await self.out.emit_encoded(groups)
 
     def _build(self, resource: str, d: Digest, c: Change, now: int, **kw: object) -> events_pb2.Event:
         self.emitted_by_action[c.action] = self.emitted_by_action.get(c.action, 0) + 1

@@ -7,7 +7,8 @@ the alerter returns (the runtime acks the correlations) once each live sink conf
 delivery fails falls BEHIND and never blocks the others: its catch-up task reads TAPIO_ALERTS from
 its own position (direct gets, batches of the sink's size, retried in place with backoff) until it
 reaches the head (the last alert the alerter stored), then rejoins the live path under the
-alerter's publish lock, so no alert slips between the two.
+alerter's publish lock, so no alert slips between the two. Only a sink that has just confirmed a
+step outside that lock makes its last step inside it: one failing slowly never holds the others.
 
 Position: every alert at or below a sink's position is confirmed by that sink. It is kept in the
 sink's durable consumer on TAPIO_ALERTS (`siem-exporter-<sink>`, nothing is pulled from it): after
@@ -22,7 +23,10 @@ A live batch advances a position only when its sequences cover every one from th
 its last (this process wrote all of them); on a quiet input the stream's last sequence is compared
 with the head. Otherwise something else wrote to the stream (another exporter replica, a hand-made
 alert) and every lane catches up from the stream instead, so a second writer loses nothing (it
-makes sinks receive some alerts twice: run one replica).
+makes sinks receive some alerts twice: run one replica). A batch holding a sequence at or below the
+head (a repeat of an alert stored before, or a stream deleted and provisioned anew, its sequences
+from 1 again) has the stream's creation time checked: a stream made again sets every position to 0
+(each durable is made again when its position is next kept), so its alerts reach every sink.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import anyio
 from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
+from nats.js.api import StreamInfo
 from nats.js.errors import NotFoundError
 
 from tapio.alerts.v1 import alerts_pb2
@@ -45,7 +52,7 @@ from tapio_exporters.errors import ExporterError
 from tapio_exporters.service.delivery import SinkDelivery, StoppedError, StoredAlert
 from tapio_exporters.service.metrics import ExporterMetrics
 from tapio_jetstream.layout import ConsumerSpec
-from tapio_jetstream.readback import ReadBackError, StoredMessage, last_seq, read_range
+from tapio_jetstream.readback import ReadBackError, StoredMessage, read_range
 from tapio_jetstream.streams import consumer_config
 
 log = get_logger(__name__)
@@ -98,12 +105,17 @@ class Lane:
         and counted, and the next batch stores it again."""
         if self.stored == self.position:
             return
-        subject = f"$JS.API.CONSUMER.RESET.{self.spec.stream}.{self.spec.durable}"
+        target = self.position
         try:
-            reply = await self.nc.request(
-                subject, json.dumps({"seq": self.position + 1}).encode(), timeout=5.0
-            )
-            error = json.loads(reply.data or b"{}").get("error")
+            try:
+                error = await self._reset(target)
+            except (NoRespondersError, TimeoutError):
+                if await self._exists():
+                    raise
+                # its durable went with a stream made again, or was deleted: made again
+                await self.nc.jetstream().add_consumer(self.spec.stream, consumer_config(self.spec))
+                log.info("sink position made again", sink=self.name, consumer=self.spec.durable)
+                error = await self._reset(target)
         except (NatsError, TimeoutError, ValueError) as e:
             error = str(e) or type(e).__name__
         if error:
@@ -112,7 +124,19 @@ class Lane:
                 "sink position not stored (again with the next batch)", sink=self.name, error=str(error)
             )
             return
-        self.stored = self.position
+        self.stored = target
+
+    async def _exists(self) -> bool:
+        try:
+            await self.nc.jetstream().consumer_info(self.spec.stream, self.spec.durable)
+        except NotFoundError:
+            return False
+        return True
+
+    async def _reset(self, position: int) -> object:
+        subject = f"$JS.API.CONSUMER.RESET.{self.spec.stream}.{self.spec.durable}"
+        reply = await self.nc.request(subject, json.dumps({"seq": position + 1}).encode(), timeout=5.0)
+        return json.loads(reply.data or b"{}").get("error")
 
     def fall_behind(self) -> None:
         if self.live:
@@ -148,12 +172,15 @@ class Lanes:
         self.stream = stream
         self.metrics = metrics
         self.head = 0
+        self.created: datetime | None = None  # when the alerts stream was made
+        self.epoch = 0  # stream made again this many times: a catch-up step of an older one is void
         self.lock = anyio.Lock()  # the alerter's publish lock: a lane joins while nothing is published
         self.stopping = False
 
     async def open(self, head: int) -> None:
         """Positions read; a sink whose position is below `head` (the stream's last) starts behind."""
         self.head = head
+        self.created = (await self.nc.jetstream().stream_info(self.stream)).created
         for lane in self.lanes:
             await lane.open()
             if lane.position >= head:
@@ -168,6 +195,8 @@ class Lanes:
             return
         seqs = {s.seq for s in batch}
         last = max(seqs)
+        if min(seqs) <= self.head and await self._made_again(last):
+            return  # every sink catches up from the stream, this batch included
         whole = 0 not in seqs and (last <= self.head or seqs >= set(range(self.head + 1, last + 1)))
         live = [lane for lane in self.lanes if lane.live]
         if not whole:
@@ -191,11 +220,14 @@ class Lanes:
             if lane.live and lane.stored != lane.position:  # not stored with its batch (NATS unavailable)
                 await lane.keep()
         try:
-            last = await last_seq(self.nc, self.stream)
-        except ReadBackError as e:
-            log.debug("stream head unknown", error=str(e))
+            info = await self.nc.jetstream().stream_info(self.stream)
+        except (NatsError, TimeoutError) as e:
+            log.debug("stream head unknown", error=str(e) or type(e).__name__)
             return
+        last = int(info.state.last_seq)
         async with self.lock:
+            if self._renewed(info):
+                return
             if last > self.head:
                 for lane in self.lanes:
                     if lane.live:
@@ -209,6 +241,36 @@ class Lanes:
                 self.head = last
                 for lane in self.lanes:
                     self._lag(lane)
+
+    async def _made_again(self, last: int) -> bool:
+        """Under `lock`: True when every sink now catches up from the stream (it was made again, or
+        cannot be asked: then from each position, and the next quiet second asks again)."""
+        try:
+            info = await self.nc.jetstream().stream_info(self.stream)
+        except (NatsError, TimeoutError) as e:
+            log.warning(
+                "alerts stream unknown: every sink catches up from it", error=str(e) or type(e).__name__
+            )
+            self.head = max(self.head, last)
+            for lane in self.lanes:
+                lane.fall_behind()
+                self._lag(lane)
+            return True
+        return self._renewed(info)
+
+    def _renewed(self, info: StreamInfo) -> bool:
+        """Under `lock`: a stream made again (another creation time) sets every position to 0."""
+        if info.created == self.created:
+            return False
+        log.error("alerts stream made again: every sink catches up from its first alert",
+                  stream=self.stream, head=self.head, last=info.state.last_seq)  # fmt: skip
+        self.created, self.head = info.created, int(info.state.last_seq)
+        self.epoch += 1
+        for lane in self.lanes:
+            lane.position, lane.stored = 0, -1
+            lane.fall_behind()
+            self._lag(lane)
+        return True
 
     async def _offer(self, lane: Lane, batch: Sequence[StoredAlert], before: int, last: int) -> None:
         if lane.position < before:  # an earlier batch did not reach it (an error in between)
@@ -239,21 +301,27 @@ class Lanes:
                 tg.start_soon(self._catch_up, lane)
 
     async def _catch_up(self, lane: Lane) -> None:
+        proven = False  # the sink confirmed a step outside the publish lock since it last failed
         while not self.stopping:
             if lane.live:
                 await lane.wake.wait()
+                proven = False
                 continue
             try:
-                if self.head - lane.position > lane.batch:  # far behind: retried in place until confirmed
-                    await self._step(lane, lane.position + lane.batch, retry=True)
-                    continue
-                async with self.lock:  # the rest under the publish lock: nothing is stored meanwhile
-                    if self.head - lane.position <= lane.batch:
+                if not proven or self.head - lane.position > lane.batch:
+                    # outside the publish lock, retried in place until confirmed: a sink that fails
+                    # slowly (a timeout, an indexer that does not acknowledge) holds only itself
+                    proven = await self._step(lane, min(self.head, lane.position + lane.batch), retry=True)
+                    if proven:
+                        continue
+                else:
+                    async with self.lock:  # the rest under the publish lock: nothing is stored meanwhile
+                        if self.head - lane.position > lane.batch:
+                            continue
                         if await self._step(lane, self.head, retry=False):
                             lane.join()
                             continue
-                    else:
-                        continue
+                    proven = False  # failed in the lock: its next attempt is outside it again
             except StoppedError:
                 return
             except (ReadBackError, NatsError) as e:
@@ -263,14 +331,15 @@ class Lanes:
 
     async def _step(self, lane: Lane, last: int, *, retry: bool) -> bool:
         """Reads position + 1 .. `last` back and delivers it; True once confirmed (position moved)."""
+        epoch = self.epoch
         batch: list[StoredAlert] = []
         if last > lane.position:
             async for msg in read_range(self.nc, self.stream, lane.position + 1, last):
                 stored = self._decoded(msg)
                 if stored is not None:
                     batch.append(stored)
-        if not await lane.delivery.deliver(batch, retry=retry):
-            return False
+        if not await lane.delivery.deliver(batch, retry=retry) or epoch != self.epoch:
+            return False  # not confirmed, or the stream was made again meanwhile (position 0 now)
         lane.position = max(lane.position, last)
         await lane.keep()
         self._lag(lane)

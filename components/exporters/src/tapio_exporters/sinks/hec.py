@@ -72,9 +72,12 @@ class HecSink:
     async def deliver(self, alerts: Sequence[Alert]) -> None:
         """With acks: an alert HEC accepted before (a delivery that failed later, e.g. HEC went down
         before its ack was read) is not sent again while its ack may still come: its ack id is
-        polled first, and it is re-sent only once HEC reports it not indexed after `ack_timeout`."""
+        polled first, and it is re-sent only once HEC reports it not indexed after `ack_timeout`.
+        Events HEC refused for good in one request do not stop the requests after it: every other
+        alert is sent and confirmed, then RejectedError names the refused ones."""
         pending: dict[int, list[Alert]] = {}  # ack id -> its alerts
         since: dict[int, float] = {}  # ack id -> when HEC accepted its batch
+        refused: list[RejectedError] = []
         to_send: list[Alert] = []
         for a in alerts:
             accepted = self.accepted.get(_key(a))
@@ -85,7 +88,11 @@ class HecSink:
                 since[accepted[0]] = accepted[1]
         again: list[Alert] = []
         for chunk in self._chunks(to_send):
-            ack_id = await self._send(chunk)
+            try:
+                ack_id = await self._send(chunk)
+            except RejectedError as e:
+                refused.append(e)
+                continue
             if ack_id is not None:
                 again += pending.pop(ack_id, [])  # its ack id given anew: HEC lost its acks (restarted)
                 sent = time.monotonic()
@@ -100,6 +107,12 @@ class HecSink:
         if again:
             raise SinkError(
                 f"sink {self.name}: HEC reused the ack id of {len(again)} alert(s): sending again"
+            )
+        if refused:
+            ids = tuple(i for e in refused for i in e.alert_ids)
+            raise RejectedError(
+                f"{refused[0]}" + (f" (and {len(refused) - 1} more requests)" if len(refused) > 1 else ""),
+                ids,
             )
 
     def _chunks(self, alerts: Sequence[Alert]) -> list[list[Alert]]:

@@ -25,6 +25,7 @@ from tapio_collector_k8s.domain.digest import (
     Service,
     Slice,
 )
+from tapio_publisher import k8s_wire
 
 SEVERITY = {
     "debug": events_pb2.SEVERITY_DEBUG,
@@ -214,6 +215,69 @@ def _pod_event(
                 when = chosen.term_at or when
     _set_time(ev.time, when, now_ns)
     return ev
+
+
+@lru_cache(maxsize=16384)
+def _pod_context_wire(
+    cluster: str, namespace: str, node: str, labels: Pairs, owners: tuple[Ref, ...]
+) -> tuple[bytes, bytes]:
+    """`_pod_context` as the encoded Context fields before and after a pod's own (pod, pod_uid,
+    container, container_id)."""
+    workload = (owners[-1][0], owners[-1][1]) if owners else None
+    return k8s_wire.context_head(cluster, node, namespace), k8s_wire.context_tail(workload, owners, labels)
+
+
+def pod_wire(d: Pod, change: Change, now_ns: int, cluster: str = "", owners: tuple[Ref, ...] = ()) -> bytes:
+    """The serialized event `build("pods", d, change, ...)` makes, encoded by hand
+    (tapio_publisher.k8s_wire): the watch path's hot spot. Equal as a message to the builder's
+    (`test_k8s_wire.py`); `_pod_event` stays the reference."""
+    action, container = change.action, change.container
+    ids = []
+    chosen = None
+    for c in d.containers:
+        if c.id:
+            ids.append(c.id.partition("://")[2] or c.id)
+        if chosen is None and c.name == container:
+            chosen = c
+    if chosen is None and d.containers:
+        chosen = d.containers[0]
+    when = d.created if action == "created" else ""
+    c_name = c_id = term_reason = ""
+    restarts = exit_code = 0
+    if chosen is not None:
+        c_name, c_id, restarts = chosen.name, chosen.id, chosen.restarts
+        if container:
+            exit_code, term_reason = chosen.term_exit, chosen.term_reason
+            if action in ("oom_killed", "restarted"):
+                when = chosen.term_at or when
+    parsed = _parse_time(when) if when else None
+    seconds, nanos = divmod(now_ns, 1_000_000_000) if parsed is None else parsed
+    head, tail = _pod_context_wire(cluster, d.namespace, d.node, d.labels, owners)
+    return k8s_wire.pod_event(
+        event_id(d.uid, "" if action in _ONCE else d.rv, action, container),
+        action,
+        SEVERITY[change.severity],
+        change.message,
+        change.attributes,
+        seconds,
+        nanos,
+        head,
+        c_name,
+        c_id,
+        tail,
+        d.name,
+        d.uid,
+        d.rv,
+        change.reason,
+        d.phase,
+        restarts,
+        exit_code,
+        term_reason,
+        d.ready,
+        d.pod_ips,
+        d.host_ip,
+        ids,
+    )
 
 
 def _core_event(ev: events_pb2.Event, d: CoreEvent) -> None:
