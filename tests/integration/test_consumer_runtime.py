@@ -21,6 +21,7 @@ from tapio.events.v1 import events_pb2
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.model import Correlation
 from tapio_correlator.engine import Engine
+from tapio_correlator.engine.views import BatchView, EventView
 from tapio_correlator.service.runner import Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
@@ -197,16 +198,6 @@ class SeesBad(Engine):
         return super().process_view(view)
 
 
-def _field(number: int, value: bytes) -> bytes:
-    """One length-delimited protobuf field (the test writes a batch holding a malformed event)."""
-    size, n = b"", len(value)
-    while True:
-        low, n = n & 0x7F, n >> 7
-        size += bytes([low | (0x80 if n else 0)])
-        if not n:
-            return bytes([number << 3 | 2]) + size + value
-
-
 async def test_an_event_with_a_malformed_context_is_dead_lettered_at_once_the_rest_of_its_batch_goes_through(
     nc: Client, publisher: Publisher
 ) -> None:
@@ -215,18 +206,16 @@ async def test_an_event_with_a_malformed_context_is_dead_lettered_at_once_the_re
     dead-lettered on its FIRST delivery (no retries), and the batch's other events still count."""
     events, _ = scenario_events()
     batch = 40
-    bad = events_pb2.Event()
-    bad.CopyFrom(events[3 * batch + 2])
+    bad = EventView.FromString(events[3 * batch + 2].SerializeToString())
     bad.id, bad.type, bad.action = "bad-context", "pods", "oom_killed"
-    bad.ClearField("context")
-    bad_bytes = bad.SerializeToString() + _field(8, b"\xff\xff\xff")  # field 8: Event.context
+    bad.context = b"\xff\xff\xff"  # not a Context: the views decode keeps it as bytes
     js = nc.jetstream()
     last = bad_seq = 0
     for n in range(0, len(events), batch):
-        items = [ev.SerializeToString() for ev in events[n : n + batch]]
+        views = [EventView.FromString(ev.SerializeToString()) for ev in events[n : n + batch]]
         if n == 3 * batch:
-            items.insert(2, bad_bytes)
-        payload = b"".join(_field(1, item) for item in items) + _field(2, f"m-{n}".encode())
+            views.insert(2, bad)
+        payload = BatchView(events=views, batch_id=f"m-{n}").SerializeToString()
         ack = await js.publish(
             "tapio.events.k8s.default.pods.created",
             payload,
