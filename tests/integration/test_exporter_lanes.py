@@ -5,6 +5,8 @@ from its position while the other stays live."""
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -19,8 +21,17 @@ import pytest
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from tapio_common.model.fast import alert_to_pb
+from tapio_common.subjects import Subjects
+from tapio_exporters.domain.alerts import msg_id, subject
+from tapio_exporters.service.delivery import SinkDelivery, sink_consumer
+from tapio_exporters.service.lanes import Lane, Lanes
+from tapio_exporters.service.metrics import ExporterMetrics
+from tapio_exporters.sinks.console import ConsoleSink
 from tapio_jetstream.layout import ALERTS, SIEM_EXPORTER, production_layout
-from tapio_jetstream.streams import stream_config
+from tapio_jetstream.streams import apply_layout, stream_config
+from tapio_publisher import Publisher, PublisherSettings
+from tapio_testing.alerts import tricky
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.receivers.bulk import BulkReceiver
 from tapio_testing.receivers.hec import HecReceiver
@@ -232,3 +243,46 @@ async def test_an_exporter_killed_mid_flow_loses_nothing_at_its_sinks(
 
 def _exporter_process(argv: list[str], env: dict[str, str], log: BinaryIO) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=log, stderr=log, env=env, start_new_session=True)
+
+
+async def test_a_catch_up_read_that_ends_short_moves_the_position_only_as_far_as_it_read(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    """What a replica answering direct gets before it caught up with the leader looks like to a
+    sink catching up: the read ends before the range asked for. Only what was read and confirmed
+    counts (the rest is read again); a range the stream no longer holds (aged out) is passed over."""
+    nc = await nats.connect(jetstream.url)
+    js = nc.jetstream()
+    await apply_layout(js, 1)
+
+    async def store(revisions: range) -> None:
+        for r in revisions:
+            a = tricky(revision=r)
+            await js.publish(
+                subject(a), alert_to_pb(a).SerializeToString(), headers={"Nats-Msg-Id": msg_id(a)}
+            )
+
+    await store(range(1, 11))  # stream sequences 1..10
+    out = io.StringIO()
+    metrics = ExporterMetrics()
+    async with Publisher(PublisherSettings(spool_dir=str(tmp_path / "spool")), nc=nc) as publisher:
+        delivery = SinkDelivery(publisher, ConsoleSink("console", as_json=True, out=out), metrics)
+        lane = Lane(nc, delivery, sink_consumer("console", Subjects()), 100)
+        lanes = Lanes(nc, [lane], ALERTS, metrics)
+        await lanes.open(10)
+        assert not lane.live
+        assert lane.position == 0
+        assert not await lanes._step(lane, 15, retry=False), "asked up to 15, the stream answered up to 10"
+        assert lane.position == 10, "only what was read and confirmed"
+        assert metrics.registry.get_sample_value(
+            "tapio_siem_exporter_errors_total", {"kind": "catch_up_short"}
+        ) == 1  # fmt: skip
+        await store(range(11, 16))  # 11..15
+        await js.purge_stream(ALERTS, seq=14)  # 11..13 aged out
+        assert await lanes._step(lane, 12, retry=False), "a range the stream no longer holds is passed over"
+        assert lane.position == 12
+        assert await lanes._step(lane, 15, retry=False)
+        assert lane.position == 15
+    await nc.close()
+    revisions = [json.loads(line)["revision"] for line in out.getvalue().splitlines()]
+    assert revisions == [*range(1, 11), 14, 15]

@@ -330,20 +330,41 @@ class Lanes:
             await anyio.sleep(RETRY)
 
     async def _step(self, lane: Lane, last: int, *, retry: bool) -> bool:
-        """Reads position + 1 .. `last` back and delivers it; True once confirmed (position moved)."""
+        """Reads position + 1 .. `last` back and delivers it; True once confirmed up to `last`.
+
+        A read that ends before `last` (a replica answering direct gets before it caught up with the
+        leader) moves the position only as far as it read; the rest is read again next step."""
         epoch = self.epoch
         batch: list[StoredAlert] = []
+        read = lane.position
         if last > lane.position:
             async for msg in read_range(self.nc, self.stream, lane.position + 1, last):
+                read = msg.seq
                 stored = self._decoded(msg)
                 if stored is not None:
                     batch.append(stored)
+        upto = last if read >= last else await self._short(lane, read, last)
         if not await lane.delivery.deliver(batch, retry=retry) or epoch != self.epoch:
             return False  # not confirmed, or the stream was made again meanwhile (position 0 now)
-        lane.position = max(lane.position, last)
+        lane.position = max(lane.position, upto)
         await lane.keep()
         self._lag(lane)
-        return True
+        return upto >= last
+
+    async def _short(self, lane: Lane, read: int, last: int) -> int:
+        """How far a read of `.. last` that ended at `read` may move a position: to `last` when the
+        stream (asked of its leader) no longer holds anything up to it (aged out), else to `read`."""
+        try:
+            first = int((await self.nc.jetstream().stream_info(self.stream)).state.first_seq)
+        except (NatsError, TimeoutError) as e:
+            first = 0  # unknown: only what was read counts
+            log.debug("alerts stream state unknown", error=str(e) or type(e).__name__)
+        if first > last:
+            return last
+        self.metrics.error("catch_up_short")
+        log.warning("sink catch-up: the alerts stream answered short of what it holds, reading again",
+                    sink=lane.name, read=read, last=last)  # fmt: skip
+        return read
 
     def _decoded(self, msg: StoredMessage) -> StoredAlert | None:
         try:
