@@ -44,6 +44,8 @@ PUBLISH = [
     # the exporter's sink positions (reset, never pulled) and a sink's catch-up (direct gets)
     ("$JS.API.CONSUMER.RESET.TAPIO_ALERTS.siem-exporter-hec", {S, A}),
     ("$JS.API.DIRECT.GET.TAPIO_ALERTS", {S, A}),
+    # ... and on nats-server < 2.14 the sinks' read-back through those durables
+    ("$JS.API.CONSUMER.MSG.NEXT.TAPIO_ALERTS.siem-exporter-hec", {K, S, A}),  # K: its own ephemerals
     ("$JS.API.CONSUMER.DURABLE.CREATE.TAPIO_CORRELATIONS.table", {A}),
     # KV: reading the correlator's state (direct get) is the correlator's
     ("$JS.API.DIRECT.GET.KV_TAPIO_CORRELATOR_STATE.$KV.TAPIO_CORRELATOR_STATE.head", {R, A}),

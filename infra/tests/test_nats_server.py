@@ -297,8 +297,9 @@ async def test_readers_cannot_leave_durable_consumers(
 async def test_exporter_sink_consumers_and_alert_read_back(
     cluster: NatsCluster, identities: dict[str, Identity]
 ) -> None:
-    """The SIEM exporter creates one durable consumer per sink on TAPIO_ALERTS (siem-exporter-<sink>),
-    pulls and acks through it, and reads recent alerts back through a server-named ephemeral one."""
+    """The SIEM exporter creates one durable consumer per sink on TAPIO_ALERTS (siem-exporter-<sink>:
+    a sink's position, reset after each confirmed batch; on nats-server < 2.14 it pulls and acks
+    through it instead, as here), and reads recent alerts back through a server-named ephemeral one."""
     marker = event_id().encode()
     errors: list[str] = []
     async with connected(cluster, identities["tapio-siem-exporter"], errors) as nc:
