@@ -121,7 +121,10 @@ class Engine(Handlers):
                 t = ts.seconds * _NS + ts.nanos
                 context = view.context
                 k8s = view.k8s
-                if not self.topo.pod_unchanged(t, context, k8s, action):
+                if action == "deleted":
+                    if not self.topo.pod_gone(t, context, k8s):
+                        self.topo.pod_event(t, pod_parts(view, context, k8s), action)
+                elif not self.topo.pod_unchanged(t, context, k8s, action):
                     self.topo.pod_event(t, pod_parts(view, context, k8s), action, (context, k8s))
                 return self._lifecycle(t)
         else:
