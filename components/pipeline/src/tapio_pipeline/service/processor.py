@@ -11,12 +11,16 @@ events get their pod's context (by their serialized context, cached), the compil
 (only a redacted event is serialized again) whose `Nats-Msg-Id` is derived from the input
 message's stream sequence, so a redelivered message produces the same message ids (JetStream drops
 the repeat). The outputs of every message of the batch are published before any is awaited; a
-message is acked (by the runtime) only after each of its outputs is confirmed.
+message is acked (by the runtime) only after each of its outputs is confirmed. With batches in
+flight (`ConsumerSettings.batches_in_flight`) the runtime decodes (routes) the next batch while this
+one's confirmations are awaited; batches publish one after the other, in stream order, and an
+event id of a batch not yet settled is taken out of the batches after it.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -91,6 +95,7 @@ class Processor:
         metrics: ComponentMetrics,
         *,
         compression: Compression = Compression.ZSTD,
+        batches_in_flight: int = 1,
     ) -> None:
         self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
         self.rules = rules  # replaced whole on reload, between two batches
@@ -103,6 +108,11 @@ class Processor:
         self.unrouted = 0
         self._unrouted_logged = 0.0
         self.kind: Kind[str] = Kind("events", self.decode, _event_keys)
+        self._publishing = anyio.Lock()  # batches in flight publish one after the other, in order
+        self._taken: set[str] = set()  # ids of messages framed and not yet known to the runtime's window
+        self._taken_by: deque[list[str]] = deque()  # those ids, a list per batch, oldest first
+        # batches whose ids stay in _taken: those the runtime may hold unsettled (its batches_in_flight)
+        self.keep_batches = batches_in_flight
         self.learnt: set[int] = (
             set()
         )  # stream sequences of messages routed lately (the pod follower skips them)
@@ -160,11 +170,33 @@ class Processor:
         thread: it overlaps the framing and publishing of the neighbouring messages) and publishing.
         A message that fails at any stage fails alone (its outcome; the runtime retries it)."""
         outcomes: list[BaseException | None] = [None] * len(deliveries)
+        framed: list[list[str]] = []  # ids of this batch's messages, by message (for _taken)
+        try:
+            async with self._publishing:  # after the batch before it
+                sent = await self._publish_all(deliveries, outcomes, framed)
+            await self._confirm(sent, outcomes)
+        except BaseException:
+            outcomes = [RuntimeError("the batch did not finish")] * len(deliveries)
+            raise
+        finally:
+            self._forget_failed(framed, outcomes)
+        return outcomes
+
+    async def _publish_all(
+        self,
+        deliveries: Sequence[Delivery[str]],
+        outcomes: list[BaseException | None],
+        framed: list[list[str]],
+    ) -> list[tuple[int, list[tuple[Receipt, int]]]]:
         sent: list[tuple[int, list[tuple[Receipt, int]]]] = []
+        while len(self._taken_by) >= self.keep_batches:  # settled by now: the runtime's window has them
+            for ids in self._taken_by.popleft():
+                self._taken.difference_update(ids)
+        self._taken_by.append(framed)
         framed_in, framed_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
         ready_in, ready_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._frame_all, deliveries, outcomes, framed_in)
+            tg.start_soon(self._frame_all, deliveries, outcomes, framed_in, framed)
             tg.start_soon(self._compress_all, deliveries, framed_out, ready_in, outcomes)
             async with ready_out:
                 async for i, outputs in ready_out:
@@ -172,6 +204,18 @@ class Processor:
                         sent.append((i, await self._publish(outputs)))
                     except Exception as e:  # noqa: BLE001 - this message alone fails
                         outcomes[i] = e
+        return sent
+
+    def _forget_failed(self, framed: list[list[str]], outcomes: list[BaseException | None]) -> None:
+        """A failed message comes again: its ids must not take its events out of that delivery."""
+        for i, ids in enumerate(framed):
+            if ids and outcomes[i] is not None:
+                self._taken.difference_update(ids)
+                framed[i] = []
+
+    async def _confirm(
+        self, sent: list[tuple[int, list[tuple[Receipt, int]]]], outcomes: list[BaseException | None]
+    ) -> None:
         published = 0
         for i, receipts in sent:
             try:
@@ -181,18 +225,18 @@ class Processor:
             except PublisherError as e:
                 outcomes[i] = e
         self.metrics.published.inc(published)
-        return outcomes
 
     async def _frame_all(
         self,
         deliveries: Sequence[Delivery[str]],
         outcomes: list[BaseException | None],
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
+        framed: list[list[str]],
     ) -> None:
-        taken: set[str] = set()  # ids of the batch's earlier messages (when there are several)
-        last = len(deliveries) - 1
+        taken = self._taken  # ids of earlier messages, of this batch and of those still in flight
         async with into:
             for i, delivery in enumerate(deliveries):
+                framed.append([])
                 try:
                     routed = self._routed(delivery, taken)
                     groups = self.count(routed)
@@ -203,8 +247,8 @@ class Processor:
                 except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
                     outcomes[i] = e
                     continue
-                if i < last:
-                    taken.update(routed.ids)
+                taken.update(routed.ids)
+                framed[i] = routed.ids
                 await into.send((i, outputs))
 
     async def _compress_all(
@@ -214,7 +258,7 @@ class Processor:
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
         outcomes: list[BaseException | None],
     ) -> None:
-        several = len(deliveries) > 1
+        several = len(deliveries) > 1 or self.keep_batches > 1  # the next batch is routed meanwhile
         async with framed, into:
             async for i, outputs in framed:
                 try:
