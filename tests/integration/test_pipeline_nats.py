@@ -361,7 +361,8 @@ async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_even
         again = events_pb2.EventBatch(events=events[10:30], batch_id="again").SerializeToString()
         b = await js.publish("tapio.events.ebpf.test.batch", again, headers={"Tapio-Encoding": "batch"})
         settings = PublisherSettings(spool_dir=str(tmp_path / "spool"), batch_max_events=1)
-        async with RefusesOnce(settings, nc=nc) as pub:
+        pub = RefusesOnce(settings, nc=nc)
+        async with pub:
             pub.refuse = f"pipeline:TAPIO_EVENTS:{a.seq}:"
             metrics = ComponentMetrics("pipeline")
             processor = Processor(load_rules(RULES), PodIndex(), pub, metrics)
