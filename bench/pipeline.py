@@ -117,11 +117,15 @@ class Batches:
 
 
 class PipelineProcess:
-    def __init__(self, url: str, work: Path, profile: str = "", timeline: bool = False, extra: Sequence[str] = ()) -> None:
+    def __init__(
+        self, url: str, work: Path, profile: str = "", timeline: bool = False, extra: Sequence[str] = ()
+    ) -> None:
         rules = work / "rules.yaml"
         rules.write_text(RULES)
         python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
-        entry = [str(Path(__file__).with_name("pipeline_timeline.py"))] if timeline else ["-m", "tapio_pipeline"]
+        entry = (
+            [str(Path(__file__).with_name("pipeline_timeline.py"))] if timeline else ["-m", "tapio_pipeline"]
+        )
         args = [*python, *entry, "--nats-url", url, "--rules", str(rules),
                 "--metrics-port", "0", "--data-dir", str(work / "data"), "--log-level", "warning", *extra]  # fmt: skip
         self.log = (work / "pipeline.log").open("wb")
@@ -288,7 +292,13 @@ async def main_async(args: argparse.Namespace) -> None:
             print(f"generating the event mix ({args.pool:,} events of a 10,000-pod cluster)...", flush=True)
             batches = Batches(event_pool(args.pool))
             drained, proc = await drain_phase(
-                server.url, batches, int(args.drain_events), work, args.profile, args.timeline, args.pipeline_arg
+                server.url,
+                batches,
+                int(args.drain_events),
+                work,
+                args.profile,
+                args.timeline,
+                args.pipeline_arg,
             )
             steady_seconds = max(2.0, args.seconds / 2)
             rate = args.rate if drained >= args.rate else 0.9 * drained
@@ -353,7 +363,9 @@ def _print_budget(budget: CpuBudget, events: int, main_us: float) -> None:
     )
 
 
-def _print_timeline(phase: str, before: dict[str, Any] | None, after: dict[str, Any] | None, events: float) -> None:
+def _print_timeline(
+    phase: str, before: dict[str, Any] | None, after: dict[str, Any] | None, events: float
+) -> None:
     """The main thread's wall time between two marks, by span: share of the wall time, CPU us per
     event, run-queue wait (the machine's load) and idle (the event loop asleep: nothing to run)."""
     if before is None or after is None:

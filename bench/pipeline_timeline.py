@@ -41,7 +41,9 @@ class Timeline:
     def __init__(self, path: str) -> None:
         self.path = path
         self.totals = {c: [0.0, 0.0, 0.0, 0] for c in (*CATEGORIES, OVERLAPPING)}  # wall, cpu, runq, count
-        self.stack: list[list[Any]] = []  # open spans of the consumer task: [category, start triple, child triple]
+        self.stack: list[
+            list[Any]
+        ] = []  # open spans of the consumer task: [category, start triple, child triple]
         self.main = threading.get_ident()
         self.started = self._now()
 

@@ -119,6 +119,8 @@ class Consumer(Generic[T]):
         self._slots = anyio.Semaphore(max(1, self.settings.batches_in_flight))
         self._overlap: TaskGroup | None = None  # batches in flight run here (batches_in_flight > 1)
         self._settled: anyio.Event | None = None  # set once the latest batch in flight is settled
+        self._flying_keys: set[str] = set()  # keys of the batches in flight (not in the window yet)
+        self._flying_seqs: set[int] = set()  # their stream sequences
         self._acks: list[Msg] = []  # handled, ack not yet written
         name = f"{spec.stream}/{spec.durable}"
         self._labels = {"consumer": name}
@@ -287,24 +289,44 @@ class Consumer(Generic[T]):
         """batches_in_flight > 1: the batch decoded here (in stream order), then handled in a task of
         its own while the next is gathered and decoded; settled after the batch before it."""
         await self._slots.acquire()  # at most batches_in_flight batches decoded and not yet settled
+        seqs = set(self._flying_seqs)
         try:
             started = time.perf_counter()
-            ready = await self._prepare_all(msgs)
+            ready = await self._prepare_all(msgs, self._flying_keys, self._flying_seqs)
         except BaseException:
             self._slots.release()
             raise
+        mine = (self._flying_seqs - seqs, [k for *_, keys in ready for k in keys])
         if not ready:
+            self._land(mine)
             self._slots.release()
             return
         previous, self._settled = self._settled, anyio.Event()
-        overlap.start_soon(self._complete_batch, ready, started, previous, self._settled)
+        overlap.start_soon(self._complete_batch, ready, started, previous, self._settled, mine)
 
-    async def _prepare_all(self, msgs: list[Msg]) -> list[tuple[Msg, Delivery[T], AckMeta, list[str]]]:
+    def _land(self, flying: tuple[set[int], list[str]]) -> None:
+        """A batch in flight is settled: its sequences and keys no longer hold back later messages."""
+        self._flying_seqs.difference_update(flying[0])
+        self._flying_keys.difference_update(flying[1])
+
+    async def _prepare_all(
+        self, msgs: list[Msg], pending: set[str] | None = None, seqs: set[int] | None = None
+    ) -> list[tuple[Msg, Delivery[T], AckMeta, list[str]]]:
         ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]] = []
+        # Keys of the batch's earlier messages (and of the batches in flight): a later message
+        # repeating them (a re-published batch pulled together) is given only its new items, and its
+        # keys kept for the window are those alone, so an earlier message that then fails is retried
+        # with every item it carries (the window never learns an item from a message that did not
+        # publish it).
+        pending = set() if pending is None else pending
+        seqs = (
+            set() if seqs is None else seqs
+        )  # the same message twice (redelivered while still buffered): once
         for msg in msgs:
-            prepared = await self._prepare(msg)
+            prepared = await self._prepare(msg, pending, seqs)
             if prepared is not None:
                 ready.append((msg, *prepared))
+                pending.update(prepared[2])
         return ready
 
     async def _complete_batch(
@@ -313,6 +335,7 @@ class Consumer(Generic[T]):
         started: float,
         previous: anyio.Event | None = None,
         settled: anyio.Event | None = None,
+        flying: tuple[set[int], list[str]] | None = None,
     ) -> None:
         """The handler on decoded messages, then each settled (after `previous`, the batch before it
         when batches overlap; `settled` is set once this one is)."""
@@ -324,6 +347,8 @@ class Consumer(Generic[T]):
                 await self._flush_acks()  # the loop may be decoding the next batch meanwhile
         finally:
             del self._working[key]
+            if flying is not None:
+                self._land(flying)
             if settled is not None:
                 settled.set()
                 self._slots.release()
@@ -361,12 +386,20 @@ class Consumer(Generic[T]):
         self.metrics.received.inc(received)  # once a batch: the counter takes a lock each time
         self.metrics.processing.observe(time.perf_counter() - started)
 
-    async def _prepare(self, msg: Msg) -> tuple[Delivery[T], AckMeta, list[str]] | None:
-        """Decoded and deduplicated; None when settled already (not JetStream, undecodable, all seen)."""
+    async def _prepare(
+        self, msg: Msg, pending: set[str] | None = None, seqs: set[int] | None = None
+    ) -> tuple[Delivery[T], AckMeta, list[str]] | None:
+        """Decoded and deduplicated (against the window and the batch's `pending` keys); None when
+        settled already (not JetStream, undecodable, all seen) or, in `seqs`, settled by its other
+        delivery in the same batch (no ack here: that one's outcome stands)."""
         meta = parse_reply(msg.reply or "")
         if meta is None:
             log.warning("not a JetStream message, ignored", subject=msg.subject)
             return None
+        if seqs is not None:
+            if meta.stream_seq in seqs:
+                return None
+            seqs.add(meta.stream_seq)
         headers = msg.headers or {}
         try:
             items = self.kind.decode(headers, msg.data)
@@ -375,7 +408,7 @@ class Consumer(Generic[T]):
             await self._settle(msg, meta, decisions.on_undecodable(str(e)), 1)
             return None
         keys = self.kind.keys(headers, items) if self.window.size else []  # window off: no keys
-        keep = self.window.fresh(keys)
+        keep = self.window.fresh(keys) if not pending else self.window.fresh(keys, pending)
         duplicates = 0
         if keep is not None:
             duplicates = len(items) - len(keep)

@@ -13,14 +13,13 @@ message's stream sequence, so a redelivered message produces the same message id
 the repeat). The outputs of every message of the batch are published before any is awaited; a
 message is acked (by the runtime) only after each of its outputs is confirmed. With batches in
 flight (`ConsumerSettings.batches_in_flight`) the runtime decodes (routes) the next batch while this
-one's confirmations are awaited; batches publish one after the other, in stream order, and an
-event id of a batch not yet settled is taken out of the batches after it.
+one is compressed and published and its confirmations awaited; batches publish one after the other,
+in stream order (the runtime takes an event id of a batch not yet settled out of the batches after it).
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -109,10 +108,7 @@ class Processor:
         self._unrouted_logged = 0.0
         self.kind: Kind[str] = Kind("events", self.decode, _event_keys)
         self._publishing = anyio.Lock()  # batches in flight publish one after the other, in order
-        self._taken: set[str] = set()  # ids of messages framed and not yet known to the runtime's window
-        self._taken_by: deque[list[str]] = deque()  # those ids, a list per batch, oldest first
-        # batches whose ids stay in _taken: those the runtime may hold unsettled (its batches_in_flight)
-        self.keep_batches = batches_in_flight
+        self.overlapped = batches_in_flight > 1  # the runtime routes the next batch while one publishes
         self.learnt: set[int] = (
             set()
         )  # stream sequences of messages routed lately (the pod follower skips them)
@@ -137,21 +133,16 @@ class Processor:
             return RoutedEvents([view.id for view in views], None, e)
         return RoutedEvents(routed.ids, routed)
 
-    def _routed(self, delivery: Delivery[str], taken: set[str]) -> Routed:
-        """What `decode` routed; routed again without the events the dedup window took out, or
-        that an earlier message of the same batch carries (`taken`: the runtime's window learns a
-        message's ids only once it is acked, after the whole batch)."""
+    def _routed(self, delivery: Delivery[str]) -> Routed:
+        """What `decode` routed; routed again without the events the runtime took out (seen by
+        its dedup window, or carried by an earlier message of the same batch or of a batch in flight)."""
         items = delivery.items
-        routed = None
         if isinstance(items, RoutedEvents):
             if items.error is not None:
                 raise items.error
-            routed = items.routed
-        if routed is not None and (not taken or taken.isdisjoint(items)):
-            return routed
+            if items.routed is not None:
+                return items.routed
         fresh = set(items)
-        if taken:
-            fresh -= taken
         views, raws = decode_message(delivery.headers, delivery.data)
         again = route(self.router, self.index, views, raws, only=fresh)
         if len(again.ids) < len(items):
@@ -170,33 +161,21 @@ class Processor:
         thread: it overlaps the framing and publishing of the neighbouring messages) and publishing.
         A message that fails at any stage fails alone (its outcome; the runtime retries it)."""
         outcomes: list[BaseException | None] = [None] * len(deliveries)
-        framed: list[list[str]] = []  # ids of this batch's messages, by message (for _taken)
-        try:
-            async with self._publishing:  # after the batch before it
-                sent = await self._publish_all(deliveries, outcomes, framed)
-            await self._confirm(sent, outcomes)
-        except BaseException:
-            outcomes = [RuntimeError("the batch did not finish")] * len(deliveries)
-            raise
-        finally:
-            self._forget_failed(framed, outcomes)
+        async with self._publishing:  # after the batch before it
+            sent = await self._publish_all(deliveries, outcomes)
+        await self._confirm(sent, outcomes)
         return outcomes
 
     async def _publish_all(
         self,
         deliveries: Sequence[Delivery[str]],
         outcomes: list[BaseException | None],
-        framed: list[list[str]],
     ) -> list[tuple[int, list[tuple[Receipt, int]]]]:
         sent: list[tuple[int, list[tuple[Receipt, int]]]] = []
-        while len(self._taken_by) >= self.keep_batches:  # settled by now: the runtime's window has them
-            for ids in self._taken_by.popleft():
-                self._taken.difference_update(ids)
-        self._taken_by.append(framed)
         framed_in, framed_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
         ready_in, ready_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._frame_all, deliveries, outcomes, framed_in, framed)
+            tg.start_soon(self._frame_all, deliveries, outcomes, framed_in)
             tg.start_soon(self._compress_all, deliveries, framed_out, ready_in, outcomes)
             async with ready_out:
                 async for i, outputs in ready_out:
@@ -205,13 +184,6 @@ class Processor:
                     except Exception as e:  # noqa: BLE001 - this message alone fails
                         outcomes[i] = e
         return sent
-
-    def _forget_failed(self, framed: list[list[str]], outcomes: list[BaseException | None]) -> None:
-        """A failed message comes again: its ids must not take its events out of that delivery."""
-        for i, ids in enumerate(framed):
-            if ids and outcomes[i] is not None:
-                self._taken.difference_update(ids)
-                framed[i] = []
 
     async def _confirm(
         self, sent: list[tuple[int, list[tuple[Receipt, int]]]], outcomes: list[BaseException | None]
@@ -231,14 +203,11 @@ class Processor:
         deliveries: Sequence[Delivery[str]],
         outcomes: list[BaseException | None],
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
-        framed: list[list[str]],
     ) -> None:
-        taken = self._taken  # ids of earlier messages, of this batch and of those still in flight
         async with into:
             for i, delivery in enumerate(deliveries):
-                framed.append([])
                 try:
-                    routed = self._routed(delivery, taken)
+                    routed = self._routed(delivery)
                     groups = self.count(routed)
                     if len(self.learnt) >= MAX_LEARNT:
                         self.learnt.clear()
@@ -247,8 +216,6 @@ class Processor:
                 except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
                     outcomes[i] = e
                     continue
-                taken.update(routed.ids)
-                framed[i] = routed.ids
                 await into.send((i, outputs))
 
     async def _compress_all(
@@ -258,7 +225,7 @@ class Processor:
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
         outcomes: list[BaseException | None],
     ) -> None:
-        several = len(deliveries) > 1 or self.keep_batches > 1  # the next batch is routed meanwhile
+        several = len(deliveries) > 1 or self.overlapped  # neighbours, or the next batch, meanwhile
         async with framed, into:
             async for i, outputs in framed:
                 try:
