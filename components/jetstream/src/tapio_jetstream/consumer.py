@@ -259,10 +259,17 @@ class Consumer(Generic[T]):
         """Messages in stream order to a BatchHandler at once, then each acked / nak'ed / dead-lettered."""
         started = time.perf_counter()
         ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]] = []
+        # Keys of the batch's earlier messages: a later message repeating them (a re-published
+        # batch pulled together) is given only its new items, and its keys kept for the window are
+        # those alone, so an earlier message that then fails is retried with every item it carries
+        # (the window never learns an item from a message that did not publish it).
+        pending: set[str] = set()
+        seqs: set[int] = set()  # the same message twice (redelivered while still buffered): once
         for msg in msgs:
-            prepared = await self._prepare(msg)
+            prepared = await self._prepare(msg, pending, seqs)
             if prepared is not None:
                 ready.append((msg, *prepared))
+                pending.update(prepared[2])
         if not ready:
             return
         self._current = ([m for m, *_ in ready], time.monotonic())
@@ -292,12 +299,20 @@ class Consumer(Generic[T]):
         self.metrics.received.inc(received)  # once a batch: the counter takes a lock each time
         self.metrics.processing.observe(time.perf_counter() - started)
 
-    async def _prepare(self, msg: Msg) -> tuple[Delivery[T], AckMeta, list[str]] | None:
-        """Decoded and deduplicated; None when settled already (not JetStream, undecodable, all seen)."""
+    async def _prepare(
+        self, msg: Msg, pending: set[str] | None = None, seqs: set[int] | None = None
+    ) -> tuple[Delivery[T], AckMeta, list[str]] | None:
+        """Decoded and deduplicated (against the window and the batch's `pending` keys); None when
+        settled already (not JetStream, undecodable, all seen) or, in `seqs`, settled by its other
+        delivery in the same batch (no ack here: that one's outcome stands)."""
         meta = parse_reply(msg.reply or "")
         if meta is None:
             log.warning("not a JetStream message, ignored", subject=msg.subject)
             return None
+        if seqs is not None:
+            if meta.stream_seq in seqs:
+                return None
+            seqs.add(meta.stream_seq)
         headers = msg.headers or {}
         try:
             items = self.kind.decode(headers, msg.data)
@@ -306,7 +321,7 @@ class Consumer(Generic[T]):
             await self._settle(msg, meta, decisions.on_undecodable(str(e)), 1)
             return None
         keys = self.kind.keys(headers, items) if self.window.size else []  # window off: no keys
-        keep = self.window.fresh(keys)
+        keep = self.window.fresh(keys) if not pending else self.window.fresh(keys, pending)
         duplicates = 0
         if keep is not None:
             duplicates = len(items) - len(keep)
