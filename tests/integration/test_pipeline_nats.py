@@ -222,6 +222,20 @@ def test_a_bad_rule_file_fails_at_start_naming_the_line(tmp_path: Path) -> None:
         assert lines == [
             f"tapio-pipeline: error: {rules}:4: severity 'loud' is not one of debug, info, warning, error, critical"
         ]
+    latin = tmp_path / "latin1.yaml"  # an editor's Latin-1 save: one line, not a traceback
+    latin.write_bytes("destinations: [siem]\nrules:\n  - name: café\n    route: [siem]\n".encode("latin-1"))
+    for argv in (["--check", str(latin)], ["--rules", str(latin), "--nats-url", "nats://127.0.0.1:1"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "tapio_pipeline", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (out.returncode, out.stderr.strip().splitlines()) == (
+            2,
+            [f"tapio-pipeline: error: {latin}:3: not UTF-8 text (byte 0xe9)"],
+        ), out
     good = tmp_path / "good.yaml"
     good.write_text(RULES)
     out = subprocess.run(
@@ -278,6 +292,12 @@ async def test_sighup_reloads_the_rules_and_a_bad_file_keeps_them(
         proc.rules.write_text("destinations: [siem]\nrules: [{name: x}]\n")  # no action: refused
         proc.signal(signal.SIGHUP)
         await eventually(lambda: "rule file not reloaded" in proc.log.read_text(), "the refusal logged", 30)
+        proc.rules.write_bytes(b"destinations: [siem]\nrules:\n  - name: caf\xe9\n    route: [siem]\n")
+        proc.signal(signal.SIGHUP)  # not UTF-8 (a Latin-1 save): refused too, the pipeline carries on
+        await eventually(
+            lambda: proc.log.read_text().count("rule file not reloaded") == 2, "the second refusal logged", 30
+        )
+        assert proc.alive(), proc.log.read_text()[-3000:]
         late = [events_pb2.Event.FromString(e.SerializeToString()) for e in events[:50]]
         for e in late:
             e.id = f"late-{e.id}"

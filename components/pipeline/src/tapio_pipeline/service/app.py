@@ -18,6 +18,7 @@ from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
 
 from tapio_common.config import CommonConfig
+from tapio_common.config.yamldoc import read_text
 from tapio_common.errors import ConfigError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
@@ -45,11 +46,7 @@ def read_rules(path: str) -> RuleSet:
     """The rule file, validated (RuleFileError names the line); ConfigError when it cannot be read."""
     if not path:
         raise ConfigError("no rule file: give --rules FILE (or pipeline.rules in --config)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read the rule file {path}: {e.strerror}") from e
-    return load_rules(text, path)
+    return load_rules(read_text(path, "the rule file"), path)
 
 
 class Pipeline:
