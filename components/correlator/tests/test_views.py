@@ -72,7 +72,9 @@ def _topology(engine: Engine) -> dict[str, object]:
         "containers": dict(topo.containers),
         "cgroups": dict(topo.cgroups),
         "pod_ips": dict(topo.pod_ips),
-        "deployments": {k: (d.desired, d.available, dict(d.replicasets)) for k, d in topo.deployments.items()},
+        "deployments": {
+            k: (d.desired, d.available, dict(d.replicasets)) for k, d in topo.deployments.items()
+        },
         "counters": engine.counters(),
     }
 
