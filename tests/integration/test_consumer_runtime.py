@@ -391,3 +391,29 @@ async def test_a_runner_restored_from_a_snapshot_drops_what_it_had_seen_and_take
     }
     assert restarted.engine.counters()["late"] > 0, "events older than the restored engine's clock"
     assert final == want, "the incidents of a clean delivery"
+
+
+async def test_an_events_stream_made_anew_after_the_snapshot_is_consumed_from_its_start(
+    nc: Client, publisher: Publisher
+) -> None:
+    """TAPIO_EVENTS deleted and provisioned again (an operator's reset, a lost volume): its
+    sequences start at 1 again, under the one the snapshot covers. The restored runner must take
+    them, not pass them over as events it already processed."""
+    events, expected = scenario_events()
+    half = len(events) // 2
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, await publish_batches(nc, events[:half], 10, "old"))
+    await runner.snapshot()
+    assert runner.snapshots == 1
+    covered = runner.last_seq
+    js = nc.jetstream()
+    await js.delete_stream(EVENTS)
+    await apply_layout(js, 1)
+    last = await publish_batches(nc, events[half:], 40, "new")
+    assert last < covered, "the new stream's sequences are under the snapshot's"
+    restarted = await correlator(nc, publisher)
+    await run_runner(nc, publisher, restarted, last)
+    assert restarted.events_in > 0, "the new stream's events reached the engine"
+    assert all_found(expected, await stored_correlations(nc)), (
+        "every scenario's incident, the late ones included"
+    )
