@@ -364,11 +364,12 @@ class RefusesOnce(Publisher):
         return await super().publish_message(subject, payload, msg_id=msg_id, headers=headers)
 
 
+@pytest.mark.parametrize(("batch", "in_flight"), [(64, 1), (1, 2)], ids=["one-batch", "batches-in-flight"])
 async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_events_loses_none(
-    jetstream: JetStreamServer, tmp_path: Path
+    jetstream: JetStreamServer, tmp_path: Path, batch: int, in_flight: int
 ) -> None:
-    """Two messages pulled together carry event X (a re-published batch): the later one is routed
-    without X, since the earlier one carries it. When only the earlier one fails (its publish
+    """Two messages pulled together (one batch, or two batches in flight) carry event X (a
+    re-published batch): the later one is routed without X, since the earlier one carries it. When only the earlier one fails (its publish
     refused) and the later one is acked, the earlier one's redelivery must still publish X: the
     later one's ack must not have told the dedup window that X was handled."""
     events = [e for e in scenario_events() if e.severity != events_pb2.SEVERITY_DEBUG][:30]
@@ -385,9 +386,12 @@ async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_even
         async with pub:
             pub.refuse = f"pipeline:TAPIO_EVENTS:{a.seq}:"
             metrics = ComponentMetrics("pipeline")
-            processor = Processor(load_rules(RULES), PodIndex(), pub, metrics)
+            processor = Processor(load_rules(RULES), PodIndex(), pub, metrics, batches_in_flight=in_flight)
             spec = production_layout().consumer(PIPELINE)
-            quick = ConsumerSettings(backoff_first=0.05, backoff_most=0.2, expires=0.3, linger=0.3)
+            quick = ConsumerSettings(
+                backoff_first=0.05, backoff_most=0.2, expires=0.3, linger=0.3, batch=batch,
+                batches_in_flight=in_flight,
+            )  # fmt: skip
             consumer: Consumer[str] = Consumer(
                 nc, spec, processor.kind, processor, component="pipeline", publisher=pub,
                 metrics=metrics, settings=quick,
@@ -402,6 +406,10 @@ async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_even
                 await eventually(drained, "both messages acked", within=30)
                 consumer.stop()
         assert pub.refused == 1, "the earlier message's publish was refused once"
+        dropped = metrics.registry.get_sample_value(
+            "tapio_pipeline_events_dropped_total", {"reason": "duplicate"}
+        )
+        assert dropped == 10, "the later message was given only its 10 new events"
         assert int((await js.stream_info("TAPIO_DLQ")).state.messages) == 0
         assert routes_of(await processed(nc)) == expected_routes(events)  # events 10..19 once, none lost
     finally:

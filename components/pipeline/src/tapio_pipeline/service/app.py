@@ -14,6 +14,7 @@ import signal
 from pathlib import Path
 
 import anyio
+import attrs
 from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
 
@@ -85,8 +86,14 @@ async def serve(
         async with Publisher(
             pub_settings, nc=host.nc, registry=metrics.registry, subjects=cfg.subjects
         ) as publisher:
+            in_flight = settings.batches_in_flight
             processor = Processor(
-                rules, index, publisher, metrics, compression=Compression.parse(settings.compression)
+                rules,
+                index,
+                publisher,
+                metrics,
+                compression=Compression.parse(settings.compression),
+                batches_in_flight=in_flight,
             )
             spec = host.layout.consumer(PIPELINE)
             consumer: Consumer[str] = Consumer(
@@ -97,7 +104,7 @@ async def serve(
                 component=COMPONENT,
                 publisher=publisher,
                 metrics=metrics,
-                settings=settings.consumer,
+                settings=attrs.evolve(settings.consumer, batches_in_flight=in_flight),
             )
             consumer.attach(health)
             warm = anyio.Event()
