@@ -340,3 +340,121 @@ async def test_kill_9_while_a_batch_is_handled_leaves_the_final_correlations_unc
     assert {i: c.revision for i, c in final_revisions(stored).items()} == {
         i: c.revision for i, c in offline(events).items()
     }
+
+
+async def test_a_runner_restored_from_a_snapshot_drops_what_it_had_seen_and_takes_late_events(
+    nc: Client, publisher: Publisher
+) -> None:
+    """A snapshot, then a restart: the events it covers come again in new batches (a collector
+    re-publishing its spool) and are no-ops, events of the same minutes held back until after the
+    restart (late, older than the snapshot) join their incidents, and the rest follows."""
+    events, _ = scenario_events()
+    half = len(events) // 2
+    newest = max(e.time.seconds for e in events[:half])  # every 3rd event of its last 5 minutes held back
+    recent = [e for e in events[:half] if e.time.seconds >= newest - 300 and e.type != "pods"]
+    late = recent[::3]
+    assert late
+    first = [e for e in events[:half] if e not in late]
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, await publish_batches(nc, first, 40, "first"))
+    await runner.snapshot()
+    assert runner.snapshots == 1
+    covered = runner.last_seq
+    before = {msg_id for _, msg_id, _ in await stored_correlations(nc)}
+    assert before, "correlations published before the restart"
+
+    await publish_batches(nc, first, 25, "again")  # already seen, in new batches
+    await publish_batches(nc, late, 5, "late")
+    last = await publish_batches(nc, events[half:], 40, "second")
+    restarted = await correlator(nc, publisher)  # a new process: the engine from the snapshot
+    assert restarted.last_seq == covered
+    await run_runner(nc, publisher, restarted, last)
+
+    stored = await stored_correlations(nc)
+    ids = Counter(msg_id for _, msg_id, _ in stored)
+    assert [i for i, n in ids.items() if n > 1] == [], "no revision twice"
+    by_id: dict[str, list[int]] = {}
+    for _, _, c in stored:
+        by_id.setdefault(c.id, []).append(c.revision)
+    assert all(r == list(range(1, len(r) + 1)) for r in by_id.values()), "revisions in order, none lost"
+    dropped = restarted.metrics.registry.get_sample_value(
+        "tapio_correlator_events_dropped_total", {"reason": "duplicate"}
+    )
+    assert dropped, "the events taken before the snapshot were dropped by id when they came again"
+    final = {
+        i: (c.type, c.root_cause_event_id, c.confidence, tuple(c.event_ids))
+        for i, c in final_revisions(stored).items()
+    }
+    want = {
+        i: (c.type, c.root_cause_event_id, c.confidence, tuple(c.event_ids))
+        for i, c in offline(events).items()
+    }
+    assert restarted.engine.counters()["late"] > 0, "events older than the restored engine's clock"
+    assert final == want, "the incidents of a clean delivery"
+
+
+async def test_an_events_stream_made_anew_after_the_snapshot_is_consumed_from_its_start(
+    nc: Client, publisher: Publisher
+) -> None:
+    """TAPIO_EVENTS deleted and provisioned again (an operator's reset, a lost volume): its
+    sequences start at 1 again, under the one the snapshot covers. The restored runner must take
+    them, not pass them over as events it already processed."""
+    events, expected = scenario_events()
+    half = len(events) // 2
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, await publish_batches(nc, events[:half], 10, "old"))
+    await runner.snapshot()
+    assert runner.snapshots == 1
+    covered = runner.last_seq
+    js = nc.jetstream()
+    await js.delete_stream(EVENTS)
+    await apply_layout(js, 1)
+    last = await publish_batches(nc, events[half:], 40, "new")
+    assert last < covered, "the new stream's sequences are under the snapshot's"
+    restarted = await correlator(nc, publisher)
+    await run_runner(nc, publisher, restarted, last)
+    assert restarted.events_in > 0, "the new stream's events reached the engine"
+    assert all_found(expected, await stored_correlations(nc)), (
+        "every scenario's incident, the late ones included"
+    )
+
+
+class Records:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
+        self.ids += [e.id for e in delivery.items]
+
+
+async def test_an_undecodable_message_while_the_dlq_cannot_store_it_does_not_hold_the_others(
+    nc: Client, publisher: Publisher
+) -> None:
+    """TAPIO_DLQ gone (deleted, its leader lost): a dead letter cannot be confirmed. The messages
+    after the undecodable one are still handled; once the DLQ stream is back the dead letter is in
+    it and the message terminated."""
+    js = nc.jetstream()
+    await js.delete_stream(DLQ)
+    bad = await js.publish("tapio.events.k8s.default.pods.created", b"\xff\xff\xff")
+    good = [events_pb2.Event(id=f"after-{i}", type="pods") for i in range(3)]
+    last = await publish_batches(nc, good, 1, "after")
+    spec = next(c for c in production_layout().consumers if c.durable == PIPELINE)
+    handler = Records()
+    consumer = Consumer(
+        nc, spec, EVENT_MESSAGES, handler, component="pipeline", publisher=publisher,
+        metrics=ComponentMetrics("pipeline"), settings=FAST,
+    )  # fmt: skip
+
+    async def terminated() -> bool:
+        info = await js.consumer_info(EVENTS, PIPELINE)
+        return bool(info.ack_floor.stream_seq >= last and not info.num_ack_pending)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(consumer.run)
+        await eventually(lambda: len(handler.ids) == 3, "the messages after the undecodable one handled", 20)
+        await apply_layout(js, 1)  # the DLQ stream back
+        await eventually(terminated, "the undecodable message dead-lettered and terminated", 60)
+        consumer.stop()
+    assert handler.ids == [e.id for e in good]
+    dead = await js.get_last_msg(DLQ, "tapio.dlq.pipeline")
+    assert (dead.data, (dead.headers or {})[STREAM_SEQ_HEADER]) == (b"\xff\xff\xff", str(bad.seq))
