@@ -44,6 +44,7 @@ from typing import Any
 
 import anyio
 import attrs
+import psutil
 from correlator_producer import producer_main
 from cpu_budget import CpuBudget
 from nats.aio.client import Client
@@ -85,6 +86,7 @@ class Step:
     by_type: dict[str, tuple[int, float]] = attrs.field(factory=dict)  # type -> (revisions, p50 ms)
     budget: str = ""  # CpuBudget.report per event published
     cores_used: dict[str, float] = attrs.field(factory=dict)  # process -> CPU seconds / wall seconds
+    machine_busy: float = float("nan")  # cores the whole machine was busy (every process, others too)
 
     @property
     def reached(self) -> bool:
@@ -106,7 +108,10 @@ class Step:
             "correlator": "correlator-bound: the rate was published, the runner fell behind",
             "none": "held: neither side was the limit at this rate",
         }[self.bound]
-        return f"{what} (cores busy: {used}; {total:.2f} of {os.cpu_count()})"
+        return (
+            f"{what} (cores busy: {used}; {total:.2f} of {os.cpu_count()}, the machine "
+            f"{self.machine_busy:.2f} with everything else)"
+        )
 
     def describe(self) -> str:
         verdict = "sustained" if self.sustained else "NOT sustained"
@@ -163,6 +168,12 @@ def _answers(conn: Connection, proc: BaseProcess) -> Callable[[], Awaitable[tupl
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (every core, every process) since boot."""
+    t = psutil.cpu_times()
+    return float(sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal")))
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -359,6 +370,7 @@ async def _step(
     events0, cpu0, msgs0 = runner.events_in, _cpu(), runner.consumer.handled
     budget = CpuBudget(procs)
     budget.start()
+    machine0 = _machine_busy()
     parent.send(("steady", rate, seconds))
     lags: list[tuple[float, float]] = []
     t0 = time.monotonic()
@@ -380,6 +392,7 @@ async def _step(
     given = runner.events_in - events0
     messages = runner.consumer.handled - msgs0
     used = budget.stop()
+    machine = _machine_busy() - machine0
     server_cpu = used["nats-server"]
     _, total, elapsed = answer[0]
     await anyio.sleep(1.0)  # revisions of the step's last events
@@ -409,6 +422,7 @@ async def _step(
         by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
         budget=budget.report(total, "event published"),
         cores_used={k: v / elapsed for k, v in used.items()},
+        machine_busy=machine / elapsed,
     )
 
 
