@@ -29,12 +29,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 import psutil
@@ -113,14 +117,23 @@ class Batches:
 
 
 class PipelineProcess:
-    def __init__(self, url: str, work: Path, profile: str = "") -> None:
+    def __init__(
+        self, url: str, work: Path, profile: str = "", timeline: bool = False, extra: Sequence[str] = ()
+    ) -> None:
         rules = work / "rules.yaml"
         rules.write_text(RULES)
         python = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
-        args = [*python, "-m", "tapio_pipeline", "--nats-url", url, "--rules", str(rules),
-                "--metrics-port", "0", "--data-dir", str(work / "data"), "--log-level", "warning"]  # fmt: skip
+        entry = (
+            [str(Path(__file__).with_name("pipeline_timeline.py"))] if timeline else ["-m", "tapio_pipeline"]
+        )
+        args = [*python, *entry, "--nats-url", url, "--rules", str(rules),
+                "--metrics-port", "0", "--data-dir", str(work / "data"), "--log-level", "warning", *extra]  # fmt: skip
         self.log = (work / "pipeline.log").open("wb")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        env = dict(os.environ)
+        self.timeline = work / "timeline.jsonl" if timeline else None
+        if self.timeline is not None:
+            env["TAPIO_BENCH_TIMELINE"] = str(self.timeline)
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         self.ps = psutil.Process(self.proc.pid)
         self.peak_rss = 0
 
@@ -145,6 +158,18 @@ class PipelineProcess:
                     return float(t.user_time + t.system_time)
         return 0.0
 
+    def mark(self) -> dict[str, Any] | None:
+        """With --timeline: the main thread's cumulative timeline now (see bench/pipeline_timeline.py)."""
+        if self.timeline is None:
+            return None
+        lines = len(self.timeline.read_text().splitlines()) if self.timeline.exists() else 0
+        self.proc.send_signal(signal.SIGUSR1)
+        for _ in range(200):
+            if self.timeline.exists() and len(text := self.timeline.read_text().splitlines()) > lines:
+                return dict(json.loads(text[-1]))
+            time.sleep(0.01)
+        return None
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(60)
@@ -152,7 +177,7 @@ class PipelineProcess:
 
 
 async def drain_phase(
-    url: str, batches: Batches, total: int, work: Path, profile: str
+    url: str, batches: Batches, total: int, work: Path, profile: str, timeline: bool, extra: Sequence[str]
 ) -> tuple[float, PipelineProcess]:
     nc = await connect(NatsConfig(), "bench", urls=(url,))
     js = nc.jetstream()
@@ -163,9 +188,10 @@ async def drain_phase(
         sent += count
     last = (await js.stream_info("TAPIO_EVENTS")).state.last_seq
     print(f"drain: {sent:,} events in {last:,} messages stored; starting the pipeline", flush=True)
-    proc = PipelineProcess(url, work, profile)
+    proc = PipelineProcess(url, work, profile, timeline, extra)
     try:
         first_ack = None
+        mark_first = None
         cpu_first = (0.0, 0.0)
         main_first = 0.0
         while True:
@@ -179,6 +205,7 @@ async def drain_phase(
                 first_ack = (now, info.ack_floor.stream_seq)
                 cpu_first = proc.cpu_split()
                 main_first = proc.main_thread_seconds()
+                mark_first = proc.mark()
             if info is not None and info.ack_floor.stream_seq >= last:
                 break
             if proc.proc.poll() is not None:
@@ -197,6 +224,7 @@ async def drain_phase(
             f"{(user + system) / seconds:.0%} of a core",
             flush=True,
         )
+        _print_timeline("drain", mark_first, proc.mark(), events)
     except BaseException:
         proc.stop()  # not left running when the drain fails
         raise
@@ -221,6 +249,7 @@ async def steady_phase(
     sub = await nc.subscribe("tapio.processed.>", cb=on_output, pending_msgs_limit=1_000_000)
     start = time.monotonic()
     offered = 0
+    mark_start = proc.mark()
     while time.monotonic() - start < seconds:
         subject, payload, batch_id, count = batches.next()
         t = time.monotonic()
@@ -235,6 +264,7 @@ async def steady_phase(
         if delay > 0:
             await anyio.sleep(delay)
     elapsed = time.monotonic() - start
+    _print_timeline("sustained", mark_start, proc.mark(), offered)
     last = max(published)
     info = await js.consumer_info("TAPIO_EVENTS", "pipeline")
     waiting = sum(n for seq, n in sizes.items() if seq > info.ack_floor.stream_seq)
@@ -261,7 +291,15 @@ async def main_async(args: argparse.Namespace) -> None:
             await nc.close()
             print(f"generating the event mix ({args.pool:,} events of a 10,000-pod cluster)...", flush=True)
             batches = Batches(event_pool(args.pool))
-            drained, proc = await drain_phase(server.url, batches, int(args.drain_events), work, args.profile)
+            drained, proc = await drain_phase(
+                server.url,
+                batches,
+                int(args.drain_events),
+                work,
+                args.profile,
+                args.timeline,
+                args.pipeline_arg,
+            )
             steady_seconds = max(2.0, args.seconds / 2)
             rate = args.rate if drained >= args.rate else 0.9 * drained
             why = "the target" if rate == args.rate else "90% of the drain rate, below the target"
@@ -325,6 +363,34 @@ def _print_budget(budget: CpuBudget, events: int, main_us: float) -> None:
     )
 
 
+def _print_timeline(
+    phase: str, before: dict[str, Any] | None, after: dict[str, Any] | None, events: float
+) -> None:
+    """The main thread's wall time between two marks, by span: share of the wall time, CPU us per
+    event, run-queue wait (the machine's load) and idle (the event loop asleep: nothing to run)."""
+    if before is None or after is None:
+        return
+    wall = after["wall"] - before["wall"]
+    cpu = after["cpu"] - before["cpu"]
+    runq = after["runq"] - before["runq"]
+    print(
+        f"{phase} timeline (main thread, {wall:.2f}s): CPU {cpu / wall:.0%} ({cpu / events * 1e6:.2f} us/event), "
+        f"run queue {runq / wall:.0%}, idle {(wall - cpu - runq) / wall:.0%}",
+        flush=True,
+    )
+    for name, now in after["spans"].items():
+        then = before["spans"][name]
+        w, c, r, n = (b - a for a, b in zip(then, now, strict=True))
+        if n == 0 and w <= 0:
+            continue
+        overlap = " (overlapping the framing and publishing)" if name == "compress_wait" else ""
+        print(
+            f"  {name:<14} wall {w / wall:6.1%}  cpu {c / events * 1e6:5.2f} us/event  runq {r / wall:6.1%}  "
+            f"idle {(w - c - r) / wall:6.1%}  spans {n:,}{overlap}",
+            flush=True,
+        )
+
+
 def _load() -> str:
     return " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" ({os.cpu_count()} cpus)"
 
@@ -350,6 +416,18 @@ def main() -> None:
     )
     parser.add_argument(
         "--pool", type=int, default=200_000, help="distinct events of the mix to draw batches from"
+    )
+    parser.add_argument(
+        "--pipeline-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an argument for tapio-pipeline (repeat), e.g. --pipeline-arg=--batches-in-flight=1",
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="print where the pipeline's main thread spends each phase (bench/pipeline_timeline.py)",
     )
     parser.add_argument(
         "--profile",

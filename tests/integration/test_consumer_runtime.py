@@ -340,3 +340,54 @@ async def test_kill_9_while_a_batch_is_handled_leaves_the_final_correlations_unc
     assert {i: c.revision for i, c in final_revisions(stored).items()} == {
         i: c.revision for i, c in offline(events).items()
     }
+
+
+async def test_a_runner_restored_from_a_snapshot_drops_what_it_had_seen_and_takes_late_events(
+    nc: Client, publisher: Publisher
+) -> None:
+    """A snapshot, then a restart: the events it covers come again in new batches (a collector
+    re-publishing its spool) and are no-ops, events of the same minutes held back until after the
+    restart (late, older than the snapshot) join their incidents, and the rest follows."""
+    events, _ = scenario_events()
+    half = len(events) // 2
+    newest = max(e.time.seconds for e in events[:half])  # every 3rd event of its last 5 minutes held back
+    recent = [e for e in events[:half] if e.time.seconds >= newest - 300 and e.type != "pods"]
+    late = recent[::3]
+    assert late
+    first = [e for e in events[:half] if e not in late]
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, await publish_batches(nc, first, 40, "first"))
+    await runner.snapshot()
+    assert runner.snapshots == 1
+    covered = runner.last_seq
+    before = {msg_id for _, msg_id, _ in await stored_correlations(nc)}
+    assert before, "correlations published before the restart"
+
+    await publish_batches(nc, first, 25, "again")  # already seen, in new batches
+    await publish_batches(nc, late, 5, "late")
+    last = await publish_batches(nc, events[half:], 40, "second")
+    restarted = await correlator(nc, publisher)  # a new process: the engine from the snapshot
+    assert restarted.last_seq == covered
+    await run_runner(nc, publisher, restarted, last)
+
+    stored = await stored_correlations(nc)
+    ids = Counter(msg_id for _, msg_id, _ in stored)
+    assert [i for i, n in ids.items() if n > 1] == [], "no revision twice"
+    by_id: dict[str, list[int]] = {}
+    for _, _, c in stored:
+        by_id.setdefault(c.id, []).append(c.revision)
+    assert all(r == list(range(1, len(r) + 1)) for r in by_id.values()), "revisions in order, none lost"
+    dropped = restarted.metrics.registry.get_sample_value(
+        "tapio_correlator_events_dropped_total", {"reason": "duplicate"}
+    )
+    assert dropped, "the events taken before the snapshot were dropped by id when they came again"
+    final = {
+        i: (c.type, c.root_cause_event_id, c.confidence, tuple(c.event_ids))
+        for i, c in final_revisions(stored).items()
+    }
+    want = {
+        i: (c.type, c.root_cause_event_id, c.confidence, tuple(c.event_ids))
+        for i, c in offline(events).items()
+    }
+    assert restarted.engine.counters()["late"] > 0, "events older than the restored engine's clock"
+    assert final == want, "the incidents of a clean delivery"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
@@ -18,11 +19,16 @@ from nats.js.errors import NotFoundError
 
 from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
+from tapio_common.metrics import ComponentMetrics
 from tapio_common.nats.connect import connect
 from tapio_common.scenarios import all_events
-from tapio_jetstream import decode_events
+from tapio_jetstream import Consumer, ConsumerSettings, decode_events
+from tapio_jetstream.layout import PIPELINE, production_layout
 from tapio_jetstream.streams import apply_layout
-from tapio_publisher import Publisher, PublisherSettings
+from tapio_pipeline.enrich import PodIndex
+from tapio_pipeline.rules import load_rules
+from tapio_pipeline.service.processor import Processor
+from tapio_publisher import Publisher, PublisherError, PublisherSettings, Receipt
 from tapio_testing.jetstream import JetStreamServer
 from tapio_testing.wait import eventually
 
@@ -216,6 +222,20 @@ def test_a_bad_rule_file_fails_at_start_naming_the_line(tmp_path: Path) -> None:
         assert lines == [
             f"tapio-pipeline: error: {rules}:4: severity 'loud' is not one of debug, info, warning, error, critical"
         ]
+    latin = tmp_path / "latin1.yaml"  # an editor's Latin-1 save: one line, not a traceback
+    latin.write_bytes("destinations: [siem]\nrules:\n  - name: café\n    route: [siem]\n".encode("latin-1"))
+    for argv in (["--check", str(latin)], ["--rules", str(latin), "--nats-url", "nats://127.0.0.1:1"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "tapio_pipeline", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (out.returncode, out.stderr.strip().splitlines()) == (
+            2,
+            [f"tapio-pipeline: error: {latin}:3: not UTF-8 text (byte 0xe9)"],
+        ), out
     good = tmp_path / "good.yaml"
     good.write_text(RULES)
     out = subprocess.run(
@@ -272,6 +292,12 @@ async def test_sighup_reloads_the_rules_and_a_bad_file_keeps_them(
         proc.rules.write_text("destinations: [siem]\nrules: [{name: x}]\n")  # no action: refused
         proc.signal(signal.SIGHUP)
         await eventually(lambda: "rule file not reloaded" in proc.log.read_text(), "the refusal logged", 30)
+        proc.rules.write_bytes(b"destinations: [siem]\nrules:\n  - name: caf\xe9\n    route: [siem]\n")
+        proc.signal(signal.SIGHUP)  # not UTF-8 (a Latin-1 save): refused too, the pipeline carries on
+        await eventually(
+            lambda: proc.log.read_text().count("rule file not reloaded") == 2, "the second refusal logged", 30
+        )
+        assert proc.alive(), proc.log.read_text()[-3000:]
         late = [events_pb2.Event.FromString(e.SerializeToString()) for e in events[:50]]
         for e in late:
             e.id = f"late-{e.id}"
@@ -318,4 +344,65 @@ async def test_a_bad_context_is_dead_lettered_at_once_and_repeated_events_pass_o
     finally:
         if proc.alive():
             proc.stop()
+        await nc.close()
+
+
+class RefusesOnce(Publisher):
+    """The real publisher, refusing the first publish of the output ids starting with `refuse` (as
+    a stream that times out or refuses one message would): fault injection, not a fake."""
+
+    refuse = ""
+    refused = 0
+
+    async def publish_message(
+        self, subject: str, payload: bytes, *, msg_id: str, headers: Mapping[str, str] | None = None
+    ) -> Receipt:
+        if self.refuse and msg_id.startswith(self.refuse):
+            self.refuse = ""
+            self.refused += 1
+            raise PublisherError(f"injected: {subject} refused {msg_id}")
+        return await super().publish_message(subject, payload, msg_id=msg_id, headers=headers)
+
+
+async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_events_loses_none(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    """Two messages pulled together carry event X (a re-published batch): the later one is routed
+    without X, since the earlier one carries it. When only the earlier one fails (its publish
+    refused) and the later one is acked, the earlier one's redelivery must still publish X: the
+    later one's ack must not have told the dedup window that X was handled."""
+    events = [e for e in scenario_events() if e.severity != events_pb2.SEVERITY_DEBUG][:30]
+    nc = await connect(NatsConfig(), "test", urls=(jetstream.url,))
+    js = nc.jetstream()
+    try:
+        await apply_layout(js, 1)
+        first = events_pb2.EventBatch(events=events[:20], batch_id="first").SerializeToString()
+        a = await js.publish("tapio.events.ebpf.test.batch", first, headers={"Tapio-Encoding": "batch"})
+        again = events_pb2.EventBatch(events=events[10:30], batch_id="again").SerializeToString()
+        b = await js.publish("tapio.events.ebpf.test.batch", again, headers={"Tapio-Encoding": "batch"})
+        settings = PublisherSettings(spool_dir=str(tmp_path / "spool"), batch_max_events=1)
+        pub = RefusesOnce(settings, nc=nc)
+        async with pub:
+            pub.refuse = f"pipeline:TAPIO_EVENTS:{a.seq}:"
+            metrics = ComponentMetrics("pipeline")
+            processor = Processor(load_rules(RULES), PodIndex(), pub, metrics)
+            spec = production_layout().consumer(PIPELINE)
+            quick = ConsumerSettings(backoff_first=0.05, backoff_most=0.2, expires=0.3, linger=0.3)
+            consumer: Consumer[str] = Consumer(
+                nc, spec, processor.kind, processor, component="pipeline", publisher=pub,
+                metrics=metrics, settings=quick,
+            )  # fmt: skip
+
+            async def drained() -> bool:
+                info = await js.consumer_info("TAPIO_EVENTS", PIPELINE)
+                return bool(info.ack_floor.stream_seq >= b.seq and not info.num_ack_pending)
+
+            async with anyio.create_task_group() as tg:
+                await tg.start(consumer.run)
+                await eventually(drained, "both messages acked", within=30)
+                consumer.stop()
+        assert pub.refused == 1, "the earlier message's publish was refused once"
+        assert int((await js.stream_info("TAPIO_DLQ")).state.messages) == 0
+        assert routes_of(await processed(nc)) == expected_routes(events)  # events 10..19 once, none lost
+    finally:
         await nc.close()

@@ -91,6 +91,13 @@ def test_malformed_yaml_names_file_and_line(tmp_path: Path) -> None:
         load_common(parse("--config", str(conf)), "correlator", env={})
 
 
+def test_a_config_file_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    conf = tmp_path / "latin1.yaml"
+    conf.write_bytes("nats:\n  user: josé\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"latin1.yaml:2: not UTF-8 text \(byte 0xe9\)$"):
+        load_common(parse("--config", str(conf)), "correlator", env={})
+
+
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_common(parse("--config", str(tmp_path / "none.yaml")), "correlator", env={})

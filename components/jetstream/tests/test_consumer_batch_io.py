@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import anyio
+import attrs
 import pytest
 from nats.aio.client import Client
 
@@ -73,3 +75,62 @@ async def test_batch_handler_gets_pulled_messages_together_and_settles_each(
     assert rec.batches[0] == sorted(rec.batches[0], key=lambda i: int(i.split("-")[1]))  # in stream order
     assert int((await js.consumer_info(EVENTS, SPEC.durable)).num_ack_pending or 0) == 0
     assert metrics.registry.get_sample_value("tapio_rtb_errors_total", {"kind": "handle"}) == 1
+
+
+class HeldFirstBatch:
+    """Holds its first batch until released (a batch awaiting its confirmations); fails `fail_once` once."""
+
+    def __init__(self, fail_once: str) -> None:
+        self.release = anyio.Event()
+        self.entered: list[list[str]] = []
+        self.handled: list[str] = []
+        self.fail_once = fail_once
+
+    async def handle_batch(
+        self, deliveries: Sequence[Delivery[events_pb2.Event]]
+    ) -> list[BaseException | None]:
+        ids = [d.items[0].id for d in deliveries]
+        self.entered.append(ids)
+        if len(self.entered) == 1:
+            await self.release.wait()
+        out: list[BaseException | None] = []
+        for i in ids:
+            if i == self.fail_once:
+                self.fail_once = ""
+                out.append(RuntimeError(f"cannot handle {i}"))
+            else:
+                self.handled.append(i)
+                out.append(None)
+        return out
+
+
+async def test_batches_in_flight_overlap_and_are_settled_in_stream_order(nc: Client, tmp_path: Path) -> None:
+    js = nc.jetstream()
+    subject = "tapio.events.k8s.default.pods.created"
+    first = events_pb2.Event(id="ev-0", type="pods", action="created")
+    await js.publish(subject, first.SerializeToString(), headers={"Nats-Msg-Id": first.id})
+    handler = HeldFirstBatch(fail_once="ev-12")
+    settings = attrs.evolve(FAST, batches_in_flight=2)
+    async with Publisher(PublisherSettings(spool_dir=str(tmp_path / "spool")), nc=nc) as pub:
+        consumer = Consumer(
+            nc, SPEC, EVENT_MESSAGES, handler, component="rtf", publisher=pub, metrics=ComponentMetrics("rtf"),
+            settings=settings,
+        )  # fmt: skip
+        async with anyio.create_task_group() as tg:
+            await tg.start(consumer.run)
+            await eventually(lambda: len(handler.entered) == 1, "the first batch in the handler")
+            for n in range(1, 20):
+                ev = events_pb2.Event(id=f"ev-{n}", type="pods", action="created")
+                await js.publish(subject, ev.SerializeToString(), headers={"Nats-Msg-Id": ev.id})
+            # the next batch is decoded and handled while the first still waits ...
+            await eventually(lambda: len(handler.entered) >= 2, "a second batch while the first is held")
+            await anyio.sleep(0.3)
+            # ... but nothing after the held batch is acked before it is settled
+            assert consumer.handled == 0
+            assert len(handler.entered) == 2  # at most batches_in_flight at once
+            handler.release.set()
+            await eventually(lambda: consumer.handled == 20, "every message acked")
+            consumer.stop()
+    assert sorted(handler.handled, key=lambda i: int(i.split("-")[1])) == [f"ev-{n}" for n in range(20)]
+    assert handler.handled.count("ev-12") == 1  # failed once, came again, handled once
+    assert int((await js.consumer_info(EVENTS, SPEC.durable)).num_ack_pending or 0) == 0

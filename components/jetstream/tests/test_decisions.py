@@ -104,6 +104,14 @@ def test_dedup_window_passes_fresh_keys_and_takes_out_seen_ones() -> None:
     assert w.fresh(["c", "c", "e"]) == [0, 2]  # a repeat inside one message passes once
 
 
+def test_dedup_window_takes_out_the_pending_keys_of_a_batch_without_learning_them() -> None:
+    w = DedupWindow(10)
+    pending = {"a", "b"}  # keys of an earlier message of the same batch, not handled yet
+    assert w.fresh(["c", "d"], pending) is None
+    assert w.fresh(["a", "c", "b"], pending) == [1]
+    assert "a" not in w  # only a handled message's keys are remembered
+
+
 def test_dedup_window_is_bounded_and_remembers_at_least_half() -> None:
     w = DedupWindow(100)
     for i in range(1000):

@@ -13,6 +13,7 @@ from nats.aio.client import Client
 
 from tapio.events.v1 import events_pb2
 from tapio_common.model import Context, Event, Source
+from tapio_common.nats.client import TapioClient
 from tapio_jetstream import decode_events
 from tapio_jetstream.dlq import publish_dead_letter
 from tapio_jetstream.layout import production_layout
@@ -225,3 +226,38 @@ async def test_a_caller_that_never_yields_still_gets_lingered_batches_out(nc: Cl
         with anyio.fail_after(20):
             await pub.flush()
     assert {e.id for e in await stream_events(nc)} == {"rare-1", "busy-1"}
+
+
+@pytest.mark.parametrize("client", ["nats-py", "tapio"])
+async def test_publish_messages_stores_each_once_with_or_without_receipts(
+    jetstream: JetStreamServer, tmp_path: Path, client: str
+) -> None:
+    # a TapioClient settles the acks as it reads them (deliver_directly), nats-py's Client through
+    # the inbox subscription's callback: the same outcome either way
+    nc = TapioClient() if client == "tapio" else Client()
+    await nc.connect(jetstream.url)
+    try:
+        await apply_layout(nc.jetstream(), 1, layout=production_layout(1, scale=0.001))
+        subject = "tapio.correlations.high.crash_loop"
+        async with Publisher(settings(tmp_path), nc=nc) as pub:
+            receipts = await pub.publish_messages(
+                [(subject, f"c-{i}".encode(), f"c-{i}:1") for i in range(3)]
+            )
+            with anyio.fail_after(10):
+                acks = [await r.wait() for r in receipts]
+            none = await pub.publish_messages(
+                [(subject, b"c-1", "c-1:1"), (subject, b"c-3", "c-3:1")], receipts=False
+            )
+            with anyio.fail_after(10):
+                await pub.flush()
+            assert none == []
+            assert metric(pub, "tapio_publisher_events_published_total") == 5
+        assert [(a.stream, a.seq, a.duplicate) for a in acks] == [
+            ("TAPIO_CORRELATIONS", i, False) for i in (1, 2, 3)
+        ]
+        stored = await stream_messages(nc, "TAPIO_CORRELATIONS")
+        assert stored == [({"Nats-Msg-Id": f"c-{i}:1"}, f"c-{i}".encode()) for i in range(4)], (
+            "c-1 again is dropped"
+        )
+    finally:
+        await nc.close()

@@ -15,6 +15,9 @@ A handler that fails part way through a message sees the whole message again: it
 idempotent by their ids (publish with a `Nats-Msg-Id`). Messages are handled one at a time, in order;
 a `BatchHandler` instead gets the messages already pulled (up to `batch`) at once, in order, and says
 per message whether it succeeded, each settled as above (for sinks that confirm a batch at a time).
+With `batches_in_flight` n > 1 a BatchHandler's batches overlap: the next batch is decoded (in the
+loop, in stream order) while up to n earlier ones are in the handler (publishing, awaiting their
+confirmations); batches are still settled one after the other, in stream order.
 `stop()` (SIGTERM): no further pull request; what was pulled is handled and acked; `run()` returns.
 """
 
@@ -26,7 +29,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -113,7 +116,12 @@ class Consumer(Generic[T]):
         self.handled = 0  # messages acked
         self._stopping = False
         self._puller: Puller | None = None
-        self._current: tuple[list[Msg], float] | None = None  # messages being handled, since when
+        self._working: dict[int, tuple[list[Msg], float]] = {}  # messages being handled, since when
+        self._slots = anyio.Semaphore(max(1, self.settings.batches_in_flight))
+        self._overlap: TaskGroup | None = None  # batches in flight run here (batches_in_flight > 1)
+        self._settled: anyio.Event | None = None  # set once the latest batch in flight is settled
+        self._flying_keys: set[str] = set()  # keys of the batches in flight (not in the window yet)
+        self._flying_seqs: set[int] = set()  # their stream sequences
         self._acks: list[Msg] = []  # handled, ack not yet written
         name = f"{spec.stream}/{spec.durable}"
         self._labels = {"consumer": name}
@@ -182,6 +190,19 @@ class Consumer(Generic[T]):
         log.info("stopped consuming", consumer=self.name, handled=self.handled)
 
     async def _consume(self, receive: Any, puller: Puller) -> None:
+        try:
+            async with anyio.create_task_group() as overlap:  # returns once every batch in flight is settled
+                if self._batch and self.settings.batches_in_flight > 1:
+                    self._overlap = overlap
+                try:
+                    await self._consume_messages(receive, puller)
+                finally:
+                    self._overlap = None
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._flush_acks()
+
+    async def _consume_messages(self, receive: Any, puller: Puller) -> None:
         deadline = 0.0
         try:
             while True:
@@ -201,7 +222,9 @@ class Consumer(Generic[T]):
                             if self.on_idle is not None and not self._stopping:
                                 await self.on_idle()
                             continue
-                if self._batch:
+                if self._batch and self._overlap is not None:
+                    await self._begin_batch(await self._gather(msg, receive), self._overlap)
+                elif self._batch:
                     await self.process_batch(await self._gather(msg, receive))
                 else:
                     await self.process(msg)
@@ -245,13 +268,13 @@ class Consumer(Generic[T]):
         if prepared is None:
             return
         delivery, meta, keys = prepared
-        self._current = ([msg], time.monotonic())
+        self._working[id(msg)] = ([msg], time.monotonic())
         outcome: Exception | None = None
         try:
             await self.handler.handle(delivery)  # type: ignore[union-attr]
         except Exception as e:  # noqa: BLE001 - every handler failure takes the retry path, counted and logged
             outcome = e
-        self._current = None
+        del self._working[id(msg)]
         await self._finish(msg, meta, delivery, keys, outcome)
         if outcome is None:
             self.metrics.processing.observe(time.perf_counter() - started)
@@ -259,14 +282,84 @@ class Consumer(Generic[T]):
     async def process_batch(self, msgs: list[Msg]) -> None:
         """Messages in stream order to a BatchHandler at once, then each acked / nak'ed / dead-lettered."""
         started = time.perf_counter()
+        ready = await self._prepare_all(msgs)
+        if ready:
+            await self._complete_batch(ready, started)
+
+    async def _begin_batch(self, msgs: list[Msg], overlap: TaskGroup) -> None:
+        """batches_in_flight > 1: the batch decoded here (in stream order), then handled in a task of
+        its own while the next is gathered and decoded; settled after the batch before it."""
+        await self._slots.acquire()  # at most batches_in_flight batches decoded and not yet settled
+        seqs = set(self._flying_seqs)
+        try:
+            started = time.perf_counter()
+            ready = await self._prepare_all(msgs, self._flying_keys, self._flying_seqs)
+        except BaseException:
+            self._slots.release()
+            raise
+        mine = (self._flying_seqs - seqs, [k for *_, keys in ready for k in keys])
+        if not ready:
+            self._land(mine)
+            self._slots.release()
+            return
+        previous, self._settled = self._settled, anyio.Event()
+        overlap.start_soon(self._complete_batch, ready, started, previous, self._settled, mine)
+
+    def _land(self, flying: tuple[set[int], list[str]]) -> None:
+        """A batch in flight is settled: its sequences and keys no longer hold back later messages."""
+        self._flying_seqs.difference_update(flying[0])
+        self._flying_keys.difference_update(flying[1])
+
+    async def _prepare_all(
+        self, msgs: list[Msg], pending: set[str] | None = None, seqs: set[int] | None = None
+    ) -> list[tuple[Msg, Delivery[T], AckMeta, list[str]]]:
         ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]] = []
+        # Keys of the batch's earlier messages (and of the batches in flight): a later message
+        # repeating them (a re-published batch pulled together) is given only its new items, and its
+        # keys kept for the window are those alone, so an earlier message that then fails is retried
+        # with every item it carries (the window never learns an item from a message that did not
+        # publish it).
+        pending = set() if pending is None else pending
+        seqs = (
+            set() if seqs is None else seqs
+        )  # the same message twice (redelivered while still buffered): once
         for msg in msgs:
-            prepared = await self._prepare(msg)
+            prepared = await self._prepare(msg, pending, seqs)
             if prepared is not None:
                 ready.append((msg, *prepared))
-        if not ready:
-            return
-        self._current = ([m for m, *_ in ready], time.monotonic())
+                pending.update(prepared[2])
+        return ready
+
+    async def _complete_batch(
+        self,
+        ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]],
+        started: float,
+        previous: anyio.Event | None = None,
+        settled: anyio.Event | None = None,
+        flying: tuple[set[int], list[str]] | None = None,
+    ) -> None:
+        """The handler on decoded messages, then each settled (after `previous`, the batch before it
+        when batches overlap; `settled` is set once this one is)."""
+        key = id(ready)
+        self._working[key] = ([m for m, *_ in ready], time.monotonic())
+        try:
+            await self._handle_and_settle(ready, started, previous)
+            if settled is not None:
+                await self._flush_acks()  # the loop may be decoding the next batch meanwhile
+        finally:
+            del self._working[key]
+            if flying is not None:
+                self._land(flying)
+            if settled is not None:
+                settled.set()
+                self._slots.release()
+
+    async def _handle_and_settle(
+        self,
+        ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]],
+        started: float,
+        previous: anyio.Event | None,
+    ) -> None:
         deliveries = [d for _, d, _, _ in ready]
         outcomes: Sequence[BaseException | None]
         try:
@@ -277,7 +370,8 @@ class Consumer(Generic[T]):
                 )
         except Exception as e:  # noqa: BLE001 - as in process(): the retry path for every message
             outcomes = [e] * len(deliveries)
-        self._current = None
+        if previous is not None:
+            await previous.wait()  # settled in stream order
         logged: set[int] = set()  # one failure shared by many messages is logged once
         received = 0
         for (msg, delivery, meta, keys), outcome in zip(ready, outcomes, strict=True):
@@ -293,12 +387,20 @@ class Consumer(Generic[T]):
         self.metrics.received.inc(received)  # once a batch: the counter takes a lock each time
         self.metrics.processing.observe(time.perf_counter() - started)
 
-    async def _prepare(self, msg: Msg) -> tuple[Delivery[T], AckMeta, list[str]] | None:
-        """Decoded and deduplicated; None when settled already (not JetStream, undecodable, all seen)."""
+    async def _prepare(
+        self, msg: Msg, pending: set[str] | None = None, seqs: set[int] | None = None
+    ) -> tuple[Delivery[T], AckMeta, list[str]] | None:
+        """Decoded and deduplicated (against the window and the batch's `pending` keys); None when
+        settled already (not JetStream, undecodable, all seen) or, in `seqs`, settled by its other
+        delivery in the same batch (no ack here: that one's outcome stands)."""
         meta = parse_reply(msg.reply or "")
         if meta is None:
             log.warning("not a JetStream message, ignored", subject=msg.subject)
             return None
+        if seqs is not None:
+            if meta.stream_seq in seqs:
+                return None
+            seqs.add(meta.stream_seq)
         headers = msg.headers or {}
         try:
             items = self.kind.decode(headers, msg.data)
@@ -307,7 +409,7 @@ class Consumer(Generic[T]):
             await self._settle(msg, meta, decisions.on_undecodable(str(e)), 1)
             return None
         keys = self.kind.keys(headers, items) if self.window.size else []  # window off: no keys
-        keep = self.window.fresh(keys)
+        keep = self.window.fresh(keys) if not pending else self.window.fresh(keys, pending)
         duplicates = 0
         if keep is not None:
             duplicates = len(items) - len(keep)
@@ -503,10 +605,11 @@ class Consumer(Generic[T]):
         is not redelivered to another instance meanwhile."""
         while True:
             await anyio.sleep(max(0.5, self.ack_wait / 3))
-            current = self._current
-            if current is not None and time.monotonic() - current[1] > self.ack_wait / 3:
-                try:
-                    for m in current[0]:
-                        await m.in_progress()
-                except NatsError as e:
-                    log.debug("in-progress ack not sent", error=str(e))
+            now = time.monotonic()
+            for msgs, since in list(self._working.values()):
+                if now - since > self.ack_wait / 3:
+                    try:
+                        for m in msgs:
+                            await m.in_progress()
+                    except NatsError as e:
+                        log.debug("in-progress ack not sent", error=str(e))

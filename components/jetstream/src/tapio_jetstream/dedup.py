@@ -10,7 +10,7 @@ see the README for the measurement). All work is C-level set operations on the w
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 
 
 class DedupWindow:
@@ -30,18 +30,24 @@ class DedupWindow:
     def __contains__(self, key: str) -> bool:
         return key in self._current or key in self._old
 
-    def fresh(self, keys: Sequence[str]) -> list[int] | None:
+    def fresh(self, keys: Sequence[str], pending: Set[str] = frozenset()) -> list[int] | None:
         """Indexes of the keys not seen before (the first of repeats within `keys`), or None when
-        every key is fresh (the common case, answered without building a list)."""
+        every key is fresh (the common case, answered without building a list). `pending`: keys
+        of the earlier messages of the same pulled batch, not handled yet (taken out here too)."""
         if not self.size:
             return None
         unique = set(keys)
-        if len(unique) == len(keys) and self._current.isdisjoint(unique) and self._old.isdisjoint(unique):
+        if (
+            len(unique) == len(keys)
+            and self._current.isdisjoint(unique)
+            and self._old.isdisjoint(unique)
+            and pending.isdisjoint(unique)
+        ):
             return None
         keep: list[int] = []
         taken: set[str] = set()
         for i, key in enumerate(keys):
-            if key in taken or key in self._current or key in self._old:
+            if key in taken or key in self._current or key in self._old or key in pending:
                 continue
             taken.add(key)
             keep.append(i)

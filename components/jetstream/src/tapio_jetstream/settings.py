@@ -34,6 +34,14 @@ class ConsumerSettings:
         check=at_least(0),
         flag="",
     )
+    batches_in_flight: int = setting(
+        1,
+        "batch mode only: batches in the handler at once; with more than 1 the next batch is decoded "
+        "while earlier ones publish and await their confirmations (each still settled in stream "
+        "order; the dedup window learns a batch's keys once it is settled)",
+        check=at_least(1),
+        flag="",
+    )
     backoff_first: float = setting(
         1.0, "seconds before the first redelivery of a failed message", check=at_least(0), flag=""
     )

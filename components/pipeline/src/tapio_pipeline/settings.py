@@ -37,6 +37,12 @@ class PipelineSettings:
         "compression of the published batches: zstd, lz4 or none",
         check=one_of(("zstd", "lz4", "none")),
     )
+    batches_in_flight: int = setting(
+        2,
+        "pulled batches handled at once: the next is routed while the one before publishes and awaits "
+        "its confirmations (1 = one after the other); each is still acked in stream order",
+        check=at_least(1),
+    )
     provision: bool = setting(
         False, "create/update the streams and durable consumers on start (always with the embedded server)"
     )

@@ -254,6 +254,30 @@ class Publisher:
         await self._dispatch_all([out])
         return receipt
 
+    async def publish_messages(
+        self, messages: Sequence[tuple[str, bytes, str]], *, receipts: bool = True
+    ) -> list[Receipt]:
+        """Several `publish_message`s at once (`(subject, payload, msg_id)` each, in order): each its
+        own message with its own id, the same guarantees, handed over in one dispatch. With
+        `receipts=False` none is made (returns []): the caller learns they are stored from `flush`,
+        as for events, and each ack is settled without parsing its stream sequence."""
+        if self._closing:
+            raise PublisherClosedError("publisher is closed")
+        message = self._encoder.message
+        outs = []
+        for subject, payload, msg_id in messages:
+            try:
+                out = message(subject, payload, msg_id, None)
+            except TooLargeError:
+                self.metrics.drop("too_large")
+                raise
+            out.want_ack = receipts
+            outs.append(out)
+        self.metrics.count_received(len(outs))
+        made = [self._sender.receipts.add(out.msg_id) for out in outs] if receipts else []
+        await self._dispatch_all(outs)
+        return made
+
     async def publish_atomic(self, messages: Sequence[tuple[str, bytes, str]]) -> AtomicReceipt:
         """Messages `(subject, payload, msg_id)` in order, as JetStream atomic batches of up to
         `atomic_max` (nats-server 2.12+, the stream with allow_atomic): ONE ack a batch instead of

@@ -12,6 +12,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import Error as NatsError
 
+from tapio_common.nats.client import TapioClient
 from tapio_publisher.errors import PublisherError
 from tapio_publisher.message import Ack, AckCallback, FailCallback, Failure, Outgoing
 
@@ -22,7 +23,8 @@ NO_RESPONDERS = "503"
 
 class Window:
     """At most `capacity` messages published and not yet acknowledged. Publishing never awaits an
-    ack; acks arrive on one wildcard inbox subscription and are matched by token."""
+    ack; acks arrive on one wildcard inbox subscription and are matched by token (on a TapioClient
+    settled as the client reads them, `deliver_directly`: no queue, task or coroutine an ack)."""
 
     def __init__(
         self,
@@ -46,8 +48,12 @@ class Window:
     async def start(self) -> None:
         self._prefix = self.nc.new_inbox() + "."
         self._sub = await self.nc.subscribe(self._prefix + "*", cb=self._on_msg, pending_bytes_limit=-1)
+        if isinstance(self.nc, TapioClient):  # acks settled as the client reads them (no queue, no task)
+            self.nc.deliver_directly(self._sub, self._take)
 
     async def stop(self) -> None:
+        if self._sub is not None and isinstance(self.nc, TapioClient):
+            self.nc.undirect(self._sub)
         if self._sub is not None and not self.nc.is_closed:
             await self._sub.unsubscribe()
         self._sub = None
@@ -105,9 +111,13 @@ class Window:
         return out
 
     async def _on_msg(self, msg: Msg) -> None:
+        self._take(msg)
+
+    def _take(self, msg: Msg) -> bool:
+        """Settles the message `msg` acknowledges (always taken: True)."""
         out = self.inflight.pop(msg.subject[len(self._prefix) :], None)
         if out is None:
-            return  # a late ack of a message already timed out or moved to the spool
+            return True  # a late ack of a message already timed out or moved to the spool
         self._released()
         data = msg.data
         hdrs = msg.headers
@@ -120,6 +130,7 @@ class Window:
             self._on_ack(out, Ack(doc.get("stream", ""), int(doc.get("seq", 0)), bool(doc.get("duplicate"))))
         else:
             self._on_ack(out, Ack(duplicate=b'"duplicate"' in data))
+        return True
 
 
 def _api_failure(data: bytes) -> Failure:

@@ -91,11 +91,21 @@ def _name_sections(section: Section, name: str, path: str) -> None:
 
 def load_yaml(path: str) -> Section:
     """Reads a YAML mapping, or raises ConfigError naming the file, the line and the problem."""
+    return parse_yaml(read_text(path), path)
+
+
+def read_text(path: str, what: str = "config file") -> str:
+    """A file's UTF-8 text; ConfigError when it cannot be read, or names the line that is not UTF-8
+    (e.g. a Latin-1 save: a UnicodeDecodeError escaped as a traceback, or ended a SIGHUP reload)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from e
-    return parse_yaml(text, path)
+        raise ConfigError(f"cannot read {what} {path}: {e.strerror}") from e
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x})") from e
 
 
 def parse_yaml(text: str, path: str, what: str = "config file") -> Section:

@@ -250,8 +250,9 @@ def alert_to_pb(alert: Alert) -> alerts_pb2.Alert:
     )
     for name in ("time", "starts_at", "ends_at"):
         ns = getattr(alert, name)
-        if ns:
-            getattr(out, name).FromNanoseconds(ns)
+        if ns:  # what Timestamp.FromNanoseconds sets, without its Python-level call
+            stamp = getattr(out, name)
+            stamp.seconds, stamp.nanos = divmod(ns, _NS)
     return out
 
 

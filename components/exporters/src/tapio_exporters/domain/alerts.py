@@ -64,10 +64,18 @@ def scope_labels(scope: Context) -> dict[str, str]:
     }
 
 
+_TITLES: dict[str, str] = {}  # a handful of types: each title made once
+
+
 def type_title(correlation_type: str) -> str:
     """`cascading_failure` -> `Cascading failure`."""
-    text = correlation_type.replace("_", " ").strip() or "incident"
-    return text[0].upper() + text[1:]
+    title = _TITLES.get(correlation_type)
+    if title is None:
+        text = correlation_type.replace("_", " ").strip() or "incident"
+        title = text[0].upper() + text[1:]
+        if len(_TITLES) < 1024:
+            _TITLES[correlation_type] = title
+    return title
 
 
 def check_runbook_template(template: str) -> None:
@@ -109,11 +117,12 @@ def description_of(corr: Correlation) -> str:
     return "\n".join(lines[: _MAX_EVIDENCE_LINES + 2])
 
 
-def build_alert(corr: Correlation, state: AlertState, template: AlertTemplate) -> Alert:
-    """The alert of one correlation revision in `state` (firing or updated)."""
+def build_alert(corr: Correlation, state: AlertState, template: AlertTemplate, aid: str = "") -> Alert:
+    """The alert of one correlation revision in `state` (firing or updated); `aid`: its
+    `alert_id(corr.id)` when the caller has it already."""
     severity = alert_severity(corr.type, corr.confidence)
     component = component_of(corr)
-    aid = alert_id(corr.id)
+    aid = aid or alert_id(corr.id)
     labels = {**template.extra_labels, **labels_of(corr)}
     title = f"{type_title(corr.type)}: {component}"
     if corr.scope.namespace:

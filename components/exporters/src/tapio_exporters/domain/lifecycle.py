@@ -100,7 +100,7 @@ class Lifecycle:
             state = AlertState.FIRING
         else:
             state = AlertState.UPDATED
-        alert = build_alert(corr, state, self.settings.template)
+        alert = build_alert(corr, state, self.settings.template, aid)
         self._remember(alert, corr.last_seen + self.settings.window(corr.type))
         out.append(alert)
         if self.watermark >= self._entries[aid].deadline:  # arrived after its own window passed

@@ -5,10 +5,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import msgspec
+
 from tapio_common.model import Alert
 
 _NS = 1_000_000_000
 
+
+# Compact JSON, UTF-8 kept as is: byte for byte what json.dumps(ensure_ascii=False, separators=(",",
+# ":")) writes for these documents (strings with the same escapes, ints, bools; only a float with an
+# exponent is spelled differently, 1e-7 for 1e-07), at several times its speed.
+json_bytes = msgspec.json.Encoder().encode
 
 _BASES: dict[int, str] = {}  # epoch second -> its text: alerts of one batch share a few seconds
 

@@ -3,7 +3,6 @@ under `tapio.*`), and the `_bulk` NDJSON that indexes it under `_id` = alert id.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -11,7 +10,7 @@ from tapio_common.model import Alert, AlertState
 from tapio_exporters.domain.alerts import type_title
 from tapio_exporters.domain.lifecycle import version_of
 from tapio_exporters.domain.severity import ECS_SEVERITY
-from tapio_exporters.encoders.document import rfc3339
+from tapio_exporters.encoders.document import json_bytes, rfc3339
 
 ECS_VERSION = "8.11.0"
 
@@ -39,13 +38,14 @@ _TAPIO_LABELS = ("type", "confidence", "score", "cluster", "namespace", "node", 
 def ecs_document(alert: Alert) -> dict[str, Any]:
     labels = alert.labels
     ctype = labels.get("type", "")
+    created = rfc3339(alert.time)
     event: dict[str, Any] = {
         "kind": "alert",
         "category": CATEGORY.get(ctype, ["host"]),
         "type": EVENT_TYPE[alert.state],
         "severity": ECS_SEVERITY[alert.severity],
         "id": alert.id,
-        "created": rfc3339(alert.time),
+        "created": created,
         "start": rfc3339(alert.starts_at),
         "dataset": "tapio.alerts",
         "provider": "tapio",
@@ -69,7 +69,7 @@ def ecs_document(alert: Alert) -> dict[str, Any]:
     elif labels.get("pod"):
         orchestrator["resource"] = {"type": "pod", "name": labels["pod"]}
     doc: dict[str, Any] = {
-        "@timestamp": rfc3339(alert.time),
+        "@timestamp": created,
         "ecs": {"version": ECS_VERSION},
         "message": alert.title,
         "labels": {k.replace(".", "_"): v for k, v in labels.items() if k not in _TAPIO_LABELS},
@@ -107,10 +107,11 @@ def ecs_document(alert: Alert) -> dict[str, Any]:
 def bulk_body(alerts: Iterable[Alert], index: str) -> bytes:
     """`_bulk` NDJSON: an `index` action with `_id` = alert id (an update replaces the document)
     and an external version (revision, then state), so a stale redelivery never overwrites a newer state."""
-    lines: list[str] = []
+    lines: list[bytes] = []
     for alert in alerts:
         action = {"index": {"_index": index, "_id": alert.id, "version": version_of(alert),
                             "version_type": "external_gte"}}  # fmt: skip
-        lines.append(json.dumps(action, separators=(",", ":")))
-        lines.append(json.dumps(ecs_document(alert), ensure_ascii=False, separators=(",", ":")))
-    return ("\n".join(lines) + "\n").encode()
+        lines.append(json_bytes(action))
+        lines.append(json_bytes(ecs_document(alert)))
+    lines.append(b"")
+    return b"\n".join(lines)

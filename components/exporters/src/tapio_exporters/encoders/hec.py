@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 import attrs
 
 from tapio_common.model import Alert
-from tapio_exporters.encoders.document import alert_document, epoch_seconds_text
+from tapio_exporters.encoders.document import alert_document, epoch_seconds_text, json_bytes
 
 
 @attrs.frozen
@@ -44,8 +43,7 @@ def hec_event(alert: Alert, options: HecOptions) -> bytes:
         meta["index"] = options.index
     meta["event"] = alert_document(alert)
     meta["fields"] = hec_fields(alert)
-    rest = json.dumps(meta, ensure_ascii=False, separators=(",", ":"))
-    return f'{{"time":{epoch_seconds_text(alert.time)},{rest[1:]}'.encode()
+    return b'{"time":' + epoch_seconds_text(alert.time).encode() + b"," + json_bytes(meta)[1:]
 
 
 def hec_batch(alerts: Iterable[Alert], options: HecOptions) -> bytes:

@@ -14,10 +14,12 @@ import signal
 from pathlib import Path
 
 import anyio
+import attrs
 from anyio.abc import TaskStatus
 from nats.errors import Error as NatsError
 
 from tapio_common.config import CommonConfig
+from tapio_common.config.yamldoc import read_text
 from tapio_common.errors import ConfigError
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
@@ -45,11 +47,7 @@ def read_rules(path: str) -> RuleSet:
     """The rule file, validated (RuleFileError names the line); ConfigError when it cannot be read."""
     if not path:
         raise ConfigError("no rule file: give --rules FILE (or pipeline.rules in --config)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"cannot read the rule file {path}: {e.strerror}") from e
-    return load_rules(text, path)
+    return load_rules(read_text(path, "the rule file"), path)
 
 
 class Pipeline:
@@ -88,8 +86,14 @@ async def serve(
         async with Publisher(
             pub_settings, nc=host.nc, registry=metrics.registry, subjects=cfg.subjects
         ) as publisher:
+            in_flight = settings.batches_in_flight
             processor = Processor(
-                rules, index, publisher, metrics, compression=Compression.parse(settings.compression)
+                rules,
+                index,
+                publisher,
+                metrics,
+                compression=Compression.parse(settings.compression),
+                batches_in_flight=in_flight,
             )
             spec = host.layout.consumer(PIPELINE)
             consumer: Consumer[str] = Consumer(
@@ -100,7 +104,7 @@ async def serve(
                 component=COMPONENT,
                 publisher=publisher,
                 metrics=metrics,
-                settings=settings.consumer,
+                settings=attrs.evolve(settings.consumer, batches_in_flight=in_flight),
             )
             consumer.attach(health)
             warm = anyio.Event()

@@ -11,7 +11,10 @@ events get their pod's context (by their serialized context, cached), the compil
 (only a redacted event is serialized again) whose `Nats-Msg-Id` is derived from the input
 message's stream sequence, so a redelivered message produces the same message ids (JetStream drops
 the repeat). The outputs of every message of the batch are published before any is awaited; a
-message is acked (by the runtime) only after each of its outputs is confirmed.
+message is acked (by the runtime) only after each of its outputs is confirmed. With batches in
+flight (`ConsumerSettings.batches_in_flight`) the runtime decodes (routes) the next batch while this
+one is compressed and published and its confirmations awaited; batches publish one after the other,
+in stream order (the runtime takes an event id of a batch not yet settled out of the batches after it).
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ class Processor:
         metrics: ComponentMetrics,
         *,
         compression: Compression = Compression.ZSTD,
+        batches_in_flight: int = 1,
     ) -> None:
         self._prefix = publisher.subjects.prefix  # the installation's (NATS_SUBJECT_PREFIX)
         self.rules = rules  # replaced whole on reload, between two batches
@@ -103,6 +107,8 @@ class Processor:
         self.unrouted = 0
         self._unrouted_logged = 0.0
         self.kind: Kind[str] = Kind("events", self.decode, _event_keys)
+        self._publishing = anyio.Lock()  # batches in flight publish one after the other, in order
+        self.overlapped = batches_in_flight > 1  # the runtime routes the next batch while one publishes
         self.learnt: set[int] = (
             set()
         )  # stream sequences of messages routed lately (the pod follower skips them)
@@ -127,21 +133,16 @@ class Processor:
             return RoutedEvents([view.id for view in views], None, e)
         return RoutedEvents(routed.ids, routed)
 
-    def _routed(self, delivery: Delivery[str], taken: set[str]) -> Routed:
-        """What `decode` routed; routed again without the events the dedup window took out, or
-        that an earlier message of the same batch carries (`taken`: the runtime's window learns a
-        message's ids only once it is acked, after the whole batch)."""
+    def _routed(self, delivery: Delivery[str]) -> Routed:
+        """What `decode` routed; routed again without the events the runtime took out (seen by
+        its dedup window, or carried by an earlier message of the same batch or of a batch in flight)."""
         items = delivery.items
-        routed = None
         if isinstance(items, RoutedEvents):
             if items.error is not None:
                 raise items.error
-            routed = items.routed
-        if routed is not None and (not taken or taken.isdisjoint(items)):
-            return routed
+            if items.routed is not None:
+                return items.routed
         fresh = set(items)
-        if taken:
-            fresh -= taken
         views, raws = decode_message(delivery.headers, delivery.data)
         again = route(self.router, self.index, views, raws, only=fresh)
         if len(again.ids) < len(items):
@@ -160,6 +161,16 @@ class Processor:
         thread: it overlaps the framing and publishing of the neighbouring messages) and publishing.
         A message that fails at any stage fails alone (its outcome; the runtime retries it)."""
         outcomes: list[BaseException | None] = [None] * len(deliveries)
+        async with self._publishing:  # after the batch before it
+            sent = await self._publish_all(deliveries, outcomes)
+        await self._confirm(sent, outcomes)
+        return outcomes
+
+    async def _publish_all(
+        self,
+        deliveries: Sequence[Delivery[str]],
+        outcomes: list[BaseException | None],
+    ) -> list[tuple[int, list[tuple[Receipt, int]]]]:
         sent: list[tuple[int, list[tuple[Receipt, int]]]] = []
         framed_in, framed_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
         ready_in, ready_out = anyio.create_memory_object_stream[tuple[int, list[Output]]](STAGE_AHEAD)
@@ -172,6 +183,11 @@ class Processor:
                         sent.append((i, await self._publish(outputs)))
                     except Exception as e:  # noqa: BLE001 - this message alone fails
                         outcomes[i] = e
+        return sent
+
+    async def _confirm(
+        self, sent: list[tuple[int, list[tuple[Receipt, int]]]], outcomes: list[BaseException | None]
+    ) -> None:
         published = 0
         for i, receipts in sent:
             try:
@@ -181,7 +197,6 @@ class Processor:
             except PublisherError as e:
                 outcomes[i] = e
         self.metrics.published.inc(published)
-        return outcomes
 
     async def _frame_all(
         self,
@@ -189,12 +204,10 @@ class Processor:
         outcomes: list[BaseException | None],
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
     ) -> None:
-        taken: set[str] = set()  # ids of the batch's earlier messages (when there are several)
-        last = len(deliveries) - 1
         async with into:
             for i, delivery in enumerate(deliveries):
                 try:
-                    routed = self._routed(delivery, taken)
+                    routed = self._routed(delivery)
                     groups = self.count(routed)
                     if len(self.learnt) >= MAX_LEARNT:
                         self.learnt.clear()
@@ -203,8 +216,6 @@ class Processor:
                 except Exception as e:  # noqa: BLE001 - this message alone fails: the runtime retries or dead-letters it
                     outcomes[i] = e
                     continue
-                if i < last:
-                    taken.update(routed.ids)
                 await into.send((i, outputs))
 
     async def _compress_all(
@@ -214,7 +225,7 @@ class Processor:
         into: MemoryObjectSendStream[tuple[int, list[Output]]],
         outcomes: list[BaseException | None],
     ) -> None:
-        several = len(deliveries) > 1
+        several = len(deliveries) > 1 or self.overlapped  # neighbours, or the next batch, meanwhile
         async with framed, into:
             async for i, outputs in framed:
                 try:

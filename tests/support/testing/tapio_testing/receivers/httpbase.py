@@ -4,7 +4,6 @@ port with its state kept, as a receiver that goes down and comes back."""
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import sys
 import threading
@@ -12,13 +11,15 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+import msgspec
+
 from tapio_common.nats.embedded import free_port
 
 
 class Reply:
     def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
         self.status = status
-        self.body = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.body = body if isinstance(body, bytes) else msgspec.json.encode(body)
         self.headers = headers or {"Content-Type": "application/json"}
 
 

@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tapio.events.v1 import events_pb2
 from tapio_collector_k8s.domain.actions import Change
 from tapio_collector_k8s.domain.digest import (
+    Container,
     CoreEvent,
     Deployment,
     Digest,
@@ -196,7 +197,22 @@ def _pod_event(
     ips = k.pod_ips
     for ip in d.pod_ips:
         ips.append(ip)
-    ids = k.container_ids
+    container_ids, chosen, when = _containers(d, action, container)
+    k.container_ids.extend(container_ids)
+    if chosen is not None:
+        ctx.container, ctx.container_id = chosen.name, chosen.id
+        k.restart_count = chosen.restarts
+        if container:
+            k.exit_code, k.termination_reason = chosen.term_exit, chosen.term_reason
+    _set_time(ev.time, when, now_ns)
+    return ev
+
+
+def _containers(d: Pod, action: str, container: str) -> tuple[list[str], Container | None, str]:
+    """A pod event's container ids (without the runtime's `containerd://`), the container it is
+    about (the one the change names, else the first) and its time: the pod's creation for
+    `created`, the container's termination for an OOM kill or restart, else "" (now)."""
+    ids = []
     chosen = None
     for c in d.containers:
         if c.id:
@@ -206,15 +222,9 @@ def _pod_event(
     if chosen is None and d.containers:
         chosen = d.containers[0]
     when = d.created if action == "created" else ""
-    if chosen is not None:
-        ctx.container, ctx.container_id = chosen.name, chosen.id
-        k.restart_count = chosen.restarts
-        if container:
-            k.exit_code, k.termination_reason = chosen.term_exit, chosen.term_reason
-            if action in ("oom_killed", "restarted"):
-                when = chosen.term_at or when
-    _set_time(ev.time, when, now_ns)
-    return ev
+    if chosen is not None and container and action in ("oom_killed", "restarted"):
+        when = chosen.term_at or when
+    return ids, chosen, when
 
 
 @lru_cache(maxsize=16384)
@@ -232,24 +242,13 @@ def pod_wire(d: Pod, change: Change, now_ns: int, cluster: str = "", owners: tup
     (tapio_publisher.k8s_wire): the watch path's hot spot. Equal as a message to the builder's
     (`test_k8s_wire.py`); `_pod_event` stays the reference."""
     action, container = change.action, change.container
-    ids = []
-    chosen = None
-    for c in d.containers:
-        if c.id:
-            ids.append(c.id.partition("://")[2] or c.id)
-        if chosen is None and c.name == container:
-            chosen = c
-    if chosen is None and d.containers:
-        chosen = d.containers[0]
-    when = d.created if action == "created" else ""
+    ids, chosen, when = _containers(d, action, container)
     c_name = c_id = term_reason = ""
     restarts = exit_code = 0
     if chosen is not None:
         c_name, c_id, restarts = chosen.name, chosen.id, chosen.restarts
         if container:
             exit_code, term_reason = chosen.term_exit, chosen.term_reason
-            if action in ("oom_killed", "restarted"):
-                when = chosen.term_at or when
     parsed = _parse_time(when) if when else None
     seconds, nanos = divmod(now_ns, 1_000_000_000) if parsed is None else parsed
     head, tail = _pod_context_wire(cluster, d.namespace, d.node, d.labels, owners)
