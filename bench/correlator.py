@@ -83,7 +83,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="the runner's batch_linger (default: the serve default)",
     )
     p.add_argument("--skip-engine", action="store_true", help="leave out the engine phase")
-
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
     print(f"bench: {_load()}", flush=True)
