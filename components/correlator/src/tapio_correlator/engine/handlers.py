@@ -22,7 +22,7 @@ from tapio_correlator.engine.records import PodInfo
 from tapio_correlator.engine.rollout import STALL_REASONS, DeployIncident
 from tapio_correlator.engine.routing import FAILURES, ROLLOUT_SKEW_NS, Routing, transient_pod
 from tapio_correlator.engine.state import as_event, k8s_payload
-from tapio_correlator.engine.views import context_of, parsed, raw_context
+from tapio_correlator.engine.views import context_of, parsed
 from tapio_jetstream.errors import DecodeError
 
 Handler = Callable[[int, EventIn, list[Correlation]], bool]
@@ -287,21 +287,16 @@ class Handlers(Routing):
         if not self.network:
             return False
         taken = False
+        try:
+            ctx = context_of(ev)  # buffered as a view (`Engine.process_view`): its context parsed alone
+        except DecodeError:
+            self.undecodable += 1  # never raised into the processing of a later message
+            return taken
+        node = ctx.node
         p = None
-        raw = raw_context(ev)  # buffered as a view (`Engine.process_view`): its context bytes
-        node = self.topo.context_node(raw) if raw is not None else None
-        if node is None:  # not a context seen before naming its node and pod: parsed alone
-            try:
-                ctx = context_of(ev)
-            except DecodeError:
-                self.undecodable += 1  # never raised into the processing of a later message
-                return taken
-            node = ctx.node
-            if not node or not ctx.pod:  # an eBPF event may name its pod by uid, container or cgroup only
-                p = self.topo.resolve_pod(ctx)
-                node = node or (p.node if p is not None else "")
-            elif raw is not None:
-                self.topo.remember_context_node(raw, node)
+        if not node or not ctx.pod:  # an eBPF event may name its pod by uid, container or cgroup only
+            p = self.topo.resolve_pod(ctx)
+            node = node or (p.node if p is not None else "")
         inc = self.network.get(node)
         if inc is None or not inc.accepts(t, self.cfg.network_window_ns):
             return taken

@@ -43,27 +43,14 @@ class Topology:
         # the record held after it), and uid -> raw context. A cache: not in snapshots.
         self._applied: dict[bytes, list[Any]] = {}  # [PodInfo, bytes, tuple]: updated in place
         self._applied_key: dict[str, bytes] = {}
-        # Raw contexts that name their node and pod (TCP retransmits) -> the node. A cache: not in snapshots.
-        self._context_nodes: dict[bytes, str] = {}
 
     def __getstate__(self) -> dict[str, object]:
         state = dict(self.__dict__)
-        state["_applied"], state["_applied_key"], state["_context_nodes"] = {}, {}, {}
+        state["_applied"], state["_applied_key"] = {}, {}
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self._context_nodes = {}
         self.__dict__.update(state)
-
-    def context_node(self, raw: bytes) -> str | None:
-        """The node of a raw context remembered by `remember_context_node` (None: not remembered)."""
-        return self._context_nodes.get(raw)
-
-    def remember_context_node(self, raw: bytes, node: str) -> None:
-        """Remembers the node of a raw context that was parsed and names its node and its pod."""
-        if len(self._context_nodes) >= _INTERN_MAX:
-            self._context_nodes.clear()
-        self._context_nodes[raw] = node
 
     def size(self) -> dict[str, int]:
         return {

@@ -86,11 +86,6 @@ def context_of(ev: Any) -> Any:
         raise DecodeError(f"event {ev.id}: its context is not a valid Context: {e}") from e
 
 
-def raw_context(ev: Any) -> bytes | None:
-    """A view's context as its wire bytes; None for any other engine input."""
-    return ev.context if type(ev) is EventView else None
-
-
 class PodParts:
     """What the topology reads of a lifecycle pod event (`Topology.pod_event`): its context and k8s,
     parsed from a view's bytes alone (the rest of the event is not parsed)."""
