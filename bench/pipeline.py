@@ -125,7 +125,9 @@ class Batches:
         self.compressed: list[tuple[str, bytes, int]] = []
         if compression != "none":  # as the collectors publish: zstd at the publisher's level
             self.headers[COMPRESSION_HEADER] = compression
-            codec = Compressor(Compression.parse(compression), attrs.fields(PublisherSettings).compression_level.default)
+            level = attrs.fields(PublisherSettings).compression_level.default
+            assert isinstance(level, int)
+            codec = Compressor(Compression.parse(compression), level)
             for n in range(COMPRESSED_BATCHES):
                 subject, payload, _, count = self._make(n)
                 self.compressed.append((subject, codec.compress(payload), count))
