@@ -391,3 +391,70 @@ async def test_a_runner_restored_from_a_snapshot_drops_what_it_had_seen_and_take
     }
     assert restarted.engine.counters()["late"] > 0, "events older than the restored engine's clock"
     assert final == want, "the incidents of a clean delivery"
+
+
+async def test_an_events_stream_made_anew_after_the_snapshot_is_consumed_from_its_start(
+    nc: Client, publisher: Publisher
+) -> None:
+    """TAPIO_EVENTS deleted and provisioned again (an operator's reset, a lost volume): its
+    sequences start at 1 again, under the one the snapshot covers. The restored runner must take
+    them, not pass them over as events it already processed."""
+    events, expected = scenario_events()
+    half = len(events) // 2
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, await publish_batches(nc, events[:half], 10, "old"))
+    await runner.snapshot()
+    assert runner.snapshots == 1
+    covered = runner.last_seq
+    js = nc.jetstream()
+    await js.delete_stream(EVENTS)
+    await apply_layout(js, 1)
+    last = await publish_batches(nc, events[half:], 40, "new")
+    assert last < covered, "the new stream's sequences are under the snapshot's"
+    restarted = await correlator(nc, publisher)
+    await run_runner(nc, publisher, restarted, last)
+    assert restarted.events_in > 0, "the new stream's events reached the engine"
+    assert all_found(expected, await stored_correlations(nc)), (
+        "every scenario's incident, the late ones included"
+    )
+
+
+class Records:
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+
+    async def handle(self, delivery: Delivery[events_pb2.Event]) -> None:
+        self.ids += [e.id for e in delivery.items]
+
+
+async def test_an_undecodable_message_while_the_dlq_cannot_store_it_does_not_hold_the_others(
+    nc: Client, publisher: Publisher
+) -> None:
+    """TAPIO_DLQ gone (deleted, its leader lost): a dead letter cannot be confirmed. The messages
+    after the undecodable one are still handled; once the DLQ stream is back the dead letter is in
+    it and the message terminated."""
+    js = nc.jetstream()
+    await js.delete_stream(DLQ)
+    bad = await js.publish("tapio.events.k8s.default.pods.created", b"\xff\xff\xff")
+    good = [events_pb2.Event(id=f"after-{i}", type="pods") for i in range(3)]
+    last = await publish_batches(nc, good, 1, "after")
+    spec = next(c for c in production_layout().consumers if c.durable == PIPELINE)
+    handler = Records()
+    consumer = Consumer(
+        nc, spec, EVENT_MESSAGES, handler, component="pipeline", publisher=publisher,
+        metrics=ComponentMetrics("pipeline"), settings=FAST,
+    )  # fmt: skip
+
+    async def terminated() -> bool:
+        info = await js.consumer_info(EVENTS, PIPELINE)
+        return bool(info.ack_floor.stream_seq >= last and not info.num_ack_pending)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(consumer.run)
+        await eventually(lambda: len(handler.ids) == 3, "the messages after the undecodable one handled", 20)
+        await apply_layout(js, 1)  # the DLQ stream back
+        await eventually(terminated, "the undecodable message dead-lettered and terminated", 60)
+        consumer.stop()
+    assert handler.ids == [e.id for e in good]
+    dead = await js.get_last_msg(DLQ, "tapio.dlq.pipeline")
+    assert (dead.data, (dead.headers or {})[STREAM_SEQ_HEADER]) == (b"\xff\xff\xff", str(bad.seq))

@@ -16,9 +16,11 @@ from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
 
+import anyio
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.errors import NotFoundError
 
 from tapio_common.model.fast import alert_to_pb
@@ -80,6 +82,34 @@ async def test_live_sinks_read_nothing_back_and_keep_their_position_over_a_resta
         await nc.close()
     assert hec.arrivals() == Counter({k: 1 for k in hec.arrivals()}), "nothing sent twice to HEC"
     assert len(hec.arrivals()) == 60
+
+
+async def test_positions_are_stored_at_most_every_half_second_while_alerts_flow_and_at_stop(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    # a CONSUMER.RESET costs nats-server ~0.6 ms: one per sink per batch was most of its cost per
+    # alert at small batches; the position of the last batch is stored at stop all the same
+    now = time.time_ns()
+    nc = await nats.connect(jetstream.url)
+    resets: list[bytes] = []
+
+    async def note(msg: Msg) -> None:
+        resets.append(msg.data)
+
+    watch = await nc.subscribe(f"$JS.API.CONSUMER.RESET.{ALERTS}.>", cb=note)
+    with HecReceiver(token="t0k", ack=True) as hec:
+        sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True}]
+        async with running_exporter(jetstream.url, tmp_path, exporter_settings(sinks, idle_advance=60)):
+            for i in range(0, 400, 10):  # ~2 s of flow in small batches
+                await publish_correlations(nc, [correlation(n, 1, now + n) for n in range(i, i + 10)])
+                await anyio.sleep(0.05)
+            await eventually(lambda: hec.count == 400, "every alert at HEC")
+            batches = hec.requests
+        assert await position(nc, "hec") == (400, 0, 0), "the last position stored at stop"
+    await watch.unsubscribe()
+    await nc.close()
+    assert batches >= 15, "the flow came in many batches"
+    assert 1 <= len(resets) <= batches // 2, f"{len(resets)} position stores for {batches} batches in ~2 s"
 
 
 async def test_a_sink_that_was_down_catches_up_from_its_position(

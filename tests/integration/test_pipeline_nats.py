@@ -364,11 +364,12 @@ class RefusesOnce(Publisher):
         return await super().publish_message(subject, payload, msg_id=msg_id, headers=headers)
 
 
+@pytest.mark.parametrize(("batch", "in_flight"), [(64, 1), (1, 2)], ids=["one-batch", "batches-in-flight"])
 async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_events_loses_none(
-    jetstream: JetStreamServer, tmp_path: Path
+    jetstream: JetStreamServer, tmp_path: Path, batch: int, in_flight: int
 ) -> None:
-    """Two messages pulled together carry event X (a re-published batch): the later one is routed
-    without X, since the earlier one carries it. When only the earlier one fails (its publish
+    """Two messages pulled together (one batch, or two batches in flight) carry event X (a
+    re-published batch): the later one is routed without X, since the earlier one carries it. When only the earlier one fails (its publish
     refused) and the later one is acked, the earlier one's redelivery must still publish X: the
     later one's ack must not have told the dedup window that X was handled."""
     events = [e for e in scenario_events() if e.severity != events_pb2.SEVERITY_DEBUG][:30]
@@ -385,9 +386,12 @@ async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_even
         async with pub:
             pub.refuse = f"pipeline:TAPIO_EVENTS:{a.seq}:"
             metrics = ComponentMetrics("pipeline")
-            processor = Processor(load_rules(RULES), PodIndex(), pub, metrics)
+            processor = Processor(load_rules(RULES), PodIndex(), pub, metrics, batches_in_flight=in_flight)
             spec = production_layout().consumer(PIPELINE)
-            quick = ConsumerSettings(backoff_first=0.05, backoff_most=0.2, expires=0.3, linger=0.3)
+            quick = ConsumerSettings(
+                backoff_first=0.05, backoff_most=0.2, expires=0.3, linger=0.3, batch=batch,
+                batches_in_flight=in_flight,
+            )  # fmt: skip
             consumer: Consumer[str] = Consumer(
                 nc, spec, processor.kind, processor, component="pipeline", publisher=pub,
                 metrics=metrics, settings=quick,
@@ -402,7 +406,55 @@ async def test_a_message_failing_after_a_later_one_of_its_batch_skipped_its_even
                 await eventually(drained, "both messages acked", within=30)
                 consumer.stop()
         assert pub.refused == 1, "the earlier message's publish was refused once"
+        dropped = metrics.registry.get_sample_value(
+            "tapio_pipeline_events_dropped_total", {"reason": "duplicate"}
+        )
+        assert dropped == 10, "the later message was given only its 10 new events"
         assert int((await js.stream_info("TAPIO_DLQ")).state.messages) == 0
         assert routes_of(await processed(nc)) == expected_routes(events)  # events 10..19 once, none lost
     finally:
+        await nc.close()
+
+
+async def test_nats_killed_and_restarted_mid_flow_loses_and_duplicates_nothing(
+    jetstream: JetStreamServer, tmp_path: Path
+) -> None:
+    """nats-server kill -9 while events flow and the pipeline has messages in flight (pulled,
+    outputs published, acks not all written), then restarted on the same store: the pipeline
+    reconnects, pulls again, and every (event, destination) is in TAPIO_PROCESSED exactly once."""
+    events = scenario_events()
+    proc = PipelineProcess(jetstream.url, tmp_path, RULES)
+    nc = await connect(NatsConfig(), "test", urls=(jetstream.url,))
+    try:
+        await apply_layout(nc.jetstream(), 1)
+        proc.start()
+        await eventually(lambda: "consuming" in proc.log.read_text(), "the pipeline consuming", 60)
+        settings = PublisherSettings.from_section(
+            {"batch_max_events": 10}, str(tmp_path / "pub"), name="test-collector"
+        )
+        sent = 0
+        async with Publisher(settings, nats=NatsConfig(urls=(jetstream.url,))) as pub:
+
+            async def producer() -> None:  # a collector's pace: the kill lands while messages flow
+                nonlocal sent
+                for n in range(0, len(events), 20):
+                    await pub.publish_many(events[n : n + 20])
+                    sent = n + 20
+                    await anyio.sleep(0.05)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(producer)
+                await eventually(lambda: sent >= len(events) // 3, "a third of the events sent", 60)
+                jetstream.kill()
+                await anyio.sleep(1.0)
+                jetstream.restart()
+            with anyio.fail_after(120):
+                await pub.flush()
+        await wait_drained(nc, proc, within=120)
+        assert routes_of(await processed(nc)) == expected_routes(events)  # each (event, destination) once
+        assert proc.alive()
+        assert proc.stop() == 0
+    finally:
+        if proc.alive():
+            proc.stop()
         await nc.close()

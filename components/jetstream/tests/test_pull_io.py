@@ -53,3 +53,33 @@ async def test_every_message_once_in_order(nc: Client, slow: bool) -> None:
         assert puller._behind == 0, "and the direct path took over again once it caught up"
     else:
         assert puller.declined == 0
+
+
+async def test_a_consumer_that_does_not_answer_is_asked_again_with_a_growing_pause(nc: Client) -> None:
+    """The durable gone (deleted; its leader being elected in a cluster): every pull request is
+    answered 503 at once. The puller must not spin (thousands of requests and WARNING lines a
+    second): it pauses between requests, and takes messages again once the consumer is back."""
+    spec = production_layout(1, scale=0.001).consumer(CORRELATOR)
+    js = nc.jetstream()
+    send, receive = anyio.create_memory_object_stream[Msg](max_buffer_size=100)
+    puller = Puller(nc, spec.stream, spec.durable, send, batch=16, ahead=2, expires=1.0)
+    await puller.start()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(puller.run)
+            await anyio.sleep(0.3)
+            config = (await js.consumer_info(spec.stream, spec.durable)).config
+            await js.delete_consumer(spec.stream, spec.durable)
+            before = puller.requests
+            await anyio.sleep(2.0)
+            asked = puller.requests - before
+            await js.add_consumer(spec.stream, config)
+            await fill(nc, 3)
+            with anyio.fail_after(10):
+                got = [(await receive.receive()).data for _ in range(3)]
+            puller.stop()
+            tg.cancel_scope.cancel()
+    finally:
+        await puller.close()
+    assert asked <= 30, f"{asked} pull requests in 2 s to a consumer that is not there"
+    assert got == [b"m0", b"m1", b"m2"]

@@ -60,6 +60,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 DLQ_ATTEMPTS = 5  # tries to store a dead letter before the message is left to the server
+DLQ_WAIT = 5.0  # seconds a dead letter's confirmation is awaited before the message is left to come again
 ACK_LINGER = 0.005  # seconds acks may wait for more acks to share their write
 GATHER_TICK = 0.005  # batch mode: seconds between two looks for more messages while lingering
 
@@ -540,7 +541,9 @@ class Consumer(Generic[T]):
 
     async def _dead_letter(self, msg: Msg, meta: AckMeta, reason: str, count: int) -> None:
         """To tapio.dlq.{component}, confirmed, then AckTerm. The dead letter's id is stream + seq,
-        so a retry after a crash stores it once."""
+        so a retry after a crash stores it once. A dead letter the DLQ stream does not confirm
+        within DLQ_WAIT (gone, its leader lost: the publisher keeps it spooled and stores it once
+        the stream answers) leaves the message to come again, so the messages after it go on."""
         for attempt in range(1, DLQ_ATTEMPTS + 1):
             try:
                 receipt = await publish_dead_letter(
@@ -552,8 +555,11 @@ class Consumer(Generic[T]):
                     stream_seq=meta.stream_seq,
                     headers=msg.headers,
                 )
-                await receipt.wait()
-                break
+                with anyio.move_on_after(DLQ_WAIT):
+                    await receipt.wait()
+                    break
+                await self._dead_letter_waits(msg, meta)
+                return
             except PublisherError as e:
                 log.error(
                     "dead letter not stored",
@@ -578,6 +584,21 @@ class Consumer(Generic[T]):
         log.warning(
             "message sent to the dead-letter queue", consumer=self.name, seq=meta.stream_seq, error=reason
         )
+
+    async def _dead_letter_waits(self, msg: Msg, meta: AckMeta) -> None:
+        """The dead letter is spooled, not confirmed: retried on the message's next delivery (its
+        id makes the repeat one dead letter); on the last one the spooled copy is what remains."""
+        self.metrics.error("dead_letter")
+        last = 0 < self.max_deliver <= meta.num_delivered
+        log.error(
+            "dead letter not confirmed: the DLQ stream does not answer; it is stored once it does"
+            + ("" if last else ", the message comes again meanwhile"),
+            consumer=self.name,
+            seq=meta.stream_seq,
+            delivery=meta.num_delivered,
+        )
+        if not last:
+            await msg.nak(delay=self.backoff.delay(meta.num_delivered))
 
     # --- binding and reporting ----------------------------------------------------------------
 

@@ -33,6 +33,7 @@ log = get_logger(__name__)
 STATUS_HEADER = "Status"
 DESCRIPTION_HEADER = "Description"
 GRACE = 2.0  # seconds after its expiry that an unanswered request is taken as lost
+PAUSE_FIRST = 0.1  # seconds without requests after one ended in error (503, 409 ...), doubling to `expires`
 
 
 @attrs.define
@@ -71,6 +72,9 @@ class Puller:
         self._behind = 0  # messages declined by _take that the subscription's callback has yet to pass on
         self.declined = 0  # messages that went through the subscription's callback (consumer behind)
         self._wakeup = anyio.Event()
+        self._pause = 0.0  # seconds requests wait after one ended in error (0: none did lately)
+        self._resume_at = 0.0
+        self.failed = 0  # requests ended in error (the consumer gone, no leader ...)
         self._sub: Subscription | None = None
         self._body = json.dumps({"batch": batch, "expires": int(expires * 1e9)}).encode()
 
@@ -101,9 +105,11 @@ class Puller:
         """Sends requests while fewer than `ahead` are open; returns after stop()."""
         while not self.stopping:
             self._forget_lost()
-            while len(self.open) < self.ahead and not self.stopping:
-                await self._request()
-            with anyio.move_on_after(self.expires):
+            pause = self._resume_at - time.monotonic()
+            if pause <= 0:
+                while len(self.open) < self.ahead and not self.stopping:
+                    await self._request()
+            with anyio.move_on_after(self.expires if pause <= 0 else pause):
                 await self._wakeup.wait()
             self._wakeup = anyio.Event()
 
@@ -166,6 +172,7 @@ class Puller:
 
     def _count_data(self) -> None:
         """Data messages fill the oldest open request (the server serves them in order)."""
+        self._pause = 0.0
         if self.open:
             head = self.open[0]
             head.remaining -= 1
@@ -184,4 +191,16 @@ class Puller:
         description = headers.get(DESCRIPTION_HEADER, "")
         if "deleted" in description.lower():
             self.gone = description
-        log.warning("pull request ended", consumer=self.consumer, status=status, description=description)
+        # Answered at once while the consumer is gone or has no leader (503 no responders, 409):
+        # asking again at once spun (thousands of requests and log lines a second). Pause, doubling.
+        first = not self._pause
+        self.failed += 1
+        self._pause = min(self.expires, max(PAUSE_FIRST, 2 * self._pause))
+        self._resume_at = time.monotonic() + self._pause
+        (log.warning if first else log.debug)(
+            "pull request ended" + ("" if first else " again"),
+            consumer=self.consumer,
+            status=status,
+            description=description.strip(),
+            failed=self.failed,
+        )

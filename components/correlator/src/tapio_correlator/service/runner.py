@@ -47,6 +47,7 @@ kept as wire bytes until a rule or the topology needs them), for `Engine.process
 COMPONENT = "correlator"
 NS = 1_000_000_000
 MAX_PARTIAL = 1024  # messages remembered as part-way in the engine (bounded: each retried soon)
+CLOCKS_APART = 60.0  # seconds a stream's creation (server clock) must follow a snapshot (ours) to count
 
 
 def correlation_msg_id(corr: Correlation) -> str:
@@ -163,7 +164,12 @@ class Runner(Snapshots):
                 self.engine = Engine.restore(snap.engine)
                 self._duplicates = self.engine.duplicates
                 self._undecodable = self.engine.undecodable
-                self.last_seq, self.correlations_seq = snap.events_seq, snap.correlations_seq
+                self.last_seq = await self._in_force(
+                    self.subjects.events_stream, snap.events_seq, snap.taken_at, health
+                )
+                self.correlations_seq = await self._in_force(
+                    self.subjects.correlations_stream, snap.correlations_seq, snap.taken_at, health
+                )
                 log.info("engine state restored", generation=snap.generation, events_seq=snap.events_seq)
         except (ContractError, StateStoreError) as e:
             # Never trusted, never run: the engine starts empty and rebuilds from what the streams hold.
@@ -193,6 +199,25 @@ class Runner(Snapshots):
                 health=health,
             )
         self.ready = True
+
+    async def _in_force(self, stream: str, seq: int, taken_at: float, health: Health | None) -> int:
+        """The snapshot's sequence of `stream`, or 0 when the stream was made anew since (deleted and
+        provisioned again, a lost volume: its sequences start at 1 again, under `seq`), so that
+        its messages are taken from its start instead of being passed over as processed."""
+        info = await until_answered(
+            self.nc, f"the stream {stream}", lambda: self.js.stream_info(stream), health=health
+        )
+        created = info.created.timestamp() if info.created is not None else 0.0
+        last = int(info.state.last_seq)
+        if last < seq or created > taken_at + CLOCKS_APART:
+            log.warning(
+                "stream made anew since the snapshot: its messages are read from its start",
+                stream=stream,
+                snapshot_seq=seq,
+                last_seq=last,
+            )
+            return 0
+        return seq
 
     async def _replay(self, delivered: int) -> None:
         async for delivery in replay_events(

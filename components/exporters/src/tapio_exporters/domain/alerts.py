@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import string
-from collections import Counter
 from collections.abc import Mapping
 
 import attrs
@@ -109,7 +108,9 @@ def description_of(corr: Correlation) -> str:
     """The summary, then the evidence by relation (what an on-call engineer reads first)."""
     lines = [corr.summary or type_title(corr.type)]
     if corr.evidence:
-        counts = Counter(e.relation for e in corr.evidence)
+        counts: dict[str, int] = {}
+        for e in corr.evidence:
+            counts[e.relation] = counts.get(e.relation, 0) + 1
         lines.append(
             "evidence: " + ", ".join(f"{rel or 'related'} x{n}" for rel, n in sorted(counts.items()))
         )

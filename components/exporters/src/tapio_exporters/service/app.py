@@ -192,6 +192,8 @@ async def serve(
                 tg.start_soon(lanes.run)
                 task_status.started(exporter)
                 # every consumer returns after a stop, with what it pulled handled and acked
+            with anyio.move_on_after(5.0, shield=True):  # positions confirmed since their last store
+                await lanes.keep_all()
         except NatsError as e:
             raise ExporterError(f"NATS failed: {e}") from e
         log.info("stopped", alerts_published=alerter.published)

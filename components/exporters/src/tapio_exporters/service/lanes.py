@@ -13,11 +13,12 @@ step outside that lock makes its last step inside it: one failing slowly never h
 Position: every alert at or below a sink's position is confirmed by that sink. It is kept in the
 sink's durable consumer on TAPIO_ALERTS (`siem-exporter-<sink>`, nothing is pulled from it): after
 each confirmed batch the consumer is reset (`$JS.API.CONSUMER.RESET`, nats-server 2.14+) to
-position + 1, so its ack floor is the position and its pending count the sink's lag. At start a
+position + 1 (at most every KEEP_EVERY while alerts flow, and on a quiet input and at stop), so
+its ack floor is the position and its pending count the sink's lag. At start a
 sink whose position is below the stream's last sequence starts behind (a new sink: everything the
 stream holds). A position that could not be stored (NATS unavailable) goes with the next batch or
 on the next quiet second; a crash in between re-sends at most the alerts confirmed since (at least
-once).
+once: up to KEEP_EVERY of them, or more while NATS could not store it).
 
 A live batch advances a position only when its sequences cover every one from the head + 1 up to
 its last (this process wrote all of them); on a quiet input the stream's last sequence is compared
@@ -58,6 +59,9 @@ from tapio_jetstream.streams import consumer_config
 log = get_logger(__name__)
 
 RETRY = 1.0  # seconds before a catch-up step that failed (NATS, a sink failing at the head) goes again
+# A position is stored at most this often while alerts flow (each CONSUMER.RESET costs nats-server
+# ~0.6 ms: it writes the consumer's state and recounts its pending), and on a quiet input and at stop.
+KEEP_EVERY = 0.5
 
 
 class PositionError(ExporterError):
@@ -76,6 +80,7 @@ class Lane:
         self.batch = batch
         self.position = 0
         self.stored = 0  # the position its durable consumer holds
+        self.kept_at = 0.0  # monotonic time it was last stored
         self.live = False
         self.behind_since: float | None = None
         self.wake = anyio.Event()
@@ -100,11 +105,13 @@ class Lane:
         floor = info.ack_floor.stream_seq if info.ack_floor is not None else 0
         self.position = self.stored = int(floor or 0)
 
-    async def keep(self) -> None:
+    async def keep(self, *, soon: bool = False) -> None:
         """Stores the position in the durable consumer (reset to position + 1); a failure is logged
-        and counted, and the next batch stores it again."""
-        if self.stored == self.position:
+        and counted, and the next batch stores it again. `soon`: only when the last store is
+        KEEP_EVERY old (a confirmed batch; the quiet input and the stop store what is left)."""
+        if self.stored == self.position or (soon and time.monotonic() - self.kept_at < KEEP_EVERY):
             return
+        self.kept_at = time.monotonic()
         target = self.position
         try:
             try:
@@ -281,11 +288,16 @@ class Lanes:
             lane.fall_behind()
             return
         lane.position = max(lane.position, last)
-        await lane.keep()
+        await lane.keep(soon=True)
         self._lag(lane)
 
     def _lag(self, lane: Lane) -> None:
         self.metrics.sink_lag.labels(sink=lane.name).set(max(0, self.head - lane.position))
+
+    async def keep_all(self) -> None:
+        """Stores every position not stored yet (at stop, once the consumers returned)."""
+        for lane in self.lanes:
+            await lane.keep()
 
     def stop(self) -> None:
         """Catch-up ends after the step in hand (a failing sink's step at once)."""
@@ -347,7 +359,7 @@ class Lanes:
         if not await lane.delivery.deliver(batch, retry=retry) or epoch != self.epoch:
             return False  # not confirmed, or the stream was made again meanwhile (position 0 now)
         lane.position = max(lane.position, upto)
-        await lane.keep()
+        await lane.keep(soon=True)
         self._lag(lane)
         return upto >= last
 
