@@ -301,6 +301,7 @@ def run_exporter_bench(args: argparse.Namespace) -> int:
                 f"    - {{type: hec, url: '{hec_url}', token: {TOKEN}, ack: true, gzip: true, batch: {args.batch}}}\n"
                 f"    - {{type: elastic, url: '{es_url}', index: tapio-alerts, batch: {args.batch}}}\n"
                 f"  sink_read_back: {'true' if args.read_back else 'false'}\n"
+                + (f"  linger: {args.linger}\n" if args.linger is not None else "")
             )
             argv = ["--config", str(cfg), "--nats-url", server.url, "--metrics-port", "0", "--log-level", "warning",
                     "--data-dir", str(Path(tmp) / "exporter")]  # fmt: skip
@@ -499,6 +500,10 @@ def main() -> int:
     ap.add_argument(
         "--read-back", action="store_true",
         help="the sinks read every alert back through their durable consumers (the shape before session 4)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--linger", type=float, default=None, metavar="SECONDS",
+        help="the exporter's `linger` (a batch waits that long for more after its first; default: the exporter's)",
     )  # fmt: skip
     ap.add_argument("--receivers-only", action="store_true", help="measure the receivers alone")
     args = ap.parse_args()

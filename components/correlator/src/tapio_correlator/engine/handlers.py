@@ -48,7 +48,7 @@ class Handlers(Routing):
             "unit": self.on_unit,
             "oom_kill": self.on_oom_kill,
             "tcp_retransmit": self.on_retransmit,
-            "tcp_reset": self.on_retransmit,
+            "tcp_reset": self.on_reset,
             "tcp_connect": self.on_connect,
             "tcp_connect_latency": self.on_latency,
             "network": self.on_latency,
@@ -277,12 +277,16 @@ class Handlers(Routing):
         self.publish(inc, out)
         return True
 
+    def on_reset(self, t: int, ev: EventIn, out: list[Correlation]) -> bool:
+        """A TCP reset: connection evidence toward its destination, and a retransmit's evidence."""
+        taken = self.topo.has_addresses() and self._connection(t, ev, out)
+        return self.on_retransmit(t, ev, out) or taken
+
     def on_retransmit(self, t: int, ev: EventIn, out: list[Correlation]) -> bool:
-        taken = False
-        if ev.type == "tcp_reset" and self.topo.has_addresses():
-            taken = self._connection(t, ev, out)
+        """A TCP retransmit (or reset): joins the network_degradation open on its node."""
         if not self.network:
-            return taken
+            return False
+        taken = False
         try:
             ctx = context_of(ev)  # buffered as a view (`Engine.process_view`): its context parsed alone
         except DecodeError:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 
 from tapio_correlator.engine.inputs import ContextIn, EventIn, K8sIn
 from tapio_correlator.engine.records import DeploymentInfo, PodInfo, applied_state, same_labels
-from tapio_correlator.engine.views import pod_ips_of
+from tapio_correlator.engine.views import k8s_of_bytes, pod_ips_of
 
 _INTERN_MAX = 200_000
 
@@ -84,8 +84,10 @@ class Topology:
         record holds has not changed since, and the k8s bytes are the same or (an update) carry
         no other pod IPs. Then that time is set here and True returned; False (nothing changed):
         the caller applies the event with `pod_event`."""
+        if action == "created":
+            return False
         known = self._applied.get(context)
-        if known is None or action == "created" or action == "deleted":
+        if known is None or action == "deleted":
             return False
         rec, raw_k8s, state = known
         if t < rec.seen:
@@ -154,15 +156,11 @@ class Topology:
             if dead is not None or action == "deleted":
                 return dead
             return self._create(t, uid, ev, ctx, ev.k8s if k8s is None else k8s)
-        if t < rec.seen:
-            rec.seen = t
-            if rec.rs and rec.deployment:
-                self.deployment(rec.deployment).rs_seen(rec.rs, t)
         if action == "deleted":
-            self._remove(rec)
-            rec.deleted = t
-            self.graveyard[uid] = rec
+            self._delete(t, rec)
             return rec
+        if t < rec.seen:
+            self._seen_earlier(t, rec)
         if t < rec.updated:
             return rec
         rec.updated = t
@@ -191,6 +189,30 @@ class Topology:
             if not rec.workload:
                 self._owners(rec, ctx, t)
         return rec
+
+    def pod_gone(self, t: int, context: bytes, k8s: bytes) -> bool:
+        """Applies a `deleted` pod event given as its raw context and k8s bytes when the context
+        bytes are those of a created/updated applied whole to a live pod (its uid in the context):
+        that pod is deleted as `pod_event` would, without parsing the context (the k8s bytes are
+        checked, DecodeError if they are not a K8sEvent). False: the caller applies it with `pod_event`."""
+        known = self._applied.get(context)
+        if known is None:
+            return False
+        k8s_of_bytes(k8s)
+        self._delete(t, known[0])
+        return True
+
+    def _delete(self, t: int, rec: PodInfo) -> None:
+        if t < rec.seen:
+            self._seen_earlier(t, rec)
+        self._remove(rec)
+        rec.deleted = t
+        self.graveyard[rec.uid] = rec
+
+    def _seen_earlier(self, t: int, rec: PodInfo) -> None:
+        rec.seen = t
+        if rec.rs and rec.deployment:
+            self.deployment(rec.deployment).rs_seen(rec.rs, t)
 
     def bury(self, before: int) -> None:
         """Forgets tombstones of pods deleted before `before`."""

@@ -27,7 +27,10 @@ from tapio_jetstream.errors import DecodeError
 from tapio_jetstream.views import add_view, view_classes, view_file
 from tapio_publisher.codec import ENCODING_BATCH
 
-RAW_FIELDS = frozenset({"context", "k8s"})
+# Kept as wire bytes: what only some events need (context, k8s) and the other payloads, which no
+# view path reads (an event that needs them is parsed whole): the C parse then builds no
+# sub-message for them.
+RAW_FIELDS = frozenset({"context", "k8s", "systemd", "kernel", "network"})
 
 
 def _views() -> tuple[Any, Any]:
@@ -39,6 +42,7 @@ def _views() -> tuple[Any, Any]:
 
 EventView, BatchView = _views()
 _event_from = events_pb2.Event.FromString
+_k8s_from = events_pb2.K8sEvent.FromString
 
 
 def decode_views(headers: Headers, data: bytes) -> list[Any]:
@@ -101,12 +105,18 @@ def pod_parts(view: Any, context: bytes, k8s: bytes) -> Any:
         raise DecodeError(f"event {view.id}: its context or k8s is not a valid message: {e}") from e
 
 
-def pod_ips_of(k8s: bytes) -> tuple[str, ...]:
-    """The pod IPs of a raw K8sEvent (DecodeError if it is not one)."""
+def k8s_of_bytes(k8s: bytes) -> events_pb2.K8sEvent:
+    """A raw K8sEvent parsed (DecodeError if it is not one)."""
     try:
-        return tuple(events_pb2.K8sEvent.FromString(k8s).pod_ips)
+        return _k8s_from(k8s)
     except ProtobufDecodeError as e:
         raise DecodeError(f"a pod event's k8s is not a valid K8sEvent: {e}") from e
+
+
+def pod_ips_of(k8s: bytes) -> tuple[str, ...]:
+    """The pod IPs of a raw K8sEvent (DecodeError if it is not one)."""
+    ips = k8s_of_bytes(k8s).pod_ips
+    return tuple(ips) if ips else ()
 
 
 def k8s_of(view: Any) -> events_pb2.K8sEvent:
