@@ -31,7 +31,8 @@ Exporter flows (per alert):
   durable follows with its pull size (500);
 - `alerts_atomic`: the alerter's atomic batches (`--alert-batch` alerts, one publish ack) into
   TAPIO_ALERTS with two sink durables; `alerts_reset`: the same plus one CONSUMER.RESET of each
-  sink's durable a batch (how the lanes keep positions); `alerts_single`: one publish an alert;
+  sink's durable a batch (how the lanes kept positions until session 5); `alerts_reset_halfsecond`:
+  at most one reset a sink every 0.5 s (how they keep them now); `alerts_single`: one publish an alert;
 - `direct_get`: batched direct gets of stored alerts (`read_range`, a sink catching up).
 KV: `kv_put_us_per_mib`: snapshot chunks (512 KiB) put into the correlator's bucket.
 
@@ -129,6 +130,7 @@ FLOWS = (
     Flow("alerts_atomic", group="alerts"),
     Flow("alerts_atomic_1000", group="alerts", alert_batch=1000),
     Flow("alerts_reset", group="alerts"),
+    Flow("alerts_reset_halfsecond", group="alerts"),
 )
 
 
@@ -418,9 +420,10 @@ class Bench:
         pub = Publishing(self.nc)
         await pub.start()
         seq = 0
+        kept_at = 0.0
 
         async def body() -> None:
-            nonlocal seq
+            nonlocal seq, kept_at
             period = size / self.rate
             start = time.monotonic()
             for b in range(batches):
@@ -434,7 +437,11 @@ class Bench:
                 else:
                     await self._atomic(data, f"{tag}-{b}", size)
                 seq += size
-                if flow.name == "alerts_reset":
+                due = flow.name == "alerts_reset" or (
+                    flow.name == "alerts_reset_halfsecond" and time.monotonic() - kept_at >= 0.5
+                )
+                if due:
+                    kept_at = time.monotonic()
                     for sink in SINKS:
                         subject = f"$JS.API.CONSUMER.RESET.{ALERTS}.{SIEM_EXPORTER}-{sink}"
                         reply = await self.nc.request(

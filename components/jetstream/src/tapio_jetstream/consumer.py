@@ -38,6 +38,7 @@ from nats.js.errors import NotFoundError
 
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
+from tapio_common.nats.client import TapioClient
 from tapio_jetstream import decisions
 from tapio_jetstream.decisions import Action, Backoff, Decision
 from tapio_jetstream.dedup import DedupWindow
@@ -484,6 +485,9 @@ class Consumer(Generic[T]):
 
     async def _flush_acks(self) -> None:
         acks, self._acks = self._acks, []
+        if isinstance(self.nc, TapioClient):  # one buffered command for all of them
+            await self.nc.ack_many(acks)
+            return
         for msg in acks:  # no suspension between them: the client writes them in one go
             await msg.ack()
 
