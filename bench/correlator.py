@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(f"{t} {n} p50 {ms:.0f} ms" for t, (n, ms) in best.by_type.items())
             + f"); {e2e.snapshots} snapshots taken meanwhile (forked; a child added at most {e2e.snapshot_child_mb} MB of private memory)"
         )
-        print(f"e2e: bounded by {e2e.bound_by}")
+        print(f"e2e: what bounded it: {e2e.bound_by}")
         if best.budget:
             print(f"e2e: at {best.rate:,.0f} events/s: {best.budget}")
     if e2e.unfiltered is not None:

@@ -348,7 +348,7 @@ def _bound_by(steps: list[Step], best: Step | None) -> str:
         return best.bound_text()
     above = sorted((s for s in steps if s.asked > best.asked and s.bound != "none"), key=lambda s: s.asked)
     if above:
-        return f"at {above[0].asked:,}/s asked: " + above[0].bound_text()
+        return f"the step at {above[0].asked:,}/s asked: " + above[0].bound_text()
     return "no step above it was tried (raise --steps)"
 
 
@@ -420,7 +420,7 @@ async def _step(
         cpu_us_per_message=cpu / messages * 1e6 if messages else float("nan"),
         server_cpu_us_per_event=server_cpu / given * 1e6 if given else float("nan"),
         by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
-        budget=budget.report(total, "event published"),
+        budget="(per event published) " + budget.report(total, "event"),
         cores_used={k: v / elapsed for k, v in used.items()},
         machine_busy=machine / elapsed,
     )
