@@ -4,7 +4,7 @@ JetStream (a drain of a preloaded stream, then the highest rate sustained while 
     bazel run //bench:correlator -- --seconds 20
 
 Last line: engine_events_per_second=N drain_events_per_second=N e2e_events_per_second=N
-p99_event_to_correlation_ms=N e2e_cpu_us_per_event=N events_per_message=N rss_mb=N
+p99_event_to_correlation_ms=N e2e_cpu_us_per_event=N events_per_message=N e2e_bound=SIDE rss_mb=N
 [unfiltered_drain_events_per_second=N] load1=N
 - engine: publisher-encoded batch messages of the realistic mix (only the subjects the correlator's
   durable consumer takes) -> decode_views -> Engine.process_view (what the runner does),
@@ -15,6 +15,9 @@ p99_event_to_correlation_ms=N e2e_cpu_us_per_event=N events_per_message=N rss_mb
   bench/correlator_e2e.py), with the p99 event-to-correlation latency of that step;
 - e2e_cpu_us_per_event, events_per_message: the correlator process's CPU per event given to it in
   that step (load-independent, unlike the rates) and the producer's batching it saw;
+- e2e_bound: what bounded the e2e figure: `producer` (the load generator could not publish more),
+  `correlator` (the next step up was published but the runner fell behind) or `none`; the lines
+  above it give each process's CPU per event published and the rate the cores hold at that total;
 - rss_mb: peak RSS of the correlator process (100,000 tracked pods);
 - load1: the machine's 1-minute load average at the end (a busy machine gives lower figures).
 """
@@ -110,6 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             + ", ".join(f"{t} {n} p50 {ms:.0f} ms" for t, (n, ms) in best.by_type.items())
             + f"); {e2e.snapshots} snapshots taken meanwhile (forked; a child added at most {e2e.snapshot_child_mb} MB of private memory)"
         )
+        print(f"e2e: what bounded it: {e2e.bound_by}")
+        if best.budget:
+            print(f"e2e: at {best.rate:,.0f} events/s: {best.budget}")
     if e2e.unfiltered is not None:
         rate, cpu = e2e.unfiltered
         print(
@@ -124,10 +130,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"e2e_events_per_second={best.rate if best else 0:.0f} "
         f"p99_event_to_correlation_ms={best.p99_ms if best else float('nan'):.0f} "
         f"e2e_cpu_us_per_event={best.cpu_us_per_event if best else float('nan'):.1f} "
-        f"events_per_message={best.events_per_message if best else float('nan'):.0f} rss_mb={e2e.rss_mb}{extra} "
+        f"events_per_message={best.events_per_message if best else float('nan'):.0f} "
+        f"e2e_bound={_side(e2e)} rss_mb={e2e.rss_mb}{extra} "
         f"load1={load1:.1f}"
     )
     return 0
+
+
+def _side(e2e: correlator_e2e.E2EResult) -> str:
+    """producer / correlator / none: the side that bounded the e2e figure (see E2EResult.bound_by)."""
+    if e2e.best is None:
+        return "none"
+    if e2e.best.bound == "producer":
+        return "producer"
+    above = [s for s in e2e.steps if s.asked > e2e.best.asked and s.bound != "none"]
+    return min(above, key=lambda s: s.asked).bound if above else "none"
 
 
 async def _e2e(args: argparse.Namespace) -> correlator_e2e.E2EResult:

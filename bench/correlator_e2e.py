@@ -19,8 +19,12 @@ engine, publish correlations, wait for their acks, ack the input).
   for every medium/high correlation revision received on tapio.correlations.>, receive time -
   the publish time of the newest event it covers (`last_seen`). The engine waits
   `reorder_slack` of event time before it acts (out-of-order tolerance): part of the latency.
-A pool of generated events is replayed with fresh ids and times (the serialized event with its id
-and time fields re-appended: protobuf keeps the last value), so generation does not bound the rate.
+The producer (bench/correlator_producer.py) replays a pool of generated events with fresh ids and
+times written in by hand, so generation does not bound the rate. Each step says which side bounded
+it (`Step.bound`): the producer (it published less than asked), the correlator (the producer kept
+the rate, the runner's lag did not stay bounded) or neither; and the CPU each process (correlator,
+nats-server, producer) spent per event published, with the rate the machine's cores hold at that
+total (bench/cpu_budget.py).
 """
 
 from __future__ import annotations
@@ -33,20 +37,21 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import anyio
 import attrs
-from google.protobuf.timestamp_pb2 import Timestamp
+import psutil
+from correlator_producer import producer_main
+from cpu_budget import CpuBudget
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from tapio.correlations.v1 import correlations_pb2
-from tapio.events.v1 import events_pb2
 from tapio_common.config import NatsConfig
 from tapio_common.metrics import ComponentMetrics
 from tapio_common.nats.connect import connect
@@ -54,126 +59,12 @@ from tapio_common.nats.embedded import EmbeddedNats
 from tapio_correlator.service.runner import Runner
 from tapio_correlator.service.settings import RunnerSettings
 from tapio_correlator.service.state_store import StateStore
-from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream.layout import EVENTS
 from tapio_jetstream.streams import apply_layout
 from tapio_publisher import Publisher, PublisherSettings
-from tapio_publisher.subjects import event_subject
 
 NS = 1_000_000_000
-CHUNK = 4_000
-LINGER = 0.2  # seconds a collector lets a batch fill: at 100k events/s spread over many subjects,
-# the publisher default (20 ms) makes batches of ~10 events; 200 ms gives ~100 (latency budget 1 s)
 SLOPE = 0.05  # lag growth (s/s) over a step's second half above which the rate is not sustained
-
-
-def restamp(data: bytes, event_id: str, t_ns: int) -> bytes:
-    """The serialized event with a new id and time: a serialized Event holding only those appended
-    (protobuf merges concatenated messages: the last value of a field wins)."""
-    seconds, nanos = divmod(t_ns, NS)
-    stamp = events_pb2.Event(
-        id=event_id, time=Timestamp(seconds=seconds, nanos=nanos or 1)
-    )  # nanos set: it must override
-    return data + stamp.SerializeToString()
-
-
-@attrs.frozen
-class PoolEvent:
-    subject: str
-    data: bytes
-    id: str
-    offset_ns: int  # event time relative to the pool's start
-
-
-def build_pool(pods: int, events: int, seed: int) -> tuple[list[tuple[str, bytes]], list[PoolEvent], int]:
-    mix = Mix(pods, seed)
-    setup = [(event_subject(pb), pb.SerializeToString()) for pb in map(to_pb, mix.setup())]
-    pool: list[PoolEvent] = []
-    start = 0
-    for ev in mix.chunk(events):
-        pb = to_pb(ev)
-        t = pb.time.seconds * NS + pb.time.nanos
-        start = start or t
-        pool.append(PoolEvent(event_subject(pb), pb.SerializeToString(), pb.id, t - start))
-    span = pool[-1].offset_ns + NS if pool else NS
-    return setup, pool, span
-
-
-def stream_of(
-    pool: list[PoolEvent], span: int, t0: int, first_lap: int = 0
-) -> Iterator[tuple[int, PoolEvent, str, int]]:
-    """Endless: (index, event, new id, new time) with the pool replayed span after span; ids carry
-    the lap number, so every phase (own `first_lap`) has ids of its own."""
-    n = 0
-    while True:
-        base = t0 + (n // len(pool)) * span
-        lap = first_lap + n // len(pool)
-        ev = pool[n % len(pool)]
-        yield n, ev, f"{ev.id}~{lap}", base + ev.offset_ns
-        n += 1
-
-
-async def _produce(url: str, data_dir: str, conn: Connection, pods: int, pool_size: int, seed: int) -> None:
-    setup, pool, span = build_pool(pods, pool_size, seed)
-    nc = await connect(NatsConfig(urls=(url,)), "bench-producer")
-    settings = PublisherSettings.from_section({"batch_linger": LINGER}, data_dir)
-    lap = 1_000_000
-    async with Publisher(settings, nc=nc) as pub:
-        for subject, data in setup:
-            await pub.publish_encoded(subject, data)
-        await pub.flush()
-        conn.send(("ready", len(setup)))
-        gen = stream_of(pool, span, time.time_ns() - 3600 * NS)
-        while True:
-            cmd = conn.recv()
-            if cmd[0] == "preload":
-                count = cmd[1]
-                while count > 0:
-                    n = min(CHUNK, count)
-                    await _publish_chunk(pub, gen, n)
-                    count -= n
-                await pub.flush()
-                conn.send(("preloaded",))
-            elif cmd[0] == "steady":
-                rate, seconds = cmd[1], cmd[2]
-                lap += 1_000_000
-                gen = stream_of(pool, span, time.time_ns(), first_lap=lap)
-                started = time.monotonic()
-                total = 0
-                step = max(250, min(CHUNK, rate // 100))  # ~10 ms of events per hand-over
-                while time.monotonic() - started < seconds:
-                    delay = started + total / rate - time.monotonic()
-                    if delay > 0:
-                        await anyio.sleep(delay)
-                    await _publish_chunk(pub, gen, step, live=True)
-                    total += step
-                elapsed = time.monotonic() - started
-                await pub.flush()
-                conn.send(("sent", total, elapsed))
-            else:
-                break
-    await nc.close()
-
-
-async def _publish_chunk(
-    pub: Publisher,
-    gen: Iterator[tuple[int, PoolEvent, str, int]],
-    n: int,
-    live: bool = False,
-) -> None:
-    groups: dict[str, list[bytes]] = {}
-    now = time.time_ns()
-    for _ in range(n):
-        _, ev, new_id, t = next(gen)
-        if live:
-            t = now
-        groups.setdefault(ev.subject, []).append(restamp(ev.data, new_id, t))
-    for subject, datas in groups.items():
-        await pub.publish_encoded_many(subject, datas)
-
-
-def producer_main(url: str, data_dir: str, conn: Connection, pods: int, pool_size: int, seed: int) -> None:
-    anyio.run(_produce, url, data_dir, conn, pods, pool_size, seed)
 
 
 @attrs.frozen
@@ -193,6 +84,34 @@ class Step:
     cpu_us_per_message: float = float("nan")  # the correlator's CPU per message handled
     server_cpu_us_per_event: float = float("nan")  # nats-server's CPU (same machine) per event given
     by_type: dict[str, tuple[int, float]] = attrs.field(factory=dict)  # type -> (revisions, p50 ms)
+    budget: str = ""  # CpuBudget.report per event published
+    cores_used: dict[str, float] = attrs.field(factory=dict)  # process -> CPU seconds / wall seconds
+    machine_busy: float = float("nan")  # cores the whole machine was busy (every process, others too)
+
+    @property
+    def reached(self) -> bool:
+        return self.rate >= 0.95 * self.asked
+
+    @property
+    def bound(self) -> str:
+        """Which side bounded this step: `producer` (published < 95% of the rate asked),
+        `correlator` (the rate was published, the runner's lag did not stay bounded) or `none`."""
+        if not self.reached:
+            return "producer"
+        return "none" if self.sustained else "correlator"
+
+    def bound_text(self) -> str:
+        used = ", ".join(f"{k} {v:.2f}" for k, v in self.cores_used.items())
+        total = sum(self.cores_used.values())
+        what = {
+            "producer": "producer-bound: it published less than asked",
+            "correlator": "correlator-bound: the rate was published, the runner fell behind",
+            "none": "held: neither side was the limit at this rate",
+        }[self.bound]
+        return (
+            f"{what} (cores busy: {used}; {total:.2f} of {os.cpu_count()}, the machine "
+            f"{self.machine_busy:.2f} with everything else)"
+        )
 
     def describe(self) -> str:
         verdict = "sustained" if self.sustained else "NOT sustained"
@@ -202,7 +121,9 @@ class Step:
             f"{self.p50_ms:.0f} ms p99 {self.p99_ms:.0f} ms over {self.samples} medium/high revisions; "
             f"{self.cpu_us_per_event:.1f} us CPU per event given to the correlator "
             f"({self.events_per_message:.0f} events a message, {self.cpu_us_per_message:.0f} us CPU a "
-            f"message; nats-server {self.server_cpu_us_per_event:.1f} us CPU per event)"
+            f"message; nats-server {self.server_cpu_us_per_event:.1f} us CPU per event); "
+            + self.bound_text()
+            + (f"\n      {self.budget}" if self.budget else "")
         )
 
 
@@ -216,6 +137,7 @@ class E2EResult:
     steps: tuple[Step, ...]
     best: Step | None
     producer_bound: bool
+    bound_by: str  # what bounded the figure: the first step above the best that failed, or the best
     rss_mb: int
     snapshots: int
     snapshot_child_mb: int
@@ -248,14 +170,10 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of another process, from /proc (nan where unreadable)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _machine_busy() -> float:
+    """CPU seconds the whole machine spent busy (every core, every process) since boot."""
+    t = psutil.cpu_times()
+    return float(sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq", "steal")))
 
 
 def _slope(points: list[tuple[float, float]]) -> float:
@@ -301,6 +219,8 @@ async def run_e2e(
             target=producer_main, args=(server.url, tmp + "/producer", child, pods, pool_size, seed)
         )
         proc.start()
+        assert proc.pid is not None
+        procs = {"correlator": os.getpid(), "nats-server": server_pid, "producer": proc.pid}
         print(f"bench: producer generating {pods:,} pods and a pool of {pool_size:,} events ...", flush=True)
         answer = _answers(parent, proc)
         setup_count = (await answer())[1]
@@ -361,7 +281,7 @@ async def run_e2e(
                 # Warm-up, not counted: event time jumps from the preload's to the wall clock, and
                 # incidents need tens of seconds of live events to reach medium/high revisions.
                 warm = await _step(
-                    runner, parent, answer, rate // 2, step_seconds, max_lag, received, recording, server_pid
+                    runner, parent, answer, rate // 2, step_seconds, max_lag, received, recording, procs
                 )
                 print("bench: warm-up " + warm.describe(), flush=True)
                 await _catch_up(runner, js, max_wait=30.0)
@@ -371,15 +291,14 @@ async def run_e2e(
                     if prof is not None:
                         prof.enable()
                     step = await _step(
-                        runner, parent, answer, rate, step_seconds, max_lag, received, recording, server_pid
+                        runner, parent, answer, rate, step_seconds, max_lag, received, recording, procs
                     )
                     if prof is not None:
                         prof.disable()
                         _report_profile(prof, profile + ".step", runner.events_in - events0)
                     steps.append(step)
                     print("bench: " + step.describe(), flush=True)
-                    reached = step.rate >= 0.95 * rate
-                    if step.sustained and not reached:
+                    if step.sustained and not step.reached:
                         break  # producer-bound: the correlator kept up with all it could send
                     if step.sustained:
                         rate = int((rate + failed_at) / 2) if failed_at else int(rate * 1.2)
@@ -410,13 +329,27 @@ async def run_e2e(
         drain_cpu_us_per_event=drain_cpu / stream_events * 1e6,
         steps=tuple(steps),
         best=best,
-        producer_bound=best is not None and best.rate < 0.95 * best.asked,
+        producer_bound=best is not None and not best.reached,
+        bound_by=_bound_by(steps, best),
         rss_mb=rss_mb,
         snapshots=runner.snapshots,
         snapshot_child_mb=runner.snapshot_child_mb,
         p50_by_type=best.by_type if best is not None else {},
         unfiltered=unfiltered,
     )
+
+
+def _bound_by(steps: list[Step], best: Step | None) -> str:
+    """What bounded the figure: the best step itself when the producer fell short there, else the
+    lowest failed step above it (the correlator, or the producer if it could not reach that rate)."""
+    if best is None:
+        return steps[0].bound_text() if steps else "no step ran"
+    if best.bound == "producer":
+        return best.bound_text()
+    above = sorted((s for s in steps if s.asked > best.asked and s.bound != "none"), key=lambda s: s.asked)
+    if above:
+        return f"the step at {above[0].asked:,}/s asked: " + above[0].bound_text()
+    return "no step above it was tried (raise --steps)"
 
 
 async def _step(
@@ -428,14 +361,16 @@ async def _step(
     max_lag: float,
     received: list[tuple[int, str, int]],
     recording: list[bool],
-    server_pid: int = 0,
+    procs: dict[str, int],
 ) -> Step:
     """One steady step at `rate`: lag sampled every 0.25 s, latencies of the revisions it completed."""
     start_ns = time.time_ns()
     first = len(received)
     recording.append(True)
     events0, cpu0, msgs0 = runner.events_in, _cpu(), runner.consumer.handled
-    server0 = _process_cpu(server_pid)
+    budget = CpuBudget(procs)
+    budget.start()
+    machine0 = _machine_busy()
     parent.send(("steady", rate, seconds))
     lags: list[tuple[float, float]] = []
     t0 = time.monotonic()
@@ -456,7 +391,9 @@ async def _step(
     cpu = _cpu() - cpu0
     given = runner.events_in - events0
     messages = runner.consumer.handled - msgs0
-    server_cpu = _process_cpu(server_pid) - server0
+    used = budget.stop()
+    machine = _machine_busy() - machine0
+    server_cpu = used["nats-server"]
     _, total, elapsed = answer[0]
     await anyio.sleep(1.0)  # revisions of the step's last events
     recording.clear()
@@ -483,6 +420,9 @@ async def _step(
         cpu_us_per_message=cpu / messages * 1e6 if messages else float("nan"),
         server_cpu_us_per_event=server_cpu / given * 1e6 if given else float("nan"),
         by_type={k: (len(v), statistics.median(v)) for k, v in sorted(by_type.items())},
+        budget="(per event published) " + budget.report(total, "event"),
+        cores_used={k: v / elapsed for k, v in used.items()},
+        machine_busy=machine / elapsed,
     )
 
 

@@ -2,7 +2,9 @@
 
 Events: the load generator's realistic mix of a 10,000-pod cluster (pod updates and churn, execs,
 retransmits, unit and CNI samples, incidents), 1,000 events an EventBatch, ids made unique per
-copy. Rules: drop debug, sample execs 1 in 10, redact a key, route warnings and above to siem and
+copy; zstd-compressed at the publisher's level as the collectors publish them (600 distinct batches
+made once and published in turn, each with its own message id; --input-compression none: a fresh
+uncompressed copy each time, the inputs of the figures before session 5). Rules: drop debug, sample execs 1 in 10, redact a key, route warnings and above to siem and
 archive, the rest to archive (every event is learnt or enriched, decided, and published at least
 once unless dropped).
 
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import attrs
 import psutil
 from cpu_budget import CpuBudget
 from nats.aio.msg import Msg
@@ -50,7 +53,15 @@ from tapio_common.nats.connect import connect
 from tapio_common.nats.embedded import EmbeddedNats
 from tapio_correlator_testing.loadgen import Mix, to_pb
 from tapio_jetstream.streams import apply_layout
-from tapio_publisher.codec import ENCODING_BATCH, ENCODING_HEADER, MSG_ID_HEADER
+from tapio_publisher import PublisherSettings
+from tapio_publisher.codec import (
+    COMPRESSION_HEADER,
+    ENCODING_BATCH,
+    ENCODING_HEADER,
+    MSG_ID_HEADER,
+    Compression,
+    Compressor,
+)
 from tapio_publisher.subjects import event_subject
 from tapio_publisher.wire import batch_trailer, event_field, id_field
 
@@ -80,6 +91,10 @@ def event_pool(count: int) -> list[tuple[str, bytes]]:
 
 
 MARK = b"@@@@@@@@"  # where a template batch holds the batch number of its event ids
+# Compressed input: batches made and compressed once, then published in turn (each with a message
+# id of its own). Their event ids come again after this many batches, far beyond the consumer's
+# dedup window (100,000 ids), so none is taken for a duplicate.
+COMPRESSED_BATCHES = 600
 
 
 class Batches:
@@ -89,7 +104,7 @@ class Batches:
     replaced by its number (same length: the framing stays valid), so the producer costs little
     CPU beside the pipeline."""
 
-    def __init__(self, pool: list[tuple[str, bytes]]) -> None:
+    def __init__(self, pool: list[tuple[str, bytes]], compression: str = "none") -> None:
         by_class: dict[str, list[bytes]] = {}
         for subject, data in pool:
             by_class.setdefault(subject.split(".")[2], []).append(data)
@@ -106,14 +121,29 @@ class Batches:
             payload = b"".join(event_field(i + d) for i, d in zip(ids, chunk, strict=True))
             self.templates.append((subject, payload, len(chunk)))
         self.n = 0
+        self.headers = {ENCODING_HEADER: ENCODING_BATCH}
+        self.compressed: list[tuple[str, bytes, int]] = []
+        if compression != "none":  # as the collectors publish: zstd at the publisher's level
+            self.headers[COMPRESSION_HEADER] = compression
+            level = attrs.fields(PublisherSettings).compression_level.default
+            assert isinstance(level, int)
+            codec = Compressor(Compression.parse(compression), level)
+            for n in range(COMPRESSED_BATCHES):
+                subject, payload, _, count = self._make(n)
+                self.compressed.append((subject, codec.compress(payload), count))
+
+    def _make(self, n: int) -> tuple[str, bytes, str, int]:
+        subject, template, count = self.templates[n % len(self.templates)]
+        batch_id = f"bench-{n}"
+        return subject, template.replace(MARK, b"%08d" % n) + batch_trailer(batch_id), batch_id, count
 
     def next(self) -> tuple[str, bytes, str, int]:
-        """The next batch: subject, payload, batch id, events."""
+        """The next batch: subject, payload, batch id (its message id: unique), events."""
         self.n += 1
-        subject, template, count = self.templates[self.n % len(self.templates)]
-        batch_id = f"bench-{self.n}"
-        payload = template.replace(MARK, b"%08d" % self.n) + batch_trailer(batch_id)
-        return subject, payload, batch_id, count
+        if not self.compressed:
+            return self._make(self.n)
+        subject, payload, count = self.compressed[self.n % len(self.compressed)]
+        return subject, payload, f"bench-{self.n}", count
 
 
 class PipelineProcess:
@@ -184,7 +214,7 @@ async def drain_phase(
     sent = 0
     while sent < total:
         subject, payload, batch_id, count = batches.next()
-        await js.publish(subject, payload, headers={ENCODING_HEADER: ENCODING_BATCH, MSG_ID_HEADER: batch_id})
+        await js.publish(subject, payload, headers={**batches.headers, MSG_ID_HEADER: batch_id})
         sent += count
     last = (await js.stream_info("TAPIO_EVENTS")).state.last_seq
     print(f"drain: {sent:,} events in {last:,} messages stored; starting the pipeline", flush=True)
@@ -253,9 +283,7 @@ async def steady_phase(
     while time.monotonic() - start < seconds:
         subject, payload, batch_id, count = batches.next()
         t = time.monotonic()
-        ack = await js.publish(
-            subject, payload, headers={ENCODING_HEADER: ENCODING_BATCH, MSG_ID_HEADER: batch_id}
-        )
+        ack = await js.publish(subject, payload, headers={**batches.headers, MSG_ID_HEADER: batch_id})
         published[ack.seq] = t
         sizes[ack.seq] = count
         offered += count
@@ -290,7 +318,8 @@ async def main_async(args: argparse.Namespace) -> None:
             await apply_layout(nc.jetstream(), 1)
             await nc.close()
             print(f"generating the event mix ({args.pool:,} events of a 10,000-pod cluster)...", flush=True)
-            batches = Batches(event_pool(args.pool))
+            batches = Batches(event_pool(args.pool), args.input_compression)
+            print(f"input batches: {args.input_compression}", flush=True)
             drained, proc = await drain_phase(
                 server.url,
                 batches,
@@ -416,6 +445,13 @@ def main() -> None:
     )
     parser.add_argument(
         "--pool", type=int, default=200_000, help="distinct events of the mix to draw batches from"
+    )
+    parser.add_argument(
+        "--input-compression",
+        choices=("zstd", "lz4", "none"),
+        default="zstd",
+        help="compression of the input batches: zstd (the default) at the publisher's level, as the "
+        "collectors publish them; none for the figures of session 4 and before",
     )
     parser.add_argument(
         "--pipeline-arg",

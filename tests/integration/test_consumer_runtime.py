@@ -458,3 +458,24 @@ async def test_an_undecodable_message_while_the_dlq_cannot_store_it_does_not_hol
     assert handler.ids == [e.id for e in good]
     dead = await js.get_last_msg(DLQ, "tapio.dlq.pipeline")
     assert (dead.data, (dead.headers or {})[STREAM_SEQ_HEADER]) == (b"\xff\xff\xff", str(bad.seq))
+
+
+async def test_an_engine_failure_while_replaying_after_a_restart_loses_no_event_of_the_message(
+    nc: Client, publisher: Publisher
+) -> None:
+    """A restart replays what the engine had seen after its snapshot (none here: all of it). The
+    engine failing once on an event of a replayed message (as in the live path) must not leave the
+    rest of that message out of the rebuilt state: the replay retries it from that event."""
+    events, _ = scenario_events()
+    last = await publish_batches(nc, events, 40, "s")
+    runner = await correlator(nc, publisher)
+    await run_runner(nc, publisher, runner, last)
+    taken = set(runner.engine.seen)
+    # A message with events the engine takes after its third one: the failure lands on the third.
+    start = next(n for n in range(0, len(events), 40) if taken & {e.id for e in events[n + 3 : n + 40]})
+    engine = FailsOnce()
+    engine.fail_on = events[start + 2].id
+    restarted = await correlator(nc, publisher, engine)  # recover() replays the stream into it
+    assert engine.fail_on == "", "the failure happened during the replay"
+    assert set(restarted.engine.seen) == taken, "every event the engine took before"
+    assert restarted.last_seq == runner.last_seq

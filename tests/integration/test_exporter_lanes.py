@@ -100,16 +100,16 @@ async def test_positions_are_stored_at_most_every_half_second_while_alerts_flow_
     with HecReceiver(token="t0k", ack=True) as hec:
         sinks: list[dict[str, object]] = [{"type": "hec", "url": hec.url, "token": "t0k", "ack": True}]
         async with running_exporter(jetstream.url, tmp_path, exporter_settings(sinks, idle_advance=60)):
-            for i in range(0, 400, 10):  # ~2 s of flow in small batches
+            for i in range(0, 400, 10):  # ~4 s of flow in small batches (the linger is 0.05 s)
                 await publish_correlations(nc, [correlation(n, 1, now + n) for n in range(i, i + 10)])
-                await anyio.sleep(0.05)
+                await anyio.sleep(0.1)
             await eventually(lambda: hec.count == 400, "every alert at HEC")
             batches = hec.requests
         assert await position(nc, "hec") == (400, 0, 0), "the last position stored at stop"
     await watch.unsubscribe()
     await nc.close()
-    assert batches >= 15, "the flow came in many batches"
-    assert 1 <= len(resets) <= batches // 2, f"{len(resets)} position stores for {batches} batches in ~2 s"
+    assert batches >= 10, "the flow came in many batches"
+    assert 1 <= len(resets) <= batches // 2, f"{len(resets)} position stores for {batches} batches in ~4 s"
 
 
 async def test_a_sink_that_was_down_catches_up_from_its_position(

@@ -127,3 +127,34 @@ def test_alert_and_correlation_fast_paths_equal_the_generic_ones() -> None:
         pb = alert_to_pb(alert)
         assert pb == alert_to_proto(alert)
         assert alert_from_pb(pb) == alert == alert_from_proto(pb)
+
+
+def test_a_correlation_scope_cache_gives_the_same_models_and_shares_equal_scopes() -> None:
+    from tapio_common.model import Confidence, Context, Correlation, Workload
+    from tapio_common.model.convert import correlation_to_proto
+    from tapio_common.model.fast import MAX_SCOPES, correlation_from_pb
+
+    def corr(n: int, workload: str) -> Correlation:
+        scope = Context(
+            namespace="shop", workload=Workload("Deployment", workload), labels={"b": "2", "a": "1"}
+        )
+        return Correlation(
+            f"c{n}", "crash_loop", Confidence.HIGH, 0.9, "e1", ("e1",), scope, "s", (), 1, 2, n
+        )
+
+    scopes: dict[bytes, Context] = {}
+    made = [
+        correlation_from_pb(correlation_to_proto(c), scopes)
+        for c in (corr(1, "web"), corr(2, "web"), corr(3, "db"))
+    ]
+    assert made == [corr(1, "web"), corr(2, "web"), corr(3, "db")]
+    assert made[0].scope is made[1].scope, "one model for the same scope"
+    assert made[2].scope is not made[0].scope
+    assert len(scopes) == 2
+    for n in range(MAX_SCOPES + 5):  # bounded: starts again when full
+        correlation_from_pb(correlation_to_proto(corr(n, f"w{n}")), scopes)
+    assert len(scopes) <= MAX_SCOPES
+    assert (
+        correlation_from_pb(correlation_to_proto(Correlation("c9", "t", Confidence.LOW)), scopes).scope
+        == Context()
+    )

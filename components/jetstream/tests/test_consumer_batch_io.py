@@ -3,6 +3,7 @@ once, in order; each is settled by its own outcome (a failed one alone comes aga
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,8 +15,10 @@ from nats.aio.client import Client
 from tapio.events.v1 import events_pb2
 from tapio_common.metrics import ComponentMetrics
 from tapio_jetstream import EVENT_MESSAGES, Consumer, ConsumerSettings, Delivery
-from tapio_jetstream.layout import EVENTS, ConsumerSpec
+from tapio_jetstream.consumer import THREAD_BYTES
+from tapio_jetstream.layout import DLQ, EVENTS, ConsumerSpec
 from tapio_publisher import Publisher, PublisherSettings
+from tapio_publisher.codec import COMPRESSION_HEADER, ENCODING_BATCH, ENCODING_HEADER, Compression, Compressor
 from tapio_testing.wait import eventually
 
 pytestmark = pytest.mark.anyio
@@ -133,4 +136,41 @@ async def test_batches_in_flight_overlap_and_are_settled_in_stream_order(nc: Cli
             consumer.stop()
     assert sorted(handler.handled, key=lambda i: int(i.split("-")[1])) == [f"ev-{n}" for n in range(20)]
     assert handler.handled.count("ev-12") == 1  # failed once, came again, handled once
+    assert int((await js.consumer_info(EVENTS, SPEC.durable)).num_ack_pending or 0) == 0
+
+
+async def test_batches_in_flight_decompress_off_the_loop_and_dead_letter_a_corrupt_payload(
+    nc: Client, tmp_path: Path
+) -> None:
+    js = nc.jetstream()
+    subject = "tapio.events.k8s.default.pods.created"
+    batch = events_pb2.EventBatch(batch_id="big")
+    for n in range(3000):  # well over THREAD_BYTES compressed: random attribute values
+        ev = batch.events.add(id=f"big-{n}", type="pods", action="created")
+        ev.attributes["noise"] = os.urandom(32).hex()
+    compressed = Compressor(Compression.ZSTD).compress(batch.SerializeToString())
+    assert len(compressed) > THREAD_BYTES
+    zstd = {ENCODING_HEADER: ENCODING_BATCH, COMPRESSION_HEADER: "zstd"}
+    await js.publish(subject, compressed, headers={**zstd, "Nats-Msg-Id": "big"})
+    await js.publish(subject, b"not zstd at all", headers={**zstd, "Nats-Msg-Id": "corrupt"})
+    rec = BatchRecorder(fail_once="")
+    metrics = ComponentMetrics("rtz")
+    sample = metrics.registry.get_sample_value
+    async with Publisher(PublisherSettings(spool_dir=str(tmp_path / "spool")), nc=nc) as pub:
+        consumer = Consumer(
+            nc, SPEC, EVENT_MESSAGES, rec, component="rtz", publisher=pub, metrics=metrics,
+            settings=attrs.evolve(FAST, batches_in_flight=2),
+        )  # fmt: skip
+        async with anyio.create_task_group() as tg:
+            await tg.start(consumer.run)
+            await eventually(lambda: rec.handled == ["big-0"], "the big batch handled")
+            await eventually(
+                lambda: sample("tapio_rtz_events_dropped_total", {"reason": "dead_letter"}) == 1,
+                "the corrupt payload dead-lettered",
+            )
+            consumer.stop()
+    assert sample("tapio_rtz_events_received_total") == 3000  # every event of the decompressed batch
+    assert sample("tapio_rtz_errors_total", {"kind": "decode"}) == 1
+    dead = await js.get_msg(DLQ, int((await js.stream_info(DLQ)).state.last_seq))
+    assert dead.data == b"not zstd at all"  # the message as it came, not what the thread made of it
     assert int((await js.consumer_info(EVENTS, SPEC.durable)).num_ack_pending or 0) == 0

@@ -38,8 +38,10 @@ from nats.js.errors import NotFoundError
 
 from tapio_common.logging import get_logger
 from tapio_common.metrics import ComponentMetrics, Health
+from tapio_common.nats.client import TapioClient
 from tapio_jetstream import decisions
 from tapio_jetstream.decisions import Action, Backoff, Decision
+from tapio_jetstream.decode import Headers, decompressed
 from tapio_jetstream.dedup import DedupWindow
 from tapio_jetstream.delivery import AckMeta, Delivery, Kind, parse_reply
 from tapio_jetstream.dlq import publish_dead_letter
@@ -52,6 +54,7 @@ from tapio_jetstream.settings import ConsumerSettings
 from tapio_jetstream.startup import until_answered
 from tapio_jetstream.streams import consumer_config
 from tapio_publisher import Publisher, PublisherError
+from tapio_publisher.codec import COMPRESSION_HEADER
 
 log = get_logger(__name__)
 
@@ -61,6 +64,26 @@ DLQ_ATTEMPTS = 5  # tries to store a dead letter before the message is left to t
 DLQ_WAIT = 5.0  # seconds a dead letter's confirmation is awaited before the message is left to come again
 ACK_LINGER = 0.005  # seconds acks may wait for more acks to share their write
 GATHER_TICK = 0.005  # batch mode: seconds between two looks for more messages while lingering
+
+
+THREAD_BYTES = (
+    32 * 1024
+)  # batches in flight: compressed payloads of at least this many bytes are decompressed on a thread
+Unpacked = tuple[Headers, bytes] | DecodeError  # a payload decompressed (decode.decompressed), or why not
+
+
+def _decompress_all(msgs: list[Msg]) -> list[Unpacked | None]:
+    """On a worker thread: each compressed message as its decoder sees it uncompressed; None for the others."""
+    out: list[Unpacked | None] = []
+    for m in msgs:
+        if m.headers and COMPRESSION_HEADER in m.headers:
+            try:
+                out.append(decompressed(m.headers, m.data))
+            except DecodeError as e:
+                out.append(e)
+        else:
+            out.append(None)
+    return out
 
 
 class Handler(Protocol[T]):
@@ -301,7 +324,8 @@ class Consumer(Generic[T]):
         seqs = set(self._flying_seqs)
         try:
             started = time.perf_counter()
-            ready = await self._prepare_all(msgs, self._flying_keys, self._flying_seqs)
+            unpacked = await self._decompress(msgs)
+            ready = await self._prepare_all(msgs, self._flying_keys, self._flying_seqs, unpacked)
         except BaseException:
             self._slots.release()
             raise
@@ -313,13 +337,24 @@ class Consumer(Generic[T]):
         previous, self._settled = self._settled, anyio.Event()
         overlap.start_soon(self._complete_batch, ready, started, previous, self._settled, mine)
 
+    async def _decompress(self, msgs: list[Msg]) -> list[Unpacked | None] | None:
+        """Batches in flight: compressed payloads decompressed on a worker thread (zstd and lz4
+        release the GIL: the handler's tasks run meanwhile), when there are THREAD_BYTES of them."""
+        if sum(len(m.data) for m in msgs if m.headers and COMPRESSION_HEADER in m.headers) < THREAD_BYTES:
+            return None
+        return await anyio.to_thread.run_sync(_decompress_all, msgs)
+
     def _land(self, flying: tuple[set[int], list[str]]) -> None:
         """A batch in flight is settled: its sequences and keys no longer hold back later messages."""
         self._flying_seqs.difference_update(flying[0])
         self._flying_keys.difference_update(flying[1])
 
     async def _prepare_all(
-        self, msgs: list[Msg], pending: set[str] | None = None, seqs: set[int] | None = None
+        self,
+        msgs: list[Msg],
+        pending: set[str] | None = None,
+        seqs: set[int] | None = None,
+        unpacked: list[Unpacked | None] | None = None,
     ) -> list[tuple[Msg, Delivery[T], AckMeta, list[str]]]:
         ready: list[tuple[Msg, Delivery[T], AckMeta, list[str]]] = []
         # Keys of the batch's earlier messages (and of the batches in flight): a later message
@@ -331,8 +366,8 @@ class Consumer(Generic[T]):
         seqs = (
             set() if seqs is None else seqs
         )  # the same message twice (redelivered while still buffered): once
-        for msg in msgs:
-            prepared = await self._prepare(msg, pending, seqs)
+        for i, msg in enumerate(msgs):
+            prepared = await self._prepare(msg, pending, seqs, None if unpacked is None else unpacked[i])
             if prepared is not None:
                 ready.append((msg, *prepared))
                 pending.update(prepared[2])
@@ -396,11 +431,16 @@ class Consumer(Generic[T]):
         self.metrics.processing.observe(time.perf_counter() - started)
 
     async def _prepare(
-        self, msg: Msg, pending: set[str] | None = None, seqs: set[int] | None = None
+        self,
+        msg: Msg,
+        pending: set[str] | None = None,
+        seqs: set[int] | None = None,
+        unpacked: Unpacked | None = None,
     ) -> tuple[Delivery[T], AckMeta, list[str]] | None:
         """Decoded and deduplicated (against the window and the batch's `pending` keys); None when
         settled already (not JetStream, undecodable, all seen) or, in `seqs`, settled by its other
-        delivery in the same batch (no ack here: that one's outcome stands)."""
+        delivery in the same batch (no ack here: that one's outcome stands). `unpacked`: the
+        payload already decompressed (or why it cannot be); the delivery keeps the message as it is."""
         meta = parse_reply(msg.reply or "")
         if meta is None:
             log.warning("not a JetStream message, ignored", subject=msg.subject)
@@ -415,7 +455,12 @@ class Consumer(Generic[T]):
             return None
         headers = msg.headers or {}
         try:
-            items = self.kind.decode(headers, msg.data)
+            if unpacked is None:
+                items = self.kind.decode(headers, msg.data)
+            elif isinstance(unpacked, DecodeError):
+                raise unpacked
+            else:
+                items = self.kind.decode(*unpacked)
         except DecodeError as e:
             self.metrics.error("decode")
             await self._settle(msg, meta, decisions.on_undecodable(str(e)), 1)
@@ -496,6 +541,9 @@ class Consumer(Generic[T]):
 
     async def _flush_acks(self) -> None:
         acks, self._acks = self._acks, []
+        if isinstance(self.nc, TapioClient):  # one buffered command for all of them
+            await self.nc.ack_many(acks)
+            return
         for msg in acks:  # no suspension between them: the client writes them in one go
             await msg.ack()
 

@@ -68,6 +68,14 @@ def decompress(data: bytes, kind: str, max_size: int = MAX_DECOMPRESSED_BYTES) -
     return bytes(out)
 
 
+def decompressed(headers: Headers, data: bytes) -> tuple[Headers, bytes]:
+    """A compressed message as its decoder would see it uncompressed: the payload decompressed and
+    the headers without `Tapio-Compression` (what a consumer does off its event loop's thread:
+    zstd and lz4 release the GIL). DecodeError as `decompress`."""
+    hdrs = dict(headers or {})
+    return hdrs, decompress(data, hdrs.pop(COMPRESSION_HEADER, ""))
+
+
 def message_payload(headers: Headers, data: bytes) -> tuple[bytes, str]:
     """An events message's serialized payload (decompressed) and its encoding, `event` or `batch`
     (`Tapio-Encoding`; a message without it is a bare Event). DecodeError for anything else."""

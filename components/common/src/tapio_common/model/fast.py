@@ -205,8 +205,16 @@ def correlation_to_pb(corr: Correlation) -> correlations_pb2.Correlation:
 _CONFIDENCE_OF_PB: dict[int, Confidence] = {int(v): c for c, v in _CONFIDENCES.items()}
 
 
-def correlation_from_pb(m: correlations_pb2.Correlation) -> Correlation:
-    """The Correlation model of a decoded protobuf; equal to `convert.correlation_from_proto(m)`."""
+MAX_SCOPES = 4096  # scope models a caller's `scopes` cache holds before it starts again
+
+
+def correlation_from_pb(
+    m: correlations_pb2.Correlation, scopes: dict[bytes, Context] | None = None
+) -> Correlation:
+    """The Correlation model of a decoded protobuf; equal to `convert.correlation_from_proto(m)`.
+    `scopes`: the caller's cache of scope models by their wire bytes (a Context is frozen, so one
+    model serves every correlation of the same scope: an incident's revisions, a workload's
+    incidents), for a consumer that converts many correlations."""
     confidence = _CONFIDENCE_OF_PB.get(m.confidence)
     if confidence is None:
         raise ContractError(f"cannot decode Correlation {m.id!r}: unknown confidence {m.confidence}")
@@ -219,13 +227,25 @@ def correlation_from_pb(m: correlations_pb2.Correlation) -> Correlation:
         m.score,
         m.root_cause_event_id,
         tuple(m.event_ids),
-        context_from_pb(m.scope) if m.HasField("scope") else _EMPTY_CONTEXT,
+        _scope(m.scope, scopes) if m.HasField("scope") else _EMPTY_CONTEXT,
         m.summary,
         evidence,
         int(first.seconds * _NS + first.nanos),
         int(last.seconds * _NS + last.nanos),
         m.revision,
     )
+
+
+def _scope(c: events_pb2.Context, scopes: dict[bytes, Context] | None) -> Context:
+    if scopes is None:
+        return context_from_pb(c)
+    key = c.SerializeToString(deterministic=True)  # labels are a map: its order fixed
+    model = scopes.get(key)
+    if model is None:
+        if len(scopes) >= MAX_SCOPES:
+            scopes.clear()
+        model = scopes[key] = context_from_pb(c)
+    return model
 
 
 _ALERT_STATES_PB: dict[AlertState, int] = {s: alerts_pb2.AlertState.Value(s.value) for s in AlertState}

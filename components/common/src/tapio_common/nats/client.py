@@ -18,11 +18,19 @@ queue put, a get, a task switch and a coroutine a message). `take` returns False
 to the subscription's own callback instead (e.g. its consumer is behind): from then on it must keep
 returning False until that callback caught up, so order is kept. The consumer runtime's pull inbox
 (`tapio_jetstream.pull`) uses it.
+
+(3) `ack_many(msgs)`: the acks of many JetStream messages as ONE buffered command (the same
+`PUB <reply> 0` lines nats-py's `Msg.ack` writes, joined), one append and one flusher wake-up,
+instead of a `publish` a message (subject check, size checks, an f-string, a buffer append and a
+flush check each: ~10% of the correlator's CPU a message under cProfile at 7-20 events a message).
+While the connection is not plainly connected (reconnecting, draining, closed) or a message cannot
+be acked that way it falls back to `Msg.ack`, so errors and buffering are nats-py's own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -68,6 +76,11 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
     return out
 
 
+_ACK_TAIL = b" 0\r\n\r\n"  # "PUB <reply> 0\r\n\r\n": an empty payload, as Msg.ack publishes
+_UNSAFE = re.compile(
+    r"[ \t\r\n]"
+)  # what nats-py refuses in a subject it publishes to (CRLF injects commands)
+
 Take = Callable[[Msg], bool]  # True: taken; False: give it to the subscription's own callback
 
 
@@ -84,6 +97,36 @@ class TapioClient(Client):
 
     def undirect(self, sub: Subscription) -> None:
         self._direct.pop(sub._id, None)
+
+    async def ack_many(self, msgs: Sequence[Msg]) -> None:
+        """Acks every message (in order) with one buffered command; see the module doc."""
+        if not msgs:
+            return
+        if not self.is_connected or self.is_draining_pubs or self._flush_queue is None:
+            for m in msgs:
+                await m.ack()
+            return
+        batch: list[Msg] = []
+        for m in msgs:
+            reply = m.reply
+            if not reply or m._ackd or m._client is not self or _UNSAFE.search(reply):
+                await self._write_acks(batch)
+                batch = []
+                await m.ack()  # raises as nats-py does (not a JetStream message, acked already ...)
+                continue
+            batch.append(m)
+        await self._write_acks(batch)
+
+    async def _write_acks(self, msgs: list[Msg]) -> None:
+        if not msgs:
+            return
+        tail = _ACK_TAIL
+        await self._send_command(b"".join([b"PUB " + m.reply.encode() + tail for m in msgs]))
+        self.stats["out_msgs"] += len(msgs)
+        for m in msgs:
+            m._ackd = True
+        if self._flush_queue is not None and self._flush_queue.empty():
+            await self._flush_pending()
 
     async def _process_msg(
         self, sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None

@@ -10,6 +10,7 @@ remembered as its wire bytes, so a later event repeating them is applied by a by
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from tapio_correlator.engine.inputs import ContextIn, EventIn, K8sIn
 from tapio_correlator.engine.records import DeploymentInfo, PodInfo, applied_state, same_labels
@@ -40,7 +41,7 @@ class Topology:
         self._interned: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
         # A created/updated applied whole, as it was on the wire: raw context -> (pod, raw k8s, what
         # the record held after it), and uid -> raw context. A cache: not in snapshots.
-        self._applied: dict[bytes, tuple[PodInfo, bytes, tuple[object, ...]]] = {}
+        self._applied: dict[bytes, list[Any]] = {}  # [PodInfo, bytes, tuple]: updated in place
         self._applied_key: dict[str, bytes] = {}
 
     def __getstate__(self) -> dict[str, object]:
@@ -89,7 +90,7 @@ class Topology:
         known = self._applied.get(context)
         if known is None or action == "deleted":
             return False
-        rec, raw_k8s, state = known
+        rec, raw_k8s = known[0], known[1]
         if t < rec.seen:
             return False
         if t >= rec.updated:
@@ -99,7 +100,7 @@ class Topology:
                 ips = pod_ips_of(k8s)
                 if ips and ips != rec.ips:
                     return False
-                self._applied[context] = (rec, k8s, state)
+                known[1] = k8s  # in place: the context bytes are not hashed again
             rec.updated = t
         return True
 
@@ -133,7 +134,7 @@ class Topology:
         ):
             if key is not None:
                 del self._applied[key]
-            self._applied[raw[0]] = (rec, raw[1], state)
+            self._applied[raw[0]] = [rec, raw[1], state]
             self._applied_key[uid] = raw[0]
         return rec
 

@@ -10,8 +10,9 @@ is parsed. Any other event is parsed whole (`full_event`) and takes the protobuf
 
 The view is `Event` of the contract with two fields declared `bytes` (`tapio_jetstream.views`):
 the same wire format, parsed by the C runtime; a payload is refused exactly when
-`tapio_jetstream.decode_events` refuses it, except a malformed `context`/`k8s` sub-message, which
-is refused when that event is parsed whole (`full_event` raises DecodeError).
+`tapio_jetstream.decode_events` refuses it, except a malformed context/k8s/systemd/kernel/network
+sub-message, which is refused when that event is parsed (`full_event` raises DecodeError); an event
+dropped on its scalars (no rule uses it) is never parsed.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import attrs
 from anyio.abc import TaskGroup
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
@@ -47,6 +48,7 @@ kept as wire bytes until a rule or the topology needs them), for `Engine.process
 COMPONENT = "correlator"
 NS = 1_000_000_000
 MAX_PARTIAL = 1024  # messages remembered as part-way in the engine (bounded: each retried soon)
+REPLAY_TRIES = 5  # tries of a replayed message the engine fails on (the consumer's max_deliver)
 CLOCKS_APART = 60.0  # seconds a stream's creation (server clock) must follow a snapshot (ours) to count
 
 
@@ -220,15 +222,26 @@ class Runner(Snapshots):
         return seq
 
     async def _replay(self, delivered: int) -> None:
+        """The events after the snapshot into the engine. A message the engine fails on is tried
+        again from the failing event (as its redelivery would be: the consumer will not give it
+        again, `last_seq` covers it), the last try skipping the failing events; before, the rest of
+        the message was left out of the rebuilt state."""
         async for delivery in replay_events(
             self.nc, self.last_seq + 1, delivered, self.subjects, self.spec.takes
         ):
-            try:
-                await self.handle(delivery)
-            except CorrelatorError as e:  # dead-lettered (or retried) before the restart
-                self.partial.pop(delivery.stream_seq, None)
-                self.last_seq = max(self.last_seq, delivery.stream_seq)
-                log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
+            for attempt in range(1, REPLAY_TRIES + 1):
+                if attempt == REPLAY_TRIES:  # as a last delivery: the failing events are skipped
+                    delivery = attrs.evolve(delivery, max_deliver=delivery.num_delivered)
+                try:
+                    await self.handle(delivery)
+                    break
+                except EngineFailure as e:  # undecodable, or failing still: dead-lettered before the restart
+                    if attempt < REPLAY_TRIES and not isinstance(e, UndecodableEvents):
+                        continue
+                    self.partial.pop(delivery.stream_seq, None)
+                    self.last_seq = max(self.last_seq, delivery.stream_seq)
+                    log.warning("replayed message failed again", seq=delivery.stream_seq, error=str(e))
+                    break
 
     async def _delivered_seq(self) -> int:
         try:

@@ -29,7 +29,7 @@ from tapio.alerts.v1 import alerts_pb2
 from tapio.correlations.v1 import correlations_pb2
 from tapio_common.errors import ContractError
 from tapio_common.logging import get_logger
-from tapio_common.model import Alert
+from tapio_common.model import Alert, Context
 from tapio_common.model.fast import alert_from_pb, alert_to_pb, correlation_from_pb
 from tapio_common.subjects import ALERTS
 from tapio_exporters.domain.alerts import msg_id, subject
@@ -71,6 +71,7 @@ class Alerter:
         self.last_event_ns = 0
         self.lanes = lanes
         self.head = 0  # the stream's last sequence when restored
+        self._scopes: dict[bytes, Context] = {}  # scope models by wire bytes (correlation_from_pb)
         # two inputs (correlations, events) share the unconfirmed list; a sink lane joins the live
         # path under it
         self._publishing = lanes.lock
@@ -120,7 +121,7 @@ class Alerter:
         out: list[Alert] = []
         for d in deliveries:
             try:
-                corrs = [correlation_from_pb(c) for c in d.items]
+                corrs = [correlation_from_pb(c, self._scopes) for c in d.items]
             except ContractError as e:
                 outcomes.append(e)  # retried, then dead-lettered by the runtime
                 continue

@@ -40,6 +40,7 @@ log = get_logger(__name__)
 COMPONENT = "pipeline"
 PROG = "tapio-pipeline"
 GC_YOUNG = 50_000  # allocations between two young-generation collections (CPython's default: 700)
+PUBLISH_INFLIGHT = 512  # output messages published and not yet confirmed (unless pipeline.publisher sets it)
 WARM_WAIT = 300.0  # seconds the start waits for the pod index to be rebuilt before consuming anyway
 
 
@@ -77,11 +78,12 @@ async def serve(
     async with component_host(
         PROG, COMPONENT, cfg, metrics, health, provision=settings.provision, replicas=settings.replicas
     ) as host:
+        section = cfg.section.get(PUBLISHER_SECTION, {}) if cfg.section else {}
+        # the outputs of two pulled batches (up to 64 messages each, a few outputs a message) published
+        # before their confirmations are awaited: the publisher's default window (32) would hold them back
+        inflight = {} if "max_inflight" in section else {"max_inflight": PUBLISH_INFLIGHT}
         pub_settings = PublisherSettings.from_section(
-            cfg.section.get(PUBLISHER_SECTION, {}) if cfg.section else {},
-            str(Path(cfg.data_dir) / COMPONENT),
-            batch_max_events=1,
-            name=PROG,
+            section, str(Path(cfg.data_dir) / COMPONENT), batch_max_events=1, name=PROG, **inflight
         )
         async with Publisher(
             pub_settings, nc=host.nc, registry=metrics.registry, subjects=cfg.subjects
