@@ -310,7 +310,7 @@ def test_consumer_filters_are_those_of_the_stream_layout() -> None:
     consumers = {d["spec"]["durableName"]: d["spec"] for d in m.base_docs() if d["kind"] == "Consumer"}
     for spec in production_layout().consumers:
         manifest = consumers[spec.durable]
-        assert tuple(manifest.get("filterSubjects") or [manifest["filterSubject"]]) == spec.subjects, (
+        assert tuple(manifest.get("filterSubjects") or [manifest["filterSubject"]]) == spec.server_subjects, (
             spec.durable
         )
 

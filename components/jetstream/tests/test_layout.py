@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from tapio_common.subjects import Subjects
@@ -18,7 +19,9 @@ from tapio_jetstream.layout import (
     plan,
     production_layout,
     subject_matches,
+    subject_taker,
 )
+from tapio_jetstream.streams import consumer_config
 
 
 def test_production_limits() -> None:
@@ -126,3 +129,33 @@ def test_the_correlator_takes_what_its_rules_read_and_its_filters_do_not_overlap
         assert sum(subject_matches(f, subject) for f in spec.subjects) <= 1, subject
     others = [c for c in production_layout().consumers if c.durable != CORRELATOR]
     assert all(c.subjects == (c.filter_subject,) for c in others), "the others take all of their stream"
+
+
+def test_the_correlator_filters_in_the_client_and_its_durable_takes_the_whole_stream() -> None:
+    """Several server-side filters make nats-server walk a block's subjects for each message of a
+    lagging durable (components/jetstream/README.md): the correlator's are applied by the runtime."""
+    spec = production_layout().consumer(CORRELATOR)
+    assert spec.filter_at == "client"
+    assert spec.server_subjects == ("tapio.events.>",)
+    assert spec.comparable()["filter_subjects"] == ("tapio.events.>",)
+    cfg = consumer_config(spec)
+    assert (cfg.filter_subject, cfg.filter_subjects) == ("tapio.events.>", None)
+    server = attrs.evolve(spec, filter_at="server")
+    assert consumer_config(server).filter_subjects == list(CORRELATOR_SUBJECTS)
+    with pytest.raises(ValueError, match="filter_at"):
+        attrs.evolve(spec, filter_at="both")
+
+
+def test_the_subject_taker_answers_as_the_spec_and_stays_bounded() -> None:
+    spec = production_layout().consumer(CORRELATOR)
+    takes = subject_taker(spec, most=3)
+    subjects = [
+        "tapio.events.ebpf.process_exec.info", "tapio.events.ebpf.process_exec.error",
+        "tapio.events.k8s.ns.pods.created", "tapio.events.ebpf.tcp_reset.debug", "tapio.events.cni.e.in",
+    ]  # fmt: skip
+    for _ in range(2):  # the second round from what it remembers (or learnt again past `most`)
+        assert (
+            [takes(s) for s in subjects]
+            == [spec.takes(s) for s in subjects]
+            == [False, True, True, True, True]
+        )

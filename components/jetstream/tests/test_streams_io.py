@@ -92,31 +92,50 @@ async def test_status_of_a_fresh_server_lists_missing_streams(nc: Client) -> Non
     assert [r.exists for r in rows] == [False] * 5
 
 
-async def test_the_correlator_consumer_gets_its_filter_subjects_and_only_those_messages(nc: Client) -> None:
+async def test_the_correlator_consumer_takes_the_whole_stream_and_filters_in_the_client(nc: Client) -> None:
+    """filter_at "client": the durable has the one filter; its spec says what the runtime keeps."""
     js = nc.jetstream()
     layout = production_layout(1, scale=0.001)
-    spec = next(c for c in layout.consumers if c.durable == "correlator")
+    spec = layout.consumer("correlator")
     await apply_layout(js, 1, layout=layout)
+    consumer = await js.consumer_info(EVENTS, "correlator")
+    assert (consumer.config.filter_subject, consumer.config.filter_subjects) == ("tapio.events.>", None)
+    for subject in ("tapio.events.ebpf.process_exec.debug", "tapio.events.ebpf.oom_kill.critical"):
+        await js.publish(subject, b"x")
+    assert (await js.consumer_info(EVENTS, "correlator")).num_pending == 2, (
+        "both delivered: skipped in the client"
+    )
+    assert not spec.takes("tapio.events.ebpf.process_exec.debug")
+
+
+async def test_a_consumer_filtered_on_the_server_gets_its_filter_subjects_and_only_those_messages(
+    nc: Client,
+) -> None:
+    js = nc.jetstream()
+    layout = production_layout(1, scale=0.001)
+    spec = attrs.evolve(layout.consumer("correlator"), filter_at="server")
+    await apply_layout(js, 1, layout=attrs.evolve(layout, consumers=(spec, layout.consumer("pipeline"))))
     consumer = await js.consumer_info(EVENTS, "correlator")
     assert tuple(consumer.config.filter_subjects or ()) == spec.filter_subjects
     for subject in ("tapio.events.ebpf.process_exec.debug", "tapio.events.ebpf.oom_kill.critical"):
         await js.publish(subject, b"x")
     consumer = await js.consumer_info(EVENTS, "correlator")
-    assert consumer.num_pending == 1, "process_exec never reaches the correlator"
+    assert consumer.num_pending == 1, "process_exec never reaches it"
     assert (await js.consumer_info(EVENTS, "pipeline")).num_pending == 2
 
 
-async def test_a_correlator_consumer_of_the_single_filter_is_updated_to_the_filter_subjects(
+async def test_a_correlator_consumer_of_the_filter_subjects_is_updated_to_the_one_filter(
     nc: Client,
 ) -> None:
+    """A durable provisioned by an earlier release (the filter list on the server) is updated in place."""
     js = nc.jetstream()
     layout = production_layout(1, scale=0.001)
-    spec = next(c for c in layout.consumers if c.durable == "correlator")
-    old = attrs.evolve(spec, filter_subjects=())
+    spec = layout.consumer("correlator")
+    old = attrs.evolve(spec, filter_at="server")
     await apply_layout(js, 1, layout=attrs.evolve(layout, consumers=(old,)))
     report = await apply_layout(js, 1, layout=layout)
     (change,) = [c for c in report.changes if c.action == "update"]
     assert change.name == f"{EVENTS}/correlator"
     consumer = await js.consumer_info(EVENTS, "correlator")
-    assert tuple(consumer.config.filter_subjects or ()) == spec.filter_subjects
-    assert not consumer.config.filter_subject
+    assert consumer.config.filter_subject == "tapio.events.>"
+    assert not consumer.config.filter_subjects

@@ -46,9 +46,9 @@ from tapio_jetstream.dedup import DedupWindow
 from tapio_jetstream.delivery import AckMeta, Delivery, Kind, parse_reply
 from tapio_jetstream.dlq import publish_dead_letter
 from tapio_jetstream.errors import ConsumerError, ConsumerMissing, DecodeError
-from tapio_jetstream.gauges import gauge
+from tapio_jetstream.gauges import counter, gauge
 from tapio_jetstream.health import LoopMonitor
-from tapio_jetstream.layout import ConsumerSpec
+from tapio_jetstream.layout import ConsumerSpec, subject_taker
 from tapio_jetstream.pull import Puller
 from tapio_jetstream.settings import ConsumerSettings
 from tapio_jetstream.startup import until_answered
@@ -158,6 +158,14 @@ class Consumer(Generic[T]):
                 ("bound", "1 while the durable consumer is bound."),
             )
         }
+        # filter_at "client": what the durable delivers beyond the spec's subjects is acked unread.
+        self._takes = subject_taker(spec) if spec.filter_at == "client" else None
+        self._skipped = counter(
+            metrics,
+            "consumer_skipped_messages",
+            "Messages of subjects the consumer does not take, acknowledged unread (its filter applied here).",
+            ("consumer",),
+        ).labels(**self._labels)
 
     # --- wiring -------------------------------------------------------------------------------
 
@@ -441,6 +449,10 @@ class Consumer(Generic[T]):
             if meta.stream_seq in seqs:
                 return None
             seqs.add(meta.stream_seq)
+        if self._takes is not None and not self._takes(msg.subject):
+            self._skipped.inc()
+            await self._ack(msg)
+            return None
         headers = msg.headers or {}
         try:
             if unpacked is None:

@@ -71,11 +71,12 @@ def stream_config(spec: StreamSpec, base: api.StreamConfig | None = None) -> api
 
 
 def consumer_config(spec: ConsumerSpec) -> api.ConsumerConfig:
+    filters = spec.server_subjects
     return api.ConsumerConfig(
         durable_name=spec.durable,
         description=spec.description or None,
-        filter_subject=None if spec.filter_subjects else spec.filter_subject,
-        filter_subjects=list(spec.filter_subjects) or None,
+        filter_subject=filters[0] if len(filters) == 1 else None,
+        filter_subjects=list(filters) if len(filters) > 1 else None,
         ack_policy=api.AckPolicy(spec.ack_policy),
         deliver_policy=api.DeliverPolicy(spec.deliver_policy),
         ack_wait=spec.ack_wait,
